@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+/**
+ * Every knob the API reads from its environment, validated once at start. An experiment turns the
+ * knobs in the second half to move the bottleneck; README.md documents each one.
+ */
+const durationMs = z.coerce.number().int().min(0);
+
+export const configSchema = z.object({
+  DATABASE_URL: z
+    .string({ error: 'is required, e.g. postgres://user:pass@127.0.0.1:5432/loadlab' })
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TOKEN_SECRET: z.string().min(16, 'must be at least 16 characters (it signs device tokens)'),
+  TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+  MIGRATE_ON_START: z.stringbool().default(true),
+
+  // Knobs that move the bottleneck.
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+  DB_POOL_ACQUIRE_TIMEOUT_MS: durationMs.default(5000),
+  DB_STATEMENT_TIMEOUT_MS: durationMs.default(10000),
+  WRITE_BATCH_MAX_ROWS: z.coerce.number().int().min(1).max(10000).default(500),
+  WRITE_BATCH_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(4),
+  CPU_COST_MS: z.coerce.number().min(0).max(1000).default(0),
+  QUERY_DELAY_MS: z.coerce.number().min(0).max(10000).default(0),
+  MAX_IN_FLIGHT: z.coerce.number().int().min(1).default(2000),
+  MAX_PENDING_WRITES: z.coerce.number().int().min(1).default(20000),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(65536),
+  MAX_BATCH_MEASUREMENTS: z.coerce.number().int().min(1).max(1000).default(100),
+  MEASUREMENT_MAX_AGE_HOURS: z.coerce.number().min(1).default(24 * 7),
+  MEASUREMENT_MAX_SKEW_SECONDS: z.coerce.number().min(0).default(300),
+  SHUTDOWN_GRACE_MS: durationMs.default(10000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; throws one ConfigError that lists every bad variable and what to do. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+export const CONFIG = Symbol('CONFIG');

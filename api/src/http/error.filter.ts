@@ -1,0 +1,38 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { DatabaseUnavailableError } from '../db/database.js';
+import { UnknownDeviceError, WriteQueueFullError } from '../measurements/measurement-writer.js';
+import type { ApiMetrics } from '../metrics/metrics.js';
+
+/**
+ * Turns the API's own failures into the answers a device can act on: 503 + Retry-After when the
+ * database is away or the write queue is full (never a 500, never a 2xx for unstored data),
+ * 401 for a device the database no longer knows, 500 only for real bugs (logged).
+ */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('http');
+
+  constructor(private readonly metrics: ApiMetrics) {}
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    if (error instanceof HttpException) {
+      const body = error.getResponse();
+      void reply.status(error.getStatus()).send(typeof body === 'string' ? { statusCode: error.getStatus(), message: body } : body);
+      return;
+    }
+    if (error instanceof DatabaseUnavailableError || error instanceof WriteQueueFullError) {
+      const reason = error instanceof WriteQueueFullError ? 'write_queue_full' : 'database_unavailable';
+      this.metrics.shed.inc({ reason });
+      void reply.status(503).header('Retry-After', '1').send({ statusCode: 503, error: 'Service Unavailable', message: error.message });
+      return;
+    }
+    if (error instanceof UnknownDeviceError) {
+      void reply.status(401).send({ statusCode: 401, error: 'Unauthorized', message: error.message });
+      return;
+    }
+    this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    void reply.status(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'unexpected error; see the API log' });
+  }
+}

@@ -1,0 +1,173 @@
+import { Database, DatabaseUnavailableError, pgCode } from '../db/database.js';
+import type { ApiMetrics } from '../metrics/metrics.js';
+import type { MeasurementInput } from './measurement.schema.js';
+
+/** The queue of rows waiting to be written is full: shed the request (503) instead of growing. */
+export class WriteQueueFullError extends Error {}
+/** The token names a device the database does not know (e.g. after a reset): log in again. */
+export class UnknownDeviceError extends Error {}
+
+/**
+ * One statement stores the rows and keeps both /stats rollups in step, so they can never disagree.
+ * Rows arrive as arrays (one parameter per column) so the statement text never changes and its
+ * plan is cached. Duplicates (same device, same device time) are skipped: a retried report is
+ * acknowledged but not stored twice.
+ */
+const INGEST_SQL = `
+WITH input AS (
+  SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[])
+    AS t(device_id, device_time, charge_now, charge_full, charge_rate, ambient_temp, water_temp, water_level)
+), inserted AS (
+  INSERT INTO measurement (device_id, device_time, charge_now, charge_full, charge_rate, ambient_temp, water_temp, water_level)
+  SELECT * FROM input ORDER BY device_id, device_time
+  ON CONFLICT (device_id, device_time) DO NOTHING
+  RETURNING device_id, device_time, charge_now, ambient_temp, water_temp, water_level
+), hourly AS (
+  INSERT INTO measurement_hourly AS h (hour_of_day, shard, measurements, water_temp_sum, water_temp_sumsq)
+  SELECT extract(hour FROM device_time AT TIME ZONE 'UTC')::smallint, $9::smallint, count(*),
+         sum(water_temp), sum(water_temp * water_temp)
+  FROM inserted GROUP BY 1 ORDER BY 1
+  ON CONFLICT (hour_of_day, shard) DO UPDATE SET
+    measurements = h.measurements + excluded.measurements,
+    water_temp_sum = h.water_temp_sum + excluded.water_temp_sum,
+    water_temp_sumsq = h.water_temp_sumsq + excluded.water_temp_sumsq
+), latest AS (
+  INSERT INTO device_latest AS l (device_id, device_time, charge_now, ambient_temp, water_temp, water_level)
+  SELECT DISTINCT ON (device_id) device_id, device_time, charge_now, ambient_temp, water_temp, water_level
+  FROM inserted ORDER BY device_id, device_time DESC
+  ON CONFLICT (device_id) DO UPDATE SET
+    device_time = excluded.device_time, charge_now = excluded.charge_now, ambient_temp = excluded.ambient_temp,
+    water_temp = excluded.water_temp, water_level = excluded.water_level
+  WHERE l.device_time < excluded.device_time
+)
+SELECT count(*)::int AS inserted FROM inserted`;
+
+// Concurrent batches spread their hour-of-day updates over this many rows.
+const ROLLUP_SHARDS = 16;
+
+interface PendingWrite {
+  deviceId: number;
+  rows: MeasurementInput[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export interface WriterSettings {
+  maxBatchRows: number;
+  maxConcurrency: number;
+  maxPendingRows: number;
+}
+
+/**
+ * Group commit: rows of requests that arrive while earlier statements are in flight are coalesced
+ * into one statement (up to maxBatchRows), with at most maxConcurrency statements at once. At low
+ * load every request is written at once; under load batches grow, so the database does fewer,
+ * larger commits. A request is resolved only after its statement committed.
+ */
+export class MeasurementWriter {
+  private queue: PendingWrite[] = [];
+  private queuedRows = 0;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly db: Database,
+    private readonly metrics: ApiMetrics,
+    private readonly settings: WriterSettings,
+  ) {}
+
+  write(deviceId: number, rows: MeasurementInput[]): Promise<void> {
+    if (this.queuedRows + rows.length > this.settings.maxPendingRows) {
+      return Promise.reject(new WriteQueueFullError(`write queue full (${this.queuedRows} rows pending)`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ deviceId, rows, resolve, reject });
+      this.queuedRows += rows.length;
+      this.metrics.pendingWrites.set(this.queuedRows);
+      this.pump();
+    });
+  }
+
+  /** Resolves once nothing is queued or being written (graceful shutdown). */
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.settings.maxConcurrency && this.queue.length > 0) {
+      const batch: PendingWrite[] = [];
+      let rows = 0;
+      // Always take at least one request, even one larger than maxBatchRows.
+      while (this.queue.length > 0 && (batch.length === 0 || rows + this.queue[0]!.rows.length <= this.settings.maxBatchRows)) {
+        const next = this.queue.shift()!;
+        batch.push(next);
+        rows += next.rows.length;
+      }
+      this.queuedRows -= rows;
+      this.metrics.pendingWrites.set(this.queuedRows);
+      this.inFlight++;
+      void this.flush(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+        if (this.inFlight === 0 && this.queue.length === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+      });
+    }
+  }
+
+  private async flush(batch: PendingWrite[]): Promise<void> {
+    try {
+      await this.store(batch);
+      for (const pending of batch) pending.resolve();
+    } catch (error) {
+      if (error instanceof DatabaseUnavailableError || batch.length === 1) {
+        for (const pending of batch) pending.reject(this.explain(error));
+        return;
+      }
+      // One bad request must not fail its neighbours: write them one by one to find it.
+      for (const pending of batch) {
+        try {
+          await this.store([pending]);
+          pending.resolve();
+        } catch (single) {
+          pending.reject(this.explain(single));
+        }
+      }
+    }
+  }
+
+  private async store(batch: PendingWrite[]): Promise<void> {
+    const columns: unknown[][] = [[], [], [], [], [], [], [], []];
+    for (const { deviceId, rows } of batch) {
+      for (const m of rows) {
+        columns[0]!.push(deviceId);
+        columns[1]!.push(m.deviceTime);
+        columns[2]!.push(m.chargeNow);
+        columns[3]!.push(m.chargeFull);
+        columns[4]!.push(m.chargeRate);
+        columns[5]!.push(m.ambientTemp);
+        columns[6]!.push(m.waterTemp);
+        columns[7]!.push(m.waterLevel);
+      }
+    }
+    const total = columns[0]!.length;
+    const shard = Math.floor(Math.random() * ROLLUP_SHARDS);
+    let result: { inserted: number }[];
+    try {
+      result = await this.db.run<{ inserted: number }>('ingest', INGEST_SQL, [...columns, shard]);
+    } catch (error) {
+      // Two batches carrying the same device can deadlock on its rollup row; PostgreSQL aborts
+      // one of them, and running it again is the standard answer.
+      if (pgCode(error) !== '40P01') throw error;
+      result = await this.db.run<{ inserted: number }>('ingest', INGEST_SQL, [...columns, shard]);
+    }
+    const inserted = result[0]?.inserted ?? 0;
+    this.metrics.writeBatchRows.observe(total);
+    this.metrics.ingested.inc(inserted);
+    this.metrics.duplicates.inc(total - inserted);
+  }
+
+  private explain(error: unknown): unknown {
+    return pgCode(error) === '23503' ? new UnknownDeviceError('device is not registered (database reset?): log in again with POST /v1/devices/login') : error;
+  }
+}

@@ -1,0 +1,103 @@
+import { performance } from 'node:perf_hooks';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Every metric the API exposes on GET /metrics. Names carry the `loadlab_api_` prefix (the
+ * process/nodejs defaults keep their standard names); label sets are bounded: route templates,
+ * never device ids. README.md lists them; the analysis queries them by these names.
+ */
+export class ApiMetrics {
+  readonly registry = new Registry();
+
+  readonly httpDuration = new Histogram({
+    name: 'loadlab_api_http_request_duration_seconds',
+    help: 'HTTP request duration by route template, method and status code.',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly inFlight = new Gauge({
+    name: 'loadlab_api_http_requests_in_flight',
+    help: 'HTTP requests being served right now.',
+    registers: [this.registry],
+  });
+  readonly shed = new Counter({
+    name: 'loadlab_api_http_requests_shed_total',
+    help: 'Requests refused with 503 to protect the service, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly ingested = new Counter({
+    name: 'loadlab_api_measurements_ingested_total',
+    help: 'Measurements committed to the database (retries of stored ones are not counted again).',
+    registers: [this.registry],
+  });
+  readonly duplicates = new Counter({
+    name: 'loadlab_api_measurements_duplicate_total',
+    help: 'Measurements acknowledged but already stored (device retries).',
+    registers: [this.registry],
+  });
+  readonly writeBatchRows = new Histogram({
+    name: 'loadlab_api_write_batch_rows',
+    help: 'Rows per ingest statement (write batching coalesces concurrent requests).',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000],
+    registers: [this.registry],
+  });
+  readonly pendingWrites = new Gauge({
+    name: 'loadlab_api_write_queue_rows',
+    help: 'Measurement rows waiting for an ingest statement.',
+    registers: [this.registry],
+  });
+  readonly queryDuration = new Histogram({
+    name: 'loadlab_api_db_query_duration_seconds',
+    help: 'Database statement duration by query name, including the connection acquire wait.',
+    labelNames: ['query', 'outcome'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly poolAcquire = new Histogram({
+    name: 'loadlab_api_db_pool_acquire_seconds',
+    help: 'Time spent waiting for a connection from the pool.',
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  /** Reads the pool's counters at scrape time; set once the DataSource is up. */
+  readPool: () => { total: number; idle: number; waiting: number } | undefined = () => undefined;
+
+  readonly poolMax = new Gauge({ name: 'loadlab_api_db_pool_max', help: 'Configured pool size (DB_POOL_SIZE).', registers: [this.registry] });
+  readonly poolTotal = new Gauge({
+    name: 'loadlab_api_db_pool_connections',
+    help: 'Open pool connections.',
+    registers: [this.registry],
+    collect: () => this.collectPool(),
+  });
+  readonly poolIdle = new Gauge({ name: 'loadlab_api_db_pool_idle', help: 'Idle pool connections.', registers: [this.registry] });
+  readonly poolWaiting = new Gauge({ name: 'loadlab_api_db_pool_waiting', help: 'Callers waiting for a pool connection.', registers: [this.registry] });
+  readonly eventLoopActive = new Counter({
+    name: 'loadlab_api_event_loop_active_seconds_total',
+    help: 'Time the event loop spent busy; rate() of it is event-loop utilisation (0..1).',
+    registers: [this.registry],
+    collect: () => this.collectEventLoop(),
+  });
+
+  private lastElu = performance.eventLoopUtilization();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+  }
+
+  // Sampled at scrape time, so an idle service does no metrics work between scrapes.
+  private collectPool(): void {
+    const pool = this.readPool();
+    if (!pool) return;
+    this.poolTotal.set(pool.total);
+    this.poolIdle.set(pool.idle);
+    this.poolWaiting.set(pool.waiting);
+  }
+
+  private collectEventLoop(): void {
+    const now = performance.eventLoopUtilization();
+    this.eventLoopActive.inc(performance.eventLoopUtilization(now, this.lastElu).active / 1000);
+    this.lastElu = now;
+  }
+}

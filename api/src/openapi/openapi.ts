@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import { loginSchema } from '../devices/devices.controller.js';
+import { measurementSchema } from '../measurements/measurement.schema.js';
+
+const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'openapi-3.0', unrepresentable: 'any' });
+const error = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+const unavailable = { ...error('Database unavailable or the service is overloaded; retry after the Retry-After header.'), headers: { 'Retry-After': { schema: { type: 'integer' } } } };
+const auth = [{ deviceToken: [] }];
+
+/**
+ * The OpenAPI 3 document served at GET /openapi.json. Request schemas are generated from the same
+ * zod schemas that validate requests, so the document cannot drift from what the API accepts.
+ */
+export function openApiDocument(maxBatch: number) {
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'loadlab model IoT API',
+      version: '1.0.0',
+      description: 'A fleet of battery-powered kettles reports measurements and polls for commands. The system under test of loadlab experiments.',
+    },
+    components: {
+      securitySchemes: { deviceToken: { type: 'http', scheme: 'bearer', description: 'The token from POST /v1/devices/login.' } },
+      schemas: {
+        Login: json(loginSchema),
+        Measurement: json(measurementSchema),
+        Error: {
+          type: 'object',
+          required: ['statusCode', 'message'],
+          properties: {
+            statusCode: { type: 'integer' },
+            error: { type: 'string' },
+            message: { type: 'string' },
+            issues: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, reason: { type: 'string' } } } },
+          },
+        },
+      },
+    },
+    paths: {
+      '/v1/devices/login': {
+        post: {
+          summary: 'Log a device in (registering it on first use) and get a signed token.',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Login' } } } },
+          responses: {
+            200: {
+              description: 'The device token, checked on every request without a database round trip.',
+              content: { 'application/json': { schema: { type: 'object', properties: { deviceId: { type: 'integer' }, token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' } } } } },
+            },
+            400: error('A field is missing or invalid; `issues` names each field and the reason.'),
+            503: unavailable,
+          },
+        },
+      },
+      '/v1/measurements': {
+        post: {
+          summary: 'Store one measurement, or a batch a device buffered while offline.',
+          description: `Acknowledged (201) only after the rows are committed. A retried measurement (same device and deviceTime) is acknowledged but stored once. A batch holds at most ${maxBatch} measurements.`,
+          security: auth,
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/Measurement' }, { type: 'array', maxItems: maxBatch, items: { $ref: '#/components/schemas/Measurement' } }] } } },
+          },
+          responses: {
+            201: { description: 'Committed.', content: { 'application/json': { schema: { type: 'object', properties: { accepted: { type: 'integer' } } } } } },
+            400: error('A field is invalid (type, range, chargeNow > chargeFull, a timestamp too old or in the future).'),
+            401: error('No valid device token.'),
+            413: error('The body is larger than MAX_BODY_BYTES.'),
+            415: error('The body is not application/json.'),
+            503: unavailable,
+          },
+        },
+      },
+      '/v1/command': {
+        get: {
+          summary: "The device's next command: the oldest due one (delivered once), or the no-op.",
+          security: auth,
+          responses: {
+            200: {
+              description: 'chargeOn/fillOn: true = switch on, false = switch off, null = leave as is; flushLitres: water to flush. The no-op has id null.',
+              content: { 'application/json': { schema: { type: 'object', properties: { id: { type: 'integer', nullable: true }, chargeOn: { type: 'boolean', nullable: true }, fillOn: { type: 'boolean', nullable: true }, flushLitres: { type: 'number' }, notBefore: { type: 'string', format: 'date-time', nullable: true } } } } },
+            },
+            401: error('No valid device token.'),
+            503: unavailable,
+          },
+        },
+      },
+      '/v1/stats': {
+        get: {
+          summary: 'Fleet statistics, computed from rollups so the cost does not grow with history.',
+          responses: {
+            200: {
+              description: 'totalChargeWh, totalWaterLitres and totalWaterEnergyKWh use the latest reading of each device. Water energy is the heat stored above ambient: litres × 4186 J/(kg·K) × max(0, water − ambient), in kWh. waterTempByHour is by UTC hour of the device time, with the sample standard deviation.',
+              content: { 'application/json': { schema: { type: 'object' } } },
+            },
+            503: unavailable,
+          },
+        },
+      },
+      '/healthz': { get: { summary: 'Liveness: the process serves HTTP.', responses: { 200: { description: 'Alive.' } } } },
+      '/readyz': { get: { summary: 'Readiness: the database answers and the process is not shutting down.', responses: { 200: { description: 'Ready.' }, 503: unavailable } } },
+      '/metrics': { get: { summary: 'Prometheus metrics (text exposition format).', responses: { 200: { description: 'Metrics.' } } } },
+      '/openapi.json': { get: { summary: 'This document.', responses: { 200: { description: 'OpenAPI 3 document.' } } } },
+    },
+  };
+}

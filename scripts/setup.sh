@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what loadlab's tests and local mode need, idempotently; a second run takes seconds.
+#   - Debian packages: PostgreSQL (server binaries for throwaway test clusters), Prometheus and its
+#     exporters (local mode and the analysis tests).
+#   - npm dependencies, including Node 24 from the npm package `node` (the machine's Node may be older).
+#   - vegeta (MIT), the open-model load generator, built from the Go module proxy into
+#     ~/.cache/loadlab/bin (LOADLAB_CACHE overrides).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VEGETA_VERSION=v12.13.0
+CACHE="${LOADLAB_CACHE:-$HOME/.cache/loadlab}"
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# --- Debian packages ---------------------------------------------------------------------------
+need_pkgs=()
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+[ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || need_pkgs+=(postgresql)
+command -v prometheus >/dev/null || need_pkgs+=(prometheus)
+command -v prometheus-postgres-exporter >/dev/null || need_pkgs+=(prometheus-postgres-exporter)
+command -v prometheus-node-exporter >/dev/null || need_pkgs+=(prometheus-node-exporter)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  command -v apt-get >/dev/null || die "missing ${need_pkgs[*]} and no apt-get: install them with your package manager (PostgreSQL >= 15, Prometheus >= 2.42)"
+  [ "$(id -u)" = 0 ] || die "missing ${need_pkgs[*]}: run 'sudo apt-get install -y ${need_pkgs[*]}' (or this script as root)"
+  say "installing Debian packages: ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # The packages start system services; loadlab starts its own instances on free ports instead.
+  for svc in postgresql prometheus prometheus-postgres-exporter prometheus-node-exporter; do
+    (service "$svc" stop >/dev/null 2>&1 || true)
+  done
+fi
+
+# --- npm dependencies (and Node 24) --------------------------------------------------------------
+stamp=node_modules/.loadlab-installed
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi
+node_version=$(node_modules/.bin/node -v 2>/dev/null || true)
+case "$node_version" in
+  v24.*) ;;
+  *) die "node_modules/.bin/node is '${node_version:-missing}', expected v24 (the npm package 'node' runs an install script: check that npm allows it, see package.json allowScripts)" ;;
+esac
+
+# --- vegeta --------------------------------------------------------------------------------------
+vegeta="$CACHE/bin/vegeta-$VEGETA_VERSION"
+if [ ! -x "$vegeta" ]; then
+  command -v go >/dev/null || die "vegeta $VEGETA_VERSION is built from the Go module proxy, and go is not installed (Go >= 1.22)"
+  say "building vegeta $VEGETA_VERSION (once; cached in $CACHE/bin)"
+  mkdir -p "$CACHE/bin"
+  tmp=$(mktemp -d)
+  GOBIN="$tmp" go install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION"
+  mv "$tmp/vegeta" "$vegeta"
+  rm -rf "$tmp"
+fi
+
+say "ready (node $node_version, PostgreSQL in ${pg_bin:-$(ls -d /usr/lib/postgresql/*/bin | tail -n1)}, vegeta $VEGETA_VERSION)"
