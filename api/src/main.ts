@@ -63,7 +63,14 @@ export async function startApi(config: Config): Promise<RunningApi> {
     (closing ??= (async () => {
       lifecycle.shuttingDown = true;
       // Stop accepting, let in-flight requests finish, then flush queued writes, then the pool.
-      await app.close();
+      log.info('shutting down: no new requests; finishing in-flight ones');
+      // Node closes idle keep-alive sockets only once, when close() starts; sockets that finish a
+      // request afterwards would hold the close open until the client hangs up. Reap them as they
+      // go idle (requests arriving meanwhile get Fastify's 503 with Connection: close).
+      const server = app.getHttpServer();
+      const reaper = setInterval(() => server.closeIdleConnections(), 50);
+      await app.close().finally(() => clearInterval(reaper));
+      log.info('http server closed; flushing queued writes');
       await writer.drain();
       await dataSource.destroy();
       log.info('stopped');

@@ -14,7 +14,7 @@ interface CommandRow {
  * Hands out the oldest due command exactly once (SKIP LOCKED: two polls of one device never get the
  * same command). When nothing is due the partial index is empty for the device, so a poll is cheap.
  */
-const NEXT_COMMAND_SQL = `
+export const NEXT_COMMAND_SQL = `
 UPDATE command SET delivered_at = now()
 WHERE id = (
   SELECT id FROM command

@@ -1,4 +1,4 @@
-import { DataSource } from 'typeorm';
+import { DataSource, MigrationExecutor } from 'typeorm';
 import { migrations } from './migrations/index.js';
 
 export interface DataSourceSettings {
@@ -41,7 +41,10 @@ export async function migrate(dataSource: DataSource): Promise<string[]> {
   await runner.connect();
   try {
     await runner.query('SELECT pg_advisory_lock(727001)');
-    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    // On the connection that holds the lock: with a pool of one, a second connection never comes.
+    const executor = new MigrationExecutor(dataSource, runner);
+    executor.transaction = 'each';
+    const applied = await executor.executePendingMigrations();
     return applied.map((m) => m.name);
   } finally {
     await runner.query('SELECT pg_advisory_unlock(727001)').catch(() => undefined);

@@ -16,7 +16,7 @@ export const loginSchema = z
   .strict();
 
 // Registers on first use; a concurrent first login of the same serial finds the other's row.
-const LOGIN_SQL = `
+export const LOGIN_SQL = `
 WITH inserted AS (
   INSERT INTO device (serial) VALUES ($1) ON CONFLICT (serial) DO NOTHING RETURNING id
 )

@@ -13,7 +13,7 @@ export class UnknownDeviceError extends Error {}
  * plan is cached. Duplicates (same device, same device time) are skipped: a retried report is
  * acknowledged but not stored twice.
  */
-const INGEST_SQL = `
+export const INGEST_SQL = `
 WITH input AS (
   SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[])
     AS t(device_id, device_time, charge_now, charge_full, charge_rate, ambient_temp, water_temp, water_level)

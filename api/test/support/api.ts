@@ -1,7 +1,14 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startApi, type RunningApi } from '../../src/main.js';
 
+import { freePort } from './postgres.js';
+
 export const TEST_SECRET = 'test-secret-0123456789abcdef';
+const TOKEN_SECRET = TEST_SECRET;
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
 /** The API in this process on a free port, against the given database. */
 export async function startTestApi(databaseUrl: string, overrides: Record<string, string> = {}): Promise<RunningApi & { config: Config }> {
@@ -23,4 +30,30 @@ export function post(baseUrl: string, path: string, token: string | undefined, b
   const headers: Record<string, string> = { 'content-type': contentType };
   if (token) headers.authorization = `Bearer ${token}`;
   return fetch(`${baseUrl}${path}`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+}
+
+/** The API as its own process (`node dist/src/main.js`), for signals and exit codes. */
+export async function spawnApi(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; stderr: () => string; exited: Promise<number | null> }> {
+  const port = env.PORT ?? String(await freePort());
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, TOKEN_SECRET, PORT: port, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // stdout holds the JSON logs, stderr the start-up errors; both go into one transcript.
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  return { child, url, stderr: () => stderr, exited };
+}
+
+export async function waitUntilReady(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`API at ${url} not ready within ${timeoutMs} ms`);
 }

@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DeviceTokens } from '../src/auth/device-token.js';
+import { PostgresCluster } from './support/postgres.js';
+import { login, measurement, post, startTestApi, TEST_SECRET } from './support/api.js';
+
+type Api = Awaited<ReturnType<typeof startTestApi>>;
+const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
+const get = (api: Api, path: string, token?: string) => fetch(`${api.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+describe('the API over HTTP, against a real PostgreSQL', () => {
+  let pg: PostgresCluster;
+  let api: Api;
+  before(async () => {
+    pg = await PostgresCluster.start();
+    api = await startTestApi(pg.url, { MAX_BODY_BYTES: '8192', MAX_BATCH_MEASUREMENTS: '5' });
+  });
+  after(async () => {
+    await api?.close();
+    await pg?.destroy();
+  });
+
+  describe('device login', () => {
+    it('registers an unknown device and returns a token that authenticates it', async () => {
+      const { deviceId, token } = await login(api.url, 'kettle-login-1');
+      assert.ok(deviceId > 0);
+      assert.equal(new DeviceTokens(TEST_SECRET, 60).verify(token)?.deviceId, deviceId);
+      assert.equal(await pg.psql(`SELECT count(*) FROM device WHERE serial = 'kettle-login-1'`), '1');
+    });
+
+    it('is idempotent: logging in again (even concurrently) gives the same device', async () => {
+      const results = await Promise.all(Array.from({ length: 8 }, () => login(api.url, 'kettle-login-2')));
+      assert.equal(new Set(results.map((r) => r.deviceId)).size, 1);
+      assert.equal(await pg.psql(`SELECT count(*) FROM device WHERE serial = 'kettle-login-2'`), '1');
+    });
+
+    for (const [body, field] of [
+      [{}, 'serial'],
+      [{ serial: '' }, 'serial'],
+      [{ serial: 'has space' }, 'serial'],
+      [{ serial: 'x'.repeat(129) }, 'serial'],
+      [{ serial: 'ok', extra: 1 }, 'body'],
+    ] as const) {
+      it(`refuses ${JSON.stringify(body).slice(0, 40)} with 400 naming ${field}`, async () => {
+        const response = await post(api.url, '/v1/devices/login', undefined, body);
+        assert.equal(response.status, 400);
+        const json = (await response.json()) as { issues: { field: string; reason: string }[] };
+        assert.equal(json.issues[0]!.field, field);
+        assert.ok(json.issues[0]!.reason.length > 5);
+      });
+    }
+  });
+
+  describe('POST /v1/measurements', () => {
+    let token: string;
+    let deviceId: number;
+    before(async () => ({ token, deviceId } = await login(api.url, 'kettle-ingest')));
+
+    it('stores one measurement and acknowledges with 201 after commit', async () => {
+      const at = minutesAgo(10);
+      const response = await post(api.url, '/v1/measurements', token, measurement({ waterTemp: 71.5 }, at));
+      assert.equal(response.status, 201);
+      assert.deepEqual(await response.json(), { accepted: 1 });
+      assert.equal(await pg.psql(`SELECT water_temp FROM measurement WHERE device_id = ${deviceId} AND device_time = '${at.toISOString()}'`), '71.5');
+    });
+
+    it('stores a batch buffered while offline', async () => {
+      const batch = [1, 2, 3].map((i) => measurement({ waterLevel: i }, minutesAgo(100 + i)));
+      const response = await post(api.url, '/v1/measurements', token, batch);
+      assert.equal(response.status, 201);
+      assert.deepEqual(await response.json(), { accepted: 3 });
+    });
+
+    it('acknowledges a retried measurement without storing it twice', async () => {
+      const at = minutesAgo(20);
+      const before = Number(await pg.psql(`SELECT sum(measurements) FROM measurement_hourly`));
+      for (let i = 0; i < 3; i++) assert.equal((await post(api.url, '/v1/measurements', token, measurement({}, at))).status, 201);
+      assert.equal(await pg.psql(`SELECT count(*) FROM measurement WHERE device_id = ${deviceId} AND device_time = '${at.toISOString()}'`), '1');
+      assert.equal(Number(await pg.psql(`SELECT sum(measurements) FROM measurement_hourly`)), before + 1, 'the rollup counts it once');
+    });
+
+    const future = new Date(Date.now() + 3600_000).toISOString();
+    const old = new Date(Date.now() - 8 * 24 * 3600_000).toISOString();
+    const cases: [string, unknown, string, RegExp][] = [
+      ['a string where a number belongs', measurement({ waterTemp: 'hot' }), 'waterTemp', /number/],
+      ['charge now above charge full', measurement({ chargeNow: 1300, chargeFull: 1200 }), 'chargeNow', /at most chargeFull \(1200\)/],
+      ['a negative charge', measurement({ chargeNow: -1 }), 'chargeNow', />=/],
+      ['water hotter than a kettle gets', measurement({ waterTemp: 500 }), 'waterTemp', /<=/],
+      ['a missing field', (({ waterLevel: _w, ...rest }) => rest)(measurement()), 'waterLevel', /number/],
+      ['an unknown field', measurement({ colour: 'red' }), 'body', /colour/],
+      ['a date without a zone', measurement({ deviceTime: '2026-01-01T00:00:00' }), 'deviceTime', /time zone/],
+      ['a time in the future', measurement({ deviceTime: future }), 'deviceTime', /future/],
+      ['a time older than the limit', measurement({ deviceTime: old }), 'deviceTime', /old/],
+      ['an empty batch', [], 'body', /at least one/],
+      ['a batch over the limit', Array.from({ length: 6 }, (_, i) => measurement({}, minutesAgo(i))), 'body', /at most 5/],
+      ['a bad row inside a batch', [measurement(), measurement({ waterLevel: -3 })], '[1].waterLevel', />=/],
+    ];
+    for (const [name, body, field, reason] of cases) {
+      it(`400 for ${name}, naming ${field}`, async () => {
+        const response = await post(api.url, '/v1/measurements', token, body);
+        assert.equal(response.status, 400);
+        const json = (await response.json()) as { message: string; issues: { field: string; reason: string }[] };
+        const issue = json.issues.find((i) => i.field === field);
+        assert.ok(issue, `expected an issue for ${field}, got ${JSON.stringify(json.issues)}`);
+        assert.match(issue.reason, reason);
+        assert.match(json.message, new RegExp(field.replace(/[[\]]/g, '\\$&')));
+      });
+    }
+
+    it('stores nothing from a batch with one bad row', async () => {
+      const at = minutesAgo(30);
+      await post(api.url, '/v1/measurements', token, [measurement({}, at), measurement({ chargeRate: 1e9 }, minutesAgo(31))]);
+      assert.equal(await pg.psql(`SELECT count(*) FROM measurement WHERE device_id = ${deviceId} AND device_time = '${at.toISOString()}'`), '0');
+    });
+
+    it('413 for a body over MAX_BODY_BYTES', async () => {
+      const response = await post(api.url, '/v1/measurements', token, JSON.stringify({ pad: 'x'.repeat(10_000) }));
+      assert.equal(response.status, 413);
+    });
+
+    it('415 for a body that is not JSON', async () => {
+      const response = await post(api.url, '/v1/measurements', token, 'chargeNow=1', 'application/x-www-form-urlencoded');
+      assert.equal(response.status, 415);
+      assert.equal((await post(api.url, '/v1/measurements', token, 'hello', 'text/plain')).status, 415);
+    });
+
+    it('401 without a token, with a forged one and with an expired one', async () => {
+      assert.equal((await post(api.url, '/v1/measurements', undefined, measurement())).status, 401);
+      const forged = new DeviceTokens('another-secret-0123456789', 60).issue(deviceId).token;
+      assert.equal((await post(api.url, '/v1/measurements', forged, measurement())).status, 401);
+      const expired = new DeviceTokens(TEST_SECRET, 60).issue(deviceId, Date.now() - 3600_000).token;
+      assert.equal((await post(api.url, '/v1/measurements', expired, measurement())).status, 401);
+      const tampered = token.replace(/^./, (c) => (c === 'A' ? 'B' : 'A'));
+      assert.equal((await post(api.url, '/v1/measurements', tampered, measurement())).status, 401);
+    });
+
+    it('401 (not 500) for a valid token of a device the database no longer has', async () => {
+      const ghost = new DeviceTokens(TEST_SECRET, 60).issue(9_999_999).token;
+      const response = await post(api.url, '/v1/measurements', ghost, measurement());
+      assert.equal(response.status, 401);
+      assert.match(((await response.json()) as { message: string }).message, /log in again/);
+    });
+  });
+
+  describe('GET /v1/command', () => {
+    it('returns the no-op when nothing is due, then each due command exactly once, oldest first', async () => {
+      const { token, deviceId } = await login(api.url, 'kettle-command');
+      const noop = { id: null, chargeOn: null, fillOn: null, flushLitres: 0, notBefore: null };
+      assert.deepEqual(await (await get(api, '/v1/command', token)).json(), noop);
+      await pg.psql(`INSERT INTO command (device_id, not_before, charge_on, fill_on, flush_litres) VALUES
+        (${deviceId}, now() - interval '1 minute', true, null, 0),
+        (${deviceId}, now() - interval '2 minutes', null, false, 0.5),
+        (${deviceId}, now() + interval '1 hour', false, false, 0)`);
+      const first = (await (await get(api, '/v1/command', token)).json()) as Record<string, unknown>;
+      assert.deepEqual([first.chargeOn, first.fillOn, first.flushLitres], [null, false, 0.5]);
+      const second = (await (await get(api, '/v1/command', token)).json()) as Record<string, unknown>;
+      assert.deepEqual([second.chargeOn, second.fillOn, second.flushLitres], [true, null, 0]);
+      assert.deepEqual(await (await get(api, '/v1/command', token)).json(), noop, 'the future command is not due yet');
+    });
+
+    it('never hands one command to two concurrent polls', async () => {
+      const { token, deviceId } = await login(api.url, 'kettle-command-race');
+      await pg.psql(`INSERT INTO command (device_id, not_before, charge_on) SELECT ${deviceId}, now() - interval '1 minute', true FROM generate_series(1, 5)`);
+      const answers = (await Promise.all(Array.from({ length: 12 }, async () => (await (await get(api, '/v1/command', token)).json()) as { id: number | null }))).map((a) => a.id);
+      const delivered = answers.filter((id) => id !== null);
+      assert.equal(delivered.length, 5);
+      assert.equal(new Set(delivered).size, 5);
+    });
+
+    it('401 without a token', async () => {
+      assert.equal((await get(api, '/v1/command')).status, 401);
+    });
+  });
+
+  describe('GET /v1/stats', () => {
+    it('equals an independent computation over the stored rows', async () => {
+      const devices = await Promise.all([0, 1, 2].map((i) => login(api.url, `kettle-stats-${i}`)));
+      for (const [i, { token }] of devices.entries()) {
+        const rows = Array.from({ length: 5 }, (_, k) =>
+          measurement({ chargeNow: 100 * (i + 1) + k, waterTemp: 20 + 7 * k + i, ambientTemp: 19 + i, waterLevel: 0.5 + k / 10 }, minutesAgo(37 * k + i)),
+        );
+        assert.equal((await post(api.url, '/v1/measurements', token, rows)).status, 201);
+      }
+      const stats = (await (await get(api, '/v1/stats')).json()) as {
+        measurementCount: number;
+        deviceCount: number;
+        totalChargeWh: number;
+        totalWaterLitres: number;
+        totalWaterEnergyKWh: number;
+        waterTempByHour: { hour: number; measurements: number; meanC: number; stddevC: number }[];
+      };
+      const sql = JSON.parse(
+        await pg.psql(`
+        WITH latest AS (SELECT DISTINCT ON (device_id) * FROM measurement ORDER BY device_id, device_time DESC),
+             hourly AS (SELECT extract(hour FROM device_time AT TIME ZONE 'UTC')::int AS hour, count(*) AS n,
+                               avg(water_temp) AS mean, coalesce(stddev_samp(water_temp), 0) AS sd
+                        FROM measurement GROUP BY 1 ORDER BY 1)
+        SELECT json_build_object(
+          'count', (SELECT count(*) FROM measurement),
+          'devices', (SELECT count(*) FROM device),
+          'charge', (SELECT sum(charge_now) FROM latest),
+          'water', (SELECT sum(water_level) FROM latest),
+          'energy', (SELECT sum(water_level * 4186 * greatest(water_temp - ambient_temp, 0)) / 3.6e6 FROM latest),
+          'hourly', (SELECT json_agg(hourly) FROM hourly))`),
+      ) as { count: number; devices: number; charge: number; water: number; energy: number; hourly: { hour: number; n: number; mean: number; sd: number }[] };
+      assert.equal(stats.measurementCount, sql.count);
+      assert.equal(stats.deviceCount, sql.devices);
+      assert.ok(Math.abs(stats.totalChargeWh - sql.charge) < 1e-6);
+      assert.ok(Math.abs(stats.totalWaterLitres - sql.water) < 1e-9);
+      assert.ok(stats.totalWaterEnergyKWh > 0);
+      assert.ok(Math.abs(stats.totalWaterEnergyKWh - sql.energy) < 1e-9);
+      assert.deepEqual(stats.waterTempByHour.map((h) => [h.hour, h.measurements]), sql.hourly.map((h) => [h.hour, h.n]));
+      for (const [i, h] of stats.waterTempByHour.entries()) {
+        assert.ok(Math.abs(h.meanC - sql.hourly[i]!.mean) < 1e-9, `mean at hour ${h.hour}`);
+        assert.ok(Math.abs(h.stddevC - sql.hourly[i]!.sd) < 1e-6, `stddev at hour ${h.hour}`);
+      }
+    });
+  });
+
+  describe('operations', () => {
+    it('serves liveness, readiness and the OpenAPI document', async () => {
+      assert.equal((await get(api, '/healthz')).status, 200);
+      assert.equal((await get(api, '/readyz')).status, 200);
+      const doc = (await (await get(api, '/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: { Measurement: { properties: Record<string, unknown> } } } };
+      assert.match(doc.openapi, /^3\./);
+      for (const path of ['/v1/devices/login', '/v1/measurements', '/v1/command', '/v1/stats', '/healthz', '/readyz', '/metrics']) assert.ok(doc.paths[path], path);
+      assert.deepEqual(Object.keys(doc.components.schemas.Measurement.properties).sort(), ['ambientTemp', 'chargeFull', 'chargeNow', 'chargeRate', 'deviceTime', 'waterLevel', 'waterTemp']);
+    });
+
+    it('exposes the documented metrics with bounded labels', async () => {
+      const text = await (await get(api, '/metrics')).text();
+      for (const name of [
+        'loadlab_api_http_request_duration_seconds_bucket',
+        'loadlab_api_http_requests_in_flight',
+        'loadlab_api_measurements_ingested_total',
+        'loadlab_api_measurements_duplicate_total',
+        'loadlab_api_write_batch_rows_bucket',
+        'loadlab_api_db_query_duration_seconds_bucket',
+        'loadlab_api_db_pool_acquire_seconds_bucket',
+        'loadlab_api_db_pool_max',
+        'loadlab_api_db_pool_connections',
+        'loadlab_api_db_pool_idle',
+        'loadlab_api_db_pool_waiting',
+        'loadlab_api_event_loop_active_seconds_total',
+        'nodejs_eventloop_lag_seconds',
+        'nodejs_gc_duration_seconds_bucket',
+        'nodejs_heap_size_used_bytes',
+        'process_cpu_seconds_total',
+      ]) {
+        assert.match(text, new RegExp(`^${name}`, 'm'), name);
+      }
+      const routes = new Set([...text.matchAll(/loadlab_api_http_request_duration_seconds_count\{route="([^"]+)"/g)].map((m) => m[1]));
+      assert.ok(routes.has('/v1/measurements') && routes.has('/v1/command'));
+      for (const route of routes) assert.doesNotMatch(route!, /\d{3,}/, 'route labels are templates, never ids');
+      const ingested = Number(/^loadlab_api_measurements_ingested_total (\d+)/m.exec(text)?.[1]);
+      assert.equal(ingested, Number(await pg.psql('SELECT count(*) FROM measurement')), 'the ingest counter matches the stored rows');
+    });
+  });
+});

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { PostgresCluster } from './support/postgres.js';
+import { login, measurement, post, spawnApi, startTestApi, waitUntilReady } from './support/api.js';
+
+describe('resilience, against a real PostgreSQL', () => {
+  let pg: PostgresCluster;
+  before(async () => {
+    pg = await PostgresCluster.start();
+  });
+  after(async () => {
+    await pg?.destroy();
+  });
+
+  it('database stopped: readiness and writes answer 503 (never 500 or 2xx); database back: recovers without a restart', async () => {
+    const api = await startTestApi(pg.url, { DB_POOL_ACQUIRE_TIMEOUT_MS: '1000' });
+    try {
+      const { token } = await login(api.url, 'kettle-outage');
+      assert.equal((await post(api.url, '/v1/measurements', token, measurement())).status, 201);
+      await pg.stopServer();
+
+      const ready = await fetch(`${api.url}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.equal(ready.headers.get('retry-after'), '1');
+      assert.equal((await fetch(`${api.url}/healthz`)).status, 200, 'liveness does not depend on the database');
+      const statuses = [];
+      for (let i = 0; i < 5; i++) {
+        const response = await post(api.url, '/v1/measurements', token, measurement({}, new Date(Date.now() - i * 1000 - 5000)));
+        statuses.push(response.status);
+        if (response.status === 503) assert.equal(response.headers.get('retry-after'), '1');
+      }
+      assert.deepEqual(statuses, [503, 503, 503, 503, 503]);
+      assert.equal((await post(api.url, '/v1/devices/login', undefined, { serial: 'kettle-new' })).status, 503);
+      assert.equal((await fetch(`${api.url}/v1/command`, { headers: { authorization: `Bearer ${token}` } })).status, 503);
+      assert.equal((await fetch(`${api.url}/v1/stats`)).status, 503);
+
+      await pg.startServer();
+      await waitUntilReady(api.url, 10_000);
+      assert.equal((await post(api.url, '/v1/measurements', token, measurement({}, new Date(Date.now() - 60_000)))).status, 201);
+      assert.equal(await pg.psql('SELECT count(*) FROM measurement'), '2', 'only the acknowledged writes were stored');
+      const metrics = await (await fetch(`${api.url}/metrics`)).text();
+      assert.match(metrics, /loadlab_api_http_requests_shed_total\{reason="database_unavailable"\} [1-9]/);
+      assert.doesNotMatch(metrics, /status="500"/);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('sheds load with 503 + Retry-After instead of falling over', async () => {
+    const api = await startTestApi(pg.url, { MAX_IN_FLIGHT: '4', QUERY_DELAY_MS: '300', DB_POOL_SIZE: '2' });
+    try {
+      const { token } = await login(api.url, 'kettle-shed');
+      const responses = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => post(api.url, '/v1/measurements', token, measurement({}, new Date(Date.now() - 10_000 - i * 1000)))),
+      );
+      const statuses = responses.map((r) => r.status);
+      const accepted = statuses.filter((s) => s === 201).length;
+      const shed = responses.filter((r) => r.status === 503);
+      assert.ok(accepted >= 1, `some were served: ${statuses}`);
+      assert.ok(shed.length >= 20, `most were shed: ${statuses}`);
+      assert.ok(shed.every((r) => r.headers.get('retry-after') === '1'));
+      assert.equal(statuses.filter((s) => s !== 201 && s !== 503).length, 0);
+      assert.equal(await pg.psql(`SELECT count(*) FROM measurement m JOIN device d ON d.id = m.device_id WHERE d.serial = 'kettle-shed'`), String(accepted));
+      assert.equal((await fetch(`${api.url}/metrics`)).status, 200, 'metrics are never shed');
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('SIGTERM under load loses no acknowledged measurement (a separate API process)', async () => {
+    const api = await spawnApi({ DATABASE_URL: pg.url, WRITE_BATCH_MAX_ROWS: '200' });
+    await waitUntilReady(api.url);
+    const devices = await Promise.all(Array.from({ length: 20 }, (_, i) => login(api.url, `kettle-sigterm-${i}`)));
+    const acknowledged: string[] = [];
+    let stop = false;
+    let sent = 0;
+    const loops = devices.map(async ({ token, deviceId }, d) => {
+      for (let k = 0; !stop && k < 5000; k++) {
+        const at = new Date(Date.now() - 3600_000 + k * 10 + d);
+        sent++;
+        const response = await post(api.url, '/v1/measurements', token, measurement({}, at)).catch(() => undefined);
+        if (response?.status === 201) acknowledged.push(`${deviceId}@${at.toISOString()}`);
+        else if (response) {
+          assert.equal(response.status, 503, 'while closing the API answers 503, nothing else');
+          await response.arrayBuffer();
+        } else return; // connection refused or reset: the server is gone
+      }
+    });
+    await sleep(1500);
+    api.child.kill('SIGTERM');
+    const code = await api.exited;
+    stop = true;
+    await Promise.all(loops);
+    assert.equal(code, 0, `clean exit; stderr: ${api.stderr()}`);
+    assert.ok(acknowledged.length > 100, `enough load: ${acknowledged.length} acknowledged of ${sent}`);
+    const stored = new Set(
+      (await pg.psql(`SELECT m.device_id || '@' || to_char(m.device_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM measurement m JOIN device d ON d.id = m.device_id WHERE d.serial LIKE 'kettle-sigterm-%'`)).split('\n'),
+    );
+    const lost = acknowledged.filter((key) => !stored.has(key));
+    assert.deepEqual(lost, [], `${lost.length} acknowledged measurements were not stored`);
+  });
+
+  it('refuses to start on bad configuration, naming each variable', async () => {
+    const api = await spawnApi({ DATABASE_URL: 'mysql://nope', TOKEN_SECRET: 'short', DB_POOL_SIZE: 'many' });
+    assert.equal(await api.exited, 2);
+    const message = api.stderr();
+    assert.match(message, /DATABASE_URL: must be a postgres:\/\//);
+    assert.match(message, /TOKEN_SECRET: must be at least 16 characters/);
+    assert.match(message, /DB_POOL_SIZE:/);
+  });
+});
