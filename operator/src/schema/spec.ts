@@ -1,0 +1,427 @@
+import { z } from 'zod';
+import { durationMs, isDuration } from './duration.js';
+import { durationText, numberIn, positiveDuration, resources, wholeNumber } from './fields.js';
+import { enforce, type Rule } from './rules.js';
+import { MAX_SEARCH_STEPS, searchDurationMs, searchStepDevices, stagesDurationMs } from './search-steps.js';
+
+/*
+ * The spec of a LoadExperiment. Every field carries a description (kubectl explain shows it), and
+ * objects the user may leave out default to {} (zod: prefault) so their own defaults apply, exactly
+ * as the apiserver's structural defaulting does.
+ */
+
+export const MAX_DEVICES = 10_000_000;
+export const MAX_STAGES = 50;
+
+// ---------------------------------------------------------------------------------------- fleet
+
+const fleetRules = {
+  reportInterval: positiveDuration('spec.fleet.reportInterval', '30s'),
+  pollInterval: positiveDuration('spec.fleet.pollInterval', '30s'),
+};
+
+export const fleetSchema = z
+  .strictObject({
+    devices: wholeNumber(1, MAX_DEVICES).describe(
+      'How many distinct devices (serials) the fleet has: the population the load draws from and the ' +
+        'devices preloaded history is written for. Every stage and search step must stay within it.',
+    ),
+    reportInterval: enforce(durationText().describe('How often each device posts a measurement (POST /v1/measurements).'), [
+      fleetRules.reportInterval,
+    ]).default('30s'),
+    pollInterval: enforce(durationText().describe('How often each device polls for a command (GET /v1/command).'), [
+      fleetRules.pollInterval,
+    ]).default('30s'),
+    jitter: numberIn(0, 1, ' (a fraction of the interval, e.g. 0.1)')
+      .describe(
+        'How far a request may move off its device\'s regular schedule, as a fraction of the interval: ' +
+          '0.1 lets a 30s report arrive up to 1.5s early or late; 0 makes every device strictly periodic.',
+      )
+      .default(0.1),
+    seed: wholeNumber(0, 4_294_967_295)
+      .describe('Seeds device serials, schedules and payloads: the same seed replays the same traffic.')
+      .default(1),
+    realism: z
+      .strictObject({
+        enabled: z
+          .boolean({ error: 'must be true or false' })
+          .describe(
+            'Each device follows its own deterministic random walk: the battery drains and charges, the ' +
+              'reservoir fills, boils and empties, the room warms by day. Off: every device reports the same ' +
+              'constant, plausible values.',
+          )
+          .default(true),
+      })
+      .describe('How lifelike the measurement payloads are.')
+      .prefault({}),
+    serialPrefix: z
+      .string({ error: 'must be a string' })
+      .min(1, 'must not be empty')
+      .max(64, 'must be at most 64 characters')
+      .regex(/^[A-Za-z0-9._:-]+$/, 'may only contain letters, digits and . _ : - (the API\'s serial alphabet)')
+      .describe('Device serials are <serialPrefix>-<seed>-<index>, e.g. kettle-1-00000042.')
+      .default('kettle'),
+  })
+  .describe('The simulated devices: how many, how often they talk to the API, and what they say.');
+
+// ----------------------------------------------------------------------------------------- load
+
+const stageRules = {
+  duration: positiveDuration('spec.load.stages[].duration', '2m'),
+  nonEmpty: {
+    path: 'spec.load.stages',
+    cel: 'size(self) > 0',
+    message: 'must list at least one stage, e.g. [{devices: 1000, duration: "2m"}]',
+    check: (self: readonly unknown[]) => self.length > 0,
+  } satisfies Rule<readonly unknown[]>,
+};
+
+export const stageSchema = z
+  .strictObject({
+    devices: wholeNumber(0, MAX_DEVICES).describe('Fleet size at the end of the stage.'),
+    duration: enforce(durationText().describe('How long the stage lasts.'), [stageRules.duration]),
+    shape: z
+      .enum(['ramp', 'hold'], { error: 'must be "ramp" or "hold"' })
+      .describe(
+        'ramp: grow or shrink the fleet linearly from the previous stage\'s size (0 before the first) to ' +
+          'devices; hold: set the fleet to devices at once and keep it for the whole stage.',
+      )
+      .default('ramp'),
+  })
+  .describe('One stage of the load: where the fleet size goes and how long it takes.');
+
+const stepRules = {
+  factorXorDevices: {
+    path: 'spec.load.search.step',
+    cel: 'has(self.factor) != has(self.devices)',
+    message: 'set exactly one of factor (multiply the fleet at each step, e.g. 1.5) or devices (add this many devices at each step)',
+    check: (self: { factor?: number | undefined; devices?: number | undefined }) =>
+      (self.factor !== undefined) !== (self.devices !== undefined),
+  } satisfies Rule<{ factor?: number | undefined; devices?: number | undefined }>,
+};
+
+const searchStepSchema = enforce(
+  z
+    .strictObject({
+      factor: z
+        .number({ error: 'must be a number greater than 1, e.g. 1.5' })
+        .gt(1, 'must be greater than 1, e.g. 1.5 (each step multiplies the fleet by it)')
+        .max(10, 'must be at most 10')
+        .optional()
+        .describe('Multiply the fleet by this at each step, e.g. 1.5.'),
+      devices: wholeNumber(1, MAX_DEVICES).optional().describe('Add this many devices at each step.'),
+    })
+    .describe('How each step grows the fleet: set exactly one of factor or devices.'),
+  [stepRules.factorXorDevices],
+);
+
+type SearchShape = {
+  startDevices: number;
+  maxDevices: number;
+  step: { factor?: number | undefined; devices?: number | undefined };
+  hold: string;
+  rampUp: string;
+};
+
+const searchRules = {
+  hold: positiveDuration('spec.load.search.hold', '60s'),
+  maxAtLeastStart: {
+    path: 'spec.load.search',
+    field: 'maxDevices',
+    cel: 'self.maxDevices >= self.startDevices',
+    message: 'must be at least startDevices: the search starts at startDevices and stops at maxDevices',
+    check: (self: SearchShape) => self.maxDevices >= self.startDevices,
+  } satisfies Rule<SearchShape>,
+  boundedSteps: {
+    path: 'spec.load.search',
+    celGap: 'a factor search has log(max/start)/log(factor) steps, and CEL has no logarithm',
+    message: `must reach maxDevices in at most ${MAX_SEARCH_STEPS} steps: use a larger step or a smaller maxDevices`,
+    check: (self: SearchShape) => searchStepDevices(self).length <= MAX_SEARCH_STEPS,
+  } satisfies Rule<SearchShape>,
+};
+
+export const searchSchema = enforce(
+  z
+    .strictObject({
+      startDevices: wholeNumber(1, MAX_DEVICES).describe('Fleet size of the first step.'),
+      step: searchStepSchema,
+      maxDevices: wholeNumber(1, MAX_DEVICES).describe(
+        'The largest fleet to try; the last step is clamped to it. The search stops earlier when the SLO breaks.',
+      ),
+      hold: enforce(
+        durationText().describe('How long each step keeps its fleet size; the SLO is judged over the hold.'),
+        [searchRules.hold],
+      ).default('60s'),
+      rampUp: durationText()
+        .describe('How long the fleet takes to grow to each step\'s size before the hold; "0s" jumps at once.')
+        .default('10s'),
+    })
+    .describe('Find the breaking point: raise the fleet step by step until the SLO breaks, then stop.'),
+  [searchRules.maxAtLeastStart, searchRules.boundedSteps],
+);
+
+const loadRules = {
+  stagesXorSearch: {
+    path: 'spec.load',
+    cel: 'has(self.stages) != has(self.search)',
+    message: 'set exactly one of stages (fleet sizes you choose) or search (raise the fleet until the SLO breaks)',
+    check: (self: { stages?: unknown; search?: unknown }) => (self.stages !== undefined) !== (self.search !== undefined),
+  } satisfies Rule<{ stages?: unknown; search?: unknown }>,
+};
+
+export const loadSchema = enforce(
+  z
+    .strictObject({
+      stages: enforce(
+        z
+          .array(stageSchema, { error: 'must be a list of stages' })
+          .max(MAX_STAGES, `must have at most ${MAX_STAGES} items`)
+          .describe('Explicit load stages, run in order. Set this or search, not both.'),
+        [stageRules.nonEmpty],
+      ).optional(),
+      search: searchSchema.optional(),
+    })
+    .describe('The shape of the load over time: explicit stages, or a search for the breaking point.'),
+  [loadRules.stagesXorSearch],
+);
+
+// ------------------------------------------------------------------------------------------ slo
+
+const sloRules = {
+  percentile: {
+    path: 'spec.slo.latencyPercentile',
+    cel: 'self > 0.0 && self < 100.0',
+    message: 'must be between 0 and 100, both excluded, e.g. 95 or 99.9',
+    check: (self: number) => self > 0 && self < 100,
+  } satisfies Rule<number>,
+  threshold: positiveDuration('spec.slo.latencyThreshold', '250ms'),
+};
+
+export const sloSchema = z
+  .strictObject({
+    latencyPercentile: enforce(
+      z
+        .number({ error: 'must be a number between 0 and 100, e.g. 95' })
+        .describe('Which latency percentile the SLO bounds, e.g. 95 for p95.'),
+      [sloRules.percentile],
+    ).default(95),
+    latencyThreshold: enforce(
+      durationText().describe('The SLO holds while that percentile stays below this, e.g. "250ms".'),
+      [sloRules.threshold],
+    ).default('250ms'),
+    maxErrorRate: numberIn(0, 1, ' (a fraction: 0.01 is 1%)')
+      .describe('The SLO holds while at most this fraction of requests fail (5xx, timeouts, refused), e.g. 0.01.')
+      .default(0.01),
+  })
+  .describe('The service level objective: the load the API holds is the load at which this stays true.');
+
+// --------------------------------------------------------------------------------------- target
+
+/** API knobs that have a typed field; setting them through env would silently fight that field. */
+export const TYPED_KNOBS: Readonly<Record<string, string>> = {
+  DB_POOL_SIZE: 'dbPoolSize',
+  WRITE_BATCH_MAX_ROWS: 'writeBatchMaxRows',
+  CPU_COST_MS: 'cpuCostMs',
+  QUERY_DELAY_MS: 'queryDelayMs',
+};
+/** Variables loadlab sets itself so every replica reaches the experiment's database and port. */
+export const MANAGED_ENV = ['DATABASE_URL', 'TOKEN_SECRET', 'PORT', 'HOST'] as const;
+
+const envNameRules: Rule<string>[] = [
+  ...Object.entries(TYPED_KNOBS).map(([name, field]) => ({
+    path: 'spec.target.env[].name',
+    cel: `self != '${name}'`,
+    message: `${name} is set by spec.target.${field}: use that field instead`,
+    check: (self: string) => self !== name,
+  })),
+  {
+    path: 'spec.target.env[].name',
+    cel: `!(self in [${MANAGED_ENV.map((name) => `'${name}'`).join(', ')}])`,
+    message: `is set by loadlab for every API replica (${MANAGED_ENV.join(', ')}) and cannot be overridden`,
+    check: (self: string) => !(MANAGED_ENV as readonly string[]).includes(self),
+  },
+];
+
+const envRules = {
+  uniqueNames: {
+    path: 'spec.target.env',
+    cel: 'self.all(e, self.exists_one(f, f.name == e.name))',
+    message: 'must not set the same name twice',
+    check: (self: readonly { name: string }[]) => new Set(self.map((e) => e.name)).size === self.length,
+  } satisfies Rule<readonly { name: string }[]>,
+};
+
+export const envVarSchema = z
+  .strictObject({
+    name: enforce(
+      z
+        .string({ error: 'must be a string' })
+        .max(128, 'must be at most 128 characters')
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name such as MAX_IN_FLIGHT')
+        .describe('The variable, one of the API\'s documented knobs, e.g. MAX_IN_FLIGHT or WRITE_BATCH_MAX_CONCURRENCY.'),
+      envNameRules,
+    ),
+    value: z.string({ error: 'must be a string (quote numbers: "4")' }).max(1024, 'must be at most 1024 characters').describe('Its value, as a string.'),
+  })
+  .describe('One environment variable for the API.');
+
+export const targetSchema = z
+  .strictObject({
+    replicas: wholeNumber(1, 100).describe('How many API replicas serve the load.').default(1),
+    resources: resources('each API replica').optional(),
+    dbPoolSize: wholeNumber(1, 1000).describe('Database connections per replica (the API\'s DB_POOL_SIZE).').default(10),
+    image: z
+      .string({ error: 'must be a string' })
+      .min(1, 'must not be empty')
+      .max(512, 'must be at most 512 characters')
+      .describe('The API container image.')
+      .default('loadlab/api:dev'),
+    writeBatchMaxRows: wholeNumber(1, 10_000)
+      .optional()
+      .describe('Most measurements written in one INSERT (the API\'s WRITE_BATCH_MAX_ROWS); unset: the API\'s default.'),
+    cpuCostMs: numberIn(0, 1000, ' (milliseconds)')
+      .optional()
+      .describe('Extra CPU each request burns, in milliseconds (the API\'s CPU_COST_MS), to make the API CPU-bound.'),
+    queryDelayMs: numberIn(0, 10_000, ' (milliseconds)')
+      .optional()
+      .describe('Extra time each query holds its connection, in milliseconds (the API\'s QUERY_DELAY_MS), to saturate the pool.'),
+    env: enforce(
+      z
+        .array(envVarSchema, { error: 'must be a list of {name, value}' })
+        .max(50, 'must have at most 50 items')
+        .describe('Other documented API knobs as environment variables; the typed fields above take precedence.'),
+      [envRules.uniqueNames],
+    ).optional(),
+  })
+  .describe('The system under test: the API deployment this experiment provisions.');
+
+// ------------------------------------------------------------------------ database, generator
+
+export const databaseSchema = z
+  .strictObject({
+    mode: z
+      .enum(['reset', 'keep'], { error: 'must be "reset" or "keep"' })
+      .describe('reset: start from an empty database; keep: reuse what earlier experiments left.')
+      .default('reset'),
+    preloadDays: wholeNumber(0, 365)
+      .describe('Days of measurement history to write for every device before the load starts (the seed\'s fill-database tool).')
+      .default(0),
+  })
+  .describe('The database behind the API.');
+
+export const tolerationSchema = z
+  .strictObject({
+    key: z.string({ error: 'must be a string' }).max(253).optional().describe('The taint key to tolerate; empty with operator Exists: every taint.'),
+    operator: z
+      .enum(['Exists', 'Equal'], { error: 'must be "Exists" or "Equal"' })
+      .optional()
+      .describe('Exists or Equal (the default).'),
+    value: z.string({ error: 'must be a string' }).max(63).optional().describe('The taint value, for operator Equal.'),
+    effect: z
+      .enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'], { error: 'must be NoSchedule, PreferNoSchedule or NoExecute' })
+      .optional()
+      .describe('Which taint effect to tolerate; empty: all.'),
+    tolerationSeconds: z.int({ error: 'must be a whole number of seconds' }).optional().describe('For NoExecute: how long the pod stays after the taint appears.'),
+  })
+  .describe('A toleration, as in a pod spec.');
+
+export const generatorSchema = z
+  .strictObject({
+    parallelism: wholeNumber(1, 64).describe('How many load-generator pods share the load.').default(1),
+    resources: resources('each load-generator pod').optional(),
+    nodeSelector: z
+      .record(z.string(), z.string({ error: 'must be a string' }), { error: 'must be a map of label to value' })
+      .optional()
+      .describe('Node labels the load-generator pods must run on, e.g. {loadlab.dev/role: load}.'),
+    tolerations: z
+      .array(tolerationSchema, { error: 'must be a list of tolerations' })
+      .max(20, 'must have at most 20 items')
+      .optional()
+      .describe('Taints the load-generator pods tolerate.'),
+    maxVUs: wholeNumber(1, 1_000_000)
+      .optional()
+      .describe('Upper bound on concurrent requests per generator (k6 maxVUs); unset: sized from the rate and the SLO threshold.'),
+  })
+  .describe('The load generators.');
+
+// ----------------------------------------------------------------------------------------- spec
+
+type SpecShape = {
+  fleet: { devices: number };
+  load: {
+    stages?: readonly { devices: number; duration: string }[] | undefined;
+    search?: SearchShape | undefined;
+  };
+  timeout: string;
+};
+
+const timeoutMs = (self: SpecShape) => (isDuration(self.timeout) ? durationMs(self.timeout) : Infinity);
+
+const specRules = {
+  timeout: positiveDuration('spec.timeout', '1h'),
+  stagesWithinFleet: {
+    path: 'spec',
+    field: 'load.stages',
+    cel: '!has(self.load.stages) || self.load.stages.all(s, s.devices <= self.fleet.devices)',
+    message: 'every stage must stay within fleet.devices: raise fleet.devices or lower the stage',
+    check: (self: SpecShape) => (self.load.stages ?? []).every((stage) => stage.devices <= self.fleet.devices),
+  } satisfies Rule<SpecShape>,
+  searchWithinFleet: {
+    path: 'spec',
+    field: 'load.search.maxDevices',
+    cel: '!has(self.load.search) || self.load.search.maxDevices <= self.fleet.devices',
+    message: 'must be at most fleet.devices: the search can only use devices the fleet has',
+    check: (self: SpecShape) => self.load.search === undefined || self.load.search.maxDevices <= self.fleet.devices,
+  } satisfies Rule<SpecShape>,
+  stagesFitTimeout: {
+    path: 'spec',
+    field: 'timeout',
+    cel: "!has(self.load.stages) || self.load.stages.map(s, duration(s.duration)).sum() <= duration(self.timeout)",
+    message: 'must be at least the total duration of the stages: raise timeout or shorten the stages',
+    check: (self: SpecShape) => self.load.stages === undefined || stagesDurationMs(self.load.stages) <= timeoutMs(self),
+  } satisfies Rule<SpecShape>,
+  searchFitsTimeout: {
+    path: 'spec',
+    field: 'timeout',
+    celGap: 'the step count of a factor search needs a logarithm, which CEL lacks; the operator checks it too',
+    message: 'must be at least the planned duration of the search, (rampUp + hold) for every step up to maxDevices: raise timeout or use fewer or shorter steps',
+    check: (self: SpecShape) => self.load.search === undefined || searchDurationMs(self.load.search) <= timeoutMs(self),
+  } satisfies Rule<SpecShape>,
+};
+
+export const loadExperimentSpecSchema = enforce(
+  z
+    .strictObject({
+      fleet: fleetSchema,
+      load: loadSchema,
+      slo: sloSchema.prefault({}),
+      target: targetSchema.prefault({}),
+      database: databaseSchema.prefault({}),
+      generator: generatorSchema.prefault({}),
+      cleanup: z
+        .enum(['always', 'onSuccess', 'never'], { error: 'must be "always", "onSuccess" or "never"' })
+        .describe('What to delete when the experiment ends: always, onSuccess (keep a failed run to inspect it) or never.')
+        .default('onSuccess'),
+      timeout: enforce(
+        durationText().describe(
+          'Upper bound on the whole experiment, from provisioning to the verdict; the planned load must fit in it.',
+        ),
+        [specRules.timeout],
+      ).default('1h'),
+    })
+    .describe('What to run: the fleet, the load over time, the SLO, the system under test and how to clean up.'),
+  [specRules.stagesWithinFleet, specRules.searchWithinFleet, specRules.stagesFitTimeout, specRules.searchFitsTimeout],
+);
+
+/** Every rule of the spec, for the tests and for docs; the CRD carries those with `cel`. */
+export const SPEC_RULES: readonly Rule<never>[] = [
+  ...Object.values(fleetRules),
+  ...Object.values(stageRules),
+  ...Object.values(stepRules),
+  ...Object.values(searchRules),
+  ...Object.values(loadRules),
+  ...Object.values(sloRules),
+  ...envNameRules,
+  ...Object.values(envRules),
+  ...Object.values(specRules),
+] as readonly Rule<never>[];

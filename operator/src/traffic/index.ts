@@ -1,0 +1,4 @@
+export * from './arrivals.js';
+export * from './hash.js';
+export * from './payload.js';
+export * from './plan.js';
