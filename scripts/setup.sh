@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what loadlab's tests and local mode need, idempotently; a second run takes seconds.
 #   - Debian packages: PostgreSQL (server binaries for throwaway test clusters), Prometheus and its
-#     exporters (local mode and the analysis tests).
+#     exporters (local mode and the analysis tests), shellcheck (lint).
 #   - npm dependencies, including Node 24 from the npm package `node` (the machine's Node may be older).
 #   - vegeta (MIT), the open-model load generator, built from the Go module proxy into
 #     ~/.cache/loadlab/bin (LOADLAB_CACHE overrides).
+#   - kube-apiserver + etcd for the operator's tests (scripts/build-control-plane.sh; about 10 minutes
+#     the first time on 2 cores, then cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,11 +17,13 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # --- Debian packages ---------------------------------------------------------------------------
 need_pkgs=()
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
-[ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || need_pkgs+=(postgresql)
+latest_pg_bin() { local d found=""; for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && found=$d; done; echo "$found"; }
+pg_bin=$(latest_pg_bin)
+[ -n "$pg_bin" ] || need_pkgs+=(postgresql)
 command -v prometheus >/dev/null || need_pkgs+=(prometheus)
 command -v prometheus-postgres-exporter >/dev/null || need_pkgs+=(prometheus-postgres-exporter)
 command -v prometheus-node-exporter >/dev/null || need_pkgs+=(prometheus-node-exporter)
+command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "missing ${need_pkgs[*]} and no apt-get: install them with your package manager (PostgreSQL >= 15, Prometheus >= 2.42)"
   [ "$(id -u)" = 0 ] || die "missing ${need_pkgs[*]}: run 'sudo apt-get install -y ${need_pkgs[*]}' (or this script as root)"
@@ -57,4 +61,7 @@ if [ ! -x "$vegeta" ]; then
   rm -rf "$tmp"
 fi
 
-say "ready (node $node_version, PostgreSQL in ${pg_bin:-$(ls -d /usr/lib/postgresql/*/bin | tail -n1)}, vegeta $VEGETA_VERSION)"
+# --- kube-apiserver + etcd (operator tests) -------------------------------------------------------
+bash scripts/build-control-plane.sh
+
+say "ready (node $node_version, PostgreSQL in $(latest_pg_bin), vegeta $VEGETA_VERSION)"
