@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/*
+ * The `loadlab` command (package.json bin: dist/src/cli/main.js). One subcommand per verb:
+ *   loadlab render <experiment.yaml>   print the k6 script, its ConfigMap and the TestRun
+ *   loadlab run <experiment.yaml>      local mode (not implemented yet)
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { EXIT, processIo, type Io } from './io.js';
+import { render } from './render.js';
+
+export const USAGE = `Usage: loadlab <command> [options]
+
+How does the ingest API behave as the device fleet grows, where does it break, and why?
+
+Commands:
+  render <experiment.yaml>   validate an experiment and print the k6 script, its ConfigMap and
+                             the k6-operator TestRun a cluster run would use
+  run <experiment.yaml>      run an experiment on this machine (local mode; not implemented yet)
+  help [command]             show this help, or a command's
+
+Run \`loadlab <command> --help\` for a command's options.`;
+
+const RUN_USAGE = `Usage: loadlab run <experiment.yaml>
+
+Runs an experiment on this machine (local mode: real PostgreSQL and Prometheus, the API as local
+processes, the local load driver). Not implemented yet: use \`loadlab render\` to inspect what a
+cluster run would do, or apply the experiment to a cluster with the loadlab operator.`;
+
+type Command = (args: readonly string[], io: Io) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  render,
+  run: async (args, io) => {
+    if (args.includes('--help') || args.includes('-h')) {
+      io.stdout(`${RUN_USAGE}\n`);
+      return EXIT.ok;
+    }
+    io.stderr('loadlab run: not implemented yet (local mode is still being built); `loadlab render` works today.\n');
+    return EXIT.unreadable;
+  },
+};
+
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === undefined || command === '--help' || command === '-h') {
+    (command === undefined ? io.stderr : io.stdout)(`${USAGE}\n`);
+    return command === undefined ? EXIT.invalid : EXIT.ok;
+  }
+  if (command === 'help') {
+    const topic = args[0];
+    if (topic === undefined) {
+      io.stdout(`${USAGE}\n`);
+      return EXIT.ok;
+    }
+    const handler = COMMANDS[topic];
+    if (!handler) return unknown(topic, io);
+    return handler(['--help'], io);
+  }
+  const handler = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!handler) return unknown(command, io);
+  return handler(args, io);
+}
+
+function unknown(command: string, io: Io): number {
+  io.stderr(`loadlab: unknown command "${command}"\n\n${USAGE}\n`);
+  return EXIT.invalid;
+}
+
+/** Whether this module is the program: npm runs bins through a symlink, so compare real paths. */
+function isProgram(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+// Run when executed (the bin), not when imported.
+if (isProgram()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`loadlab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = EXIT.unreadable;
+    },
+  );
+}

@@ -1,0 +1,238 @@
+import { createHash } from 'node:crypto';
+import { API_VERSION, KIND } from '../schema/load-experiment.js';
+import type { LoadExperiment } from '../schema/load-experiment.js';
+import { SCRIPT_FILE, type RenderedScript } from './bundle.js';
+import { defaultApiUrl } from './config.js';
+import type { PhaseRange } from './schedule.js';
+
+/*
+ * The k6-operator objects of one run: the script's ConfigMap and the TestRun (k6.io/v1alpha1, as
+ * in grafana/k6-operator v1.6.0's CRD). Pure builders: same input, same object, so a reconciler
+ * can apply them again and again.
+ *
+ * Names: <experiment>-<run>-k6 for both (different kinds, so no clash). k6-operator names its own
+ * children after the TestRun: Jobs <name>-initializer / -starter / -<n> and Services
+ * <name>-service-<n>, which must stay DNS labels of at most 63 characters; so the TestRun's name
+ * is kept to 51 (63 - "-initializer"), shortening the experiment part and adding a hash if needed.
+ */
+
+export const TESTRUN_API_VERSION = 'k6.io/v1alpha1';
+export const TESTRUN_KIND = 'TestRun';
+export const MAX_TESTRUN_NAME = 51;
+export const RUN_ID_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const MAX_RUN_ID_LENGTH = 24;
+
+/**
+ * Where k6 remote-writes its metrics: kube-prometheus-stack's Prometheus (the `prometheus-operated`
+ * Service in `monitoring`), which needs --web.enable-remote-write-receiver and, for k6's native
+ * histograms, --enable-feature=native-histograms.
+ */
+export const DEFAULT_REMOTE_WRITE_URL = 'http://prometheus-operated.monitoring.svc:9090/api/v1/write';
+
+/** k6's image runs as this user (grafana/k6: `adduser -u 12345 k6`); set numerically so runAsNonRoot can be verified. */
+export const K6_IMAGE_UID = 12345;
+
+export const LABELS = {
+  experiment: 'loadlab.dev/experiment',
+  run: 'loadlab.dev/run',
+} as const;
+export const ANNOTATIONS = {
+  phases: 'loadlab.dev/phases',
+  scriptSha256: 'loadlab.dev/script-sha256',
+} as const;
+
+/** Which run of which experiment a child object belongs to. */
+export interface RunIdentity {
+  /** Names the run: lowercase letters, digits and "-", at most 24 characters (e.g. "r3" or "step-4"). */
+  runId: string;
+  /** Default: the experiment's namespace, else "default". */
+  namespace?: string;
+  /** The LoadExperiment's uid: when given, the object is owned by (and garbage-collected with) it. */
+  ownerUid?: string;
+}
+
+export interface TestRunOptions extends RunIdentity {
+  /** The API's TOKEN_SECRET: the runners mint device tokens with it (a disposable per-experiment secret). */
+  tokenSecret: string;
+  /** Default: defaultApiUrl(experiment) in the run's namespace. */
+  apiUrl?: string;
+  /** Default: DEFAULT_REMOTE_WRITE_URL. */
+  remoteWriteUrl?: string;
+  /** Default: k6-operator's own default runner image. */
+  runnerImage?: string;
+  /** The phases the script runs, for the loadlab.dev/phases annotation (unset: no annotation). */
+  phaseRange?: PhaseRange;
+  /**
+   * k6-operator's `cleanup: post` deletes the TestRun, its Jobs and pods as soon as the run
+   * finishes. Default: `post` when spec.cleanup is `always` (the one policy it can express);
+   * `none` leaves cleanup to the operator, which must then read the TestRun's outcome first.
+   */
+  k6Cleanup?: 'post' | 'none';
+}
+
+/** A Kubernetes object as plain data (what `kubectl apply` reads). */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: OwnerReference[];
+  };
+  [field: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+  blockOwnerDeletion: boolean;
+}
+
+export function checkRunId(runId: string): void {
+  if (runId.length > MAX_RUN_ID_LENGTH || !RUN_ID_PATTERN.test(runId)) {
+    throw new RangeError(
+      `run id "${runId}" must be at most ${MAX_RUN_ID_LENGTH} lowercase letters, digits and "-", ` +
+        'starting and ending with a letter or digit (e.g. r1 or step-3)',
+    );
+  }
+}
+
+/** The TestRun's name (and its ConfigMap's): <experiment>-<run>-k6, at most 51 characters. */
+export function testRunName(experiment: LoadExperiment, runId: string): string {
+  checkRunId(runId);
+  const suffix = `-${runId}-k6`;
+  const full = `${experiment.metadata.name}${suffix}`;
+  if (full.length <= MAX_TESTRUN_NAME) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
+  const room = MAX_TESTRUN_NAME - suffix.length - hash.length - 1;
+  return `${experiment.metadata.name.slice(0, room).replace(/-+$/, '')}-${hash}${suffix}`;
+}
+
+function namespaceOf(experiment: LoadExperiment, identity: RunIdentity): string {
+  return identity.namespace ?? experiment.metadata.namespace ?? 'default';
+}
+
+function metadataFor(experiment: LoadExperiment, identity: RunIdentity, component: string, annotations?: Record<string, string>) {
+  const ownerReferences: OwnerReference[] | undefined = identity.ownerUid
+    ? [{ apiVersion: API_VERSION, kind: KIND, name: experiment.metadata.name, uid: identity.ownerUid, controller: true, blockOwnerDeletion: true }]
+    : undefined;
+  return {
+    name: testRunName(experiment, identity.runId),
+    namespace: namespaceOf(experiment, identity),
+    labels: labelsFor(experiment, identity.runId, component),
+    ...(annotations ? { annotations } : {}),
+    ...(ownerReferences ? { ownerReferences } : {}),
+  };
+}
+
+export function labelsFor(experiment: LoadExperiment, runId: string, component: string): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'loadlab',
+    'app.kubernetes.io/instance': experiment.metadata.name,
+    'app.kubernetes.io/component': component,
+    'app.kubernetes.io/part-of': 'loadlab',
+    'app.kubernetes.io/managed-by': 'loadlab-operator',
+    [LABELS.experiment]: experiment.metadata.name,
+    [LABELS.run]: runId,
+  };
+}
+
+function phasesAnnotation(range: PhaseRange): string {
+  return `${range.from}-${range.to - 1}`;
+}
+
+/** The ConfigMap holding the run's script under SCRIPT_FILE. */
+export function buildScriptConfigMap(experiment: LoadExperiment, script: RenderedScript, owner: RunIdentity): KubeObject {
+  const bytes = Buffer.byteLength(script.source, 'utf8');
+  if (bytes > 1_000_000) {
+    throw new RangeError(`the k6 script is ${bytes} bytes, more than a ConfigMap holds (1 MiB with its metadata)`);
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: metadataFor(experiment, owner, 'load-generator-script', {
+      [ANNOTATIONS.scriptSha256]: script.sha256,
+      [ANNOTATIONS.phases]: phasesAnnotation(script.config.range),
+    }),
+    data: { [SCRIPT_FILE]: script.source },
+  };
+}
+
+export function buildTestRun(experiment: LoadExperiment, options: TestRunOptions): KubeObject {
+  const { generator, cleanup } = experiment.spec;
+  const namespace = namespaceOf(experiment, options);
+  const name = testRunName(experiment, options.runId);
+  const experimentId = `${namespace}/${experiment.metadata.name}`;
+  const parallelism = generator.parallelism;
+  const k6Cleanup = options.k6Cleanup ?? (cleanup === 'always' ? 'post' : 'none');
+  const apiUrl = options.apiUrl ?? defaultApiUrl({ ...experiment, metadata: { ...experiment.metadata, namespace } });
+
+  const env = [
+    { name: 'LOADLAB_RUN_ID', value: options.runId },
+    { name: 'LOADLAB_API_URL', value: apiUrl },
+    // Plain env on purpose: a disposable secret of this experiment's API, and the operator reads no Secrets.
+    { name: 'LOADLAB_TOKEN_SECRET', value: options.tokenSecret },
+    { name: 'K6_PROMETHEUS_RW_SERVER_URL', value: options.remoteWriteUrl ?? DEFAULT_REMOTE_WRITE_URL },
+    // Native histograms: percentiles stay exact when several runners' series are summed.
+    { name: 'K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM', value: 'true' },
+    { name: 'K6_PROMETHEUS_RW_PUSH_INTERVAL', value: '5s' },
+    { name: 'K6_PROMETHEUS_RW_STALE_MARKERS', value: 'true' },
+    { name: 'K6_NO_USAGE_REPORT', value: 'true' },
+  ];
+  const runnerLabels = labelsFor(experiment, options.runId, 'load-generator');
+  // A fresh object per pod: shared references would print as YAML anchors.
+  const scratch = () => ({ volumes: [{ name: 'tmp', emptyDir: {} }], volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }] });
+
+  const spec: Record<string, unknown> = {
+    parallelism,
+    // One runner per node: the seed learned that load generators sharing a node skew the results.
+    ...(parallelism > 1 ? { separate: true } : {}),
+    script: { configMap: { name, file: SCRIPT_FILE } },
+    arguments: `--out experimental-prometheus-rw --tag experiment=${experimentId} --tag run=${options.runId}`,
+    ...(k6Cleanup === 'post' ? { cleanup: 'post' } : {}),
+    runner: {
+      ...(options.runnerImage ? { image: options.runnerImage } : {}),
+      metadata: { labels: runnerLabels },
+      env,
+      ...(generator.resources ? { resources: generator.resources } : {}),
+      ...(generator.nodeSelector ? { nodeSelector: generator.nodeSelector } : {}),
+      ...(generator.tolerations ? { tolerations: generator.tolerations } : {}),
+      ...restricted(K6_IMAGE_UID),
+      ...scratch(),
+    },
+    // The initializer runs `k6 archive`/`k6 inspect` on the script (it writes to /tmp), the
+    // starter resumes the paused runners with curl; both get Pod Security "restricted" too.
+    initializer: {
+      ...(options.runnerImage ? { image: options.runnerImage } : {}),
+      metadata: { labels: labelsFor(experiment, options.runId, 'load-generator-initializer') },
+      ...(generator.nodeSelector ? { nodeSelector: generator.nodeSelector } : {}),
+      ...(generator.tolerations ? { tolerations: generator.tolerations } : {}),
+      ...restricted(K6_IMAGE_UID),
+      ...scratch(),
+    },
+    starter: {
+      metadata: { labels: labelsFor(experiment, options.runId, 'load-generator-starter') },
+      ...restricted(65534),
+    },
+  };
+
+  return {
+    apiVersion: TESTRUN_API_VERSION,
+    kind: TESTRUN_KIND,
+    metadata: metadataFor(experiment, options, 'load-generator', options.phaseRange ? { [ANNOTATIONS.phases]: phasesAnnotation(options.phaseRange) } : undefined),
+    spec,
+  };
+}
+
+/** Pod Security "restricted": non-root with a numeric uid, no privilege escalation, no capabilities, RuntimeDefault seccomp, read-only root. */
+function restricted(uid: number) {
+  return {
+    securityContext: { runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: 'RuntimeDefault' } },
+    containerSecurityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
+  };
+}

@@ -1,0 +1,179 @@
+// `loadlab render` and the `loadlab` dispatcher, run as users run them: the compiled bin, spawned.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+
+const OPERATOR_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = join(OPERATOR_DIR, 'dist', 'src', 'cli', 'main.js');
+const EXPERIMENTS = join(OPERATOR_DIR, '..', 'experiments');
+const SECRET = 'cli-test-secret-0123456789';
+
+function loadlab(args: string[], env: Record<string, string> = {}) {
+  const { LOADLAB_TOKEN_SECRET: _ignored, ...inherited } = process.env;
+  const run = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...inherited, ...env }, timeout: 60_000 });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+type Manifest = { kind: string; metadata: { name: string; namespace: string; annotations?: Record<string, string> }; data?: Record<string, string>; spec?: Record<string, unknown> };
+
+function manifests(stdout: string): Manifest[] {
+  const documents = parseAllDocuments(stdout);
+  assert.ok(Array.isArray(documents));
+  for (const document of documents) assert.deepEqual(document.errors, []);
+  return documents.map((document) => document.toJS() as Manifest).filter((manifest) => manifest !== null);
+}
+
+describe('loadlab render <experiment.yaml>', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loadlab-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const file of readdirSync(EXPERIMENTS).filter((name) => name.endsWith('.yaml'))) {
+    it(`${file}: prints the script's ConfigMap and the TestRun as a YAML stream; --format script prints the same script`, () => {
+      const yaml = loadlab(['render', join(EXPERIMENTS, file), '--token-secret', SECRET]);
+      assert.equal(yaml.status, 0, yaml.stderr);
+      assert.equal(yaml.stderr, '');
+      assert.doesNotMatch(yaml.stdout, /: [&*]a\d+$/m, 'plain YAML, no anchors or aliases');
+      const [configMap, testRun, ...rest] = manifests(yaml.stdout);
+      assert.deepEqual(rest, []);
+      const name = `${file.replace(/\.yaml$/, '')}-manual-k6`;
+      assert.equal(configMap!.kind, 'ConfigMap');
+      assert.equal(configMap!.metadata.name, name);
+      assert.equal(testRun!.kind, 'TestRun');
+      assert.equal(testRun!.metadata.namespace, 'default');
+      const script = loadlab(['render', join(EXPERIMENTS, file), '--format', 'script']);
+      assert.equal(script.status, 0, script.stderr);
+      assert.equal(configMap!.data!['loadlab.js'], script.stdout, 'the ConfigMap holds the script, unchanged by YAML');
+      assert.match(script.stdout, /^\/\/ loadlab k6 script for LoadExperiment default\//);
+    });
+  }
+
+  it('names the run, the namespace and the API; renders the same bytes twice', () => {
+    const args = ['render', join(EXPERIMENTS, 'smoke.yaml'), '--run-id', 'r42', '--namespace', 'lab', '--api-url', 'http://api.lab:8080', '--token-secret', SECRET];
+    const first = loadlab(args);
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(loadlab(args).stdout, first.stdout);
+    const [configMap, testRun] = manifests(first.stdout);
+    assert.equal(testRun!.metadata.name, 'smoke-r42-k6');
+    assert.equal(configMap!.metadata.namespace, 'lab');
+    const env = (testRun!.spec!.runner as { env: { name: string; value: string }[] }).env;
+    assert.ok(env.some((entry) => entry.name === 'LOADLAB_API_URL' && entry.value === 'http://api.lab:8080'));
+    assert.ok(env.some((entry) => entry.name === 'LOADLAB_TOKEN_SECRET' && entry.value === SECRET));
+    assert.match(testRun!.spec!.arguments as string, /--tag experiment=lab\/smoke --tag run=r42/);
+    assert.match(configMap!.data!['loadlab.js']!, /"apiUrl": "http:\/\/api\.lab:8080"/);
+  });
+
+  it('takes the token secret from LOADLAB_TOKEN_SECRET, else generates one and says so on stderr', () => {
+    const fromEnv = loadlab(['render', join(EXPERIMENTS, 'smoke.yaml')], { LOADLAB_TOKEN_SECRET: 'from-env-secret-0123' });
+    assert.equal(fromEnv.status, 0);
+    assert.match(fromEnv.stdout, /value: from-env-secret-0123/);
+    const generated = loadlab(['render', join(EXPERIMENTS, 'smoke.yaml')]);
+    assert.equal(generated.status, 0);
+    const secret = /generated (\S+); run the experiment's API with TOKEN_SECRET set to it/.exec(generated.stderr)?.[1];
+    assert.ok(secret && secret.length >= 16, generated.stderr);
+    assert.match(generated.stdout, new RegExp(`value: ${secret}`));
+  });
+
+  it('--phases renders one search step', () => {
+    const result = loadlab(['render', join(EXPERIMENTS, 'breaking-point.yaml'), '--phases', '2-3', '--run-id', 'step-1', '--token-secret', SECRET]);
+    assert.equal(result.status, 0, result.stderr);
+    const [configMap, testRun] = manifests(result.stdout);
+    assert.equal(testRun!.metadata.annotations!['loadlab.dev/phases'], '2-3');
+    assert.equal(configMap!.metadata.annotations!['loadlab.dev/phases'], '2-3');
+    assert.match(result.stdout, /^# phases 2-3 of 22 \(70 s of load\)\.$/m);
+  });
+
+  it('exits 2 with every problem, located, for an invalid experiment', () => {
+    const path = join(dir, 'invalid.yaml');
+    writeFileSync(
+      path,
+      [
+        'apiVersion: loadlab.dev/v1alpha1',
+        'kind: LoadExperiment',
+        'metadata:',
+        '  name: broken',
+        'spec:',
+        '  fleet:',
+        '    devices: 100',
+        '    jitter: 2',
+        '  load:',
+        '    stages: [{ devices: 100, duration: 1m }]',
+        '    search: { startDevices: 10, step: { factor: 2 }, maxDevices: 100 }',
+        '  slo:',
+        '    latencyPercentile: 100',
+        '',
+      ].join('\n'),
+    );
+    const result = loadlab(['render', path]);
+    assert.equal(result.status, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /invalid\.yaml:8:13: spec\.fleet\.jitter: must be at most 1/);
+    assert.match(result.stderr, /spec\.load: set exactly one of stages .* or search/);
+    assert.match(result.stderr, /spec\.slo\.latencyPercentile: must be between 0 and 100/);
+    assert.match(result.stderr, /not a valid LoadExperiment \(3 problems\)/);
+  });
+
+  for (const row of [
+    { args: ['--format', 'json'], want: /--format must be yaml or script, not "json"/ },
+    { args: ['--run-id', 'Run_1'], want: /--run-id: run id "Run_1" must be at most 24 lowercase letters/ },
+    { args: ['--phases', '3-1'], want: /--phases must be FROM-TO with 0 <= FROM <= TO <= 1 \(the plan has 2 phases\), not "3-1"/ },
+    { args: ['--namespace', 'Bad_NS'], want: /--namespace "Bad_NS" is not a Kubernetes namespace name/ },
+    { args: ['--api-url', 'api:3000'], want: /--api-url must be an http:\/\/ or https:\/\/ URL/ },
+    { args: ['--frobnicate'], want: /Unknown option '--frobnicate'/ },
+  ]) {
+    it(`exits 2 on ${row.args.join(' ')}, saying what to write instead`, () => {
+      const result = loadlab(['render', join(EXPERIMENTS, 'smoke.yaml'), ...row.args]);
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, row.want);
+      assert.match(result.stderr, /loadlab render --help/);
+    });
+  }
+
+  it('exits 2 without a file and 1 on a file it cannot read', () => {
+    const none = loadlab(['render']);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /name the experiment file, e\.g\. loadlab render experiments\/smoke\.yaml/);
+    const missing = loadlab(['render', join(dir, 'nope.yaml')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /loadlab render: cannot read .*nope\.yaml: no such file/);
+    const directory = loadlab(['render', dir]);
+    assert.equal(directory.status, 1);
+    assert.match(directory.stderr, /cannot read/);
+  });
+});
+
+describe('loadlab (the dispatcher)', () => {
+  it('runs through a symlink, as npm links package bins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loadlab-bin-'));
+    try {
+      symlinkSync(BIN, join(dir, 'loadlab'));
+      const run = spawnSync(process.execPath, [join(dir, 'loadlab'), '--help'], { encoding: 'utf8' });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, /^Usage: loadlab <command>/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const row of [
+    { args: ['--help'], status: 0, out: /Usage: loadlab <command>[\s\S]*render <experiment\.yaml>[\s\S]*run <experiment\.yaml>/ },
+    { args: ['help'], status: 0, out: /Usage: loadlab <command>/ },
+    { args: ['render', '--help'], status: 0, out: /Usage: loadlab render <experiment\.yaml> \[options\][\s\S]*--run-id ID[\s\S]*Exit status/ },
+    { args: ['help', 'render'], status: 0, out: /Usage: loadlab render/ },
+    { args: ['run', '--help'], status: 0, out: /Usage: loadlab run <experiment\.yaml>[\s\S]*Not implemented yet/ },
+    { args: [], status: 2, err: /Usage: loadlab <command>/ },
+    { args: ['frobnicate'], status: 2, err: /loadlab: unknown command "frobnicate"/ },
+    { args: ['run', 'experiments/smoke.yaml'], status: 1, err: /loadlab run: not implemented yet/ },
+  ]) {
+    it(`loadlab ${row.args.join(' ')} -> exit ${row.status}`, () => {
+      const result = loadlab(row.args);
+      assert.equal(result.status, row.status, result.stderr);
+      if (row.out) assert.match(result.stdout, row.out);
+      if (row.err) assert.match(result.stderr, row.err);
+    });
+  }
+});
