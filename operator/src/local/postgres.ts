@@ -1,0 +1,108 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** Where Debian puts the server binaries; PG_BIN overrides. */
+export function postgresBinDir(): string {
+  if (process.env.PG_BIN) return process.env.PG_BIN;
+  for (const version of ['17', '16', '15']) {
+    const dir = `/usr/lib/postgresql/${version}/bin`;
+    if (existsSync(join(dir, 'initdb'))) return dir;
+  }
+  throw new Error('PostgreSQL server binaries not found: run `npm run setup` (installs the Debian postgresql package) or set PG_BIN');
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A throwaway PostgreSQL cluster: initdb into a temp dir, a free loopback port, no unix socket.
+ * initdb refuses to run as root, so as root the server runs as the Debian `postgres` user.
+ */
+export class PostgresCluster {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    private readonly bin: string,
+  ) {}
+
+  get url(): string {
+    return `postgres://loadlab@127.0.0.1:${this.port}/loadlab`;
+  }
+
+  static async start(settings: Record<string, string> = {}): Promise<PostgresCluster> {
+    const bin = postgresBinDir();
+    const dir = await mkdtemp(join(tmpdir(), 'loadlab-pg-'));
+    await chmod(dir, 0o700);
+    const cluster = new PostgresCluster(dir, await freePort(), bin);
+    await cluster.asOwner(['initdb', '-D', cluster.data, '-U', 'loadlab', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+    const conf = {
+      listen_addresses: "'127.0.0.1'",
+      port: String(cluster.port),
+      unix_socket_directories: "''",
+      fsync: 'on',
+      max_connections: '200',
+      shared_buffers: '256MB',
+      ...settings,
+    };
+    await writeFile(join(cluster.data, 'postgresql.auto.conf'), Object.entries(conf).map(([k, v]) => `${k} = ${v}\n`).join(''));
+    if (process.getuid?.() === 0) await run('chown', ['postgres:postgres', join(cluster.data, 'postgresql.auto.conf')]);
+    await cluster.startServer();
+    await cluster.asOwner(['createdb', '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'loadlab', 'loadlab']);
+    return cluster;
+  }
+
+  private get data(): string {
+    return join(this.dir, 'data');
+  }
+
+  async startServer(): Promise<void> {
+    await this.asOwner(['pg_ctl', '-D', this.data, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start']);
+  }
+
+  /** Fast shutdown: connections are cut, as when a database host goes away. */
+  async stopServer(): Promise<void> {
+    await this.asOwner(['pg_ctl', '-D', this.data, '-m', 'fast', '-w', 'stop']);
+  }
+
+  async psql(sql: string): Promise<string> {
+    const { stdout } = await run(join(this.bin, 'psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(this.port), '-U', 'loadlab', '-d', 'loadlab', '-c', sql]);
+    return stdout.trim();
+  }
+
+  async destroy(): Promise<void> {
+    await this.stopServer().catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private async asOwner([tool, ...args]: string[]): Promise<void> {
+    const path = join(this.bin, tool!);
+    if (process.getuid?.() === 0) {
+      await chown(this.dir, ...(await postgresIds()));
+      await run('runuser', ['-u', 'postgres', '--', path, ...args]);
+    } else {
+      await run(path, args);
+    }
+  }
+}
+
+async function postgresIds(): Promise<[number, number]> {
+  const { stdout } = await run('id', ['postgres']);
+  const uid = Number(/uid=(\d+)/.exec(stdout)?.[1]);
+  const gid = Number(/gid=(\d+)/.exec(stdout)?.[1]);
+  return [uid, gid];
+}
