@@ -1,0 +1,375 @@
+import type { Combine } from './series.js';
+
+/*
+ * Every PromQL the analysis runs, in one place. Each entry is queried ONCE as a range query over
+ * the whole run at the analysis step; stages are cut out of the result locally. So the number of
+ * queries is the length of this catalog (about 35), whatever the number of stages.
+ *
+ * Rates use a window `w` (rateWindowS) at least four scrape intervals wide, so every rate has
+ * enough samples; stages exclude their first `w` seconds for the same reason (see timeline.ts).
+ */
+
+export type Source = 'local' | 'kubernetes';
+
+/** The resources the USE method looks at, plus "traffic" for what the load itself did. */
+export type Resource = 'traffic' | 'load-generator' | 'api-cpu' | 'event-loop' | 'db-pool' | 'database' | 'memory-gc';
+
+export type Unit = 'rps' | 'seconds' | 'ratio' | 'cores' | 'count' | 'bytes' | 'devices';
+
+export interface CatalogQuery {
+  /** Stable name: the key of its measures (`<name>.mean`, `<name>.p95`) and of its CSV rows. */
+  name: string;
+  description: string;
+  promql: string;
+  unit: Unit;
+  resource: Resource;
+  /** How the series of this query become one value per timestamp. */
+  combine: Combine;
+  /** Bucket rates by `le`: summarised as quantiles per stage instead of mean/max. */
+  histogram?: boolean;
+  /** Its series are different statistics (k6's p95, p99, ...): read by stages.ts, never combined. */
+  statistics?: boolean;
+}
+
+export interface CatalogOptions {
+  /** Label matchers that select this experiment's run, e.g. `experiment="quickstart",run="3"`. */
+  selector: string;
+  source: Source;
+  /** The window of rate(), seconds. */
+  rateWindowS: number;
+  /** Container names in Kubernetes (cAdvisor's `container` label). */
+  containers?: { api?: string; database?: string; generator?: string };
+  /**
+   * Matchers for cAdvisor and kube-state-metrics series, which carry the pod's namespace and name
+   * but not the experiment's labels unless the cluster relabels them, e.g.
+   * `namespace="lab",pod=~"quickstart-.*"`. Default: the experiment selector.
+   */
+  resourceSelector?: string;
+}
+
+export const DEFAULT_CONTAINERS = { api: 'api', database: 'timescaledb', generator: 'k6' } as const;
+
+/** The label that tells replicas apart: the scrape target locally, the pod in a cluster. */
+export function replicaLabel(source: Source): 'instance' | 'pod' {
+  return source === 'kubernetes' ? 'pod' : 'instance';
+}
+
+/** The routes of the device traffic, by the driver's endpoint name. */
+export const DEVICE_ROUTES: Readonly<Record<string, string>> = {
+  '/v1/measurements': 'measurements',
+  '/v1/command': 'command',
+  '/v1/devices/login': 'login',
+};
+
+export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
+  const bare = (matchers: string) => matchers.trim().replace(/^\{|\}$/g, '').trim();
+  const selector = bare(options.selector);
+  const resourceSelector = bare(options.resourceSelector ?? options.selector);
+  const w = `${Math.max(1, Math.round(options.rateWindowS))}s`;
+  const containers = { ...DEFAULT_CONTAINERS, ...options.containers };
+  const replica = replicaLabel(options.source);
+  /** metric{<experiment selector>,<extra matchers>} */
+  const m = (metric: string, extra = '') => {
+    const matchers = /^(container_|kube_)/.test(metric) ? resourceSelector : selector;
+    return `${metric}{${[matchers, extra].filter((part) => part !== '').join(',')}}`;
+  };
+  const rate = (metric: string, extra = '') => `rate(${m(metric, extra)}[${w}])`;
+  const q = (entry: CatalogQuery) => entry;
+
+  const api: CatalogQuery[] = [
+    q({
+      name: 'api_requests', resource: 'traffic', unit: 'rps', combine: 'sum',
+      description: 'Requests the API served per second, by route and status.',
+      promql: `sum by (route, status) (${rate('loadlab_api_http_request_duration_seconds_count')})`,
+    }),
+    q({
+      name: 'api_latency', resource: 'traffic', unit: 'seconds', combine: 'sum', histogram: true,
+      description: 'Server-side request duration, bucket rates by route.',
+      promql: `sum by (route, le) (${rate('loadlab_api_http_request_duration_seconds_bucket')})`,
+    }),
+    q({
+      name: 'api_in_flight', resource: 'traffic', unit: 'count', combine: 'sum',
+      description: 'Requests in flight in the API, all replicas.',
+      promql: `sum(${m('loadlab_api_http_requests_in_flight')})`,
+    }),
+    q({
+      name: 'api_shed', resource: 'traffic', unit: 'rps', combine: 'sum',
+      description: 'Requests the API refused with 503 to protect itself, by reason.',
+      promql: `sum by (reason) (${rate('loadlab_api_http_requests_shed_total')})`,
+    }),
+    q({
+      name: 'api_ingested', resource: 'traffic', unit: 'rps', combine: 'sum',
+      description: 'Measurement rows committed per second.',
+      promql: `sum(${rate('loadlab_api_measurements_ingested_total')})`,
+    }),
+  ];
+
+  const generator: CatalogQuery[] = options.source === 'local'
+    ? [
+        q({
+          name: 'generator_offered', resource: 'load-generator', unit: 'rps', combine: 'sum',
+          description: 'Arrivals the driver\'s schedule asked for, per endpoint.',
+          promql: `sum by (endpoint) (${rate('loadlab_driver_requests_offered_total')})`,
+        }),
+        q({
+          name: 'generator_sent', resource: 'load-generator', unit: 'rps', combine: 'sum',
+          description: 'Requests the driver sent, per endpoint.',
+          promql: `sum by (endpoint) (${rate('loadlab_driver_requests_sent_total')})`,
+        }),
+        q({
+          name: 'generator_dropped', resource: 'load-generator', unit: 'rps', combine: 'sum',
+          description: 'Arrivals the driver did not send because it fell too far behind.',
+          promql: `sum by (endpoint) (${rate('loadlab_driver_requests_dropped_total')})`,
+        }),
+        q({
+          name: 'generator_late', resource: 'load-generator', unit: 'rps', combine: 'sum',
+          description: 'Requests sent more than 50 ms after their schedule.',
+          promql: `sum by (endpoint) (${rate('loadlab_driver_requests_late_total')})`,
+        }),
+        q({
+          name: 'generator_responses', resource: 'traffic', unit: 'rps', combine: 'sum',
+          description: 'Responses the driver received, by endpoint and code (HTTP status or "error").',
+          promql: `sum by (endpoint, code) (${rate('loadlab_driver_responses_total')})`,
+        }),
+        q({
+          name: 'generator_latency', resource: 'traffic', unit: 'seconds', combine: 'sum', histogram: true,
+          description: 'Client-side request duration, bucket rates by endpoint.',
+          promql: `sum by (endpoint, le) (${rate('loadlab_driver_request_duration_seconds_bucket')})`,
+        }),
+        q({
+          name: 'generator_schedule_lag', resource: 'load-generator', unit: 'seconds', combine: 'max',
+          description: 'How far behind its schedule the driver is.',
+          promql: `max(${m('loadlab_driver_schedule_lag_seconds')})`,
+        }),
+        q({
+          name: 'generator_cpu', resource: 'load-generator', unit: 'cores', combine: 'max',
+          description: 'CPU of the driver process.',
+          promql: `sum by (instance) (${rate('process_cpu_seconds_total', 'job="driver"')})`,
+        }),
+        q({
+          name: 'generator_fleet', resource: 'load-generator', unit: 'devices', combine: 'sum',
+          description: 'Devices the driver simulates.',
+          promql: `sum(${m('loadlab_driver_fleet_devices')})`,
+        }),
+      ]
+    : [
+        q({
+          name: 'generator_iterations', resource: 'load-generator', unit: 'rps', combine: 'sum',
+          description: 'k6 iterations completed per second.',
+          promql: `sum(${rate('k6_iterations_total')})`,
+        }),
+        q({
+          name: 'generator_dropped', resource: 'load-generator', unit: 'rps', combine: 'sum',
+          description: 'k6 iterations dropped per second (no free VU: the generator fell behind).',
+          promql: `sum(${rate('k6_dropped_iterations_total')})`,
+        }),
+        q({
+          name: 'generator_responses', resource: 'traffic', unit: 'rps', combine: 'sum',
+          description: 'Responses k6 received, by endpoint and status (0: transport error).',
+          promql: `sum by (endpoint, status) (${rate('k6_http_reqs_total')})`,
+        }),
+        q({
+          name: 'generator_latency_trend', resource: 'traffic', unit: 'seconds', combine: 'max', statistics: true,
+          description: 'k6 trend statistics of http_req_duration (p95, p99, med, ...), by endpoint.',
+          promql:
+            `max by (endpoint, stat) (label_replace(${m('', '__name__=~"k6_http_req_duration_(p[0-9]+|med|avg|max)"')}, ` +
+            `"stat", "$1", "__name__", "k6_http_req_duration_(.+)"))`,
+        }),
+        q({
+          name: 'generator_vus', resource: 'load-generator', unit: 'count', combine: 'sum',
+          description: 'k6 virtual users (concurrent requests) in use.',
+          promql: `sum(${m('k6_vus')})`,
+        }),
+        q({
+          name: 'generator_failed_rate', resource: 'traffic', unit: 'ratio', combine: 'max',
+          description: 'k6\'s own http_req_failed rate.',
+          promql: `max(${m('k6_http_req_failed_rate')})`,
+        }),
+        q({
+          name: 'generator_cpu', resource: 'load-generator', unit: 'cores', combine: 'max',
+          description: 'CPU of each k6 runner pod.',
+          promql: `sum by (pod) (${rate('container_cpu_usage_seconds_total', `container="${containers.generator}"`)})`,
+        }),
+      ];
+
+  const apiCpu: CatalogQuery[] = options.source === 'local'
+    ? [
+        q({
+          name: 'api_cpu', resource: 'api-cpu', unit: 'cores', combine: 'max',
+          description: 'Process CPU of each API replica (only targets that expose the API\'s metrics).',
+          promql: `sum by (instance) (${rate('process_cpu_seconds_total')} and on (instance) ${m('loadlab_api_http_requests_in_flight')})`,
+        }),
+      ]
+    : [
+        q({
+          name: 'api_cpu', resource: 'api-cpu', unit: 'cores', combine: 'max',
+          description: 'Container CPU of each API pod.',
+          promql: `sum by (pod) (${rate('container_cpu_usage_seconds_total', `container="${containers.api}"`)})`,
+        }),
+        q({
+          name: 'api_cpu_throttled', resource: 'api-cpu', unit: 'ratio', combine: 'max',
+          description: 'Fraction of CFS periods in which each API pod was throttled.',
+          promql:
+            `sum by (pod) (${rate('container_cpu_cfs_throttled_periods_total', `container="${containers.api}"`)}) / ` +
+            `sum by (pod) (${rate('container_cpu_cfs_periods_total', `container="${containers.api}"`)})`,
+        }),
+        q({
+          name: 'api_cpu_limit_fraction', resource: 'api-cpu', unit: 'ratio', combine: 'max',
+          description: 'API container CPU as a fraction of its limit (needs kube-state-metrics).',
+          promql:
+            `sum by (pod) (${rate('container_cpu_usage_seconds_total', `container="${containers.api}"`)}) / ` +
+            `sum by (pod) (${m('kube_pod_container_resource_limits', `container="${containers.api}",resource="cpu"`)})`,
+        }),
+      ];
+
+  const eventLoop: CatalogQuery[] = [
+    q({
+      name: 'event_loop_utilisation', resource: 'event-loop', unit: 'ratio', combine: 'max',
+      description: 'Event-loop utilisation of each replica (0..1).',
+      promql: `sum by (${replica}) (${rate('loadlab_api_event_loop_active_seconds_total')})`,
+    }),
+    q({
+      name: 'event_loop_lag_p99', resource: 'event-loop', unit: 'seconds', combine: 'max',
+      description: 'Event-loop lag p99 of each replica.',
+      promql: `max by (${replica}) (${m('nodejs_eventloop_lag_p99_seconds')})`,
+    }),
+  ];
+
+  const pool: CatalogQuery[] = [
+    q({
+      name: 'pool_waiting', resource: 'db-pool', unit: 'count', combine: 'sum',
+      description: 'Callers waiting for a pool connection, all replicas.',
+      promql: `sum(${m('loadlab_api_db_pool_waiting')})`,
+    }),
+    q({
+      name: 'pool_acquire', resource: 'db-pool', unit: 'seconds', combine: 'sum', histogram: true,
+      description: 'Time to get a pool connection, bucket rates.',
+      promql: `sum by (le) (${rate('loadlab_api_db_pool_acquire_seconds_bucket')})`,
+    }),
+    q({
+      name: 'pool_busy_fraction', resource: 'db-pool', unit: 'ratio', combine: 'max',
+      description: 'Connections in use as a fraction of the pool size, each replica.',
+      promql:
+        `max by (${replica}) ((${m('loadlab_api_db_pool_connections')} - ${m('loadlab_api_db_pool_idle')}) / ` +
+        `${m('loadlab_api_db_pool_max')})`,
+    }),
+  ];
+
+  const hold = (metric: string) => `sum(${rate(`${metric}_sum`)}) / sum(${rate(`${metric}_count`)})`;
+  const database: CatalogQuery[] = [
+    q({
+      // The API's query histogram includes the pool wait; subtracting the mean wait leaves the
+      // time the database held the connection. That separates "slow database" (long hold, which
+      // also makes the pool wait) from "pool too small" (short hold, long wait).
+      name: 'db_hold_time', resource: 'database', unit: 'seconds', combine: 'max',
+      description: 'Mean time a statement holds its connection: query duration minus the pool wait.',
+      promql: `clamp_min((${hold('loadlab_api_db_query_duration_seconds')}) - (${hold('loadlab_api_db_pool_acquire_seconds')}), 0)`,
+    }),
+    q({
+      name: 'db_query', resource: 'database', unit: 'seconds', combine: 'sum', histogram: true,
+      description: 'Statement duration including the pool wait, bucket rates.',
+      promql: `sum by (le) (${rate('loadlab_api_db_query_duration_seconds_bucket')})`,
+    }),
+    q({
+      name: 'db_query_errors', resource: 'database', unit: 'rps', combine: 'sum',
+      description: 'Statements that failed per second.',
+      promql: `sum(${rate('loadlab_api_db_query_duration_seconds_count', 'outcome="error"')})`,
+    }),
+    q({
+      name: 'db_connections_fraction', resource: 'database', unit: 'ratio', combine: 'max',
+      description: 'Database backends as a fraction of max_connections (postgres_exporter).',
+      promql: `sum(${m('pg_stat_database_numbackends')}) / max(${m('pg_settings_max_connections')})`,
+    }),
+    q({
+      name: 'db_active', resource: 'database', unit: 'count', combine: 'sum',
+      description: 'Backends running a statement.',
+      promql: `sum(${m('pg_stat_activity_count', 'state="active"')})`,
+    }),
+    q({
+      name: 'db_commits', resource: 'database', unit: 'rps', combine: 'sum',
+      description: 'Transactions committed per second.',
+      promql: `sum(${rate('pg_stat_database_xact_commit')})`,
+    }),
+    q({
+      name: 'db_cache_hit', resource: 'database', unit: 'ratio', combine: 'max',
+      description: 'Buffer cache hit ratio.',
+      promql: `sum(${rate('pg_stat_database_blks_hit')}) / (sum(${rate('pg_stat_database_blks_hit')}) + sum(${rate('pg_stat_database_blks_read')}))`,
+    }),
+    q({
+      // postgres_exporter counts locks held by mode, not lock waits; a rising count of exclusive
+      // locks is the nearest sign of contention it offers.
+      name: 'db_locks', resource: 'database', unit: 'count', combine: 'sum',
+      description: 'Locks held, by mode (a proxy for contention: waits are not exported).',
+      promql: `sum by (mode) (${m('pg_locks_count')})`,
+    }),
+    q({
+      name: 'db_deadlocks', resource: 'database', unit: 'rps', combine: 'sum',
+      description: 'Deadlocks detected per second.',
+      promql: `sum(${rate('pg_stat_database_deadlocks')})`,
+    }),
+    ...(options.source === 'local'
+      ? [
+          q({
+            // Local mode shares one machine between PostgreSQL, the API and the driver, and
+            // per-process CPU of postgres is not exported (no process-exporter here): this is
+            // the machine's load, reported as context and never blamed on the database alone.
+            name: 'db_host_cpu', resource: 'database', unit: 'ratio', combine: 'max',
+            description: 'Busy fraction of the machine\'s CPUs (node_exporter; shared with the API and the driver).',
+            promql: `1 - avg(${rate('node_cpu_seconds_total', 'mode="idle"')})`,
+          }),
+        ]
+      : [
+          q({
+            name: 'db_cpu', resource: 'database', unit: 'cores', combine: 'sum',
+            description: 'Database container CPU.',
+            promql: `sum(${rate('container_cpu_usage_seconds_total', `container="${containers.database}"`)})`,
+          }),
+          q({
+            name: 'db_cpu_limit_fraction', resource: 'database', unit: 'ratio', combine: 'max',
+            description: 'Database container CPU as a fraction of its limit.',
+            promql:
+              `sum(${rate('container_cpu_usage_seconds_total', `container="${containers.database}"`)}) / ` +
+              `sum(${m('kube_pod_container_resource_limits', `container="${containers.database}",resource="cpu"`)})`,
+          }),
+        ]),
+  ];
+
+  const memory: CatalogQuery[] = [
+    q({
+      name: 'gc_time_fraction', resource: 'memory-gc', unit: 'ratio', combine: 'max',
+      description: 'Fraction of wall time each replica spent in garbage collection.',
+      promql: `sum by (${replica}) (${rate('nodejs_gc_duration_seconds_sum')})`,
+    }),
+    q({
+      name: 'heap_used', resource: 'memory-gc', unit: 'bytes', combine: 'max',
+      description: 'V8 heap in use, each replica.',
+      promql: `max by (${replica}) (${m('nodejs_heap_size_used_bytes')})`,
+    }),
+    q({
+      name: 'heap_used_fraction', resource: 'memory-gc', unit: 'ratio', combine: 'max',
+      description: 'V8 heap in use as a fraction of the heap allocated, each replica.',
+      promql: `max by (${replica}) (${m('nodejs_heap_size_used_bytes')} / ${m('nodejs_heap_size_total_bytes')})`,
+    }),
+    ...(options.source === 'kubernetes'
+      ? [
+          q({
+            name: 'memory_limit_fraction', resource: 'memory-gc', unit: 'ratio', combine: 'max',
+            description: 'API container working set as a fraction of its memory limit.',
+            promql:
+              `max by (pod) (${m('container_memory_working_set_bytes', `container="${containers.api}"`)}) / ` +
+              `max by (pod) (${m('kube_pod_container_resource_limits', `container="${containers.api}",resource="memory"`)})`,
+          }),
+        ]
+      : []),
+  ];
+
+  return [...api, ...generator, ...apiCpu, ...eventLoop, ...pool, ...database, ...memory];
+}
+
+/**
+ * The rate window: at least four scrape intervals (so a rate always has samples, as Grafana's
+ * $__rate_interval reasons) and at least one step (so consecutive points do not skip data).
+ */
+export function defaultRateWindowS(stepS: number, scrapeIntervalS: number): number {
+  return Math.max(stepS, 4 * scrapeIntervalS);
+}

@@ -1,0 +1,126 @@
+import type { TrafficPlan } from '../traffic/plan.js';
+import type { Thresholds } from './thresholds.js';
+
+/** One stage (or search-step phase) of a run, as it really happened, in unix seconds. */
+export interface TimelineStage {
+  name: string;
+  index: number;
+  startUnixS: number;
+  endUnixS: number;
+  /** ramp: the fleet moves linearly from devicesStart to devicesEnd; hold: it stays at devicesEnd. */
+  kind: 'ramp' | 'hold';
+  devicesStart: number;
+  devicesEnd: number;
+  /** Requests per second the schedule offers at devicesEnd (device endpoints together). */
+  offeredRps: number;
+  /** API replicas during the stage, when a run varies them (for the USL fit). */
+  replicas?: number;
+}
+
+/**
+ * The part of a stage that is summarised. The rule:
+ * - hold: from start + settleS + rateWindowS to the end. settleS covers the step change (new
+ *   devices log in, pools grow); the rate window is added so no rate() reaches back before it.
+ * - ramp: the first rampSkipFraction of it is dropped (and at least one rate window), the rest is
+ *   summarised with its fleet size averaged; ramps are judged only when the run has no holds.
+ * - a stage too short for that (fewer than one step left) keeps its second half, marked short.
+ */
+export interface SteadyWindow {
+  fromUnixS: number;
+  toUnixS: number;
+  short: boolean;
+}
+
+export function steadyWindow(
+  stage: TimelineStage,
+  options: Pick<Thresholds, 'settleS' | 'rampSkipFraction'> & { rateWindowS: number; stepS: number },
+): SteadyWindow {
+  const duration = stage.endUnixS - stage.startUnixS;
+  const skip = stage.kind === 'hold'
+    ? options.settleS + options.rateWindowS
+    : Math.max(options.rampSkipFraction * duration, options.rateWindowS);
+  const from = stage.startUnixS + skip;
+  if (stage.endUnixS - from >= options.stepS) return { fromUnixS: from, toUnixS: stage.endUnixS, short: false };
+  return { fromUnixS: stage.startUnixS + duration / 2, toUnixS: stage.endUnixS, short: true };
+}
+
+/** Fleet size at time t inside a stage. */
+export function fleetInStage(stage: TimelineStage, t: number): number {
+  if (stage.kind === 'hold') return stage.devicesEnd;
+  const duration = stage.endUnixS - stage.startUnixS;
+  const progress = duration > 0 ? Math.min(1, Math.max(0, (t - stage.startUnixS) / duration)) : 1;
+  return stage.devicesStart + (stage.devicesEnd - stage.devicesStart) * progress;
+}
+
+/**
+ * Mean fleet behind the points of a window: a rate at t describes (t − w, t], so each point's fleet
+ * is the one at the middle of its rate window.
+ */
+export function meanFleet(stage: TimelineStage, times: readonly number[], rateWindowS: number): number {
+  if (times.length === 0) return stage.devicesEnd;
+  return times.reduce((sum, t) => sum + fleetInStage(stage, Math.max(stage.startUnixS, t - rateWindowS / 2)), 0) / times.length;
+}
+
+/** Stages the SLO is judged on: the holds when there are any (ramps are transients), else all. */
+export function judgedStages<T extends { kind: 'ramp' | 'hold' }>(stages: readonly T[]): T[] {
+  const holds = stages.filter((stage) => stage.kind === 'hold');
+  return holds.length > 0 ? holds : [...stages];
+}
+
+/** Offered requests per second per device, the same for every stage of a run. */
+export function perDeviceRps(timeline: readonly TimelineStage[]): number | undefined {
+  const stage = timeline.find((entry) => entry.devicesEnd > 0 && entry.offeredRps > 0);
+  return stage ? stage.offeredRps / stage.devicesEnd : undefined;
+}
+
+/** Throws with what is wrong when a timeline cannot be analysed. */
+export function validateTimeline(timeline: readonly TimelineStage[]): void {
+  if (timeline.length === 0) throw new TypeError('timeline is empty: the run recorded no stage to analyse');
+  timeline.forEach((stage, position) => {
+    const where = `timeline[${position}] (${stage.name})`;
+    if (!Number.isFinite(stage.startUnixS) || !Number.isFinite(stage.endUnixS) || stage.endUnixS <= stage.startUnixS) {
+      throw new TypeError(`${where}: endUnixS (${stage.endUnixS}) must be after startUnixS (${stage.startUnixS})`);
+    }
+    if (stage.devicesStart < 0 || stage.devicesEnd < 0 || stage.offeredRps < 0) {
+      throw new TypeError(`${where}: devices and offeredRps must not be negative`);
+    }
+    const previous = timeline[position - 1];
+    if (previous && stage.startUnixS < previous.endUnixS - 1e-6) {
+      throw new TypeError(`${where}: starts at ${stage.startUnixS}, before the previous stage ends (${previous.endUnixS}); stages must be in order`);
+    }
+  });
+}
+
+/**
+ * The timeline of a run that followed a traffic plan from `startUnixS`. A search that stopped
+ * early passes `endUnixS`: phases after it are dropped and the last one is cut there.
+ */
+export function timelineFromPlan(plan: TrafficPlan, startUnixS: number, options: { endUnixS?: number; replicas?: number } = {}): TimelineStage[] {
+  const end = options.endUnixS ?? startUnixS + plan.durationS;
+  const stages: TimelineStage[] = [];
+  for (const phase of plan.phases) {
+    const start = startUnixS + phase.startS;
+    if (start >= end) break;
+    const stageEnd = Math.min(end, startUnixS + phase.endS);
+    const progress = phase.durationS > 0 ? (stageEnd - start) / phase.durationS : 1;
+    const devicesEnd = phase.kind === 'hold' ? phase.devicesAtEnd : phase.devicesAtStart + (phase.devicesAtEnd - phase.devicesAtStart) * progress;
+    const rateStart = phase.ratesAtStart.measurements + phase.ratesAtStart.command;
+    const rateEnd = phase.ratesAtEnd.measurements + phase.ratesAtEnd.command;
+    const rateAtEnd = phase.kind === 'hold' || progress >= 1 ? rateEnd : rateStart + (rateEnd - rateStart) * progress;
+    const name = phase.step !== undefined
+      ? `step ${phase.step + 1} ${phase.kind}`
+      : `stage ${(phase.stage ?? phase.index) + 1} ${phase.kind}`;
+    stages.push({
+      name,
+      index: stages.length,
+      startUnixS: start,
+      endUnixS: stageEnd,
+      kind: phase.kind,
+      devicesStart: phase.devicesAtStart,
+      devicesEnd,
+      offeredRps: rateAtEnd,
+      ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+    });
+  }
+  return stages;
+}

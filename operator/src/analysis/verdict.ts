@@ -1,0 +1,295 @@
+import type { BreakingPoint } from './breaking-point.js';
+import { formatNumber, formatValue } from './format.js';
+import { measuresFor, SATURABLE_RESOURCES, type MeasureInfo, type SaturableResource, type UseCategory } from './measures.js';
+import type { Source } from './queries.js';
+import type { StageSummary } from './stages.js';
+import type { Thresholds } from './thresholds.js';
+import { judgedStages } from './timeline.js';
+
+/*
+ * The bottleneck, by the USE method: at the breaking stage, every resource's utilisation,
+ * saturation and errors against its thresholds (measures.ts); the bottleneck is the FIRST
+ * resource to saturate — the one whose current run of saturated stages, ending at the break,
+ * started earliest — with ties broken by how far over its threshold it is at the break.
+ *
+ * Rules on top of that:
+ * - The load generator comes first. If it fell behind at any judged stage up to the break, the
+ *   verdict is load-generator and the API is not blamed: the load the API was judged on is not
+ *   the load the experiment claims.
+ * - A symptom is not a cause: event-loop saturation is explained by API CPU saturation that began
+ *   no later (a CPU-bound Node process has a busy loop), and DB-pool waiting by a slow database
+ *   (connections held long make the pool wait), so those yield to their cause.
+ * - db-pool needs both of its signals (callers waiting most of the time AND slow acquires).
+ * - A resource that saturated and then recovered before the break is not the bottleneck.
+ */
+
+export const BOTTLENECKS = ['load-generator', 'api-cpu', 'event-loop', 'db-pool', 'database', 'memory-gc', 'unknown', 'none'] as const;
+export type Bottleneck = (typeof BOTTLENECKS)[number];
+
+interface ResourceRule {
+  needs: 'any' | 'all';
+  explainedBy: readonly SaturableResource[];
+}
+
+export const RESOURCE_RULES: Readonly<Record<SaturableResource, ResourceRule>> = {
+  'load-generator': { needs: 'any', explainedBy: [] },
+  'api-cpu': { needs: 'any', explainedBy: [] },
+  'event-loop': { needs: 'any', explainedBy: ['api-cpu'] },
+  'db-pool': { needs: 'all', explainedBy: ['database'] },
+  database: { needs: 'any', explainedBy: [] },
+  'memory-gc': { needs: 'any', explainedBy: [] },
+};
+
+export interface Evidence {
+  resource: SaturableResource;
+  /** The measure key (e.g. pool_acquire.p95) and the catalog query it comes from. */
+  measure: string;
+  query: string;
+  label: string;
+  unit: MeasureInfo['unit'];
+  value: number;
+  threshold?: number;
+  crossed: boolean;
+  stageIndex: number;
+  stageName: string;
+  devices: number;
+}
+
+export interface UseEntry {
+  category: UseCategory;
+  measure: string;
+  label: string;
+  unit: MeasureInfo['unit'];
+  value?: number;
+  threshold?: number;
+  crossed: boolean;
+}
+
+export interface UseRow {
+  resource: SaturableResource;
+  /** At least one of its thresholded measures had data. */
+  assessed: boolean;
+  saturated: boolean;
+  /** First stage of the saturated run that reaches the judged stage. */
+  saturatedSince?: { index: number; name: string; devices: number };
+  entries: UseEntry[];
+}
+
+export interface Verdict {
+  bottleneck: Bottleneck;
+  /** One paragraph for people, at most ~1000 characters. */
+  text: string;
+  evidence: Evidence[];
+  /** The USE table at the stage judged (the break, or the last judged stage). */
+  use: UseRow[];
+  stageIndex?: number;
+  notes: string[];
+}
+
+export interface VerdictOptions {
+  thresholds: Thresholds;
+  source: Source;
+}
+
+interface ResourceState {
+  assessed: boolean;
+  saturated: boolean;
+  /** When saturated: the measures over their thresholds; otherwise every measure assessed. */
+  evidence: Evidence[];
+}
+
+export function decideVerdict(stages: readonly StageSummary[], breakingPoint: BreakingPoint, options: VerdictOptions): Verdict {
+  const measures = measuresFor(options.source);
+  const judged = judgedStages(stages);
+  const limit = breakingPoint.breaking?.index ?? judged[judged.length - 1]?.index ?? -1;
+  const considered = judged.filter((stage) => stage.index <= limit);
+  const states = considered.map((stage) => resourceStates(stage, measures, options.thresholds));
+  const at = considered.length - 1;
+  const atStage = considered[at];
+  const use = atStage ? useTable(atStage, states, considered, measures, options.thresholds) : [];
+  const notes = contextNotes(atStage, use, options);
+
+  if (breakingPoint.status === 'undetermined' || !atStage) {
+    return {
+      bottleneck: 'unknown',
+      text: 'No stage could be judged: neither latency, errors nor throughput were found for this run. Check the selector and that Prometheus scraped the API and the load generator.',
+      evidence: [], use, notes,
+    };
+  }
+
+  const generatorAt = states.findIndex((state) => state.get('load-generator')!.saturated);
+  if (generatorAt >= 0) {
+    const stage = considered[generatorAt]!;
+    const evidence = strongest(states[generatorAt]!.get('load-generator')!.evidence);
+    const alsoBroke = breakingPoint.breaking ? ` The SLO breach at ${breakingPoint.breaking.name} is not blamed on the API.` : '';
+    const k6Hint = options.source === 'kubernetes'
+      ? ' k6 drops iterations when all its VUs are busy: raise spec.generator.maxVUs or parallelism and run again.'
+      : ' Give the driver more CPU or concurrency (or fewer other processes on the machine) and run again.';
+    return {
+      bottleneck: 'load-generator',
+      text: `The load generator fell behind at ${stage.name} (${formatNumber(stage.devices)} devices): ${describe(evidence)}. ` +
+        `From there on the offered load was not what the experiment asked for.${alsoBroke}${k6Hint}`,
+      evidence, use, stageIndex: stage.index, notes,
+    };
+  }
+
+  if (breakingPoint.status === 'held') {
+    const closest = closestToThreshold(states[at]!);
+    return {
+      bottleneck: 'none',
+      text: `None within the tested range: the SLO held up to ${formatNumber(atStage.devices)} devices` +
+        (atStage.achievedRps !== undefined ? ` (${formatNumber(atStage.achievedRps)} rps served)` : '') +
+        (closest.length > 0 ? `. Closest to saturation: ${describe(closest)}.` : '.'),
+      evidence: closest, use, stageIndex: atStage.index, notes,
+    };
+  }
+
+  const candidates = SATURABLE_RESOURCES.filter((resource) => resource !== 'load-generator' && states[at]!.get(resource)!.saturated);
+  const since = new Map(candidates.map((resource) => [resource, saturatedSince(states, resource)] as const));
+  const causes = candidates.filter(
+    (resource) => !RESOURCE_RULES[resource].explainedBy.some((cause) => since.has(cause) && since.get(cause)! <= since.get(resource)!),
+  );
+  const breaking = breakingPoint.breaking!;
+  const breakText = `Broke at ${breaking.name} (${formatNumber(breaking.devices)} devices, ${formatNumber(breaking.offeredRps)} rps offered` +
+    (breaking.achievedRps !== undefined ? `, ${formatNumber(breaking.achievedRps)} served` : '') +
+    `): ${breaking.reasons.map((reason) => reason.text).join('; ')}.`;
+
+  if (causes.length === 0) {
+    const closest = closestToThreshold(states[at]!);
+    return {
+      bottleneck: 'unknown',
+      text: `${breakText} No resource crossed its threshold` + (closest.length > 0 ? `; closest: ${describe(closest)}.` : '.'),
+      evidence: closest, use, stageIndex: atStage.index, notes,
+    };
+  }
+
+  const overAtBreak = (resource: SaturableResource) => Math.max(...states[at]!.get(resource)!.evidence.map(overRatio));
+  causes.sort((a, b) => since.get(a)! - since.get(b)! || overAtBreak(b) - overAtBreak(a));
+  const bottleneck = causes[0]!;
+  const first = considered[since.get(bottleneck)!]!;
+  const evidence = strongest(states[at]!.get(bottleneck)!.evidence);
+  const others = causes.slice(1);
+  const symptoms = candidates.filter((resource) => !causes.includes(resource));
+  return {
+    bottleneck,
+    text: `${breakText} Bottleneck: ${bottleneck}, saturated since ${first.name} (${formatNumber(first.devices)} devices): ${describe(evidence)}.` +
+      (others.length > 0 ? ` Also saturated at the break: ${others.join(', ')}.` : '') +
+      (symptoms.length > 0 ? ` Saturated as a consequence: ${symptoms.join(', ')}.` : ''),
+    evidence, use, stageIndex: atStage.index, notes,
+  };
+}
+
+function resourceStates(stage: StageSummary, measures: readonly MeasureInfo[], thresholds: Thresholds): Map<SaturableResource, ResourceState> {
+  const states = new Map<SaturableResource, ResourceState>();
+  for (const resource of SATURABLE_RESOURCES) {
+    const checks = measures.filter((measure) => measure.resource === resource && measure.threshold !== undefined);
+    const assessed: Evidence[] = [];
+    for (const measure of checks) {
+      const value = stage.measures[measure.key];
+      if (value === undefined) continue;
+      const threshold = thresholds[measure.threshold!];
+      assessed.push({
+        resource, measure: measure.key, query: measure.query, label: measure.label, unit: measure.unit,
+        value, threshold, crossed: crosses(value, threshold),
+        stageIndex: stage.index, stageName: stage.name, devices: stage.devices,
+      });
+    }
+    const crossings = assessed.filter((entry) => entry.crossed);
+    const saturated = assessed.length > 0 && (RESOURCE_RULES[resource].needs === 'all' ? crossings.length === assessed.length : crossings.length > 0);
+    states.set(resource, { assessed: assessed.length > 0, saturated, evidence: saturated ? crossings : assessed });
+  }
+  return states;
+}
+
+/** value ≥ threshold; a threshold of 0 means "any at all". */
+export function crosses(value: number, threshold: number): boolean {
+  return threshold > 0 ? value >= threshold : value > 0;
+}
+
+function overRatio(entry: Evidence): number {
+  if (entry.threshold === undefined) return 0;
+  return entry.threshold > 0 ? entry.value / entry.threshold : entry.value > 0 ? Infinity : 0;
+}
+
+/**
+ * Position (in the considered stages) where the resource's saturated run ending at the last stage
+ * began. A stage without data for the resource neither extends nor ends the run.
+ */
+function saturatedSince(states: readonly Map<SaturableResource, ResourceState>[], resource: SaturableResource): number {
+  let since = states.length - 1;
+  for (let position = states.length - 2; position >= 0; position--) {
+    const state = states[position]!.get(resource)!;
+    if (!state.assessed) continue;
+    if (!state.saturated) break;
+    since = position;
+  }
+  return since;
+}
+
+function strongest(entries: readonly Evidence[]): Evidence[] {
+  return [...entries].sort((a, b) => overRatio(b) - overRatio(a));
+}
+
+/** The measures nearest their thresholds (one per resource), for "none" and "unknown". */
+function closestToThreshold(states: Map<SaturableResource, ResourceState>): Evidence[] {
+  const best: Evidence[] = [];
+  for (const resource of SATURABLE_RESOURCES) {
+    const top = strongest(states.get(resource)!.evidence)[0];
+    if (top) best.push(top);
+  }
+  return strongest(best).slice(0, 3);
+}
+
+function describe(evidence: readonly Evidence[]): string {
+  return evidence
+    .slice(0, 3)
+    .map((entry) => `${entry.label} ${formatValue(entry.value, entry.unit)}` + (entry.threshold !== undefined ? ` (threshold ${formatValue(entry.threshold, entry.unit)})` : ''))
+    .join(', ');
+}
+
+function useTable(
+  stage: StageSummary,
+  states: readonly Map<SaturableResource, ResourceState>[],
+  considered: readonly StageSummary[],
+  measures: readonly MeasureInfo[],
+  thresholds: Thresholds,
+): UseRow[] {
+  const last = states[states.length - 1]!;
+  return SATURABLE_RESOURCES.map((resource) => {
+    const state = last.get(resource)!;
+    const entries: UseEntry[] = measures
+      .filter((measure) => measure.resource === resource)
+      .map((measure) => {
+        const value = stage.measures[measure.key];
+        const threshold = measure.threshold !== undefined ? thresholds[measure.threshold] : undefined;
+        return {
+          category: measure.use, measure: measure.key, label: measure.label, unit: measure.unit,
+          ...(value !== undefined ? { value } : {}),
+          ...(threshold !== undefined ? { threshold } : {}),
+          crossed: value !== undefined && threshold !== undefined && crosses(value, threshold),
+        };
+      });
+    const row: UseRow = { resource, assessed: state.assessed, saturated: state.saturated, entries };
+    if (state.saturated) {
+      const first = considered[saturatedSince(states, resource)]!;
+      row.saturatedSince = { index: first.index, name: first.name, devices: first.devices };
+    }
+    return row;
+  });
+}
+
+function contextNotes(stage: StageSummary | undefined, use: readonly UseRow[], options: VerdictOptions): string[] {
+  const notes: string[] = [];
+  const unassessed = use.filter((row) => !row.assessed).map((row) => row.resource);
+  if (unassessed.length > 0) notes.push(`Not assessed (no data for their thresholded signals): ${unassessed.join(', ')}.`);
+  const machine = stage?.measures['db_host_cpu.mean'];
+  if (options.source === 'local' && machine !== undefined && machine >= 0.95) {
+    notes.push(
+      `The machine's CPUs were ${formatValue(machine, 'ratio')} busy: the API, the driver and PostgreSQL share them, ` +
+        'so a resource may look saturated because another process took the CPU.',
+    );
+  }
+  if (options.source === 'local') notes.push('PostgreSQL\'s own CPU is not measured in local mode (no per-process exporter); the database is judged by connection hold time and connections.');
+  if (stage?.latencySource === 'server') notes.push('Latency is the API\'s own (server-side) measurement: the client\'s view was not available, so time queued before the API\'s timer starts is not included.');
+  return notes;
+}

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BOTTLENECKS, decideVerdict, DEFAULT_THRESHOLDS, findBreakingPoint, type Bottleneck, type Slo, type Source } from '../src/analysis/index.js';
+import { runOf, type StageSpec } from './fixtures/analysis/stage-builder.js';
+
+const slo: Slo = { percentile: 95, latencyThresholdS: 0.25, maxErrorRate: 0.01 };
+
+/** Every thresholded signal comfortably below its threshold. */
+const healthy: Record<string, number> = {
+  'generator_dropped_fraction': 0,
+  'generator_schedule_lag.mean': 0.001,
+  'generator_cpu.mean': 0.3,
+  'api_cpu.mean': 0.3,
+  'event_loop_utilisation.mean': 0.3,
+  'event_loop_lag_p99.mean': 0.005,
+  'pool_waiting.active': 0,
+  'pool_acquire.p95': 0.0005,
+  'db_hold_time.mean': 0.003,
+  'db_connections_fraction.max': 0.2,
+  'gc_time_fraction.mean': 0.02,
+};
+
+const ok = (devices: number, measures: Record<string, number> = {}): StageSpec => ({ devices, latencyS: 0.05, errorRate: 0, measures: { ...healthy, ...measures } });
+const broken = (devices: number, measures: Record<string, number> = {}): StageSpec => ({ devices, latencyS: 0.6, errorRate: 0, measures: { ...healthy, ...measures } });
+
+describe('the bottleneck verdict (USE method)', () => {
+  const cases: { name: string; specs: StageSpec[]; source?: Source; bottleneck: Bottleneck; evidence?: string; since?: number }[] = [
+    {
+      name: 'the generator fell behind: load-generator, even though API latency broke and the pool waited',
+      specs: [ok(1000), broken(2000, { generator_dropped_fraction: 0.08, 'pool_waiting.active': 1, 'pool_acquire.p95': 0.05 })],
+      bottleneck: 'load-generator', evidence: 'generator_dropped_fraction',
+    },
+    {
+      name: 'a generator whose schedule lags by seconds: load-generator',
+      specs: [ok(1000), broken(2000, { 'generator_schedule_lag.mean': 2.5, 'api_cpu.mean': 0.99 })],
+      bottleneck: 'load-generator', evidence: 'generator_schedule_lag.mean',
+    },
+    {
+      name: 'a driver at a full core: load-generator',
+      specs: [ok(1000), broken(2000, { 'generator_cpu.mean': 0.97 })],
+      bottleneck: 'load-generator', evidence: 'generator_cpu.mean',
+    },
+    {
+      name: 'k6 dropping iterations in a cluster: load-generator',
+      source: 'kubernetes',
+      specs: [ok(1000), broken(2000, { generator_dropped_fraction: 0.02 })],
+      bottleneck: 'load-generator', evidence: 'generator_dropped_fraction',
+    },
+    {
+      name: 'callers waiting for the pool with slow acquires: db-pool',
+      specs: [ok(1000), ok(2000), broken(3000, { 'pool_waiting.active': 1, 'pool_acquire.p95': 0.08 })],
+      bottleneck: 'db-pool', evidence: 'pool_acquire.p95', since: 2,
+    },
+    {
+      name: 'an API process at ~1 core: api-cpu (its busy event loop is the symptom)',
+      specs: [ok(1000), broken(2000, { 'api_cpu.mean': 0.98, 'event_loop_utilisation.mean': 0.97, 'event_loop_lag_p99.mean': 0.2 })],
+      bottleneck: 'api-cpu', evidence: 'api_cpu.mean',
+    },
+    {
+      name: 'a slow database holding connections: database, though the pool waits too',
+      specs: [ok(1000, { 'db_hold_time.mean': 0.08 }), broken(2000, { 'db_hold_time.mean': 0.08, 'pool_waiting.active': 1, 'pool_acquire.p95': 0.2 })],
+      bottleneck: 'database', evidence: 'db_hold_time.mean', since: 0,
+    },
+    {
+      name: 'connections near max_connections: database',
+      specs: [ok(1000), broken(2000, { 'db_connections_fraction.max': 0.97 })],
+      bottleneck: 'database', evidence: 'db_connections_fraction.max',
+    },
+    {
+      name: 'nothing broke: none within the tested range',
+      specs: [ok(1000), ok(2000), ok(3000)],
+      bottleneck: 'none',
+    },
+    {
+      name: 'broke with no resource over its threshold: unknown',
+      specs: [ok(1000), broken(2000, { 'api_cpu.mean': 0.7 })],
+      bottleneck: 'unknown', evidence: 'api_cpu.mean',
+    },
+    {
+      name: 'the first to saturate wins: the pool waited a step before the CPU ran out',
+      specs: [ok(1000), ok(2000, { 'pool_waiting.active': 1, 'pool_acquire.p95': 0.02 }), broken(3000, { 'pool_waiting.active': 1, 'pool_acquire.p95': 0.09, 'api_cpu.mean': 1.2 })],
+      bottleneck: 'db-pool', since: 1,
+    },
+    {
+      name: 'a tie at the same step goes to the resource furthest over its threshold',
+      specs: [ok(1000), broken(2000, { 'api_cpu.mean': 0.95, 'gc_time_fraction.mean': 0.3 })],
+      bottleneck: 'memory-gc', evidence: 'gc_time_fraction.mean',
+    },
+    {
+      name: 'a resource that saturated and recovered before the break is not the bottleneck',
+      specs: [ok(1000, { 'gc_time_fraction.mean': 0.5 }), ok(2000), broken(3000, { 'api_cpu.mean': 0.95 })],
+      bottleneck: 'api-cpu', since: 2,
+    },
+    {
+      name: 'a step without data neither starts nor ends a saturated run',
+      specs: [ok(1000), ok(2000, { 'pool_waiting.active': 1, 'pool_acquire.p95': 0.02 }), { devices: 2500, latencyS: 0.1, errorRate: 0 }, broken(3000, { 'pool_waiting.active': 1, 'pool_acquire.p95': 0.09, 'api_cpu.mean': 1.2 })],
+      bottleneck: 'db-pool', since: 1,
+    },
+    {
+      name: 'the pool needs both signals: waiting alone, with fast acquires, is not saturation',
+      specs: [ok(1000), broken(2000, { 'pool_waiting.active': 1, 'pool_acquire.p95': 0.002 })],
+      bottleneck: 'unknown',
+    },
+    {
+      name: 'CFS throttling in a cluster: api-cpu, though the pod uses half a core',
+      source: 'kubernetes',
+      specs: [ok(1000), broken(2000, { 'api_cpu.mean': 0.5, 'api_cpu_throttled.mean': 0.35 })],
+      bottleneck: 'api-cpu', evidence: 'api_cpu_throttled.mean',
+    },
+    {
+      name: 'a lagging event loop with CPU to spare: event-loop',
+      specs: [ok(1000), broken(2000, { 'event_loop_lag_p99.mean': 0.3, 'api_cpu.mean': 0.4 })],
+      bottleneck: 'event-loop', evidence: 'event_loop_lag_p99.mean',
+    },
+    {
+      name: 'a working set at its memory limit in a cluster: memory-gc',
+      source: 'kubernetes',
+      specs: [ok(1000), broken(2000, { 'memory_limit_fraction.max': 0.96 })],
+      bottleneck: 'memory-gc', evidence: 'memory_limit_fraction.max',
+    },
+    {
+      name: 'no data at all: unknown',
+      specs: [{ devices: 1000 }, { devices: 2000 }],
+      bottleneck: 'unknown',
+    },
+  ];
+
+  for (const testCase of cases) {
+    it(testCase.name, () => {
+      const stages = runOf(testCase.specs);
+      const point = findBreakingPoint(stages, slo, DEFAULT_THRESHOLDS);
+      const verdict = decideVerdict(stages, point, { thresholds: DEFAULT_THRESHOLDS, source: testCase.source ?? 'local' });
+      assert.equal(verdict.bottleneck, testCase.bottleneck, verdict.text);
+      assert.ok(BOTTLENECKS.includes(verdict.bottleneck));
+      if (testCase.evidence) assert.equal(verdict.evidence[0]?.measure, testCase.evidence, verdict.text);
+      for (const entry of verdict.evidence) {
+        assert.ok(Number.isFinite(entry.value), 'evidence carries its value');
+        assert.ok(entry.query.length > 0, 'and the query it came from');
+      }
+      if (testCase.since !== undefined) {
+        const row = verdict.use.find((entry) => entry.resource === testCase.bottleneck);
+        assert.equal(row?.saturatedSince?.index, testCase.since);
+      }
+      assert.ok(verdict.text.length > 0 && verdict.text.length <= 1024);
+    });
+  }
+
+  it('names the evidence with values and thresholds in its text', () => {
+    const stages = runOf([ok(1000), broken(2000, { 'pool_waiting.active': 1, 'pool_acquire.p95': 0.08 })]);
+    const verdict = decideVerdict(stages, findBreakingPoint(stages, slo, DEFAULT_THRESHOLDS), { thresholds: DEFAULT_THRESHOLDS, source: 'local' });
+    assert.match(verdict.text, /^Broke at step 2 \(2,000 devices, 133 rps offered, 133 served\): p95 600 ms > 250 ms \(client\)\. Bottleneck: db-pool, saturated since step 2/);
+    assert.match(verdict.text, /pool acquire p95 80 ms \(threshold 10 ms\)/);
+    assert.match(verdict.text, /time with callers waiting 100% \(threshold 50%\)/);
+  });
+
+  it('fills the USE table for every resource at the breaking stage, saying which were not assessed', () => {
+    const stages = runOf([ok(1000), broken(2000, { 'api_cpu.mean': 1 })]);
+    for (const key of ['db_hold_time.mean', 'db_connections_fraction.max']) delete stages[1]!.measures[key];
+    const verdict = decideVerdict(stages, findBreakingPoint(stages, slo, DEFAULT_THRESHOLDS), { thresholds: DEFAULT_THRESHOLDS, source: 'local' });
+    assert.deepEqual(verdict.use.map((row) => row.resource), ['load-generator', 'api-cpu', 'event-loop', 'db-pool', 'database', 'memory-gc']);
+    const database = verdict.use.find((row) => row.resource === 'database')!;
+    assert.equal(database.assessed, false);
+    assert.ok(verdict.notes.some((note) => /Not assessed.*database/.test(note)));
+    const cpu = verdict.use.find((row) => row.resource === 'api-cpu')!;
+    assert.deepEqual(cpu.entries.find((entry) => entry.measure === 'api_cpu.mean'), {
+      category: 'utilisation', measure: 'api_cpu.mean', label: 'API CPU (hottest replica)', unit: 'cores', value: 1, threshold: 0.9, crossed: true,
+    });
+  });
+
+  it('uses configured thresholds', () => {
+    const stages = runOf([ok(1000), broken(2000, { 'api_cpu.mean': 0.7 })]);
+    const thresholds = { ...DEFAULT_THRESHOLDS, apiCpuCores: 0.6 };
+    assert.equal(decideVerdict(stages, findBreakingPoint(stages, slo, thresholds), { thresholds, source: 'local' }).bottleneck, 'api-cpu');
+  });
+});
