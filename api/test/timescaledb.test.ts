@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { DataSource } from 'typeorm';
@@ -31,7 +32,9 @@ describe('TimescaleDB path on PGlite with TimescaleDB (WASM), not a TimescaleDB 
   const posted: Record<string, unknown>[] = [];
 
   /** SQL on the API's own pool: the single connection the server accepts is the API's. */
-  const sql = <Row>(text: string, params: unknown[] = []) => api!.app.get(Database).run<Row>('test', text, params);
+  // Database.run prepares statements by name: one name per SQL text.
+  const sql = <Row>(text: string, params: unknown[] = []) =>
+    api!.app.get(Database).run<Row>(`test_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`, text, params);
 
   const stats = async (): Promise<StatsBody> => {
     const response = await fetch(`${api!.url}/v1/stats`);

