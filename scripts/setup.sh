@@ -7,8 +7,12 @@
 #     ~/.cache/loadlab/bin (LOADLAB_CACHE overrides).
 #   - kube-apiserver + etcd for the operator's tests (scripts/build-control-plane.sh; about 10 minutes
 #     the first time on 2 cores, then cached).
+#
+# --local: only what local mode (`loadlab run`) needs; skips the test-only control plane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for_tests=1
+[ "${1:-}" = "--local" ] && for_tests=0
 
 VEGETA_VERSION=v12.13.0
 CACHE="${LOADLAB_CACHE:-$HOME/.cache/loadlab}"
@@ -62,6 +66,6 @@ if [ ! -x "$vegeta" ]; then
 fi
 
 # --- kube-apiserver + etcd (operator tests) -------------------------------------------------------
-bash scripts/build-control-plane.sh
+if [ "$for_tests" = 1 ]; then bash scripts/build-control-plane.sh; fi
 
 say "ready (node $node_version, PostgreSQL in $(latest_pg_bin), vegeta $VEGETA_VERSION)"

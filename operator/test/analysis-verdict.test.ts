@@ -24,6 +24,25 @@ const ok = (devices: number, measures: Record<string, number> = {}): StageSpec =
 const broken = (devices: number, measures: Record<string, number> = {}): StageSpec => ({ devices, latencyS: 0.6, errorRate: 0, measures: { ...healthy, ...measures } });
 
 describe('the bottleneck verdict (USE method)', () => {
+  describe('a generator that dropped arrivals, judged with the SLO', () => {
+    const judge = (specs: StageSpec[]) => {
+      const stages = runOf(specs);
+      return decideVerdict(stages, findBreakingPoint(stages, slo, DEFAULT_THRESHOLDS), { thresholds: DEFAULT_THRESHOLDS, source: 'local', slo });
+    };
+    it('is blamed when the API itself answered within the SLO', () => {
+      const verdict = judge([ok(1000), { ...broken(2000, { generator_dropped_fraction: 0.2 }), serverLatencyS: 0.02 }]);
+      assert.equal(verdict.bottleneck, 'load-generator', verdict.text);
+    });
+    it('is not blamed when the API was too slow: its concurrency cap filled up because of that (api-cpu here)', () => {
+      const verdict = judge([ok(1000), { ...broken(2000, { generator_dropped_fraction: 0.5, 'api_cpu.mean': 0.99 }), serverLatencyS: 2 }]);
+      assert.equal(verdict.bottleneck, 'api-cpu', verdict.text);
+    });
+    it('is blamed whatever the API did when its own CPU saturated', () => {
+      const verdict = judge([ok(1000), { ...broken(2000, { 'generator_cpu.mean': 0.99, 'api_cpu.mean': 0.99 }), serverLatencyS: 2 }]);
+      assert.equal(verdict.bottleneck, 'load-generator', verdict.text);
+    });
+  });
+
   const cases: { name: string; specs: StageSpec[]; source?: Source; bottleneck: Bottleneck; evidence?: string; since?: number }[] = [
     {
       name: 'the generator fell behind: load-generator, even though API latency broke and the pool waited',

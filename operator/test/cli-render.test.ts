@@ -164,10 +164,10 @@ describe('loadlab (the dispatcher)', () => {
     { args: ['help'], status: 0, out: /Usage: loadlab <command>/ },
     { args: ['render', '--help'], status: 0, out: /Usage: loadlab render <experiment\.yaml> \[options\][\s\S]*--run-id ID[\s\S]*Exit status/ },
     { args: ['help', 'render'], status: 0, out: /Usage: loadlab render/ },
-    { args: ['run', '--help'], status: 0, out: /Usage: loadlab run <experiment\.yaml>[\s\S]*Not implemented yet/ },
+    { args: ['run', '--help'], status: 0, out: /Usage: loadlab run <experiment\.yaml>[\s\S]*--out DIR[\s\S]*Exit status/ },
     { args: [], status: 2, err: /Usage: loadlab <command>/ },
     { args: ['frobnicate'], status: 2, err: /loadlab: unknown command "frobnicate"/ },
-    { args: ['run', 'experiments/smoke.yaml'], status: 1, err: /loadlab run: not implemented yet/ },
+    { args: ['run'], status: 2, err: /give exactly one experiment file/ },
   ]) {
     it(`loadlab ${row.args.join(' ')} -> exit ${row.status}`, () => {
       const result = loadlab(row.args);

@@ -123,7 +123,7 @@ export async function analyzeRun(options: AnalyzeRunOptions): Promise<AnalysisRe
     catalog, source: options.source, slo, thresholds, stepS, rateWindowS, queryStartUnixS: startUnixS,
   });
   const breakingPoint = findBreakingPoint(stages, slo, thresholds);
-  const verdict = decideVerdict(stages, breakingPoint, { thresholds, source: options.source });
+  const verdict = decideVerdict(stages, breakingPoint, { thresholds, source: options.source, slo });
   const summary = buildSummary(stages, breakingPoint, verdict);
   const usl = fitUslIfVaried(stages);
 

@@ -97,12 +97,27 @@ export function validateTimeline(timeline: readonly TimelineStage[]): void {
  */
 export function timelineFromPlan(plan: TrafficPlan, startUnixS: number, options: { endUnixS?: number; replicas?: number } = {}): TimelineStage[] {
   const end = options.endUnixS ?? startUnixS + plan.durationS;
+  const ran = plan.phases
+    .filter((phase) => startUnixS + phase.startS < end)
+    .map((phase) => ({ index: phase.index, startUnixS: startUnixS + phase.startS, endUnixS: Math.min(end, startUnixS + phase.endS) }));
+  return timelineFromRun(plan, ran, options);
+}
+
+/**
+ * The timeline of the plan phases a run really went through, each with its own wall-clock start
+ * and end (local mode runs a search one step at a time, with a short gap between steps). A phase
+ * cut short keeps the fleet size and rate it had reached.
+ */
+export function timelineFromRun(
+  plan: TrafficPlan,
+  ran: readonly { index: number; startUnixS: number; endUnixS: number }[],
+  options: { replicas?: number } = {},
+): TimelineStage[] {
   const stages: TimelineStage[] = [];
-  for (const phase of plan.phases) {
-    const start = startUnixS + phase.startS;
-    if (start >= end) break;
-    const stageEnd = Math.min(end, startUnixS + phase.endS);
-    const progress = phase.durationS > 0 ? (stageEnd - start) / phase.durationS : 1;
+  for (const { index, startUnixS: start, endUnixS: stageEnd } of ran) {
+    const phase = plan.phases[index];
+    if (!phase) throw new RangeError(`the plan has no phase ${index}`);
+    const progress = phase.durationS > 0 ? Math.min(1, (stageEnd - start) / phase.durationS) : 1;
     const devicesEnd = phase.kind === 'hold' ? phase.devicesAtEnd : phase.devicesAtStart + (phase.devicesAtEnd - phase.devicesAtStart) * progress;
     const rateStart = phase.ratesAtStart.measurements + phase.ratesAtStart.command;
     const rateEnd = phase.ratesAtEnd.measurements + phase.ratesAtEnd.command;

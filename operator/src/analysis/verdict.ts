@@ -2,7 +2,7 @@ import type { BreakingPoint } from './breaking-point.js';
 import { formatNumber, formatValue } from './format.js';
 import { measuresFor, SATURABLE_RESOURCES, type MeasureInfo, type SaturableResource, type UseCategory } from './measures.js';
 import type { Source } from './queries.js';
-import type { StageSummary } from './stages.js';
+import type { Slo, StageSummary } from './stages.js';
 import type { Thresholds } from './thresholds.js';
 import { judgedStages } from './timeline.js';
 
@@ -36,7 +36,9 @@ export const RESOURCE_RULES: Readonly<Record<SaturableResource, ResourceRule>> =
   'api-cpu': { needs: 'any', explainedBy: [] },
   'event-loop': { needs: 'any', explainedBy: ['api-cpu'] },
   'db-pool': { needs: 'all', explainedBy: ['database'] },
-  database: { needs: 'any', explainedBy: [] },
+  // The hold time is timed in the API process: while its event loop is saturated, a reply waits
+  // there before it is read, so a busy loop inflates it without the database being slow.
+  database: { needs: 'any', explainedBy: ['event-loop', 'api-cpu'] },
   'memory-gc': { needs: 'any', explainedBy: [] },
 };
 
@@ -89,6 +91,8 @@ export interface Verdict {
 export interface VerdictOptions {
   thresholds: Thresholds;
   source: Source;
+  /** With it, a generator that fell behind only because the API answered too slowly is not blamed. */
+  slo?: Slo;
 }
 
 interface ResourceState {
@@ -117,7 +121,7 @@ export function decideVerdict(stages: readonly StageSummary[], breakingPoint: Br
     };
   }
 
-  const generatorAt = states.findIndex((state) => state.get('load-generator')!.saturated);
+  const generatorAt = states.findIndex((state, i) => generatorLimited(state.get('load-generator')!, considered[i]!, options.slo));
   if (generatorAt >= 0) {
     const stage = considered[generatorAt]!;
     const evidence = strongest(states[generatorAt]!.get('load-generator')!.evidence);
@@ -177,6 +181,21 @@ export function decideVerdict(stages: readonly StageSummary[], breakingPoint: Br
       (symptoms.length > 0 ? ` Saturated as a consequence: ${symptoms.join(', ')}.` : ''),
     evidence, use, stageIndex: atStage.index, notes,
   };
+}
+
+/**
+ * An open-model generator has a concurrency cap (vegeta's workers, k6's maxVUs): when the API
+ * answers slower than the SLO allows, requests pile up to the cap and later arrivals are dropped.
+ * Those drops are a consequence of the API's saturation, not a generator limit. So the generator
+ * is blamed when its own CPU saturated, or when it fell behind while the API itself answered within
+ * the SLO; otherwise the search goes on among the API's resources.
+ */
+function generatorLimited(state: ResourceState, stage: StageSummary, slo: Slo | undefined): boolean {
+  if (!state.saturated) return false;
+  const ownCpu = state.evidence.some((entry) => entry.measure.startsWith('generator_cpu'));
+  if (ownCpu || !slo) return true;
+  const serverLatency = stage.serverLatency.slo;
+  return serverLatency === undefined || serverLatency <= slo.latencyThresholdS;
 }
 
 function resourceStates(stage: StageSummary, measures: readonly MeasureInfo[], thresholds: Thresholds): Map<SaturableResource, ResourceState> {

@@ -2,12 +2,15 @@
 /*
  * The `loadlab` command (package.json bin: dist/src/cli/main.js). One subcommand per verb:
  *   loadlab render <experiment.yaml>   print the k6 script, its ConfigMap and the TestRun
- *   loadlab run <experiment.yaml>      local mode (not implemented yet)
+ *   loadlab run <experiment.yaml>      local mode: run it here, analyse it, write the report
+ *   loadlab operator                   the LoadExperiment operator (in a cluster; see src/operator/README.md)
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { operatorCommand } from '../operator/cli.js';
 import { EXIT, processIo, type Io } from './io.js';
 import { render } from './render.js';
+import { run } from './run.js';
 
 export const USAGE = `Usage: loadlab <command> [options]
 
@@ -16,29 +19,22 @@ How does the ingest API behave as the device fleet grows, where does it break, a
 Commands:
   render <experiment.yaml>   validate an experiment and print the k6 script, its ConfigMap and
                              the k6-operator TestRun a cluster run would use
-  run <experiment.yaml>      run an experiment on this machine (local mode; not implemented yet)
+  run <experiment.yaml>      run an experiment on this machine (local mode) and print the verdict
+  operator                   run the LoadExperiment operator against a cluster (configured by
+                             environment variables; \`loadlab operator --help\` lists them)
   help [command]             show this help, or a command's
 
 Run \`loadlab <command> --help\` for a command's options.`;
 
-const RUN_USAGE = `Usage: loadlab run <experiment.yaml>
 
-Runs an experiment on this machine (local mode: real PostgreSQL and Prometheus, the API as local
-processes, the local load driver). Not implemented yet: use \`loadlab render\` to inspect what a
-cluster run would do, or apply the experiment to a cluster with the loadlab operator.`;
 
 type Command = (args: readonly string[], io: Io) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   render,
-  run: async (args, io) => {
-    if (args.includes('--help') || args.includes('-h')) {
-      io.stdout(`${RUN_USAGE}\n`);
-      return EXIT.ok;
-    }
-    io.stderr('loadlab run: not implemented yet (local mode is still being built); `loadlab render` works today.\n');
-    return EXIT.unreadable;
-  },
+  run,
+  operator: operatorCommand,
+
 };
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {

@@ -6,6 +6,8 @@ import { freePort } from './postgres.js';
 import { ManagedProcess } from './processes.js';
 import { requireBinary } from './binaries.js';
 
+export const PROMETHEUS_HOW_TO = 'run npm run setup (installs the Debian package prometheus), or apt-get install prometheus';
+
 export interface ScrapeJob {
   job: string;
   targets: string[]; // host:port
@@ -22,7 +24,7 @@ export interface PrometheusSettings {
 export function prometheusConfig(settings: PrometheusSettings): string {
   const interval = `${settings.scrapeIntervalS}s`;
   return stringify({
-    global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: `${Math.max(1, settings.scrapeIntervalS - 0.5)}s` },
+    global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: `${Math.round(Math.max(1, settings.scrapeIntervalS - 0.5) * 1000)}ms` },
     scrape_configs: settings.jobs
       .filter((job) => job.targets.length > 0)
       .map((job) => ({ job_name: job.job, static_configs: [{ targets: job.targets, labels: settings.labels }] })),
@@ -41,7 +43,7 @@ export class LocalPrometheus {
   ) {}
 
   static async start(settings: PrometheusSettings): Promise<LocalPrometheus> {
-    const binary = requireBinary('prometheus', 'apt-get install prometheus (or npm run setup), or set PROMETHEUS_URL to a Prometheus that scrapes the API');
+    const binary = requireBinary('prometheus', PROMETHEUS_HOW_TO);
     const dir = await mkdtemp(join(tmpdir(), 'loadlab-prometheus-'));
     const port = await freePort();
     await writeFile(join(dir, 'prometheus.yml'), prometheusConfig(settings));

@@ -31,6 +31,95 @@ export const summarySchema = z
   })
   .describe('The outcome in numbers; the full per-stage results are in the report.');
 
+/*
+ * What analysis/summary.ts buildSummary returns beyond the seven headline fields, bounded the same
+ * way (it clips strings to byte budgets and keeps at most 3 evidence entries and 20 step rows): the
+ * status holds the whole bounded summary, so `kubectl get -o yaml` tells the story without the report.
+ */
+export const MAX_STATUS_STEP_ROWS = 20;
+export const MAX_STATUS_EVIDENCE = 3;
+
+const headlineSchema = z
+  .object({
+    stage: z.string().max(128).describe('The stage, e.g. "step 4 hold".'),
+    devices: z.number().min(0).describe('Fleet size in that stage.'),
+    rps: z.number().min(0).optional().describe('Requests per second served.'),
+    p95Ms: z.number().min(0).optional().describe('95th percentile latency, milliseconds.'),
+    p99Ms: z.number().min(0).optional().describe('99th percentile latency, milliseconds.'),
+    errorRate: z.number().min(0).max(1).optional().describe('Fraction of failed requests.'),
+  })
+  .describe('The numbers of one stage.');
+
+export const runSummarySchema = summarySchema
+  .extend({
+    outcome: z.enum(['broke', 'held', 'undetermined']).optional().describe('broke: the SLO broke at some stage; held: it held throughout; undetermined: nothing could be judged.'),
+    breakReasons: z.array(z.string().max(256).describe('One reason, e.g. "p95 412 ms > 250 ms".')).max(3).optional().describe('Why the breaking stage broke.'),
+    lastGood: headlineSchema.optional().describe('The last stage that held the SLO.'),
+    peak: headlineSchema.optional().describe('The judged stage that served the most.'),
+    evidence: z
+      .array(
+        z
+          .object({
+            resource: z.string().max(64).describe('The resource, e.g. db-pool.'),
+            signal: z.string().max(64).describe('The measure, e.g. pool_acquire.p95.'),
+            query: z.string().max(64).describe('The catalog query behind it.'),
+            value: z.number().describe('Its value at the breaking stage.'),
+            threshold: z.number().optional().describe('The threshold it is compared with.'),
+            unit: z.string().max(16).describe('The unit of value and threshold.'),
+            stage: z.string().max(128).describe('The stage the value was measured in.'),
+          })
+          .describe('One number behind the verdict.'),
+      )
+      .max(MAX_STATUS_EVIDENCE)
+      .optional()
+      .describe('The numbers behind the verdict (at most 3).'),
+    steps: z
+      .object({
+        columns: z.array(z.string().max(32).describe('A column name.')).max(8).describe('What each row holds, e.g. step, devices, offeredRps, achievedRps, p95Ms, errorRate.'),
+        rows: z
+          .array(z.array(z.number().nullable().describe('A value; null when not measured.')).max(8).describe('One judged step.'))
+          .max(MAX_STATUS_STEP_ROWS)
+          .describe('At most 20 rows: the first, last good, breaking and last steps, the rest evenly spaced.'),
+        total: z.int().min(0).describe('How many judged steps the run had.'),
+      })
+      .optional()
+      .describe('The judged steps, downsampled to at most 20 rows.'),
+  })
+  .describe('The outcome in numbers: the headline fields, the verdict\'s evidence and the judged steps (bounded); the full per-stage results are in the report.');
+
+/** The timeline of a run is kept as one checkpoint per TestRun, so a restarted operator resumes it. */
+export const MAX_TIMELINE_CHECKPOINTS = 100;
+
+export const checkpointSchema = z
+  .object({
+    unit: z.int().min(0).describe('Which part of the plan: the search step (0-based), or 0 for a run of stages (one TestRun).'),
+    testRun: z.string().max(63).describe('The TestRun that runs this part.'),
+    uid: z.string().max(64).optional().describe('The TestRun\'s uid, to tell it from a later one of the same name.'),
+    phases: z
+      .object({
+        from: z.int().min(0).describe('First plan phase (0-based).'),
+        to: z.int().min(0).describe('One past the last plan phase.'),
+      })
+      .describe('The plan phases the TestRun runs.'),
+    startTime: z.string().max(64).optional().describe('When the load started (the TestRun went to started; RFC 3339).'),
+    endTime: z.string().max(64).optional().describe('When the load ended (the TestRun finished; RFC 3339).'),
+    outcome: z
+      .enum(['Held', 'Broke', 'Undetermined', 'Finished', 'Error', 'Stopped'])
+      .optional()
+      .describe('Held, Broke or Undetermined: the SLO judged after a search step; Finished: a run of stages ended; Error or Stopped: it did not end normally.'),
+  })
+  .describe('One TestRun of the run and when its load really ran.');
+
+export const previousSummarySchema = runSummarySchema
+  .extend({
+    runId: z.string().max(32).optional().describe('The run it summarises.'),
+    generation: z.int().min(0).optional().describe('The spec generation that run ran.'),
+    phase: z.enum(PHASES).optional().describe('How that run ended.'),
+    completionTime: z.string().max(64).optional().describe('When that run ended (RFC 3339).'),
+    grafanaUrl: z.string().max(2048).optional().describe('That run\'s dashboard.'),
+  })
+  .describe('The summary of the previous run (before the spec was last edited), kept for comparison.');
+
 export const loadExperimentStatusSchema = z
   .object({
     phase: z.enum(PHASES).optional().describe('Where the experiment is: Pending, Provisioning, Running, Analyzing, Succeeded or Failed.'),
@@ -41,6 +130,17 @@ export const loadExperimentStatusSchema = z
       .optional()
       .describe('Conditions, one per type.')
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
-    summary: summarySchema.optional(),
+    summary: runSummarySchema.optional(),
+    runId: z.string().max(32).optional().describe('Names the current run: the k6 tag run=<runId> and the objects of the run carry it.'),
+    startTime: z.string().max(64).optional().describe('When the current run started (RFC 3339); spec.timeout counts from here.'),
+    completionTime: z.string().max(64).optional().describe('When the current run ended (RFC 3339).'),
+    timeline: z
+      .array(checkpointSchema)
+      .max(MAX_TIMELINE_CHECKPOINTS)
+      .optional()
+      .describe('The run so far, one checkpoint per TestRun (at most 100): what the analysis reads and a restarted operator resumes from.'),
+    databaseSchema: z.string().max(63).optional().describe('The PostgreSQL schema that isolates this experiment\'s data in the shared database.'),
+    grafanaUrl: z.string().max(2048).optional().describe('The Grafana dashboard of the current run, its time range and experiment preselected.'),
+    previousSummary: previousSummarySchema.optional(),
   })
   .describe('What the operator observed; written by the operator only.');

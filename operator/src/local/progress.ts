@@ -1,0 +1,68 @@
+import type { ProgressSnapshot } from '../driver/index.js';
+
+/** Where progress goes: a terminal (isTTY) gets the live view, anything else plain lines. */
+export interface TextOut {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+/** What the live view knows besides the driver's snapshot. */
+export interface ProgressContext {
+  experiment: string;
+  totalS: number;
+  phaseName: (phase: number) => string;
+}
+
+const clock = (seconds: number) => `${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(Math.floor(seconds % 60)).padStart(2, '0')}`;
+const rps = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
+const ms = (value: number) => (Number.isFinite(value) ? `${value.toFixed(1)} ms` : '—');
+
+export function progressLine(s: ProgressSnapshot, context: ProgressContext): string {
+  return (
+    `[${clock(s.elapsedS)}/${clock(context.totalS)}] ${context.phaseName(s.phase)}: fleet ${s.fleet.toLocaleString('en')}, ` +
+    `offered ${rps(s.offeredRps)} rps, achieved ${rps(s.achievedRps)} rps, p95 ${ms(s.p95Ms)}, errors ${s.errors}, late ${s.late}, dropped ${s.dropped}`
+  );
+}
+
+/**
+ * A terminal gets a compact view redrawn in place once a second; anything else (CI logs) gets a
+ * plain line every `plainEveryS` seconds, so logs stay readable.
+ */
+export class ProgressView {
+  private drawnLines = 0;
+  private lastPlainS = -Infinity;
+
+  constructor(
+    private readonly out: TextOut,
+    private readonly context: ProgressContext,
+    private readonly plainEveryS = 5,
+  ) {}
+
+  get live(): boolean {
+    return this.out.isTTY === true;
+  }
+
+  update(s: ProgressSnapshot): void {
+    if (!this.live) {
+      if (s.elapsedS - this.lastPlainS >= this.plainEveryS) {
+        this.lastPlainS = s.elapsedS;
+        this.out.write(`${progressLine(s, this.context)}\n`);
+      }
+      return;
+    }
+    const width = 30;
+    const done = Math.min(width, Math.round((s.elapsedS / Math.max(1, this.context.totalS)) * width));
+    const lines = [
+      `${this.context.experiment}  ${'█'.repeat(done)}${'░'.repeat(width - done)}  ${clock(s.elapsedS)} / ${clock(this.context.totalS)}  ${this.context.phaseName(s.phase)}`,
+      `  fleet ${s.fleet.toLocaleString('en')} devices   offered ${rps(s.offeredRps)} rps   achieved ${rps(s.achievedRps)} rps   p95 ${ms(s.p95Ms)}`,
+      `  errors ${s.errors}   late ${s.late}   dropped ${s.dropped}   in flight ${s.inFlight}   behind schedule ${s.lagS.toFixed(2)} s`,
+    ];
+    this.out.write(`${this.drawnLines > 0 ? `\x1b[${this.drawnLines}F` : ''}${lines.map((line) => `\x1b[2K${line}`).join('\n')}\n`);
+    this.drawnLines = lines.length;
+  }
+
+  /** Leaves the last view on screen; later output starts below it. */
+  finish(): void {
+    this.drawnLines = 0;
+  }
+}

@@ -1,0 +1,267 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { analyzeRun, renderHtml, renderMarkdown, seriesToCsv, stagesTable, evidenceTable, timelineFromRun, type AnalysisResult, type Table } from '../analysis/index.js';
+import { runDriver, type DriverResult, type ProgressSnapshot } from '../driver/index.js';
+import { vegetaBinary } from '../driver/vegeta.js';
+import { phaseRangeOfStep } from '../k6/options.js';
+import { parseExperiment, formatErrors, type LoadExperiment } from '../schema/index.js';
+import { durationMs } from '../schema/duration.js';
+import { buildTrafficPlan, type TrafficPlan } from '../traffic/index.js';
+import { startApiProcesses } from './api-processes.js';
+import { checkDatabase, prepareDatabase, redact } from './database.js';
+import { startExporters } from './exporters.js';
+import { freePort, PostgresCluster, postgresBinDir } from './postgres.js';
+import { requireBinary } from './binaries.js';
+import { ManagedProcess } from './processes.js';
+import { LocalPrometheus, PROMETHEUS_HOW_TO } from './prometheus.js';
+import { ProgressView, type TextOut } from './progress.js';
+
+/** Bad input: the message is for the person who wrote the file; exit code 2. */
+export class InvalidInputError extends Error {}
+
+export interface LocalRunOptions {
+  file: string;
+  /** Where the report goes; default loadlab-runs/<name>-<time> under the working directory. */
+  outDir?: string;
+  /** From DATABASE_URL: use this database instead of a throwaway cluster. */
+  databaseUrl?: string;
+  scrapeIntervalS?: number;
+  out?: TextOut;
+  signal?: AbortSignal;
+  /** Called after the analysis, before anything is stopped: lets tests cross-check the live components. */
+  inspect?: (live: { prometheusUrl: string; apiUrls: string[]; databaseUrl: string; runId: string }) => Promise<void>;
+}
+
+export interface LocalRunResult {
+  experiment: LoadExperiment;
+  driver: DriverResult[];
+  analysis: AnalysisResult;
+  outDir: string;
+  /** Milliseconds from the start of `loadlab run` to the first request sent. */
+  startupMs: number;
+  runId: string;
+}
+
+/**
+ * `loadlab run`: the same experiment as in a cluster, on this machine. Brings up PostgreSQL (or uses
+ * DATABASE_URL), the API processes with the spec's knobs, the exporters and a Prometheus that scrapes
+ * them all, drives the plan with the local driver (a search one step at a time, stopping once the
+ * step breaks the SLO), then analyses the run from Prometheus and writes the report. Everything it
+ * started is stopped on every way out, Ctrl-C included.
+ */
+export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
+  const started = Date.now();
+  const out = options.out ?? process.stdout;
+  const say = (line: string) => out.write(`${line}\n`);
+  const experiment = await readExperiment(options.file);
+  const plan = buildTrafficPlan(experiment);
+  const name = experiment.metadata.name;
+  const runId = new Date(started).toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const outDir = resolve(options.outDir ?? join('loadlab-runs', `${name}-${runId}`));
+  const scrapeIntervalS = options.scrapeIntervalS ?? 2;
+  // Missing tools fail before anything is started.
+  vegetaBinary();
+  requireBinary('prometheus', PROMETHEUS_HOW_TO);
+
+  const cleanup: (() => Promise<void>)[] = [];
+  try {
+    // --- database ---
+    let databaseUrl = options.databaseUrl;
+    if (databaseUrl) {
+      await checkDatabase(databaseUrl);
+      say(`database: ${redact(databaseUrl)}`);
+    } else {
+      try {
+        postgresBinDir();
+      } catch (error) {
+        throw new Error(`${(error as Error).message}; or set DATABASE_URL to a PostgreSQL you have`);
+      }
+      const cluster = await PostgresCluster.start();
+      cleanup.push(() => cluster.destroy());
+      databaseUrl = cluster.url;
+      say(`database: throwaway PostgreSQL on 127.0.0.1:${cluster.port}`);
+    }
+    throwIfAborted(options.signal);
+
+    // --- the system under test ---
+    const tokenSecret = randomBytes(24).toString('base64url');
+    const apis = await startApiProcesses(experiment, databaseUrl, tokenSecret);
+    say(`api: ${apis.length} process${apis.length > 1 ? 'es' : ''} (${apis.map((a) => a.url).join(', ')}), pool ${experiment.spec.target.dbPoolSize} each`);
+    await prepareDatabase(databaseUrl, experiment, say);
+    throwIfAborted(options.signal);
+
+    // --- monitoring ---
+    const exporters = await startExporters(databaseUrl, (line) => say(`warning: ${line}`));
+    const driverPort = await freePort();
+    const labels = { experiment: name, run: runId };
+    const prometheus = await LocalPrometheus.start({
+      jobs: [
+        { job: 'api', targets: apis.map((a) => `127.0.0.1:${a.port}`) },
+        { job: 'driver', targets: [`127.0.0.1:${driverPort}`] },
+        ...exporters.map((e) => ({ job: e.job, targets: [e.address] })),
+      ],
+      labels,
+      scrapeIntervalS,
+    });
+    cleanup.push(() => prometheus.stop());
+    say(`prometheus: ${prometheus.url} (scraping every ${scrapeIntervalS} s)`);
+
+    // --- the load ---
+    const phaseName = (phase: number) => {
+      const p = plan.phases[phase];
+      if (!p) return 'starting';
+      return p.step !== undefined ? `step ${p.step + 1} ${p.kind}` : `stage ${(p.stage ?? p.index) + 1}/${countStages(plan)} ${p.kind}`;
+    };
+    const view = new ProgressView(out, { experiment: name, totalS: plan.durationS, phaseName });
+    let startupMs: number | undefined;
+    const drive = (phaseRange: { from: number; to: number }, last: boolean) =>
+      runDriver({
+        experiment,
+        plan,
+        baseUrls: apis.map((a) => a.url),
+        tokenSecret,
+        metricsPort: driverPort,
+        phaseRange,
+        // The driver keeps its metrics up a little after the last step, for Prometheus' last scrape.
+        metricsLingerMs: last ? (scrapeIntervalS * 4 + 2) * 1000 : 0,
+        onReady: () => (startupMs ??= Date.now() - started),
+        onProgress: (s: ProgressSnapshot) => view.update({ ...s, elapsedS: plan.phases[phaseRange.from]!.startS + s.elapsedS }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    const results: DriverResult[] = [];
+    if (plan.source === 'search') {
+      const steps = new Set(plan.phases.map((p) => p.step!));
+      for (const step of steps) {
+        // Steps reuse the driver's metrics port, so none may linger (the next step starts at once).
+        const result = await drive(phaseRangeOfStep(plan, step), false);
+        results.push(result);
+        if (result.aborted) break;
+        const broken = clientSideBreak(experiment, result);
+        if (broken) {
+          view.finish();
+          say(`step ${step + 1} broke the SLO on the driver's side (${broken}): stopping the search`);
+          break;
+        }
+      }
+    } else {
+      results.push(await drive({ from: 0, to: plan.phases.length }, true));
+    }
+    view.finish();
+    throwIfAborted(options.signal);
+    const selector = `experiment="${name}",run="${runId}"`;
+    if (plan.source === 'stages') await waitForFinalScrape(prometheus.url, selector, results[0]!.totals.sent, scrapeIntervalS);
+
+    // --- the analysis ---
+    say('analysing the run from Prometheus ...');
+    const ran = results.flatMap((r) => r.timeline.filter((p) => p.startUnixS !== undefined && p.endUnixS !== undefined) as { index: number; startUnixS: number; endUnixS: number }[]);
+    const timeline = timelineFromRun(plan, ran);
+    const analysis = await analyzeRun({
+      prometheus: prometheus.url,
+      selector,
+      timeline,
+      slo: experiment.spec.slo,
+      source: 'local',
+      step: scrapeIntervalS,
+      scrapeIntervalS,
+    });
+    await options.inspect?.({ prometheusUrl: prometheus.url, apiUrls: apis.map((a) => a.url), databaseUrl, runId });
+    await writeReport(outDir, experiment, analysis, results);
+    printSummary(say, analysis, results, outDir);
+    return { experiment, driver: results, analysis, outDir, startupMs: startupMs ?? NaN, runId };
+  } finally {
+    await ManagedProcess.stopAll();
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  }
+}
+
+/**
+ * The analysis must see the run's final counts: waits until Prometheus has scraped the driver's
+ * last value of requests sent (the driver keeps serving its metrics for a while after the run).
+ */
+async function waitForFinalScrape(prometheusUrl: string, selector: string, sent: number, scrapeIntervalS: number): Promise<void> {
+  const query = encodeURIComponent(`sum(loadlab_driver_requests_sent_total{${selector}})`);
+  const deadline = Date.now() + (scrapeIntervalS * 3 + 2) * 1000;
+  while (Date.now() < deadline) {
+    const body = (await fetch(`${prometheusUrl}/api/v1/query?query=${query}`).then((r) => r.json(), () => undefined)) as { data?: { result?: { value: [number, string] }[] } } | undefined;
+    if (Number(body?.data?.result?.[0]?.value[1]) >= sent) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function readExperiment(file: string): Promise<LoadExperiment> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new InvalidInputError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+  const parsed = parseExperiment(text, file);
+  if (!parsed.ok) throw new InvalidInputError(`${file} is not a valid LoadExperiment:\n${formatErrors(parsed.errors)}`);
+  return parsed.experiment;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new Error('interrupted');
+}
+
+function countStages(plan: TrafficPlan): number {
+  return new Set(plan.phases.map((p) => p.stage ?? p.index)).size;
+}
+
+/**
+ * The search stops as soon as a step breaks the SLO as the driver saw it. The driver keeps p50, p90,
+ * p95 and p99: the percentile used is the nearest at or above the SLO's, so the search never stops
+ * late; the verdict itself comes from the Prometheus analysis with the exact percentile.
+ */
+export function clientSideBreak(experiment: LoadExperiment, result: DriverResult): string | undefined {
+  const { latencyPercentile, latencyThreshold, maxErrorRate } = experiment.spec.slo;
+  const totals = result.totals;
+  const sent = totals.sent;
+  if (sent === 0) return undefined;
+  const errorRate = totals.errors / sent;
+  if (errorRate > maxErrorRate) return `error rate ${(errorRate * 100).toFixed(2)} % > ${(maxErrorRate * 100).toFixed(2)} %`;
+  if ((totals.dropped + totals.late) / Math.max(1, totals.offered) > 0.05) return 'the driver fell behind its schedule';
+  const key = latencyPercentile <= 50 ? 'p50Ms' : latencyPercentile <= 90 ? 'p90Ms' : latencyPercentile <= 95 ? 'p95Ms' : 'p99Ms';
+  const limit = durationMs(latencyThreshold);
+  for (const [endpoint, summary] of Object.entries(result.endpoints)) {
+    if (endpoint === 'login') continue;
+    const value = summary.latency[key];
+    if (value > limit) return `${endpoint} ${key.slice(0, 3)} ${value.toFixed(1)} ms > ${limit} ms`;
+  }
+  return undefined;
+}
+
+async function writeReport(outDir: string, experiment: LoadExperiment, analysis: AnalysisResult, results: DriverResult[]): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const title = `loadlab run ${experiment.metadata.name}`;
+  await writeFile(join(outDir, 'report.md'), renderMarkdown(analysis, { title }));
+  await writeFile(join(outDir, 'report.html'), renderHtml(analysis, { title }));
+  await writeFile(join(outDir, 'series.csv'), seriesToCsv(analysis.series));
+  await writeFile(join(outDir, 'summary.json'), `${JSON.stringify({ summary: analysis.summary, driver: results.map(({ endpoints, totals, timeline, cpuSeconds, maxLagS }) => ({ endpoints, totals, timeline, cpuSeconds, maxLagS })) }, null, 2)}\n`);
+}
+
+export function textTable(table: Table): string[] {
+  const widths = table.headers.map((h, i) => Math.max(h.length, ...table.rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const highlight = new Set(table.highlight ?? []);
+  return [line(table.headers), ...table.rows.map((row, i) => `${line(row)}${highlight.has(i) ? '  <- breaks' : ''}`)];
+}
+
+function printSummary(say: (line: string) => void, analysis: AnalysisResult, results: DriverResult[], outDir: string): void {
+  const sent = results.reduce((n, r) => n + r.totals.sent, 0);
+  const errors = results.reduce((n, r) => n + r.totals.errors, 0);
+  const dropped = results.reduce((n, r) => n + r.totals.dropped, 0);
+  say('');
+  say(textTable(stagesTable(analysis)).join('\n'));
+  say('');
+  say(`requests: ${sent.toLocaleString('en')} sent, ${errors.toLocaleString('en')} errors, ${dropped.toLocaleString('en')} dropped by the driver`);
+  const evidence = evidenceTable(analysis);
+  if (evidence.rows.length > 0) {
+    say('');
+    say(textTable(evidence).join('\n'));
+  }
+  say('');
+  say(`verdict: ${analysis.verdict.text}`);
+  say(`report: ${join(outDir, 'report.html')} (also report.md, series.csv, summary.json)`);
+}

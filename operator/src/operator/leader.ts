@@ -1,0 +1,189 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlreadyExists, isConflict, isNotFound, RESOURCES, type KubeClient, type KubeObject } from './kube.js';
+import type { Logger } from './log.js';
+
+/*
+ * Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection package does:
+ * - a candidate tries every retryPeriod to take the Lease: it may when nobody holds it, or when the
+ *   holder's record has not changed for leaseDuration as seen by THIS process's clock (no clock
+ *   comparison between machines);
+ * - the leader renews every retryPeriod; if it cannot renew for renewDeadline (< leaseDuration) it
+ *   stops leading before anybody else may start, so two leaders never overlap;
+ * - on a clean stop the leader releases the Lease (holder cleared, duration 1 s) so a standby
+ *   takes over at once instead of after leaseDuration.
+ * Writes are optimistic (resourceVersion): two candidates racing for an expired Lease cannot both
+ * win. The leader renews with one PUT from its last copy (client-go does a GET and a PUT).
+ */
+
+export interface LeaderElectionOptions {
+  client: KubeClient;
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  log: Logger;
+  /** Called when this process becomes leader; `signal` aborts when it stops leading. */
+  onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
+  /** Called when it stops leading (lost or released); awaited before trying again. */
+  onStoppedLeading: () => void | Promise<void>;
+}
+
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+type Lease = KubeObject & { spec?: LeaseSpec };
+
+/** metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export class LeaderElector {
+  private lease: Lease | undefined;
+  private observed: { record: string; atMs: number } | undefined;
+  private leading: AbortController | undefined;
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | undefined;
+  transitions = 0;
+
+  constructor(private readonly options: LeaderElectionOptions) {}
+
+  get isLeader(): boolean {
+    return this.leading !== undefined && !this.leading.signal.aborted;
+  }
+
+  /** Starts campaigning in the background. */
+  start(): void {
+    this.loop ??= this.campaign();
+  }
+
+  /** Stops; a leader releases the Lease unless `release` is false (a crash, in tests). */
+  async stop(release = true): Promise<void> {
+    this.stopping.abort();
+    await this.loop?.catch(() => undefined);
+    if (this.leading) await this.stopLeading(release);
+  }
+
+  private async campaign(): Promise<void> {
+    const { retryPeriodMs, renewDeadlineMs, log } = this.options;
+    while (!this.stopping.signal.aborted) {
+      // --- candidate ---
+      if (!(await this.tryAcquireOrRenew())) {
+        await this.pause(retryPeriodMs * (1 + Math.random() * 0.2));
+        continue;
+      }
+      log.info('became leader', { lease: `${this.options.namespace}/${this.options.name}`, identity: this.options.identity });
+      this.leading = new AbortController();
+      this.transitions++;
+      // Not awaited: the renewals must go on while the controller syncs its caches (which waits
+      // for the apiserver, maybe long), or the Lease would lapse under a busy leader.
+      const signal = this.leading.signal;
+      void Promise.resolve()
+        .then(() => this.options.onStartedLeading(signal))
+        .catch((error: unknown) => log.error('starting to lead failed', { error: String(error) }));
+      // --- leader ---
+      let lastRenewMs = Date.now();
+      while (!this.stopping.signal.aborted && this.isLeader) {
+        await this.pause(retryPeriodMs);
+        if (this.stopping.signal.aborted) break;
+        if (await this.tryAcquireOrRenew()) {
+          lastRenewMs = Date.now();
+        } else if (Date.now() - lastRenewMs >= renewDeadlineMs || (this.lease !== undefined && this.lease.spec?.holderIdentity !== this.options.identity)) {
+          log.warn('lost leadership', { sinceRenewMs: Date.now() - lastRenewMs, holder: this.lease?.spec?.holderIdentity });
+          await this.stopLeading(false);
+        }
+      }
+    }
+  }
+
+  private async stopLeading(release: boolean): Promise<void> {
+    const leading = this.leading;
+    if (!leading) return;
+    this.leading = undefined;
+    leading.abort();
+    try {
+      await this.options.onStoppedLeading();
+    } catch (error) {
+      this.options.log.error('stopping to lead failed', { error: String(error) });
+    }
+    if (release) await this.release();
+  }
+
+  private async release(): Promise<void> {
+    const lease = this.lease;
+    if (!lease || lease.spec?.holderIdentity !== this.options.identity) return;
+    const now = microTime(new Date());
+    try {
+      this.lease = await this.options.client.replace<Lease>(RESOURCES.leases, this.options.namespace, this.options.name, {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
+      });
+      this.options.log.info('released the lease', { lease: `${this.options.namespace}/${this.options.name}` });
+    } catch (error) {
+      this.options.log.warn('could not release the lease; a standby takes over once it expires', { error: String(error) });
+    }
+  }
+
+  private async pause(ms: number): Promise<void> {
+    await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
+  }
+
+  /** One attempt; true when this process holds the Lease afterwards. */
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { client, namespace, name, identity, leaseDurationMs } = this.options;
+    const nowMs = Date.now();
+    const now = microTime(new Date(nowMs));
+    const durationS = Math.max(1, Math.ceil(leaseDurationMs / 1000));
+    try {
+      // A leader renews from its own last write; anybody else reads the current record first.
+      if (!this.lease || this.lease.spec?.holderIdentity !== identity) {
+        try {
+          this.lease = await client.get<Lease>(RESOURCES.leases, namespace, name);
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+          this.lease = await client.create<Lease>(RESOURCES.leases, namespace, {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+          });
+          this.observed = { record: JSON.stringify(this.lease.spec), atMs: nowMs };
+          return true;
+        }
+      }
+      const spec = this.lease.spec ?? {};
+      const record = JSON.stringify(spec);
+      if (this.observed?.record !== record) this.observed = { record, atMs: nowMs };
+      const holder = spec.holderIdentity ?? '';
+      const heldMs = (spec.leaseDurationSeconds ?? durationS) * 1000;
+      if (holder !== '' && holder !== identity && this.observed.atMs + heldMs > nowMs) return false;
+
+      const taking = holder !== identity;
+      const next: LeaseSpec = {
+        holderIdentity: identity,
+        leaseDurationSeconds: durationS,
+        acquireTime: taking ? now : (spec.acquireTime ?? now),
+        renewTime: now,
+        leaseTransitions: (spec.leaseTransitions ?? 0) + (taking && holder !== '' ? 1 : 0),
+      };
+      this.lease = await client.replace<Lease>(RESOURCES.leases, namespace, name, { ...this.lease, spec: next });
+      this.observed = { record: JSON.stringify(this.lease.spec), atMs: nowMs };
+      return true;
+    } catch (error) {
+      if (isConflict(error) || isAlreadyExists(error)) {
+        // Somebody else wrote it first: read it again next time.
+        this.lease = undefined;
+        return false;
+      }
+      this.options.log.warn('lease request failed', { error: String((error as Error).message ?? error) });
+      return false;
+    }
+  }
+}

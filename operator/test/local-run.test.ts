@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { PostgresCluster } from '../src/local/postgres.js';
+import { runLocal, type LocalRunResult } from '../src/local/run.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function experiment(name: string, spec: string): string {
+  return `apiVersion: loadlab.dev/v1alpha1\nkind: LoadExperiment\nmetadata:\n  name: ${name}\nspec:\n${spec}`;
+}
+
+const SHORT = experiment(
+  'e2e-short',
+  `  fleet: { devices: 40, reportInterval: 2s, pollInterval: 2s }
+  load:
+    stages:
+      - { devices: 40, duration: 4s }
+      - { devices: 40, duration: 16s, shape: hold }
+  slo: { latencyPercentile: 95, latencyThreshold: 1s, maxErrorRate: 0.05 }
+`,
+);
+
+async function promValue(url: string, query: string): Promise<number> {
+  const body = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`)).json()) as { data: { result: { value: [number, string] }[] } };
+  const value = body.data.result[0]?.value[1];
+  if (value === undefined) throw new Error(`no data for ${query}`);
+  return Number(value);
+}
+
+function runCli(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}
+
+/**
+ * The processes a run started: its descendants, plus the PostgreSQL server, which pg_ctl detaches
+ * (found by its data directory in the run's temp dir).
+ */
+function processesOf(root: number, tempDirs: string[]): number[] {
+  const all = readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+  const parent = new Map(all.map((pid) => [pid, Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])] as const).filter(([, ppid]) => !Number.isNaN(ppid)));
+  const found = new Set<number>();
+  for (const pid of all) {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === root) found.add(pid);
+    }
+    const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+    if (tempDirs.some((d) => cmdline.includes(d))) found.add(pid);
+  }
+  return [...found];
+}
+
+/** Temp dirs local mode creates; none may be left behind. */
+const ourTempDirs = () => new Set(readdirSync(tmpdir()).filter((name) => /^loadlab-(pg|prometheus)-/.test(name)));
+
+describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API processes and driver)', () => {
+  let dir: string;
+  let pg: PostgresCluster;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'loadlab-e2e-'));
+    pg = await PostgresCluster.start();
+  });
+  after(async () => {
+    await pg?.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs a short experiment and its summary agrees with the driver, the API, Prometheus and the database', async () => {
+    const file = join(dir, 'short.yaml');
+    await writeFile(file, SHORT);
+    let output = '';
+    const checks: Record<string, number> = {};
+    const result: LocalRunResult = await runLocal({
+      file,
+      outDir: join(dir, 'out'),
+      databaseUrl: pg.url,
+      out: { write: (text: string) => (output += text) },
+      inspect: async ({ prometheusUrl, runId }) => {
+        const sel = `experiment="e2e-short",run="${runId}"`;
+        checks.promDriverSent = await promValue(prometheusUrl, `sum(loadlab_driver_requests_sent_total{${sel},endpoint="measurements"})`);
+        checks.promDriver201 = await promValue(prometheusUrl, `sum(loadlab_driver_responses_total{${sel},endpoint="measurements",code="201"})`);
+        checks.promApi201 = await promValue(prometheusUrl, `sum(loadlab_api_http_request_duration_seconds_count{${sel},route="/v1/measurements",status="201"})`);
+        checks.promApiIngested = await promValue(prometheusUrl, `sum(loadlab_api_measurements_ingested_total{${sel}})`);
+        checks.promApiPolls = await promValue(prometheusUrl, `sum(loadlab_api_http_request_duration_seconds_count{${sel},route="/v1/command",status="200"})`);
+      },
+    });
+    const measurements = result.driver[0]!.endpoints.measurements;
+    const command = result.driver[0]!.endpoints.command;
+    const rows = Number(await pg.psql('SELECT count(*) FROM measurement'));
+    // 40 devices every 2 s: 20 req/s per endpoint during the 16 s hold, half of that on average in the ramp.
+    assert.ok(measurements.sent >= 300 && measurements.sent <= 400, `measurements sent: ${measurements.sent}`);
+    assert.equal(measurements.sent, measurements.offered);
+    assert.equal(measurements.responses['201'], measurements.sent, 'every measurement acknowledged');
+    assert.equal(rows, measurements.responses['201'], 'the database holds exactly the acknowledged measurements');
+    assert.equal(checks.promDriverSent, measurements.sent, 'Prometheus saw the driver counters');
+    assert.equal(checks.promDriver201, measurements.sent);
+    assert.equal(checks.promApi201, measurements.sent, "the API's own counter agrees");
+    assert.equal(checks.promApiIngested, rows);
+    assert.equal(checks.promApiPolls, command.responses['200']);
+    assert.equal(result.analysis.verdict.bottleneck, 'none');
+    assert.ok(result.startupMs < 15_000, `start-up to first request: ${result.startupMs} ms`);
+    const hold = result.analysis.stages.find((s) => s.kind === 'hold')!;
+    assert.ok(Math.abs(hold.achievedRps! - 40) < 4, `served rate in the hold: ${hold.achievedRps}`);
+    for (const file of ['report.html', 'report.md', 'series.csv', 'summary.json']) assert.ok(existsSync(join(result.outDir, file)), file);
+    assert.match(output, /verdict: None within the tested range/);
+    assert.match(output, /stage 2 hold/);
+    console.log(`start-up to first request: ${result.startupMs} ms; driver CPU ${result.driver[0]!.cpuSeconds.driver.toFixed(2)} s + vegeta ${result.driver[0]!.cpuSeconds.engine.toFixed(2)} s`);
+  });
+
+  it('names the API CPU as the bottleneck when requests burn CPU (CPU_COST_MS)', async () => {
+    const file = join(dir, 'cpu.yaml');
+    await writeFile(
+      file,
+      experiment(
+        'e2e-cpu',
+        `  fleet: { devices: 300, reportInterval: 2s, pollInterval: 2s }
+  load:
+    stages:
+      - { devices: 20, duration: 2s }
+      - { devices: 20, duration: 24s, shape: hold }
+      - { devices: 300, duration: 4s }
+      - { devices: 300, duration: 24s, shape: hold }
+  target: { cpuCostMs: 8 }
+  slo: { latencyPercentile: 95, latencyThreshold: 200ms, maxErrorRate: 0.01 }
+`,
+      ),
+    );
+    const result = await runLocal({ file, outDir: join(dir, 'out-cpu'), databaseUrl: pg.url, out: { write: () => true } });
+    // 300 devices every 2 s, two requests each: 300 req/s x 8 ms = 2.4 cores of work for a 1-core process.
+    assert.equal(result.analysis.breakingPoint.breaking?.name, 'stage 4 hold', result.analysis.verdict.text);
+    // A Node.js process computes on its one event-loop thread: CPU-bound shows as api-cpu when the
+    // process gets its core, and as event-loop when it competes for the cores (2 here, shared with
+    // PostgreSQL, Prometheus and the driver) and so stays under the api-cpu threshold.
+    assert.ok(['api-cpu', 'event-loop'].includes(result.analysis.verdict.bottleneck), result.analysis.verdict.text);
+  });
+
+  it('stops everything it started on Ctrl-C mid-run (exit 130, no process or temp dir left)', async () => {
+    const before = ourTempDirs();
+    const file = join(dir, 'long.yaml');
+    await writeFile(file, SHORT.replace('duration: 16s', 'duration: 120s').replace('e2e-short', 'e2e-sigint'));
+    const run = runCli(['run', file, '--out', join(dir, 'out-sigint')]);
+    for (let i = 0; i < 300 && !/\[00:0[3-9]/.test(run.output()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(run.output(), /\[00:0/, `the run got going: ${run.output()}`);
+    const started = processesOf(run.child.pid!, [...ourTempDirs()].filter((d) => !before.has(d)));
+    assert.ok(started.length >= 4, `the run's processes were found: ${started.length}`);
+    run.child.kill('SIGINT');
+    assert.equal(await run.exited, 130, run.output());
+    assert.match(run.output(), /interrupted/);
+    const left = [...ourTempDirs()].filter((d) => !before.has(d));
+    assert.deepEqual(left, [], 'temp dirs left behind');
+    const alive = started.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '));
+    assert.deepEqual(alive, [], `processes still running: ${alive.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')).join('; ')}`);
+  });
+
+  for (const [name, args, env, code, message] of [
+    ['a file that does not exist', ['run', '/nonexistent/x.yaml'], {}, 2, /cannot read \/nonexistent\/x.yaml: no such file/],
+    ['malformed YAML', ['run', 'MALFORMED'], {}, 2, /not a valid LoadExperiment/],
+    ['an invalid experiment', ['run', 'INVALID'], {}, 2, /spec\.slo\.latencyPercentile/],
+    ['an unreachable DATABASE_URL', ['run', 'SHORT'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, 1, /cannot reach the database at postgres:\/\/nobody@127\.0\.0\.1:1\/none/],
+    ['a missing prometheus binary', ['run', 'SHORT'], { PATH: '/nonexistent' }, 1, /prometheus is not installed/],
+  ] as const) {
+    it(`gives one clear message and a non-zero exit for ${name}`, async () => {
+      await writeFile(join(dir, 'MALFORMED'), 'apiVersion: [unclosed\n');
+      await writeFile(join(dir, 'INVALID'), SHORT.replace('latencyPercentile: 95', 'latencyPercentile: 100'));
+      await writeFile(join(dir, 'SHORT'), SHORT);
+      const resolved = args.map((a) => (['MALFORMED', 'INVALID', 'SHORT'].includes(a) ? join(dir, a) : a));
+      const run = runCli(resolved, { ...process.env, ...env });
+      assert.equal(await run.exited, code, run.output());
+      assert.match(run.output(), message);
+      assert.doesNotMatch(run.output(), /\n\s+at /, 'no stack trace');
+    });
+  }
+});

@@ -1,0 +1,202 @@
+// The LoadExperiment CRD, generated from the one zod schema (loadExperimentCrd()), installed into
+// a real kube-apiserver + etcd: the examples are accepted, every CEL rule rejects its case with
+// its own message, the printer columns show the status the operator writes (and that status, at
+// its largest, passes the CRD's status schema), and kubectl explain documents the fields.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { MAX_TIMELINE_CHECKPOINTS, ROOT_RULES, SPEC_RULES, loadExperimentCrd } from '../src/schema/index.js';
+import { KubeError, KubeClient, loadKubeConfig, RESOURCES, type KubeObject } from '../src/operator/index.js';
+import { ControlPlane } from './support/control-plane.js';
+
+const NS = 'crd';
+const EXPERIMENTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'experiments');
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function minimal(name: string): Json {
+  return {
+    apiVersion: 'loadlab.dev/v1alpha1',
+    kind: 'LoadExperiment',
+    metadata: { name, namespace: NS },
+    spec: { fleet: { devices: 100 }, load: { stages: [{ devices: 100, duration: '1m' }] } },
+  };
+}
+
+/** Invalid experiments the apiserver must refuse: the field it names and the message it gives (the rule's own). */
+const INVALID: readonly { name: string; field: string; message: string; change: (m: Json) => void }[] = [
+  { name: 'stages and search both', field: 'spec.load', message: 'set exactly one of stages (fleet sizes you choose) or search (raise the fleet until the SLO breaks)',
+    change: (m) => (m.spec.load.search = { startDevices: 10, step: { factor: 2 }, maxDevices: 100 }) },
+  { name: 'a zero report interval', field: 'spec.fleet.reportInterval', message: 'must be longer than 0s, e.g. "30s"', change: (m) => (m.spec.fleet.reportInterval = '0s') },
+  { name: 'a zero poll interval', field: 'spec.fleet.pollInterval', message: 'must be longer than 0s, e.g. "30s"', change: (m) => (m.spec.fleet.pollInterval = '0ms') },
+  { name: 'a stage of zero length', field: 'spec.load.stages[0].duration', message: 'must be longer than 0s, e.g. "2m"', change: (m) => (m.spec.load.stages[0].duration = '0s') },
+  { name: 'an empty stage list', field: 'spec.load.stages', message: 'must list at least one stage, e.g. [{devices: 1000, duration: "2m"}]', change: (m) => (m.spec.load.stages = []) },
+  { name: 'a search step with factor and devices', field: 'spec.load.search.step', message: 'set exactly one of factor (multiply the fleet at each step, e.g. 1.5) or devices (add this many devices at each step)',
+    change: (m) => (m.spec.load = { search: { startDevices: 10, step: { factor: 2, devices: 5 }, maxDevices: 100 } }) },
+  { name: 'a zero search hold', field: 'spec.load.search.hold', message: 'must be longer than 0s, e.g. "60s"',
+    change: (m) => (m.spec.load = { search: { startDevices: 10, step: { factor: 2 }, maxDevices: 100, hold: '0s' } }) },
+  { name: 'a search whose max is below its start', field: 'spec.load.search.maxDevices', message: 'must be at least startDevices: the search starts at startDevices and stops at maxDevices',
+    change: (m) => (m.spec.load = { search: { startDevices: 50, step: { factor: 2 }, maxDevices: 10 } }) },
+  { name: 'percentile 100', field: 'spec.slo.latencyPercentile', message: 'must be between 0 and 100, both excluded, e.g. 95 or 99.9', change: (m) => (m.spec.slo = { latencyPercentile: 100 }) },
+  { name: 'percentile 0', field: 'spec.slo.latencyPercentile', message: 'must be between 0 and 100, both excluded, e.g. 95 or 99.9', change: (m) => (m.spec.slo = { latencyPercentile: 0 }) },
+  { name: 'a zero latency threshold', field: 'spec.slo.latencyThreshold', message: 'must be longer than 0s, e.g. "250ms"', change: (m) => (m.spec.slo = { latencyThreshold: '0s' }) },
+  { name: 'env setting DB_POOL_SIZE', field: 'spec.target.env[0].name', message: 'DB_POOL_SIZE is set by spec.target.dbPoolSize: use that field instead', change: (m) => (m.spec.target = { env: [{ name: 'DB_POOL_SIZE', value: '3' }] }) },
+  { name: 'env setting WRITE_BATCH_MAX_ROWS', field: 'spec.target.env[0].name', message: 'WRITE_BATCH_MAX_ROWS is set by spec.target.writeBatchMaxRows: use that field instead', change: (m) => (m.spec.target = { env: [{ name: 'WRITE_BATCH_MAX_ROWS', value: '3' }] }) },
+  { name: 'env setting CPU_COST_MS', field: 'spec.target.env[0].name', message: 'CPU_COST_MS is set by spec.target.cpuCostMs: use that field instead', change: (m) => (m.spec.target = { env: [{ name: 'CPU_COST_MS', value: '3' }] }) },
+  { name: 'env setting QUERY_DELAY_MS', field: 'spec.target.env[0].name', message: 'QUERY_DELAY_MS is set by spec.target.queryDelayMs: use that field instead', change: (m) => (m.spec.target = { env: [{ name: 'QUERY_DELAY_MS', value: '3' }] }) },
+  { name: 'env overriding DATABASE_URL', field: 'spec.target.env[0].name', message: 'is set by loadlab for every API replica (DATABASE_URL, TOKEN_SECRET, PORT, HOST) and cannot be overridden',
+    change: (m) => (m.spec.target = { env: [{ name: 'DATABASE_URL', value: 'postgres://x' }] }) },
+  { name: 'env naming a variable twice', field: 'spec.target.env', message: 'must not set the same name twice',
+    change: (m) => (m.spec.target = { env: [{ name: 'MAX_IN_FLIGHT', value: '1' }, { name: 'MAX_IN_FLIGHT', value: '2' }] }) },
+  { name: 'a zero timeout', field: 'spec.timeout', message: 'must be longer than 0s, e.g. "1h"', change: (m) => (m.spec.timeout = '0s') },
+  { name: 'a stage beyond the fleet', field: 'spec.load.stages', message: 'every stage must stay within fleet.devices: raise fleet.devices or lower the stage', change: (m) => (m.spec.load.stages[0].devices = 101) },
+  { name: 'a search beyond the fleet', field: 'spec.load.search.maxDevices', message: 'must be at most fleet.devices: the search can only use devices the fleet has',
+    change: (m) => (m.spec.load = { search: { startDevices: 10, step: { factor: 2 }, maxDevices: 200 } }) },
+  { name: 'stages longer than the timeout', field: 'spec.timeout', message: 'must be at least the total duration of the stages: raise timeout or shorten the stages',
+    change: (m) => {
+      m.spec.load.stages.push({ devices: 100, duration: '59m', shape: 'hold' }, { devices: 100, duration: '1s' });
+    } },
+  { name: 'a name objects cannot be derived from', field: '<root>',
+    message: 'metadata.name must be at most 48 characters of lowercase letters, digits and "-", starting with a letter, so the names of the objects loadlab derives from it stay valid',
+    change: (m) => (m.metadata.name = 'a-name-that-is-far-too-long-for-the-objects-it-would-name') },
+  // OpenAPI checks, worded by the apiserver itself.
+  { name: 'a jitter over 1', field: 'spec.fleet.jitter', message: 'should be less than or equal to 1', change: (m) => (m.spec.fleet.jitter = 1.5) },
+  { name: '101 replicas', field: 'spec.target.replicas', message: 'should be less than or equal to 100', change: (m) => (m.spec.target = { replicas: 101 }) },
+  { name: 'an unknown cleanup policy', field: 'spec.cleanup', message: 'Unsupported value: "sometimes"', change: (m) => (m.spec.cleanup = 'sometimes') },
+];
+
+describe('the LoadExperiment CRD on a real kube-apiserver', () => {
+  let cp: ControlPlane;
+  let dir: string;
+  let client: KubeClient;
+
+  before(async () => {
+    cp = await ControlPlane.start();
+    dir = mkdtempSync(join(tmpdir(), 'loadlab-crd-'));
+    const crdPath = join(dir, 'loadexperiments.json');
+    writeFileSync(crdPath, JSON.stringify(loadExperimentCrd()));
+    await cp.installCrds([crdPath]);
+    await cp.createNamespace(NS);
+    client = new KubeClient(loadKubeConfig(cp.kubeconfigPath));
+  });
+
+  after(async () => {
+    await cp?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const examples = readdirSync(EXPERIMENTS).filter((file) => file.endsWith('.yaml')).sort();
+
+  it('accepts every example in experiments/ as written (kubectl apply, strict field validation)', async () => {
+    assert.ok(examples.length >= 5);
+    for (const file of examples) {
+      const out = await cp.kubectl(['apply', '--server-side', '--field-manager=loadlab-test', '--validate=strict', '-n', NS, '-f', join(EXPERIMENTS, file)]);
+      assert.match(out, /loadexperiment\.loadlab\.dev\/\S+ serverside-applied/, file);
+    }
+    // Defaults filled by the apiserver from the schema, as the CLI fills them.
+    const stored = (await client.get<KubeObject & { spec: Json }>(RESOURCES.loadExperiments, NS, 'quickstart')).spec;
+    assert.equal(stored.target.replicas, 1);
+    assert.equal(stored.cleanup, 'onSuccess');
+    assert.equal(stored.fleet.seed, 1);
+  });
+
+  for (const testCase of INVALID) {
+    it(`refuses ${testCase.name}: ${testCase.field}: ${testCase.message}`, async () => {
+      const object = minimal('invalid');
+      testCase.change(object);
+      try {
+        await client.create(RESOURCES.loadExperiments, NS, object);
+        assert.fail('the apiserver accepted it');
+      } catch (error) {
+        assert.ok(error instanceof KubeError, String(error));
+        assert.equal(error.status, 422);
+        assert.ok(error.message.includes(testCase.message), error.message);
+        if (testCase.field !== '<root>') assert.ok(error.message.includes(`${testCase.field}:`), `${testCase.field} in ${error.message}`);
+      }
+    });
+  }
+
+  it('has a case above for every CEL rule of the schema, each refused by the apiserver with its own message', () => {
+    const celMessages = new Set([...SPEC_RULES, ...ROOT_RULES].filter((rule) => rule.cel !== undefined).map((rule) => rule.message));
+    const covered = new Set(INVALID.map((testCase) => testCase.message));
+    assert.deepEqual([...celMessages].filter((message) => !covered.has(message)), []);
+  });
+
+  it('refuses a status the operator could not have written (the status schema is enforced on /status)', async () => {
+    const object = await client.get<KubeObject>(RESOURCES.loadExperiments, NS, 'smoke');
+    await assert.rejects(
+      client.replace(RESOURCES.loadExperiments, NS, 'smoke', { ...object, status: { phase: 'Exploded' } }, 'status'),
+      (error: unknown) => error instanceof KubeError && error.status === 422 && /status\.phase: Unsupported value: "Exploded"/.test(error.message),
+    );
+    await assert.rejects(
+      client.replace(RESOURCES.loadExperiments, NS, 'smoke', { ...object, status: { timeline: Array.from({ length: MAX_TIMELINE_CHECKPOINTS + 1 }, (_, unit) => ({ unit, testRun: 'x', phases: { from: 0, to: 1 } })) } }, 'status'),
+      (error: unknown) => error instanceof KubeError && /status\.timeline: Too many: 101: must have at most 100 items/.test(error.message),
+    );
+  });
+
+  it('accepts the largest status the operator writes and shows it in `kubectl get` columns (and -o wide extras)', async () => {
+    const object = await client.get<KubeObject>(RESOURCES.loadExperiments, NS, 'breaking-point');
+    const verdict = `The SLO broke at 67,500 devices: pool_acquire.p95 0.031 s ≥ 0.01 s ${'and more evidence '.repeat(20)}`.slice(0, 512);
+    const summary = {
+      devicesAtBreak: 67500,
+      breakingPointRps: 4321,
+      rps: 2999,
+      p95Ms: 88.5,
+      errorRate: 0.0012,
+      bottleneck: 'db-pool',
+      verdict,
+      outcome: 'broke',
+      breakReasons: ['p95 412 ms > 250 ms', 'errors 2.1% > 1%', 'served/offered 0.91 < 0.95'],
+      lastGood: { stage: 'step 4 hold', devices: 45000, rps: 2999, p95Ms: 88.5, p99Ms: 140, errorRate: 0.0012 },
+      peak: { stage: 'step 5 hold', devices: 67500, rps: 4321 },
+      evidence: Array.from({ length: 3 }, (_, index) => ({ resource: 'db-pool', signal: 'pool_acquire.p95', query: 'pool_acquire', value: 0.031 + index, threshold: 0.01, unit: 'seconds', stage: 'step 5 hold' })),
+      steps: { columns: ['step', 'devices', 'offeredRps', 'achievedRps', 'p95Ms', 'errorRate'], rows: Array.from({ length: 20 }, (_, index) => [index, 1000 * index, 66.67, null, 12.5, null]), total: 97 },
+    };
+    const status = {
+      phase: 'Succeeded',
+      observedGeneration: 1,
+      runId: 'r1-abcdef',
+      startTime: '2026-01-01T00:00:00Z',
+      completionTime: '2026-01-01T01:00:00Z',
+      databaseSchema: 'loadlab_breaking_point_abcdef',
+      grafanaUrl: 'http://grafana.monitoring.svc:3000/d/loadlab-experiment/loadlab?var-run=r1-abcdef',
+      conditions: ['Succeeded', 'ApiReady', 'DatabaseReady', 'LoadComplete', 'Analyzed', 'CleanedUp'].map((type) => ({
+        type, status: 'True', reason: 'Done', message: 'x'.repeat(1024), lastTransitionTime: '2026-01-01T01:00:00Z', observedGeneration: 1,
+      })),
+      timeline: Array.from({ length: MAX_TIMELINE_CHECKPOINTS }, (_, unit) => ({
+        unit, testRun: `breaking-point-r1-abcdef-s${unit}-k6`, uid: '0f8e4c4e-5f5c-4f51-9d58-3c4f0a1b2c3d', phases: { from: 2 * unit, to: 2 * unit + 2 },
+        startTime: '2026-01-01T00:00:00.123Z', endTime: '2026-01-01T00:01:10.456Z', outcome: 'Held',
+      })),
+      summary,
+      previousSummary: { ...summary, runId: 'r0-abcdef', generation: 0, phase: 'Failed', completionTime: '2025-12-31T00:00:00Z', grafanaUrl: 'http://grafana/x' },
+    };
+    const written = await client.replace<KubeObject & { status: Json }>(RESOURCES.loadExperiments, NS, 'breaking-point', { ...object, status }, 'status');
+    assert.deepEqual(written.status.summary, summary, 'stored as written: nothing pruned');
+    assert.equal(written.status.timeline.length, MAX_TIMELINE_CHECKPOINTS);
+    const size = JSON.stringify(written.status).length;
+    console.log(`[figures] the largest status the operator writes: ${size} bytes of JSON`);
+    assert.ok(size < 64_000, `${size} bytes`);
+
+    const table = await cp.kubectl(['get', 'loadexperiments', '-n', NS]);
+    const [header, ...rows] = table.trim().split('\n');
+    assert.deepEqual(header!.split(/\s{2,}/), ['NAME', 'PHASE', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE']);
+    const row = rows.find((line) => line.startsWith('breaking-point'))!.split(/\s+/);
+    assert.deepEqual(row.slice(0, 8), ['breaking-point', 'Succeeded', '1000000', '2999', '88.5', '0.0012', '67500', 'db-pool']);
+    assert.equal(rows.length, examples.length);
+    const wide = await cp.kubectl(['get', 'lex', 'breaking-point', '-n', NS, '-o', 'wide']);
+    const [wideHeader, wideRow] = wide.trim().split('\n');
+    assert.deepEqual(wideHeader!.split(/\s{2,}/), ['NAME', 'PHASE', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE', 'BREAK-RPS', 'REPLICAS', 'VERDICT']);
+    assert.match(wideRow!, /4321\s+1\s+The SLO broke at 67,500 devices/);
+    console.log(`[kubectl get loadexperiments]\n${table}`);
+  });
+
+  it('documents the fields for kubectl explain', async () => {
+    const out = await cp.kubectl(['explain', 'loadexperiment.spec.fleet.reportInterval']);
+    assert.match(out, /How often each device posts a measurement/);
+    const status = await cp.kubectl(['explain', 'loadexperiment.status.timeline']);
+    assert.match(status, /one checkpoint per TestRun/);
+  });
+});

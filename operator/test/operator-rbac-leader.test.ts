@@ -1,0 +1,325 @@
+// Least privilege, leader election and an idle operator's requests, on a real kube-apiserver +
+// etcd with its audit log on: operators run under ServiceAccount tokens (TokenRequest) bound to
+// exactly the rules rbac.ts exports, and the audit log is the judge of what each one requested
+// and whether anything was Forbidden. The test stands in for the kubelet and k6-operator (no
+// controllers run here); the Prometheus is a fake that knows no series (the analysis then says
+// "undetermined", which is all these tests need from it).
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PostgresCluster } from '../src/local/postgres.js';
+import {
+  allRules,
+  createLogger,
+  EXPERIMENT_RULES,
+  KubeClient,
+  LEASE_RULES,
+  loadKubeConfig,
+  loadOperatorConfig,
+  Operator,
+  rbacManifests,
+  RESOURCES,
+  type ExperimentObject,
+  type KubeObject,
+} from '../src/operator/index.js';
+import { markDeploymentAvailable, setTestRunStage, waitFor } from '../src/operator/testing.js';
+import { loadExperimentCrd } from '../src/schema/index.js';
+import { startFakePrometheus, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
+import { ControlPlane } from './support/control-plane.js';
+
+const NS = 'lab-rbac';
+const SYSTEM = 'loadlab-system';
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const API_DATA_SOURCE = join(REPO, 'api', 'dist', 'src', 'db', 'data-source.js');
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface AuditEvent {
+  auditID: string;
+  stage: string;
+  verb: string;
+  requestURI: string;
+  user: { username: string };
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
+  requestReceivedTimestamp: string;
+}
+
+let cp: ControlPlane;
+let postgres: PostgresCluster;
+let admin: KubeClient;
+let fake: FakePrometheus;
+let dir: string;
+const logs: string[] = [];
+const operators: Operator[] = [];
+
+const username = (serviceAccount: string) => `system:serviceaccount:${SYSTEM}:${serviceAccount}`;
+
+function auditEvents(): AuditEvent[] {
+  return readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as AuditEvent);
+}
+
+/** Requests a user made between two times (unique audit ids, by when they were received), as "verb resource" counts. */
+function requestsOf(user: string, fromMs: number, toMs: number): Record<string, number> {
+  const seen = new Map<string, AuditEvent>();
+  for (const event of auditEvents()) {
+    if (event.user.username !== user) continue;
+    const at = Date.parse(event.requestReceivedTimestamp);
+    if (at < fromMs || at > toMs) continue;
+    seen.set(event.auditID, event);
+  }
+  const counts: Record<string, number> = {};
+  for (const event of seen.values()) {
+    const resource = event.objectRef?.resource ? `${event.objectRef.resource}${event.objectRef.subresource ? `/${event.objectRef.subresource}` : ''}` : event.requestURI;
+    const key = `${event.verb} ${resource}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+function forbidden(user: string): AuditEvent[] {
+  return auditEvents().filter((event) => event.user.username === user && event.stage === 'ResponseComplete' && event.responseStatus?.code === 403);
+}
+
+/** A ServiceAccount bound to exactly the exported rules, and a kubeconfig with its token (TokenRequest). */
+async function serviceAccountKubeconfig(serviceAccount: string): Promise<string> {
+  await cp.kubectl(['create', 'serviceaccount', serviceAccount, '-n', SYSTEM]);
+  const manifests = rbacManifests({ serviceAccount, namespace: SYSTEM, watchNamespaces: [NS], leaseNamespace: SYSTEM, name: serviceAccount });
+  await cp.kubectl(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifests }) });
+  const token = (await cp.kubectl(['create', 'token', serviceAccount, '-n', SYSTEM, '--duration=2h'])).trim();
+  const path = join(dir, `${serviceAccount}.kubeconfig`);
+  writeFileSync(path, [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: test',
+    '  cluster:',
+    `    server: ${cp.server}`,
+    `    certificate-authority: ${cp.caFile}`,
+    'users:',
+    `- name: ${serviceAccount}`,
+    '  user:',
+    `    token: ${token}`,
+    'contexts:',
+    '- name: test',
+    '  context:',
+    '    cluster: test',
+    `    user: ${serviceAccount}`,
+    'current-context: test',
+    '',
+  ].join('\n'), { mode: 0o600 });
+  return path;
+}
+
+async function startOperator(kubeconfig: string, identity: string, timings: { lease: number; renew: number; retry: number }): Promise<Operator> {
+  const operator = new Operator({
+    config: loadOperatorConfig({
+      PROMETHEUS_URL: fake.url,
+      DATABASE_URL: postgres.url,
+      WATCH_NAMESPACES: NS,
+      LEADER_ELECTION: 'true',
+      LEASE_NAMESPACE: SYSTEM,
+      POD_NAME: identity,
+      LEASE_DURATION_SECONDS: String(timings.lease),
+      RENEW_DEADLINE_SECONDS: String(timings.renew),
+      RETRY_PERIOD_SECONDS: String(timings.retry),
+      RETRY_BASE_SECONDS: '0.05',
+      RETRY_MAX_SECONDS: '0.5',
+      SECRET_KEY: 'operator-rbac-test-secret-key-0123456789abcdef',
+    }),
+    kubeConfig: loadKubeConfig(kubeconfig),
+    log: createLogger('info', (line) => {
+      logs.push(line);
+      if (process.env.LOADLAB_TEST_LOG) process.stderr.write(`${identity} ${line}\n`);
+    }),
+  });
+  await operator.start();
+  operators.push(operator);
+  return operator;
+}
+
+async function runApiMigrations(databaseUrl: string): Promise<void> {
+  const { createDataSource, migrate } = (await import(pathToFileURL(API_DATA_SOURCE).href)) as {
+    createDataSource(settings: { url: string; poolSize: number; acquireTimeoutMs: number; statementTimeoutMs: number }): { initialize(): Promise<unknown>; destroy(): Promise<void> };
+    migrate(dataSource: unknown): Promise<string[]>;
+  };
+  const dataSource = createDataSource({ url: databaseUrl, poolSize: 1, acquireTimeoutMs: 5000, statementTimeoutMs: 0 });
+  await dataSource.initialize();
+  try {
+    await migrate(dataSource);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+const get = (name: string) => admin.get<ExperimentObject>(RESOURCES.loadExperiments, NS, name);
+
+/**
+ * One small experiment through its whole life, the test standing in for the kubelet (migrations,
+ * Deployment available) and for k6-operator (TestRun started and finished a minute ago).
+ */
+async function runExperiment(name: string): Promise<ExperimentObject> {
+  await admin.create(RESOURCES.loadExperiments, NS, {
+    apiVersion: 'loadlab.dev/v1alpha1',
+    kind: 'LoadExperiment',
+    metadata: { name, namespace: NS },
+    spec: { fleet: { devices: 50 }, load: { stages: [{ devices: 50, duration: '30s', shape: 'hold' }] }, timeout: '10m', cleanup: 'always' },
+  });
+  const deployment = await waitFor(`${name}: API Deployment`, () => admin.get<KubeObject & { spec: Json }>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined));
+  const env = Object.fromEntries((deployment.spec.template.spec.containers[0].env as { name: string; value: string }[]).map((entry) => [entry.name, entry.value]));
+  await runApiMigrations(env.DATABASE_URL!);
+  await markDeploymentAvailable(admin, NS, `${name}-api`);
+  const running = await waitFor(`${name}: TestRun`, async () => {
+    const object = await get(name);
+    return object.status?.timeline?.[0] ? object : undefined;
+  });
+  const testRun = running.status!.timeline![0]!.testRun;
+  const end = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  await setTestRunStage(admin, NS, testRun, 'started', { at: new Date(end.getTime() - 30_000) });
+  await setTestRunStage(admin, NS, testRun, 'finished', { at: end });
+  return waitFor(`${name}: Succeeded and cleaned up`, async () => {
+    const object = await get(name);
+    return object.status?.phase === 'Succeeded' && object.status.conditions?.some((condition) => condition.type === 'CleanedUp') ? object : undefined;
+  });
+}
+
+describe('RBAC, leader election and an idle operator on a real kube-apiserver with its audit log (the test stands in for kubelet and k6-operator)', () => {
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'loadlab-rbac-'));
+    const policy = join(dir, 'audit-policy.yaml');
+    writeFileSync(policy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: ["RequestReceived"]\nrules:\n  - level: Metadata\n');
+    [cp, postgres] = await Promise.all([
+      ControlPlane.start({ apiserverFlags: [`--audit-policy-file=${policy}`, `--audit-log-path=${join(dir, 'audit.log')}`] }),
+      PostgresCluster.start().catch(() => PostgresCluster.start()),
+    ]);
+    const crdPath = join(dir, 'loadexperiments.json');
+    writeFileSync(crdPath, JSON.stringify(loadExperimentCrd()));
+    await cp.installVendoredCrds();
+    await cp.installCrds([crdPath]);
+    await cp.createNamespace(NS);
+    await cp.createNamespace(SYSTEM);
+    admin = new KubeClient(loadKubeConfig(cp.kubeconfigPath));
+    fake = await startFakePrometheus(() => ({ body: { status: 'success', data: { resultType: 'matrix', result: [] } } }));
+  });
+
+  after(async () => {
+    for (const operator of operators) await operator.stop().catch(() => undefined);
+    await fake?.close();
+    await postgres?.destroy();
+    await cp?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exports rules without wildcards or Secrets, and the apiserver grants the ServiceAccount nothing else', async () => {
+    for (const rule of allRules()) {
+      for (const field of [rule.apiGroups, rule.resources, rule.verbs]) assert.ok(!field.includes('*'), JSON.stringify(rule));
+      assert.ok(!rule.resources.some((resource) => /secret/i.test(resource)), JSON.stringify(rule));
+      for (const verb of rule.verbs) assert.ok(['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'].includes(verb), verb);
+    }
+    assert.ok(!allRules().some((rule) => rule.verbs.includes('deletecollection') || rule.verbs.includes('escalate') || rule.verbs.includes('bind')));
+    assert.equal(EXPERIMENT_RULES.length + LEASE_RULES.length, allRules().length);
+    await serviceAccountKubeconfig('op-a');
+    const as = `--as=${username('op-a')}`;
+    const can = (args: string[]) => cp.kubectl(['auth', 'can-i', as, ...args]).then((out) => out.trim(), (error: { stdout?: string }) => (error.stdout ?? '').trim());
+    assert.equal(await can(['get', 'secrets', '-n', NS]), 'no');
+    assert.equal(await can(['list', 'secrets', '-n', SYSTEM]), 'no');
+    assert.equal(await can(['create', 'pods', '-n', NS]), 'no');
+    assert.equal(await can(['get', 'loadexperiments.loadlab.dev', '-n', 'default']), 'no', 'only the watched namespaces');
+    assert.equal(await can(['update', 'leases.coordination.k8s.io', '-n', NS]), 'no', 'leases only in the lease namespace');
+    assert.equal(await can(['update', 'loadexperiments.loadlab.dev', '--subresource=status', '-n', NS]), 'yes');
+    assert.equal(await can(['update', 'loadexperiments.loadlab.dev', '-n', NS]), 'no', 'spec updates are not the operator\'s');
+    assert.equal(await can(['create', 'testruns.k6.io', '-n', NS]), 'yes');
+    assert.equal(await can(['update', 'leases.coordination.k8s.io', '-n', SYSTEM]), 'yes');
+  });
+
+  it('runs an experiment end to end under the ServiceAccount token with leader election, never Forbidden (audit log); the standby does nothing but read the Lease', async () => {
+    const a = await startOperator(join(dir, 'op-a.kubeconfig'), 'op-a', { lease: 15, renew: 10, retry: 2 });
+    await a.whenLeader();
+    const b = await startOperator(await serviceAccountKubeconfig('op-b'), 'op-b', { lease: 15, renew: 10, retry: 2 });
+    await sleep(2500);
+    assert.equal(b.isLeader, false);
+    const done = await runExperiment('under-rbac');
+    assert.equal(done.status!.phase, 'Succeeded');
+    assert.equal(done.status!.conditions!.find((condition) => condition.type === 'Succeeded')?.reason, 'Undetermined', 'the fake Prometheus knows no series');
+    // Deletion: the finalizer (patch) under the same rules.
+    await admin.request('DELETE', `/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments/under-rbac`);
+    await waitFor('the experiment deleted', async () => !(await get('under-rbac').then(() => true, () => false)));
+    assert.deepEqual(forbidden(username('op-a')), [], 'no request of the operator was Forbidden');
+    const standby = Object.keys(requestsOf(username('op-b'), 0, Date.now()));
+    assert.deepEqual(standby, ['get leases'], `the standby only reads the Lease: ${standby.join(', ')}`);
+    assert.equal(b.controller, undefined);
+  });
+
+  it('idle: the leader makes no requests beyond its open watches and its Lease renewals; the standby only reads the Lease (counted from the audit log)', async () => {
+    const [a, b] = operators as [Operator, Operator];
+    await sleep(1000);
+    const from = Date.now();
+    const countsBefore = new Map(a.client.counts);
+    await sleep(10_000);
+    const to = Date.now();
+    await sleep(300); // the audit log is written as requests complete
+    const leader = requestsOf(username('op-a'), from, to);
+    const standby = requestsOf(username('op-b'), from, to);
+    const inProcess = Object.fromEntries([...a.client.counts].map(([key, count]) => [key, count - (countsBefore.get(key) ?? 0)]).filter(([, count]) => (count as number) > 0));
+    console.log(`[figures] idle for ${((to - from) / 1000).toFixed(1)} s with leader election on (retry period 2 s): leader ${JSON.stringify(leader)}, standby ${JSON.stringify(standby)}; the leader's own count ${JSON.stringify(inProcess)}; open watches: 3 (loadexperiments, deployments, testruns in ${NS}), opened before the window`);
+    assert.deepEqual(Object.keys(leader), ['update leases'], 'nothing but renewals: no list, no get, no re-watch');
+    assert.ok(leader['update leases']! >= 3 && leader['update leases']! <= 7, `${leader['update leases']} renewals in 10 s`);
+    assert.deepEqual(Object.keys(standby), ['get leases']);
+    const stats = a.controller!.caches;
+    console.log(`[figures] watch stats: experiments ${JSON.stringify(stats.experiments.stats)}, deployments ${JSON.stringify(stats.deployments.stats)}, testRuns ${JSON.stringify(stats.testRuns.stats)}`);
+    void b;
+  });
+
+  it('hands over on a clean stop: the leader releases the Lease and the standby takes over at once and runs the next experiment', async () => {
+    const [a, b] = operators as [Operator, Operator];
+    const stopped = performance.now();
+    await a.stop();
+    await b.whenLeader();
+    const handoverMs = performance.now() - stopped;
+    console.log(`[figures] clean hand-over (Lease released) took ${Math.round(handoverMs)} ms (retry period 2 s)`);
+    assert.ok(handoverMs < 5000);
+    const lease = await admin.get<KubeObject & { spec: Json }>(RESOURCES.leases, SYSTEM, 'loadlab-operator');
+    assert.match(lease.spec.holderIdentity, /^op-b_/);
+    assert.ok(lease.spec.leaseTransitions >= 0);
+    const done = await runExperiment('after-handover');
+    assert.equal(done.status!.phase, 'Succeeded');
+    assert.deepEqual(forbidden(username('op-b')), []);
+    await b.stop();
+  });
+
+  it('never has two leaders: a leader that cannot renew (its Lease permission revoked) stops before the standby takes over', async () => {
+    const timings = { lease: 3, renew: 2, retry: 0.5 };
+    const c = await startOperator(await serviceAccountKubeconfig('op-c'), 'op-c', timings);
+    await c.whenLeader();
+    const d = await startOperator(await serviceAccountKubeconfig('op-d'), 'op-d', timings);
+    let overlap = 0;
+    let cStoppedAt: number | undefined;
+    let dLeadsAt: number | undefined;
+    const sampler = setInterval(() => {
+      if (c.isLeader && d.isLeader) overlap++;
+      if (!c.isLeader && cStoppedAt === undefined) cStoppedAt = performance.now();
+      if (d.isLeader && dLeadsAt === undefined) dLeadsAt = performance.now();
+    }, 10);
+    try {
+      const revoked = performance.now();
+      // A partition, as far as C can tell: it can no longer write the Lease.
+      await cp.kubectl(['delete', 'rolebinding', 'op-c-leader-election', '-n', SYSTEM]);
+      await d.whenLeader();
+      await waitFor('sampled', () => dLeadsAt !== undefined);
+      console.log(`[figures] forced hand-over: C stopped leading ${Math.round(cStoppedAt! - revoked)} ms after losing the Lease permission (renew deadline 2 s), D led ${Math.round(dLeadsAt! - revoked)} ms after (lease 3 s): gap ${Math.round(dLeadsAt! - cStoppedAt!)} ms`);
+      assert.equal(overlap, 0, 'both led at once');
+      assert.ok(cStoppedAt! < dLeadsAt!);
+    } finally {
+      clearInterval(sampler);
+    }
+    const done = await runExperiment('after-failover');
+    assert.equal(done.status!.phase, 'Succeeded');
+    assert.deepEqual(forbidden(username('op-d')), []);
+    const cForbidden = forbidden(username('op-c'));
+    assert.ok(cForbidden.every((event) => event.objectRef?.resource === 'leases'), 'C was refused only the Lease');
+  });
+});
