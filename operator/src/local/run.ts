@@ -123,6 +123,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         tokenSecret,
         metricsPort: driverPort,
         phaseRange,
+        // The same knob as k6's maxVUs: how many requests the generator may have in flight.
+        ...(experiment.spec.generator.maxVUs !== undefined ? { maxInFlight: experiment.spec.generator.maxVUs } : {}),
         // The driver keeps its metrics up a little after the last step, for Prometheus' last scrape.
         metricsLingerMs: last ? (scrapeIntervalS * 4 + 2) * 1000 : 0,
         onReady: () => (startupMs ??= Date.now() - started),
