@@ -12,7 +12,7 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import pg from 'pg';
 import { DeviceTokens } from '../src/auth/device-token.js';
-import { NEXT_COMMAND_SQL, NO_OP_COMMAND } from '../src/commands/commands.controller.js';
+import { NEXT_COMMAND_SQL, NO_OP_COMMAND, type CommandRow } from '../src/commands/commands.controller.js';
 import { LOGIN_SQL } from '../src/devices/devices.controller.js';
 import { INGEST_SQL } from '../src/measurements/measurement-writer.js';
 
@@ -132,14 +132,6 @@ app.post('/v1/measurements', async (request, reply) => {
     return fail(reply, error);
   }
 });
-
-interface CommandRow {
-  id: string;
-  charge_on: boolean | null;
-  fill_on: boolean | null;
-  flush_litres: number;
-  not_before: Date;
-}
 
 app.get('/v1/command', async (request, reply) => {
   try {

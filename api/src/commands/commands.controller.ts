@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Req, UseGuards } from '@nestjs/common';
 import { DeviceAuthGuard, type AuthenticatedRequest } from '../auth/device-auth.guard.js';
 import { Database } from '../db/database.js';
 
-interface CommandRow {
+export interface CommandRow {
   id: string;
   charge_on: boolean | null;
   fill_on: boolean | null;

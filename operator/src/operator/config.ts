@@ -1,3 +1,4 @@
+import type { LeaderElectionOptions } from './leader.js';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
@@ -111,15 +112,7 @@ export interface OperatorConfig {
    * only the operator holds; set it to keep those secrets stable when the admin password rotates.
    */
   secretKey: string;
-  leaderElection: {
-    enabled: boolean;
-    namespace: string;
-    name: string;
-    identity: string;
-    leaseDurationMs: number;
-    renewDeadlineMs: number;
-    retryPeriodMs: number;
-  };
+  leaderElection: { enabled: boolean } & Pick<LeaderElectionOptions, 'namespace' | 'name' | 'identity' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'>;
   maxConcurrentReconciles: number;
   analysis: { stepS: number; scrapeIntervalS: number; delayS: number };
   retry: { baseMs: number; maxMs: number };
