@@ -3,12 +3,36 @@ import { describe, it } from 'node:test';
 import { capacityByReplicas, fitUsl, uslCapacity, type UslPoint } from '../src/analysis/index.js';
 
 /*
- * The Universal Scalability Law fit. A published dataset would be the better check (Gunther's
- * ray-tracer benchmark in "Guerrilla Capacity Planning", or the SPEC SDM91 example), but I cannot
- * recall their exact throughputs and fitted σ/κ with the certainty a test needs, so these tests
- * generate capacities from known λ, σ, κ (with and without deterministic noise) and check that the
- * fit recovers them.
+ * The Universal Scalability Law fit: checked against a published dataset (below), and on capacities
+ * generated from known λ, σ, κ (with and without deterministic noise), which the fit must recover.
  */
+
+/**
+ * The Cisco benchmark (throughput at concurrency 1..32) and the model fitted to it, as published in
+ * Baron Schwartz, "Practical Scalability Analysis with the Universal Scalability Law" (VividCortex,
+ * 2015); the same table and values are the test vectors of the Apache-2.0 usl4j library.
+ */
+const CISCO: [number, number][] = [
+  [1, 955.16], [2, 1878.91], [3, 2688.01], [4, 3548.68], [5, 4315.54], [6, 5130.43], [7, 5931.37], [8, 6531.08],
+  [9, 7219.8], [10, 7867.61], [11, 8278.71], [12, 8646.7], [13, 9047.84], [14, 9426.55], [15, 9645.37], [16, 9897.24],
+  [17, 10097.6], [18, 10240.5], [19, 10532.39], [20, 10798.52], [21, 11151.43], [22, 11518.63], [23, 11806], [24, 12089.37],
+  [25, 12075.41], [26, 12177.29], [27, 12211.41], [28, 12158.93], [29, 12155.27], [30, 12118.04], [31, 12140.4], [32, 12074.39],
+];
+const CISCO_BOOK = { sigma: 0.02671591, kappa: 7.690945e-4, lambda: 995.6486 };
+
+describe('the USL fit on a published dataset', () => {
+  it('recovers the book\'s σ, κ and λ for the Cisco benchmark (within 0.02%)', () => {
+    const fit = fitUsl(CISCO.map(([n, capacity]) => ({ n, capacity })));
+    for (const key of ['sigma', 'kappa', 'lambda'] as const) {
+      const relative = Math.abs(fit[key] - CISCO_BOOK[key]) / CISCO_BOOK[key];
+      assert.ok(relative < 2e-4, `${key}: fitted ${fit[key]}, published ${CISCO_BOOK[key]} (${(relative * 100).toFixed(3)}% off)`);
+    }
+    // The book's peak: about 12,341 at N ≈ 35 (N* = sqrt((1 − σ) / κ)).
+    const peakN = Math.sqrt((1 - fit.sigma) / fit.kappa);
+    assert.ok(Math.abs(peakN - 35) < 1, `peak concurrency ${peakN}`);
+    assert.ok(Math.abs(uslCapacity(fit, 35) - 12341) / 12341 < 0.01, `peak capacity ${uslCapacity(fit, 35)}`);
+  });
+});
 
 function random(seed: number): () => number {
   let state = seed >>> 0;
