@@ -126,7 +126,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         // The same knob as k6's maxVUs: how many requests the generator may have in flight.
         ...(experiment.spec.generator.maxVUs !== undefined ? { maxInFlight: experiment.spec.generator.maxVUs } : {}),
         // The driver keeps its metrics up a little after the last step, for Prometheus' last scrape.
-        metricsLingerMs: last ? (scrapeIntervalS * 4 + 2) * 1000 : 0,
+        metricsLingerMs: last ? (scrapeIntervalS * 6 + 5) * 1000 : 0,
         onReady: () => (startupMs ??= Date.now() - started),
         onProgress: (s: ProgressSnapshot) => view.update({ ...s, elapsedS: plan.phases[phaseRange.from]!.startS + s.elapsedS }),
         ...(options.signal ? { signal: options.signal } : {}),
@@ -152,7 +152,10 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     view.finish();
     throwIfAborted(options.signal);
     const selector = `experiment="${name}",run="${runId}"`;
-    if (plan.source === 'stages') await waitForFinalScrape(prometheus.url, selector, results[0]!.totals.sent, scrapeIntervalS);
+    if (plan.source === 'stages') {
+      const responses = Object.values(results[0]!.totals.responses).reduce((n, count) => n + count, 0);
+      await waitForFinalScrape(prometheus.url, selector, responses, scrapeIntervalS);
+    }
 
     // --- the analysis ---
     say('analysing the run from Prometheus ...');
@@ -178,17 +181,20 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
 }
 
 /**
- * The analysis must see the run's final counts: waits until Prometheus has scraped the driver's
- * last value of requests sent (the driver keeps serving its metrics for a while after the run).
+ * The analysis must see the run's final counts: waits until Prometheus has scraped the driver's last
+ * count of responses (the driver keeps serving its metrics for a while after the run), then one more
+ * scrape interval, so every other target (the API's counters were final before its last response
+ * left) has been scraped after the end too.
  */
-async function waitForFinalScrape(prometheusUrl: string, selector: string, sent: number, scrapeIntervalS: number): Promise<void> {
-  const query = encodeURIComponent(`sum(loadlab_driver_requests_sent_total{${selector}})`);
+async function waitForFinalScrape(prometheusUrl: string, selector: string, responses: number, scrapeIntervalS: number): Promise<void> {
+  const query = encodeURIComponent(`sum(loadlab_driver_responses_total{${selector}})`);
   const deadline = Date.now() + (scrapeIntervalS * 3 + 2) * 1000;
   while (Date.now() < deadline) {
     const body = (await fetch(`${prometheusUrl}/api/v1/query?query=${query}`).then((r) => r.json(), () => undefined)) as { data?: { result?: { value: [number, string] }[] } } | undefined;
-    if (Number(body?.data?.result?.[0]?.value[1]) >= sent) return;
+    if (Number(body?.data?.result?.[0]?.value[1]) >= responses) break;
     await new Promise((r) => setTimeout(r, 250));
   }
+  await new Promise((r) => setTimeout(r, (scrapeIntervalS + 0.5) * 1000));
 }
 
 async function readExperiment(file: string): Promise<LoadExperiment> {
