@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bucketsInWindow, quantileFromBuckets, quantilesInWindow, type Bucket, type Series } from '../src/analysis/index.js';
+import { random } from './support/fixtures.js';
 
 const API_BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -16,17 +17,6 @@ function bucketOf(bounds: readonly number[], x: number): [number, number] {
   return [position > 0 ? bounds[position - 1]! : 0, upper];
 }
 
-/** A small deterministic PRNG (mulberry32) so sampled distributions are reproducible. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('quantiles from histogram buckets (histogram_quantile, locally)', () => {
   it('is exact for a uniform distribution (linear interpolation inside a bucket is exact there)', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { capacityByReplicas, fitUsl, uslCapacity, type UslPoint } from '../src/analysis/index.js';
+import { random } from './support/fixtures.js';
 
 /*
  * The Universal Scalability Law fit: checked against a published dataset (below), and on capacities
@@ -34,16 +35,6 @@ describe('the USL fit on a published dataset', () => {
   });
 });
 
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const REPLICAS = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
 

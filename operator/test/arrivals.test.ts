@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
 import {
   activeDevicesAt,
   arrivalsBetween,
@@ -13,13 +12,9 @@ import {
   type Endpoint,
   type TrafficPlan,
 } from '../src/traffic/index.js';
+import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
-function experimentWith(spec: Record<string, unknown>): LoadExperiment {
-  const manifest = { apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: 'arrivals' }, spec };
-  const result = parseExperiment(JSON.stringify(manifest), 'arrivals.json');
-  if (!result.ok) throw new Error(formatErrors(result.errors));
-  return result.experiment;
-}
+const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'arrivals');
 
 /** A fleet of `devices` that is online from t=0 for `durationS`. */
 function constantPlan(devices: number, options: { interval?: string; jitter?: number; seed?: number; durationS?: number } = {}): TrafficPlan {

@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { METRIC_NAMES, loginsBetween, runDriver, type DriverResult, type ProgressSnapshot } from '../src/driver/index.js';
-import { formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
+import { type LoadExperiment } from '../src/schema/index.js';
 import { freePort, PostgresCluster } from '../src/local/postgres.js';
 import { arrivalsBetween, buildTrafficPlan, deviceSerial, effectiveJitter, type TrafficPlan } from '../src/traffic/index.js';
+import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
 /*
  * The local driver against the REAL API (its own process, `node api/dist/src/main.js`) on a real,
@@ -20,12 +21,7 @@ const TOKEN_SECRET = 'driver-api-test-secret-0123456789';
 const VEGETA = process.env.LOADLAB_VEGETA ?? `${process.env.LOADLAB_CACHE || `${process.env.HOME}/.cache/loadlab`}/bin/vegeta-v12.13.0`;
 const skip = !existsSync(VEGETA) ? 'vegeta is not built: run npm run setup' : !existsSync(new URL('src/main.js', API_DIST)) ? 'the API is not built: npx tsc -b api' : false;
 
-function experimentWith(spec: Record<string, unknown>): LoadExperiment {
-  const manifest = { apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: 'driver-api' }, spec };
-  const result = parseExperiment(JSON.stringify(manifest), 'driver-api.json');
-  if (!result.ok) throw new Error(formatErrors(result.errors));
-  return result.experiment;
-}
+const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'driver-api');
 
 function count(items: Iterable<unknown>): number {
   let n = 0;

@@ -13,15 +13,10 @@ import {
   type VegetaResult,
 } from '../src/driver/index.js';
 import { mintDeviceToken } from '../src/k6/token.js';
-import { formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
 import { arrivalsBetween, buildTrafficPlan, deviceSerial, type TrafficPlan } from '../src/traffic/index.js';
+import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
-function experimentWith(spec: Record<string, unknown>): LoadExperiment {
-  const manifest = { apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: 'driver' }, spec };
-  const result = parseExperiment(JSON.stringify(manifest), 'driver.json');
-  if (!result.ok) throw new Error(formatErrors(result.errors));
-  return result.experiment;
-}
+const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'driver');
 
 function count<T>(items: Iterable<T>): number {
   let n = 0;

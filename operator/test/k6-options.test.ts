@@ -21,16 +21,12 @@ import {
   type PhaseRange,
   type RampingArrivalRateScenario,
 } from '../src/k6/index.js';
+import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
 const EXPERIMENTS = new URL('../../../experiments/', import.meta.url);
 const SCRIPT_EXPORTS = ['measurements', 'command', 'login'];
 
-function experimentWith(spec: Record<string, unknown>, name = 'k6-options'): LoadExperiment {
-  const manifest = { apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name }, spec };
-  const result = parseExperiment(JSON.stringify(manifest), `${name}.json`);
-  if (!result.ok) throw new Error(formatErrors(result.errors));
-  return result.experiment;
-}
+const experimentWith = (spec: Record<string, unknown>, name = 'k6-options') => sharedExperimentWith(spec, name);
 
 function example(file: string): LoadExperiment {
   const result = parseExperiment(readFileSync(new URL(file, EXPERIMENTS), 'utf8'), file);

@@ -3,7 +3,7 @@
 // from its documented algorithm (iteration i starts when the integral of the rate reaches i).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
+import { type LoadExperiment } from '../src/schema/index.js';
 import { arrivalsBetween, buildTrafficPlan, fleetAt, type Endpoint, type TrafficPlan } from '../src/traffic/index.js';
 import {
   FleetIntegral,
@@ -20,13 +20,9 @@ import {
   type PhaseRange,
   type RampingArrivalRateScenario,
 } from '../src/k6/index.js';
+import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
-function experimentWith(spec: Record<string, unknown>): LoadExperiment {
-  const manifest = { apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: 'k6-schedule' }, spec };
-  const result = parseExperiment(JSON.stringify(manifest), 'k6-schedule.json');
-  if (!result.ok) throw new Error(formatErrors(result.errors));
-  return result.experiment;
-}
+const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'k6-schedule');
 
 function holdPlan(devices: number, options: { interval?: string; jitter?: number; seed?: number; hours?: number } = {}): TrafficPlan {
   const interval = options.interval ?? '30s';

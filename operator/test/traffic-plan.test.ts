@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
 import { activeDevicesAt, buildTrafficPlan, fleetAt, phaseAt, rateAt } from '../src/traffic/index.js';
+import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
-function experimentWith(spec: Record<string, unknown>): LoadExperiment {
-  const manifest = { apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: 'plan' }, spec };
-  const result = parseExperiment(JSON.stringify(manifest), 'plan.json');
-  if (!result.ok) throw new Error(formatErrors(result.errors));
-  return result.experiment;
-}
+const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'plan');
 
 /** Floating totals are sums of exact halves and thirds; compare to a part in a billion. */
 function near(actual: number, expected: number, message?: string) {

@@ -1,0 +1,21 @@
+import { formatErrors, parseExperiment, type LoadExperiment } from '../../src/schema/index.js';
+
+/** A validated LoadExperiment (defaults applied) from a spec written in a test; throws on invalid input. */
+export function experimentWith(spec: Record<string, unknown>, name: string): LoadExperiment {
+  const manifest = { apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name }, spec };
+  const result = parseExperiment(JSON.stringify(manifest), `${name}.json`);
+  if (!result.ok) throw new Error(formatErrors(result.errors));
+  return result.experiment;
+}
+
+/** A small deterministic PRNG (mulberry32): sampled data stays the same from run to run. */
+export function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
