@@ -25,10 +25,10 @@ after(async () => {
   await fake.close();
 });
 
-function run(scenario: Scenario, client = new PrometheusClient({ baseUrl: fake.url })) {
+function run(scenario: Scenario, client = new PrometheusClient({ baseUrl: fake.url }), stages = timeline) {
   const rateWindowS = scenario.source === 'local' ? 20 : 60;
-  handler = syntheticHandler(scenario, timeline, rateWindowS, SELECTOR);
-  return analyzeRun({ prometheus: client, selector: SELECTOR, timeline, slo, source: scenario.source, step: STEP_S, scrapeIntervalS: rateWindowS / 4 });
+  handler = syntheticHandler(scenario, stages, rateWindowS, SELECTOR);
+  return analyzeRun({ prometheus: client, selector: SELECTOR, timeline: stages, slo, source: scenario.source, step: STEP_S, scrapeIntervalS: rateWindowS / 4 });
 }
 
 describe('fake Prometheus: analyzeRun on synthetic runs with a known bottleneck', () => {
@@ -73,6 +73,16 @@ describe('fake Prometheus: analyzeRun on synthetic runs with a known bottleneck'
     assert.ok(Math.abs(overloaded.errorRate! - (533.33 - 400) / 533.33) < 1e-3);
     assert.equal(overloaded.measures['pool_waiting.active'], 1);
     assert.equal(result.series.filter((series) => series.name === 'api_cpu').length, 1);
+  });
+
+  it('counts every point of a window when the run starts between two milliseconds (Prometheus rounds the start)', async () => {
+    // A window's first point then falls a fraction of a millisecond before or after the window's
+    // edge; counted in the denominator but not the sum, it read 3 of 4 points as 75% served.
+    for (const offsetS of [0.0004, 0.0006]) {
+      const result = await run({ kind: 'db-pool', source: 'local', capacityRps: 400 }, undefined, searchTimeline(START + offsetS));
+      const healthy = result.stages.find((stage) => stage.kind === 'hold' && stage.devices === 3000)!;
+      assert.ok(Math.abs(healthy.achievedRps! - 200) < 1e-6, `start +${offsetS} s: achieved ${healthy.achievedRps}`);
+    }
   });
 });
 

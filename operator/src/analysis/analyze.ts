@@ -88,7 +88,10 @@ export async function analyzeRun(options: AnalyzeRunOptions): Promise<AnalysisRe
   const countBefore = client.queryCount;
   const timeBefore = client.queryTimeMs;
 
-  const startUnixS = options.timeline[0]!.startUnixS;
+  // Prometheus keeps times to the millisecond and rounds a range query's start; the stage windows
+  // are cut on the same grid, so it must be the grid Prometheus answers on (a point a fraction of
+  // a millisecond outside a window's edge would count as zero).
+  const startUnixS = Math.round(options.timeline[0]!.startUnixS * 1000) / 1000;
   const endUnixS = options.timeline[options.timeline.length - 1]!.endUnixS;
   const catalog = buildCatalog({
     selector: options.selector,
