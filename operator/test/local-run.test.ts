@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { dashboardQueries, experimentDashboard, interpolate } from '../src/dashboards/experiment.js';
 import { PostgresCluster } from '../src/local/postgres.js';
 import { runLocal, type LocalRunResult } from '../src/local/run.js';
 
@@ -25,6 +26,33 @@ const SHORT = experiment(
   slo: { latencyPercentile: 95, latencyThreshold: 1s, maxErrorRate: 0.05 }
 `,
 );
+
+/** Metric families only a cluster has: k6 (not runnable here), cAdvisor, kube-state-metrics, the operator. */
+const CLUSTER_ONLY = /\b(k6_|container_|kube_|loadlab_experiment_)/;
+
+interface RangeAnswer {
+  status: string;
+  error?: string;
+  data?: { result: { values: unknown[] }[] };
+}
+
+/** Every panel query of the Grafana dashboard, as Grafana would send it for this local run. */
+async function dashboardAnswers(url: string, runId: string) {
+  const values = { namespace: 'default', experiment: 'e2e-short', run: runId, __rate_interval: '8s', database: 'job="postgres"' };
+  const end = Date.now() / 1000;
+  const answers: { panel: string; expr: string; clusterOnly: boolean; status: string; error?: string; series: number; points: number }[] = [];
+  for (const { panel, expr } of dashboardQueries(experimentDashboard())) {
+    const query = interpolate(expr, values);
+    const params = new URLSearchParams({ query, start: String(end - 120), end: String(end), step: '2' });
+    const body = (await (await fetch(`${url}/api/v1/query_range?${params}`)).json()) as RangeAnswer;
+    const result = body.data?.result ?? [];
+    answers.push({
+      panel, expr: query, clusterOnly: CLUSTER_ONLY.test(expr), status: body.status, ...(body.error ? { error: body.error } : {}),
+      series: result.length, points: result.reduce((n, series) => n + series.values.length, 0),
+    });
+  }
+  return answers;
+}
 
 async function promValue(url: string, query: string): Promise<number> {
   const body = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`)).json()) as { data: { result: { value: [number, string] }[] } };
@@ -80,13 +108,15 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     await writeFile(file, SHORT);
     let output = '';
     const checks: Record<string, number> = {};
+    let dashboard: Awaited<ReturnType<typeof dashboardAnswers>> = [];
     const result: LocalRunResult = await runLocal({
       file,
       outDir: join(dir, 'out'),
       databaseUrl: pg.url,
       out: { write: (text: string) => (output += text) },
       inspect: async ({ prometheusUrl, runId }) => {
-        const sel = `experiment="e2e-short",run="${runId}"`;
+        dashboard = await dashboardAnswers(prometheusUrl, runId);
+        const sel = `experiment="default/e2e-short",run="${runId}"`;
         checks.promDriverSent = await promValue(prometheusUrl, `sum(loadlab_driver_requests_sent_total{${sel},endpoint="measurements"})`);
         checks.promDriver201 = await promValue(prometheusUrl, `sum(loadlab_driver_responses_total{${sel},endpoint="measurements",code="201"})`);
         checks.promApi201 = await promValue(prometheusUrl, `sum(loadlab_api_http_request_duration_seconds_count{${sel},route="/v1/measurements",status="201"})`);
@@ -114,6 +144,16 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     for (const file of ['report.html', 'report.md', 'series.csv', 'summary.json']) assert.ok(existsSync(join(result.outDir, file)), file);
     assert.match(output, /verdict: None within the tested range/);
     assert.match(output, /stage 2 hold/);
+
+    // The Grafana dashboard's panels on the real Prometheus of this run: every query is valid
+    // PromQL, and every one whose metrics exist outside a cluster returns data.
+    const refused = dashboard.filter((answer) => answer.status !== 'success');
+    assert.deepEqual(refused, [], 'Prometheus accepts every dashboard query');
+    const empty = dashboard.filter((answer) => !answer.clusterOnly && answer.points === 0);
+    assert.deepEqual(empty.map((answer) => `${answer.panel}: ${answer.expr}`), [], 'every panel query a local run can feed returns data');
+    const local = dashboard.filter((answer) => !answer.clusterOnly);
+    assert.ok(local.length >= 25, `${local.length} of ${dashboard.length} dashboard queries checked with data`);
+    console.log(`dashboard: ${local.length} of ${dashboard.length} queries returned data; cluster-only (k6, cAdvisor, kube-state-metrics, operator): ${dashboard.length - local.length}`);
     console.log(`start-up to first request: ${result.startupMs} ms; driver CPU ${result.driver[0]!.cpuSeconds.driver.toFixed(2)} s + vegeta ${result.driver[0]!.cpuSeconds.engine.toFixed(2)} s`);
   });
 

@@ -37,6 +37,8 @@ export interface AnalyzeRunOptions {
   containers?: CatalogOptions['containers'];
   /** Matchers for cAdvisor / kube-state-metrics series (see CatalogOptions.resourceSelector). */
   resourceSelector?: string;
+  /** Matchers for postgres_exporter series (see CatalogOptions.databaseSelector). */
+  databaseSelector?: string;
   /** Range queries in flight at once (default 4). */
   concurrency?: number;
 }
@@ -99,6 +101,7 @@ export async function analyzeRun(options: AnalyzeRunOptions): Promise<AnalysisRe
     rateWindowS,
     ...(options.containers ? { containers: options.containers } : {}),
     ...(options.resourceSelector ? { resourceSelector: options.resourceSelector } : {}),
+    ...(options.databaseSelector ? { databaseSelector: options.databaseSelector } : {}),
   });
 
   const queryStarted = performance.now();

@@ -37,6 +37,8 @@ export interface CatalogOptions {
   source: Source;
   /** The window of rate(), seconds. */
   rateWindowS: number;
+  /** The window of rate() as PromQL writes it, instead of rateWindowS: Grafana's `$__rate_interval`. */
+  rateWindow?: string;
   /** Container names in Kubernetes (cAdvisor's `container` label). */
   containers?: { api?: string; database?: string; generator?: string };
   /**
@@ -45,6 +47,12 @@ export interface CatalogOptions {
    * `namespace="lab",pod=~"quickstart-.*"`. Default: the experiment selector.
    */
   resourceSelector?: string;
+  /**
+   * Matchers for postgres_exporter's series (pg_*). Locally the exporter is the run's own and
+   * carries its labels; a cluster's TimescaleDB is shared, so its exporter is selected by what it
+   * is. Default: the experiment selector.
+   */
+  databaseSelector?: string;
 }
 
 export const DEFAULT_CONTAINERS = { api: 'api', database: 'timescaledb', generator: 'k6' } as const;
@@ -65,12 +73,13 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
   const bare = (matchers: string) => matchers.trim().replace(/^\{|\}$/g, '').trim();
   const selector = bare(options.selector);
   const resourceSelector = bare(options.resourceSelector ?? options.selector);
-  const w = `${Math.max(1, Math.round(options.rateWindowS))}s`;
+  const databaseSelector = bare(options.databaseSelector ?? options.selector);
+  const w = options.rateWindow ?? `${Math.max(1, Math.round(options.rateWindowS))}s`;
   const containers = { ...DEFAULT_CONTAINERS, ...options.containers };
   const replica = replicaLabel(options.source);
   /** metric{<experiment selector>,<extra matchers>} */
   const m = (metric: string, extra = '') => {
-    const matchers = /^(container_|kube_)/.test(metric) ? resourceSelector : selector;
+    const matchers = /^(container_|kube_)/.test(metric) ? resourceSelector : /^pg_/.test(metric) ? databaseSelector : selector;
     return `${metric}{${[matchers, extra].filter((part) => part !== '').join(',')}}`;
   };
   const rate = (metric: string, extra = '') => `rate(${m(metric, extra)}[${w}])`;
@@ -184,6 +193,11 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
           name: 'generator_failed_rate', resource: 'traffic', unit: 'ratio', combine: 'max',
           description: 'k6\'s own http_req_failed rate.',
           promql: `max(${m('k6_http_req_failed_rate')})`,
+        }),
+        q({
+          name: 'generator_fleet', resource: 'load-generator', unit: 'devices', combine: 'max',
+          description: 'Devices the plan has now (every runner reports the whole fleet).',
+          promql: `max(${m('k6_loadlab_fleet_devices')})`,
         }),
         q({
           name: 'generator_cpu', resource: 'load-generator', unit: 'cores', combine: 'max',

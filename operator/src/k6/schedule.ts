@@ -69,6 +69,15 @@ export class FleetIntegral {
     return this.before[index]! + integrateLinear(phase, u);
   }
 
+  /** The fleet size at t (linear inside a ramp; the last phase's end after the plan). */
+  devicesAt(t: number): number {
+    const index = this.phaseIndexAt(t);
+    if (index < 0) return 0;
+    const phase = this.phases[index]!;
+    const progress = phase.durationS > 0 ? Math.min(Math.max((t - phase.startS) / phase.durationS, 0), 1) : 1;
+    return phase.devicesAtStart + (phase.devicesAtEnd - phase.devicesAtStart) * progress;
+  }
+
   /** The earliest time at which the integral reaches `value` (the end of the plan beyond its total). */
   timeOf(value: number): number {
     const last = this.phases[this.phases.length - 1];
@@ -231,6 +240,11 @@ export class IterationDevices {
     const online = Math.max(1, Math.ceil(inSlot - EPSILON));
     const position = Math.ceil((arrival - slotStart) / interval - EPSILON) - 1;
     return { device: deviceAtPosition(this.endpoint.order, slot, online, position), slot, planTimeS };
+  }
+
+  /** The fleet size the plan has at planTimeS. */
+  devicesAt(planTimeS: number): number {
+    return this.integral.devicesAt(planTimeS);
   }
 }
 

@@ -94,7 +94,10 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     // --- monitoring ---
     const exporters = await startExporters(databaseUrl, (line) => say(`warning: ${line}`));
     const driverPort = await freePort();
-    const labels = { experiment: name, run: runId };
+    // The labels a cluster's PodMonitors give the same series (experiment="<namespace>/<name>"),
+    // so the Grafana dashboard and any query written for a cluster work on a local run too.
+    const experimentLabel = `${experiment.metadata.namespace ?? 'default'}/${name}`;
+    const labels = { experiment: experimentLabel, run: runId };
     const prometheus = await LocalPrometheus.start({
       jobs: [
         { job: 'api', targets: apis.map((a) => `127.0.0.1:${a.port}`) },
@@ -151,7 +154,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     }
     view.finish();
     throwIfAborted(options.signal);
-    const selector = `experiment="${name}",run="${runId}"`;
+    const selector = `experiment="${experimentLabel}",run="${runId}"`;
     if (plan.source === 'stages') {
       const responses = Object.values(results[0]!.totals.responses).reduce((n, count) => n + count, 0);
       await waitForFinalScrape(prometheus.url, selector, responses, scrapeIntervalS);

@@ -18,6 +18,7 @@ export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | '
   return {
     selector: runSelector(ctx.namespace, ctx.name, runId),
     resourceSelector: resourceSelector(ctx.namespace, ctx.name),
+    databaseSelector: ctx.deps.config.databaseMetricsSelector,
     source: 'kubernetes' as const,
     step: analysis.stepS,
     scrapeIntervalS: analysis.scrapeIntervalS,

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, describeConfig, loadOperatorConfig } from './config.js';
 import { loadKubeConfig } from './kube.js';
 import { createLogger } from './log.js';
+import { MetricsServer } from './metrics-server.js';
 import { Operator } from './operator.js';
 
 /** Exit statuses as the other subcommands (cli/io.ts): 0 ok, 1 failed, 2 invalid input. */
@@ -34,6 +35,8 @@ Configured through the environment (validated at start):
   POD_NAME, POD_NAMESPACE the identity in the Lease (from the downward API)
   MAX_CONCURRENT_RECONCILES (4), ANALYSIS_STEP_SECONDS (15), SCRAPE_INTERVAL_SECONDS (15),
   ANALYSIS_DELAY_SECONDS (0), RETRY_BASE_SECONDS (1), RETRY_MAX_SECONDS (300), LOG_LEVEL (info)
+  DATABASE_METRICS_SELECTOR  matchers for the shared TimescaleDB's postgres_exporter (job="timescaledb")
+  METRICS_PORT            /metrics, /healthz and /readyz (default 8080; 0 turns them off)
 
 The cluster is reached through --kubeconfig, else KUBECONFIG, ~/.kube/config or the pod's
 service account. SIGTERM or SIGINT stops it cleanly (the Lease is released).`;
@@ -70,7 +73,24 @@ export async function operatorCommand(args: readonly string[], io: Io): Promise<
   }
   log.info('starting', { config: describeConfig(config) });
   const operator = new Operator({ config, kubeConfig, log });
+  let started = false;
+  const metrics = config.metricsPort > 0
+    ? await MetricsServer.start({
+        port: config.metricsPort,
+        isLeader: () => operator.isLeader,
+        isStarted: () => started,
+        experiments: () =>
+          (operator.controller?.caches.experiments.list() ?? []).map((object) => ({
+            namespace: object.metadata?.namespace ?? '',
+            name: object.metadata?.name ?? '',
+            runId: object.status?.runId,
+            devicesAtBreak: object.status?.summary?.devicesAtBreak,
+            breakingPointRps: object.status?.summary?.breakingPointRps,
+          })),
+      })
+    : undefined;
   await operator.start();
+  started = true;
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info('stopping', { signal });
@@ -80,6 +100,7 @@ export async function operatorCommand(args: readonly string[], io: Io): Promise<
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await operator.stop();
+  await metrics?.close();
   log.info('stopped');
   return EXIT.ok;
 }

@@ -82,6 +82,12 @@ export const operatorEnvSchema = z
     ANALYSIS_DELAY_SECONDS: seconds(0, 600, '0').default(0),
     RETRY_BASE_SECONDS: seconds(0.01, 60, '1').default(1),
     RETRY_MAX_SECONDS: seconds(0.1, 3600, '300').default(300),
+    DATABASE_METRICS_SELECTOR: z
+      .string()
+      .trim()
+      .regex(/^[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*")*$/, 'must be PromQL label matchers such as job="timescaledb"')
+      .default('job="timescaledb"'),
+    METRICS_PORT: z.coerce.number().int('must be a whole number').min(0, 'must be a port number, or 0 to turn the endpoint off').max(65535, 'must be a port number (at most 65535)').default(8080),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'must be debug, info, warn, error or silent' }).default('info'),
   })
   .superRefine((env, ctx) => {
@@ -117,6 +123,10 @@ export interface OperatorConfig {
   analysis: { stepS: number; scrapeIntervalS: number; delayS: number };
   retry: { baseMs: number; maxMs: number };
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Selects the shared TimescaleDB's postgres_exporter series (they carry no experiment label). */
+  databaseMetricsSelector: string;
+  /** /metrics, /healthz and /readyz; 0: no endpoint. */
+  metricsPort: number;
 }
 
 export class ConfigError extends Error {
@@ -160,6 +170,8 @@ export function loadOperatorConfig(env: Readonly<Record<string, string | undefin
     analysis: { stepS: e.ANALYSIS_STEP_SECONDS, scrapeIntervalS: e.SCRAPE_INTERVAL_SECONDS, delayS: e.ANALYSIS_DELAY_SECONDS },
     retry: { baseMs: e.RETRY_BASE_SECONDS * 1000, maxMs: e.RETRY_MAX_SECONDS * 1000 },
     logLevel: e.LOG_LEVEL,
+    metricsPort: e.METRICS_PORT,
+    databaseMetricsSelector: e.DATABASE_METRICS_SELECTOR,
   };
 }
 

@@ -14,7 +14,7 @@ import { hmac } from 'k6/crypto';
 import { b64encode } from 'k6/encoding';
 import exec from 'k6/execution';
 import http from 'k6/http';
-import { Counter } from 'k6/metrics';
+import { Counter, Gauge } from 'k6/metrics';
 import type { Options } from 'k6/options';
 import { deviceSerial, measurementPayload } from '../../traffic/payload.js';
 import type { ScriptConfig } from '../config.js';
@@ -61,10 +61,14 @@ function requestParams(endpoint: K6Endpoint, headers: Record<string, string>) {
 }
 
 const loginMismatches = new Counter('loadlab_login_device_mismatch');
+// The fleet the plan has now (k6_loadlab_fleet_devices in Prometheus): the dashboard's x-axis of
+// the story. Every runner reports the whole fleet, so take the max across runners.
+const fleetDevices = new Gauge('loadlab_fleet_devices');
 
 /** POST /v1/measurements: the device's reading now, from its deterministic random walk. */
 export function measurements(): void {
-  const { device } = SCHEDULES.measurements.forIteration(exec.scenario.iterationInTest);
+  const { device, planTimeS } = SCHEDULES.measurements.forIteration(exec.scenario.iterationInTest);
+  fleetDevices.add(Math.round(SCHEDULES.measurements.devicesAt(planTimeS)));
   const body = JSON.stringify(measurementPayload(FLEET, device, Date.now()));
   const response = http.post(
     `${API_URL}${CONFIG.routes.measurements}`,
