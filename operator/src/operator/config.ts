@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_REMOTE_WRITE_URL } from '../k6/testrun.js';
+import { tolerationSchema } from '../schema/spec.js';
 
 /*
  * The operator's configuration, from its environment, validated once at start: every problem is
@@ -39,6 +40,12 @@ const httpUrl = (example: string) =>
       }
     }, `must be an http:// or https:// URL such as ${example}`)
     .transform((value) => value.replace(/\/+$/, ''));
+
+/** Where load generators run when an experiment does not say (the install knows its nodes). */
+const placementSchema = z.strictObject({
+  nodeSelector: z.record(z.string(), z.string()).optional(),
+  tolerations: z.array(tolerationSchema).max(20).optional(),
+});
 
 export const operatorEnvSchema = z
   .object({
@@ -87,6 +94,26 @@ export const operatorEnvSchema = z
       .trim()
       .regex(/^[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*")*$/, 'must be PromQL label matchers such as job="timescaledb"')
       .default('job="timescaledb"'),
+    GENERATOR_PLACEMENT: z
+      .string()
+      .trim()
+      .default('')
+      .transform((value, ctx) => {
+        if (value === '') return undefined;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(value);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON such as {"nodeSelector":{"loadlab.dev/role":"load"},"tolerations":[{"key":"loadlab.dev/role","value":"load","effect":"NoSchedule"}]}' });
+          return z.NEVER;
+        }
+        const placement = placementSchema.safeParse(parsed);
+        if (!placement.success) {
+          ctx.addIssue({ code: 'custom', message: `must be {"nodeSelector": {label: value}, "tolerations": [...]}: ${placement.error.issues.map((issue) => `${issue.path.join('.') || '(top)'} ${issue.message}`).join('; ')}` });
+          return z.NEVER;
+        }
+        return placement.data;
+      }),
     METRICS_PORT: z.coerce.number().int('must be a whole number').min(0, 'must be a port number, or 0 to turn the endpoint off').max(65535, 'must be a port number (at most 65535)').default(8080),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'must be debug, info, warn, error or silent' }).default('info'),
   })
@@ -125,6 +152,8 @@ export interface OperatorConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Selects the shared TimescaleDB's postgres_exporter series (they carry no experiment label). */
   databaseMetricsSelector: string;
+  /** The load generators' nodeSelector and tolerations when spec.generator sets neither. */
+  generatorPlacement?: z.infer<typeof placementSchema>;
   /** /metrics, /healthz and /readyz; 0: no endpoint. */
   metricsPort: number;
 }
@@ -171,6 +200,7 @@ export function loadOperatorConfig(env: Readonly<Record<string, string | undefin
     retry: { baseMs: e.RETRY_BASE_SECONDS * 1000, maxMs: e.RETRY_MAX_SECONDS * 1000 },
     logLevel: e.LOG_LEVEL,
     metricsPort: e.METRICS_PORT,
+    ...(e.GENERATOR_PLACEMENT ? { generatorPlacement: e.GENERATOR_PLACEMENT } : {}),
     databaseMetricsSelector: e.DATABASE_METRICS_SELECTOR,
   };
 }

@@ -9,6 +9,8 @@ import { FIELD_MANAGER, unitRunId, unitTestRunName } from './names.js';
 import { ownedBy } from './ownership.js';
 import { runTokenSecret } from './provision.js';
 import { runUnits, type Checkpoint, type RunUnit } from './timeline.js';
+import type { LoadExperiment } from '../schema/load-experiment.js';
+import type { OperatorConfig } from './config.js';
 
 /*
  * Running: one TestRun per unit (the whole plan for stages, one per step for a search; see
@@ -65,7 +67,7 @@ async function startUnit(ctx: StepContext, unit: RunUnit): Promise<Result> {
     const script = renderK6Script(ctx.experiment, { plan: ctx.plan, phaseRange: unit.phases });
     const configMap = buildScriptConfigMap(ctx.experiment, script, identity);
     await client.apply(RESOURCES.configMaps, ctx.namespace, configMap.metadata.name, configMap, FIELD_MANAGER);
-    const manifest = buildTestRun(ctx.experiment, {
+    const manifest = buildTestRun(withDefaultPlacement(ctx.experiment, config.generatorPlacement), {
       ...identity,
       tokenSecret: runTokenSecret(ctx),
       remoteWriteUrl: config.remoteWriteUrl,
@@ -191,4 +193,11 @@ async function judgeStep(ctx: StepContext, current: Checkpoint, units: RunUnit[]
     conditions: [{ type: ANALYZED, status: 'Unknown', reason: 'StepJudged', message: `step ${current.unit + 1} (${devices} devices): ${outcome === 'Held' ? 'the SLO held' : 'nothing could be judged'}; going on` }],
     event: { type: 'Normal', reason: outcome === 'Held' ? 'StepHeld' : 'StepUndetermined', note: `step ${current.unit + 1} (${devices} devices): ${verdict}`, action: 'Run', detail: current.unit },
   });
+}
+
+/** The install's generator placement (GENERATOR_PLACEMENT) for an experiment that sets none of its own. */
+export function withDefaultPlacement(experiment: LoadExperiment, placement: OperatorConfig['generatorPlacement']): LoadExperiment {
+  const { generator } = experiment.spec;
+  if (!placement || generator.nodeSelector !== undefined || generator.tolerations !== undefined) return experiment;
+  return { ...experiment, spec: { ...experiment.spec, generator: { ...generator, ...placement } } };
 }

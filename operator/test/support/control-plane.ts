@@ -44,6 +44,8 @@ export interface KubectlOptions {
   stdin?: string;
   /** Default 60 s. */
   timeoutMs?: number;
+  /** Receives kubectl's stderr of a successful run (warnings, e.g. Pod Security's). */
+  onStderr?: (text: string) => void;
 }
 
 /** The error kubectl() throws: its message holds kubectl's stderr. */
@@ -440,8 +442,10 @@ export class ControlPlane {
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
       child.once('error', (error) => fail(new KubectlError(args, null, stdout, `${stderr}${error.message}`)));
       child.once('close', (code, signal) => {
-        if (code === 0) ok(stdout);
-        else fail(new KubectlError(args, code, stdout, signal ? `${stderr}(killed by ${signal})` : stderr));
+        if (code === 0) {
+          options.onStderr?.(stderr);
+          ok(stdout);
+        } else fail(new KubectlError(args, code, stdout, signal ? `${stderr}(killed by ${signal})` : stderr));
       });
       child.stdin.on('error', () => {}); // kubectl may exit before reading all of it
       child.stdin.end(options.stdin ?? '');

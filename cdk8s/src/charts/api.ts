@@ -1,0 +1,90 @@
+import { Chart } from 'cdk8s';
+import type { Construct } from 'constructs';
+import { add, COMMON_LABELS, DNS_EGRESS, defaultDeny, inNamespace, type Manifest } from '../objects.js';
+import { ENFORCE_RESTRICTED } from '../security.js';
+import { IMAGES, NAMESPACES, onRole, PORTS, tolerate } from '../settings.js';
+import { DEFAULTS_CONFIGMAP } from './operator.js';
+
+/** k6's REST API on the runners: the starter and k6-operator call it to start and watch a test. */
+const K6_REST_PORT = 6565;
+const K6_OPERATOR_NAMESPACE = 'k6-operator-system';
+const component = (...names: string[]) => ({ matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: names }] });
+const RUNNERS = ['load-generator'];
+const GENERATOR_PODS = ['load-generator', 'load-generator-initializer', 'load-generator-starter'];
+
+/**
+ * The API defaults the operator stamps out per experiment, and the namespace experiments run in.
+ * The operator builds each experiment's Deployment itself (operator/src/operator/builders.ts: the
+ * spec's replicas, resources and knobs, Pod Security "restricted"); what an installation decides is
+ * here, in the ConfigMap the operator reads its environment from: which API image, and where the
+ * load generators run (on the load node, away from the system under test, as the seed did).
+ */
+export class ApiChart extends Chart {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const namespace = NAMESPACES.experiments;
+    add(
+      this,
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: DEFAULTS_CONFIGMAP, namespace: NAMESPACES.system, labels: { ...COMMON_LABELS } },
+        data: {
+          API_IMAGE: IMAGES.api,
+          GENERATOR_PLACEMENT: JSON.stringify({ nodeSelector: onRole('load'), tolerations: tolerate('load') }),
+        },
+      },
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { ...COMMON_LABELS, ...ENFORCE_RESTRICTED } } },
+      defaultDeny(namespace),
+      apiPolicy(namespace),
+      generatorPolicy(namespace),
+    );
+  }
+}
+
+/** The API pods: in from the load generators and Prometheus; out to TimescaleDB and DNS. */
+function apiPolicy(namespace: string): Manifest {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: 'loadlab-api', namespace, labels: { ...COMMON_LABELS } },
+    spec: {
+      podSelector: component('api'),
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        { from: [{ podSelector: component(...RUNNERS) }], ports: [{ protocol: 'TCP', port: PORTS.api }] },
+        // Prometheus scrapes /metrics on the same port.
+        { from: [inNamespace(NAMESPACES.monitoring)], ports: [{ protocol: 'TCP', port: PORTS.api }] },
+      ],
+      egress: [
+        DNS_EGRESS,
+        {
+          to: [{ ...inNamespace(NAMESPACES.system), podSelector: { matchLabels: { 'app.kubernetes.io/name': 'timescaledb' } } }],
+          ports: [{ protocol: 'TCP', port: PORTS.postgres }],
+        },
+      ],
+    },
+  };
+}
+
+/** k6's pods: out to the API, to Prometheus' remote-write receiver, between runners and starter; in from k6-operator. */
+function generatorPolicy(namespace: string): Manifest {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: 'loadlab-load-generator', namespace, labels: { ...COMMON_LABELS } },
+    spec: {
+      podSelector: component(...GENERATOR_PODS),
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        { from: [inNamespace(K6_OPERATOR_NAMESPACE), { podSelector: component('load-generator-starter') }], ports: [{ protocol: 'TCP', port: K6_REST_PORT }] },
+      ],
+      egress: [
+        DNS_EGRESS,
+        { to: [{ podSelector: component('api') }], ports: [{ protocol: 'TCP', port: PORTS.api }] },
+        { to: [inNamespace(NAMESPACES.monitoring)], ports: [{ protocol: 'TCP', port: PORTS.prometheus }] },
+        { to: [{ podSelector: component(...RUNNERS) }], ports: [{ protocol: 'TCP', port: K6_REST_PORT }] },
+      ],
+    },
+  };
+}

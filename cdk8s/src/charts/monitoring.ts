@@ -1,0 +1,103 @@
+import { Chart } from 'cdk8s';
+import type { Construct } from 'constructs';
+import { add, COMMON_LABELS, type Manifest } from '../objects.js';
+import { NAMESPACES, onRole, tolerate } from '../settings.js';
+import { TIMESCALEDB_NAME } from './timescaledb.js';
+
+const POD_MONITOR = { apiVersion: 'monitoring.coreos.com/v1', kind: 'PodMonitor' } as const;
+const SCRAPE_INTERVAL = '15s';
+
+/**
+ * How a run's series get the labels the analysis and the dashboard select on. The API pods carry
+ * loadlab.dev/experiment and loadlab.dev/run (operator/src/k6/testrun.ts labelsFor); Prometheus
+ * writes them as experiment="<namespace>/<name>" (the same value k6 tags its remote-written series
+ * with) and run="<run id>".
+ */
+export const EXPERIMENT_RELABELINGS = [
+  {
+    sourceLabels: ['__meta_kubernetes_namespace', '__meta_kubernetes_pod_label_loadlab_dev_experiment'],
+    separator: '/',
+    regex: '(.+/.+)',
+    targetLabel: 'experiment',
+    action: 'replace',
+  },
+  { sourceLabels: ['__meta_kubernetes_pod_label_loadlab_dev_run'], regex: '(.+)', targetLabel: 'run', action: 'replace' },
+];
+
+/**
+ * PodMonitors for the experiments' API pods (every namespace), the operator and TimescaleDB's
+ * postgres_exporter. Prometheus itself (remote-write receiver on, for k6) comes from
+ * kube-prometheus-stack with the values in kubePrometheusStackValues().
+ */
+export class MonitoringChart extends Chart {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    add(this, ...podMonitors());
+  }
+}
+
+function podMonitors(): Manifest[] {
+  const namespace = NAMESPACES.system;
+  return [
+    {
+      ...POD_MONITOR,
+      metadata: { name: 'loadlab-api', namespace, labels: { ...COMMON_LABELS } },
+      spec: {
+        namespaceSelector: { any: true },
+        selector: { matchLabels: { 'app.kubernetes.io/part-of': 'loadlab', 'app.kubernetes.io/component': 'api' } },
+        podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: SCRAPE_INTERVAL, relabelings: EXPERIMENT_RELABELINGS }],
+      },
+    },
+    {
+      ...POD_MONITOR,
+      metadata: { name: 'loadlab-operator', namespace, labels: { ...COMMON_LABELS } },
+      spec: {
+        selector: { matchLabels: { 'app.kubernetes.io/component': 'operator', 'app.kubernetes.io/part-of': 'loadlab' } },
+        // The breaking-point gauges carry the experiment and run they describe: keep those labels.
+        podMetricsEndpoints: [{ port: 'metrics', path: '/metrics', interval: SCRAPE_INTERVAL, honorLabels: true }],
+      },
+    },
+    {
+      ...POD_MONITOR,
+      metadata: { name: TIMESCALEDB_NAME, namespace, labels: { ...COMMON_LABELS } },
+      spec: {
+        // job="timescaledb": what the operator's DATABASE_METRICS_SELECTOR and the dashboard select.
+        jobLabel: 'app.kubernetes.io/name',
+        selector: { matchLabels: { 'app.kubernetes.io/name': TIMESCALEDB_NAME } },
+        podMetricsEndpoints: [{ port: 'metrics', path: '/metrics', interval: SCRAPE_INTERVAL }],
+      },
+    },
+  ];
+}
+
+/** The Helm values cluster:up installs kube-prometheus-stack with (written to charts/values/). */
+export function kubePrometheusStackValues() {
+  const placement = { nodeSelector: onRole('monitoring'), tolerations: tolerate('monitoring') };
+  return {
+    alertmanager: { enabled: false },
+    prometheus: {
+      prometheusSpec: {
+        ...placement,
+        scrapeInterval: SCRAPE_INTERVAL,
+        evaluationInterval: SCRAPE_INTERVAL,
+        // k6 pushes its metrics (experimental-prometheus-rw) to /api/v1/write.
+        enableRemoteWriteReceiver: true,
+        // k6's trends as native histograms: percentiles stay exact across runners.
+        enableFeatures: ['native-histograms'],
+        // Select our PodMonitors, which carry no Helm release label.
+        podMonitorSelectorNilUsesHelmValues: false,
+        serviceMonitorSelectorNilUsesHelmValues: false,
+        retention: '7d',
+        resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '4Gi' } },
+      },
+    },
+    prometheusOperator: { ...placement },
+    'kube-state-metrics': { ...placement },
+    grafana: {
+      ...placement,
+      // The login cluster:up prints is read from the chart's Secret, never written here.
+      sidecar: { dashboards: { enabled: true, label: 'grafana_dashboard', labelValue: '1', searchNamespace: NAMESPACES.monitoring } },
+      'grafana.ini': { dashboards: { default_home_dashboard_path: '/tmp/dashboards/loadlab-experiment.json' } },
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { rbacManifests } from '@loadlab/operator/rbac';
+import { Chart } from 'cdk8s';
+import type { Construct } from 'constructs';
+import { add, COMMON_LABELS, DNS_EGRESS, defaultDeny, inNamespace, type Manifest } from '../objects.js';
+import { ENFORCE_RESTRICTED, RESTRICTED_CONTAINER, restrictedPod } from '../security.js';
+import { DATABASE_SECRET, IMAGES, MONITORING, NAMESPACES, onRole, PORTS, tolerate } from '../settings.js';
+
+export const OPERATOR_NAME = 'loadlab-operator';
+/** The ConfigMap of defaults the operator stamps into every experiment (the API chart writes it). */
+export const DEFAULTS_CONFIGMAP = 'loadlab-defaults';
+export const OPERATOR_LABELS = { 'app.kubernetes.io/name': 'loadlab', 'app.kubernetes.io/component': 'operator', ...COMMON_LABELS } as const;
+/** The operator image's `node` user (operator/Dockerfile: USER 1000:1000). */
+const OPERATOR_UID = 1000;
+
+/**
+ * The operator: its namespace (Pod Security "restricted" enforced), ServiceAccount, the RBAC the
+ * operator's code declares (operator/src/operator/rbac.ts: exactly what it uses, Lease included),
+ * the Deployment, and the NetworkPolicies of loadlab-system.
+ */
+export class OperatorChart extends Chart {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const namespace = NAMESPACES.system;
+    add(
+      this,
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { ...COMMON_LABELS, ...ENFORCE_RESTRICTED } } },
+      defaultDeny(namespace),
+      {
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name: OPERATOR_NAME, namespace, labels: { ...OPERATOR_LABELS } },
+        automountServiceAccountToken: true,
+      },
+      ...(rbacManifests({ serviceAccount: OPERATOR_NAME, namespace, watchNamespaces: 'all', leaseNamespace: namespace, name: OPERATOR_NAME }) as Manifest[]),
+      operatorDeployment(namespace),
+      operatorNetworkPolicy(namespace),
+    );
+  }
+}
+
+function fromSecret(name: string, key: string) {
+  return { name, valueFrom: { secretKeyRef: { name: DATABASE_SECRET.name, key } } };
+}
+
+function operatorDeployment(namespace: string): Manifest {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: OPERATOR_NAME, namespace, labels: { ...OPERATOR_LABELS } },
+    spec: {
+      // Two replicas: leader election (a Lease) keeps exactly one reconciling; the other takes
+      // over within the lease duration if the leader's node goes.
+      replicas: 2,
+      selector: { matchLabels: { 'app.kubernetes.io/name': 'loadlab', 'app.kubernetes.io/component': 'operator' } },
+      template: {
+        metadata: { labels: { ...OPERATOR_LABELS } },
+        spec: {
+          serviceAccountName: OPERATOR_NAME,
+          securityContext: restrictedPod(OPERATOR_UID),
+          // The operator is control, not load: it lives with monitoring, off the system under test.
+          nodeSelector: onRole('monitoring'),
+          tolerations: tolerate('monitoring'),
+          terminationGracePeriodSeconds: 30,
+          containers: [
+            {
+              name: 'operator',
+              image: IMAGES.operator,
+              imagePullPolicy: 'IfNotPresent',
+              args: ['operator'],
+              ports: [{ name: 'metrics', containerPort: PORTS.operatorMetrics, protocol: 'TCP' }],
+              env: [
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'LEASE_NAMESPACE', value: namespace },
+                { name: 'WATCH_NAMESPACES', value: 'all' },
+                { name: 'PROMETHEUS_URL', value: MONITORING.prometheusUrl },
+                { name: 'REMOTE_WRITE_URL', value: MONITORING.remoteWriteUrl },
+                // The status link is opened from the user's machine, through the port-forward.
+                { name: 'GRAFANA_URL', value: MONITORING.grafanaUrl },
+                { name: 'SCRAPE_INTERVAL_SECONDS', value: '15' },
+                { name: 'METRICS_PORT', value: String(PORTS.operatorMetrics) },
+                fromSecret('DATABASE_URL', DATABASE_SECRET.urlKey),
+                fromSecret('SECRET_KEY', DATABASE_SECRET.secretKeyKey),
+              ],
+              // API_IMAGE, GENERATOR_PLACEMENT: the defaults the API chart writes.
+              envFrom: [{ configMapRef: { name: DEFAULTS_CONFIGMAP } }],
+              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 5 },
+              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10, failureThreshold: 6 },
+              resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+              securityContext: RESTRICTED_CONTAINER,
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        },
+      },
+    },
+  };
+}
+
+/** In: Prometheus scraping /metrics. Out: DNS, the API server, TimescaleDB, Prometheus. */
+function operatorNetworkPolicy(namespace: string): Manifest {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: OPERATOR_NAME, namespace, labels: { ...OPERATOR_LABELS } },
+    spec: {
+      podSelector: { matchLabels: { 'app.kubernetes.io/component': 'operator' } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [inNamespace(NAMESPACES.monitoring)], ports: [{ protocol: 'TCP', port: PORTS.operatorMetrics }] }],
+      egress: [
+        DNS_EGRESS,
+        // The API server has no pod to select: its ports, anywhere.
+        { ports: PORTS.apiserver.map((port) => ({ protocol: 'TCP', port })) },
+        { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'timescaledb' } } }], ports: [{ protocol: 'TCP', port: PORTS.postgres }] },
+        { to: [inNamespace(NAMESPACES.monitoring)], ports: [{ protocol: 'TCP', port: PORTS.prometheus }] },
+      ],
+    },
+  };
+}

@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadExperimentCrd } from '@loadlab/operator/crd';
+import { DASHBOARD_UID, dashboardQueries } from '@loadlab/operator/dashboard';
+import { allRules } from '@loadlab/operator/rbac';
+import { loadOperatorConfig } from '@loadlab/operator/config';
+import { parse } from 'yaml';
+import { CHART_IDS, extraFiles } from '../src/app.js';
+import { EXPERIMENT_RELABELINGS } from '../src/charts/monitoring.js';
+import { staleFiles } from '../src/main.js';
+import type { Manifest } from '../src/objects.js';
+import { DATABASE_SECRET, NAMESPACES } from '../src/settings.js';
+import { allManifests, podTemplates, renderedCharts, type Container } from './support.js';
+
+const charts = renderedCharts();
+const chart = (id: string) => charts.get(id) ?? assert.fail(`no chart ${id}`);
+const find = (manifests: readonly Manifest[], kind: string, name: string) =>
+  manifests.find((m) => m.kind === kind && m.metadata.name === name) ?? assert.fail(`no ${kind}/${name}`);
+
+describe('charts/ is what cdk8s/ synthesizes', () => {
+  it('the committed files are up to date (else: npm run synth)', async () => {
+    assert.deepEqual(await staleFiles(), []);
+  });
+
+  it('has one chart per concern, in apply order', () => {
+    assert.deepEqual([...charts.keys()], [...CHART_IDS]);
+  });
+});
+
+describe('each chart', () => {
+  it('00-crd: the LoadExperiment CRD, exactly as the schema generates it', () => {
+    assert.deepEqual(chart('00-crd'), [loadExperimentCrd()]);
+  });
+
+  it('10-operator: ServiceAccount, the RBAC the operator code declares, a Deployment wired to the downward API and the Secret', () => {
+    const manifests = chart('10-operator');
+    const rules = manifests.filter((m) => m.kind === 'ClusterRole' || m.kind === 'Role').flatMap((m) => m.rules as unknown[]);
+    assert.deepEqual(rules, allRules(), 'the roles hold exactly the operator\'s declared rules');
+    const deployment = find(manifests, 'Deployment', 'loadlab-operator');
+    const pod = (deployment.spec as { template: { spec: { serviceAccountName: string; containers: { env: { name: string; value?: string; valueFrom?: Record<string, Record<string, string>> }[]; envFrom: unknown[] }[] } } }).template.spec;
+    assert.equal(pod.serviceAccountName, 'loadlab-operator');
+    const env = new Map(pod.containers[0]!.env.map((e) => [e.name, e]));
+    assert.deepEqual(env.get('POD_NAME')?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } });
+    assert.deepEqual(env.get('POD_NAMESPACE')?.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } });
+    assert.deepEqual(env.get('DATABASE_URL')?.valueFrom, { secretKeyRef: { name: DATABASE_SECRET.name, key: DATABASE_SECRET.urlKey } });
+    assert.deepEqual(env.get('SECRET_KEY')?.valueFrom, { secretKeyRef: { name: DATABASE_SECRET.name, key: DATABASE_SECRET.secretKeyKey } });
+    assert.deepEqual(pod.containers[0]!.envFrom, [{ configMapRef: { name: 'loadlab-defaults' } }]);
+    const namespace = find(manifests, 'Namespace', NAMESPACES.system);
+    assert.equal(namespace.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+  });
+
+  it('10-operator + 20-api: the environment they give the operator passes its own configuration check', () => {
+    const deployment = find(chart('10-operator'), 'Deployment', 'loadlab-operator');
+    const container = (deployment.spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template.spec.containers[0]!;
+    const defaults = find(chart('20-api'), 'ConfigMap', 'loadlab-defaults').data as Record<string, string>;
+    const env: Record<string, string> = {
+      ...defaults,
+      ...Object.fromEntries(container.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!])),
+      // What the downward API and the Secret fill in on a cluster:
+      POD_NAME: 'loadlab-operator-abc', POD_NAMESPACE: NAMESPACES.system,
+      DATABASE_URL: 'postgres://postgres:pw@timescaledb.loadlab-system.svc:5432/loadlab', SECRET_KEY: 'x'.repeat(48),
+    };
+    const config = loadOperatorConfig(env);
+    assert.equal(config.apiImage, 'loadlab/api:dev');
+    assert.deepEqual(config.generatorPlacement?.nodeSelector, { 'loadlab.dev/role': 'load' });
+    assert.equal(config.databaseMetricsSelector, 'job="timescaledb"', 'the default matches the TimescaleDB PodMonitor\'s jobLabel');
+    assert.equal(config.leaderElection.namespace, NAMESPACES.system);
+  });
+
+  it('20-api: the experiments namespace enforces restricted, denies by default, and opens generator → API → TimescaleDB', () => {
+    const manifests = chart('20-api');
+    assert.equal(find(manifests, 'Namespace', NAMESPACES.experiments).metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+    const names = manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => m.metadata.name).sort();
+    assert.deepEqual(names, ['default-deny', 'loadlab-api', 'loadlab-load-generator']);
+  });
+
+  it('30-timescaledb: a StatefulSet on the timescale image with a PVC, settings, and postgres_exporter beside it', () => {
+    const set = find(chart('30-timescaledb'), 'StatefulSet', 'timescaledb');
+    const spec = set.spec as { volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[]; template: { spec: { containers: { name: string; image: string; args?: string[] }[] } } };
+    assert.equal(spec.volumeClaimTemplates[0]!.spec.resources.requests.storage, '20Gi');
+    const [db, exporter] = spec.template.spec.containers;
+    assert.match(db!.image, /^timescale\/timescaledb:2\.23\./);
+    assert.ok(db!.args!.includes('shared_preload_libraries=timescaledb,pg_stat_statements'));
+    assert.equal(exporter!.name, 'postgres-exporter');
+  });
+
+  it('40-monitoring: PodMonitors label series experiment=<namespace>/<pod label> and run=<pod label>', () => {
+    const monitors = chart('40-monitoring');
+    assert.deepEqual(monitors.map((m) => m.metadata.name).sort(), ['loadlab-api', 'loadlab-operator', 'timescaledb']);
+    const api = find(monitors, 'PodMonitor', 'loadlab-api').spec as { namespaceSelector: unknown; podMetricsEndpoints: { relabelings: unknown }[] };
+    assert.deepEqual(api.namespaceSelector, { any: true });
+    assert.deepEqual(api.podMetricsEndpoints[0]!.relabelings, EXPERIMENT_RELABELINGS);
+    // What Prometheus does with them: source labels joined by the separator, matched by the regex.
+    const [experiment, run] = EXPERIMENT_RELABELINGS;
+    assert.deepEqual(experiment!.sourceLabels, ['__meta_kubernetes_namespace', '__meta_kubernetes_pod_label_loadlab_dev_experiment']);
+    assert.equal(experiment!.separator, '/');
+    assert.ok(new RegExp(`^${experiment!.regex}$`).test('lab/seed-20k') && !new RegExp(`^${experiment!.regex}$`).test('lab/'), 'an unlabelled pod gets no experiment label');
+    assert.equal(run!.targetLabel, 'run');
+    const values = parse(extraFiles()['values/kube-prometheus-stack.yaml']!) as { prometheus: { prometheusSpec: Record<string, unknown> } };
+    assert.equal(values.prometheus.prometheusSpec.enableRemoteWriteReceiver, true, 'k6 remote-writes into Prometheus');
+    assert.equal(values.prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues, false, 'our PodMonitors are selected');
+  });
+
+  it('50-dashboards: the experiment dashboard in a ConfigMap with the Grafana sidecar label', () => {
+    const [namespace, configMap] = chart('50-dashboards');
+    assert.equal(namespace!.kind, 'Namespace');
+    assert.equal(configMap!.metadata.labels?.grafana_dashboard, '1');
+    const dashboard = JSON.parse((configMap!.data as Record<string, string>)[`${DASHBOARD_UID}.json`]!);
+    assert.equal(dashboard.uid, 'loadlab-experiment');
+    assert.deepEqual(dashboard.templating.list.map((v: { name: string }) => v.name), ['datasource', 'namespace', 'experiment', 'run', 'database']);
+    const titles = dashboard.panels.map((p: { title: string }) => p.title);
+    for (const title of ['Fleet size', 'Offered vs achieved rate', 'Latency percentiles (server, device routes)', 'Error rate', 'Breaking point']) assert.ok(titles.includes(title), title);
+    assert.ok(dashboardQueries(dashboard).length >= 45);
+  });
+});
+
+describe('static checks over every rendered manifest', () => {
+  const manifests = allManifests();
+
+  it('Pod Security "restricted" on every pod and container', () => {
+    const problems: string[] = [];
+    for (const { name, spec } of podTemplates(manifests)) {
+      const pod = spec.securityContext ?? {};
+      if ((pod.seccompProfile as { type?: string } | undefined)?.type !== 'RuntimeDefault') problems.push(`${name}: seccompProfile RuntimeDefault`);
+      for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
+        const sc = container.securityContext ?? {};
+        const where = `${name}/${container.name}`;
+        if ((sc.runAsNonRoot ?? pod.runAsNonRoot) !== true) problems.push(`${where}: runAsNonRoot`);
+        if (typeof (sc.runAsUser ?? pod.runAsUser) !== 'number' || (sc.runAsUser ?? pod.runAsUser) === 0) problems.push(`${where}: a numeric non-root runAsUser`);
+        if (sc.allowPrivilegeEscalation !== false) problems.push(`${where}: allowPrivilegeEscalation false`);
+        if (JSON.stringify((sc.capabilities as { drop?: string[] } | undefined)?.drop) !== '["ALL"]') problems.push(`${where}: drop ALL capabilities`);
+        if (sc.readOnlyRootFilesystem !== true) problems.push(`${where}: readOnlyRootFilesystem`);
+        if (sc.privileged === true) problems.push(`${where}: privileged`);
+      }
+    }
+    assert.deepEqual(problems, []);
+    assert.ok(podTemplates(manifests).length >= 2);
+  });
+
+  it('requests and limits (CPU and memory) on every container', () => {
+    const missing = podTemplates(manifests).flatMap(({ name, spec }) =>
+      spec.containers.flatMap((container: Container) =>
+        ['requests', 'limits'].flatMap((kind) =>
+          ['cpu', 'memory'].filter((resource) => !container.resources?.[kind as 'requests' | 'limits']?.[resource]).map((resource) => `${name}/${container.name}: ${kind}.${resource}`),
+        ),
+      ),
+    );
+    assert.deepEqual(missing, []);
+  });
+
+  it('RBAC: no wildcards, no access to Secrets', () => {
+    const rules = manifests.filter((m) => m.kind === 'ClusterRole' || m.kind === 'Role').flatMap((m) => m.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]);
+    assert.ok(rules.length > 0);
+    for (const rule of rules) {
+      for (const value of [...rule.apiGroups, ...rule.resources, ...rule.verbs]) assert.notEqual(value, '*', JSON.stringify(rule));
+      assert.ok(!rule.resources.includes('secrets'), JSON.stringify(rule));
+    }
+  });
+
+  it('no Secret is shipped (cluster:up creates the database Secret with a random password)', () => {
+    assert.deepEqual(manifests.filter((m) => m.kind === 'Secret'), []);
+  });
+
+  it('every namespace we ship pods into denies by default', () => {
+    const withPods = new Set(podTemplates(manifests).map(({ name }) => manifests.find((m) => `${m.kind}/${m.metadata.name}` === name)!.metadata.namespace));
+    for (const namespace of withPods) {
+      assert.ok(manifests.some((m) => m.kind === 'NetworkPolicy' && m.metadata.name === 'default-deny' && m.metadata.namespace === namespace), `default-deny in ${namespace}`);
+    }
+  });
+});
