@@ -63,7 +63,8 @@ export const PORTS = {
 /** The operator's in-cluster URLs of what kube-prometheus-stack runs (release name "monitoring"). */
 export const MONITORING = {
   release: 'monitoring',
-  prometheusUrl: `http://monitoring-kube-prometheus-prometheus.monitoring.svc:9090`,
-  remoteWriteUrl: `http://monitoring-kube-prometheus-prometheus.monitoring.svc:9090/api/v1/write`,
+  // prometheus-operated: the Service prometheus-operator makes for every Prometheus it runs.
+  prometheusUrl: 'http://prometheus-operated.monitoring.svc:9090',
+  remoteWriteUrl: 'http://prometheus-operated.monitoring.svc:9090/api/v1/write',
   grafanaUrl: 'http://localhost:3000',
 } as const;

@@ -277,6 +277,21 @@ describe('configuration', () => {
       assert.equal(c.leaderElection.namespace, 'ops');
       assert.match(c.leaderElection.identity, /^op-0_/);
     }],
+    ['a generator placement, the database matchers and the metrics port', {
+      ...base,
+      GENERATOR_PLACEMENT: '{"nodeSelector":{"loadlab.dev/role":"load"},"tolerations":[{"key":"loadlab.dev/role","value":"load","effect":"NoSchedule"}]}',
+      DATABASE_METRICS_SELECTOR: 'job="pg", namespace=~"db.*"',
+      METRICS_PORT: '9100',
+    }, (c) => {
+      assert.deepEqual(c.generatorPlacement, { nodeSelector: { 'loadlab.dev/role': 'load' }, tolerations: [{ key: 'loadlab.dev/role', value: 'load', effect: 'NoSchedule' }] });
+      assert.equal(c.databaseMetricsSelector, 'job="pg", namespace=~"db.*"');
+      assert.equal(c.metricsPort, 9100);
+    }],
+    ['the defaults of the new knobs', base, (c) => {
+      assert.equal(c.generatorPlacement, undefined);
+      assert.equal(c.databaseMetricsSelector, 'job="timescaledb"');
+      assert.equal(c.metricsPort, 8080);
+    }],
   ];
   for (const [name, env, check] of valid) it(`accepts ${name}`, () => check(loadOperatorConfig(env)));
 
@@ -289,6 +304,10 @@ describe('configuration', () => {
     ['a renew deadline longer than the lease', { ...base, LEASE_DURATION_SECONDS: '5' }, /RENEW_DEADLINE_SECONDS: must be shorter than LEASE_DURATION_SECONDS/],
     ['a yes-or-no that is neither', { ...base, LEADER_ELECTION: 'maybe' }, /must be true or false/],
     ['a short secret key', { ...base, SECRET_KEY: 'short' }, /SECRET_KEY: must be at least 32 characters/],
+    ['a generator placement that is not JSON', { ...base, GENERATOR_PLACEMENT: 'role=load' }, /GENERATOR_PLACEMENT: must be JSON such as/],
+    ['a generator placement with a bad toleration', { ...base, GENERATOR_PLACEMENT: '{"tolerations":[{"effect":"Sometimes"}]}' }, /GENERATOR_PLACEMENT: must be .*tolerations\.0\.effect must be NoSchedule/],
+    ['database matchers that are not PromQL matchers', { ...base, DATABASE_METRICS_SELECTOR: '{job=timescaledb}' }, /DATABASE_METRICS_SELECTOR: must be PromQL label matchers/],
+    ['a metrics port out of range', { ...base, METRICS_PORT: '70000' }, /METRICS_PORT: must be a port number/],
   ];
   for (const [name, env, message] of invalid) {
     it(`refuses ${name} with a message that names the variable`, () => {

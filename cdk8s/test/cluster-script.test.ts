@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { repoRoot } from '@loadlab/operator/testing/control-plane';
+import { parse } from 'yaml';
+import { IMAGES, NODE_ROLE_LABEL, VERSIONS } from '../src/settings.js';
+
+/*
+ * scripts/cluster.sh (npm run cluster:up / cluster:down) in its dry mode, and its refusal when the
+ * tools are missing. kind, Docker and helm cannot run on this machine: the real run is not
+ * exercised here (see the README's development section).
+ */
+
+const root = repoRoot();
+const script = join(root, 'scripts', 'cluster.sh');
+const run = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync('bash', [script, ...args], { cwd: root, env, encoding: 'utf8' });
+
+describe('scripts/cluster.sh', () => {
+  it('up --dry-run prints every step with the pinned versions and the next commands', () => {
+    const result = run(['up', '--dry-run']);
+    assert.equal(result.status, 0, result.stderr);
+    const out = result.stdout;
+    assert.match(out, /\+ kind create cluster --name loadlab --config kind-config\.yaml/);
+    assert.match(out, new RegExp(`kube-prometheus-stack .*--version ${VERSIONS.kubePrometheusStack.replace(/\./g, '\\.')} --values charts/values/kube-prometheus-stack\\.yaml`));
+    assert.match(out, new RegExp(`grafana/k6-operator/${VERSIONS.k6Operator}/bundle\\.yaml`));
+    assert.match(out, new RegExp(`docker build -f api/Dockerfile -t ${IMAGES.api}`));
+    assert.match(out, new RegExp(`docker build -f operator/Dockerfile -t ${IMAGES.operator}`));
+    assert.match(out, /kind load docker-image/);
+    assert.match(out, /create secret generic loadlab-database --from-literal=password=<random>/, 'the password is never printed');
+    assert.match(out, /apply --server-side --force-conflicts -f charts\/loadlab\//);
+    assert.match(out, /kubectl apply -f experiments\/seed-20k\.yaml/);
+    assert.match(out, /port-forward svc\/monitoring-grafana 3000:80/);
+  });
+
+  it('down --dry-run deletes the cluster', () => {
+    const result = run(['down', '--dry-run']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /\+ kind delete cluster --name loadlab/);
+  });
+
+  it('refuses to start without kind, helm, docker and kubectl, naming each and how to get it', () => {
+    const bin = mkdtempSync(join(tmpdir(), 'loadlab-path-'));
+    try {
+      for (const tool of ['bash', 'dirname', 'od', 'tr', 'grep']) {
+        const found = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+        symlinkSync(found, join(bin, tool));
+      }
+      const result = run(['up'], { ...process.env, PATH: bin });
+      assert.equal(result.status, 1);
+      assert.match(result.stderr, /missing docker kind helm kubectl: install them/);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects an unknown command with its usage', () => {
+    const result = run(['sideways']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /usage: .* up\|down \[--dry-run\]/);
+  });
+});
+
+describe('kind-config.yaml', () => {
+  it('has a control plane and one worker per role, the load and monitoring workers tainted', () => {
+    const config = parse(readFileSync(resolve(root, 'kind-config.yaml'), 'utf8')) as { nodes: { role: string; labels?: Record<string, string>; kubeadmConfigPatches?: string[] }[] };
+    assert.equal(config.nodes.filter((node) => node.role === 'control-plane').length, 1);
+    const workers = config.nodes.filter((node) => node.role === 'worker');
+    assert.deepEqual(workers.map((node) => node.labels?.[NODE_ROLE_LABEL]), ['sut', 'load', 'monitoring']);
+    for (const worker of workers) {
+      const role = worker.labels![NODE_ROLE_LABEL]!;
+      const taints = (worker.kubeadmConfigPatches ?? []).map((patch) => parse(patch) as { nodeRegistration?: { taints?: { key: string; value: string; effect: string }[] } });
+      const tainted = taints.some((patch) => patch.nodeRegistration?.taints?.some((taint) => taint.key === NODE_ROLE_LABEL && taint.value === role && taint.effect === 'NoSchedule'));
+      // The system under test stays untainted: the API Deployments the operator creates land there without a toleration.
+      assert.equal(tainted, role !== 'sut', `${role} worker`);
+    }
+  });
+});
