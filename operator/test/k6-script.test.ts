@@ -122,7 +122,8 @@ export function hmac(algorithm, secret, data, encoding) {
   'k6-metrics.mjs': `export class Counter {
   constructor(name) { this.name = name; }
   add(value, tags) { globalThis.fakeK6.metrics.push({ name: this.name, value, tags }); }
-}`,
+}
+export class Gauge extends Counter {}`,
 };
 
 interface FakeRequest {
@@ -227,6 +228,12 @@ describe('the bundle run on a FAKE k6 runtime in Node (the real k6 cannot run he
       assert.deepEqual(devices.slice(start, start + 20), model, `slot ${slot}`);
     }
     assert.ok(fake.checks.every((check) => check.ok && check.tags.endpoint === 'measurements'));
+    // The fleet gauge (k6_loadlab_fleet_devices): rising through the ramp, then the hold's 20.
+    const fleet = fake.metrics.filter((metric) => metric.name === 'loadlab_fleet_devices').map((metric) => metric.value);
+    assert.equal(fleet.length, 175, 'one reading per measurement');
+    assert.ok(fleet.every((value, index) => value >= 0 && value <= 20 && (index === 0 || value >= fleet[index - 1]!)), 'never above the plan, never falling in a ramp-then-hold plan');
+    assert.equal(fleet[0]! < 20, true, 'the ramp starts small');
+    assert.deepEqual(fleet.slice(rampRequests + 10), Array(175 - rampRequests - 10).fill(20), 'the hold reports its fleet');
   });
 
   it('polls for commands with a device token and counts a non-200 as a failed check', () => {
