@@ -111,6 +111,8 @@ describe('each chart', () => {
     const titles = dashboard.panels.map((p: { title: string }) => p.title);
     for (const title of ['Fleet size', 'Offered vs achieved rate', 'Latency percentiles (server, device routes)', 'Error rate', 'Breaking point']) assert.ok(titles.includes(title), title);
     assert.ok(dashboardQueries(dashboard).length >= 45);
+    const ids = dashboard.panels.map((p: { id: number }) => p.id);
+    assert.equal(new Set(ids).size, ids.length, 'panel ids are unique (Grafana keys panels by id)');
   });
 });
 

@@ -1,5 +1,5 @@
 import { buildCatalog, type CatalogQuery, type Resource, type Unit } from '../analysis/queries.js';
-import { resourceSelector, runSelector } from '../operator/names.js';
+import { DATABASE_METRICS_SELECTOR, resourceSelector, runSelector } from '../operator/names.js';
 
 /*
  * The experiment overview dashboard, as data. Its panels are the analysis' own query catalog (the
@@ -14,7 +14,6 @@ import { resourceSelector, runSelector } from '../operator/names.js';
  */
 
 export const DASHBOARD_UID = 'loadlab-experiment';
-export const DATABASE_MATCHERS = 'job="timescaledb"';
 
 /** The matchers the panels use, with the dashboard's variables in them. */
 export const PANEL_SELECTORS = {
@@ -59,6 +58,11 @@ export interface GrafanaDashboard {
 
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
 
+/** Query `index` of a panel (refIds A, B, ...). */
+function target(expr: string, legendFormat: string, index: number): GrafanaTarget {
+  return { refId: String.fromCharCode(65 + index), expr, legendFormat, datasource: DATASOURCE };
+}
+
 const UNITS: Record<Unit, string> = {
   rps: 'reqps',
   seconds: 's',
@@ -79,7 +83,8 @@ const ROWS: { resource: Resource; title: string }[] = [
   { resource: 'memory-gc', title: 'API memory and garbage collection' },
 ];
 
-const DEVICE_ROUTES = 'route=~"/v1/(measurements|command)"';
+/** The device traffic's routes (login excluded: it is not part of the steady load). */
+const DEVICE_ROUTE_MATCHER = 'route=~"/v1/(measurements|command)"';
 
 /**
  * Counters of rare events have no series until the first one: drawn as 0 rather than "No data",
@@ -100,7 +105,8 @@ export function experimentDashboard(): GrafanaDashboard {
   const run = PANEL_SELECTORS.run;
   const panels: GrafanaPanel[] = [];
   let y = 0;
-  const nextId = () => panels.length + 1;
+  let lastId = 0;
+  const nextId = () => ++lastId;
   const row = (title: string) => {
     panels.push({ id: nextId(), type: 'row', title, gridPos: { x: 0, y, w: 24, h: 1 }, collapsed: false });
     y += 1;
@@ -119,8 +125,7 @@ export function experimentDashboard(): GrafanaDashboard {
     if (column > 0) y += height;
     column = 0;
   };
-  const targets = (...exprs: [expr: string, legend: string][]): GrafanaTarget[] =>
-    exprs.map(([expr, legendFormat], index) => ({ refId: String.fromCharCode(65 + index), expr, legendFormat, datasource: DATASOURCE }));
+  const targets = (...exprs: [expr: string, legend: string][]): GrafanaTarget[] => exprs.map(([expr, legend], index) => target(expr, legend, index));
   const timeseries = (title: string, description: string, unit: string, list: GrafanaTarget[], width = 8): GrafanaPanel => ({
     id: nextId(),
     type: 'timeseries',
@@ -142,7 +147,7 @@ export function experimentDashboard(): GrafanaDashboard {
       'reqps',
       targets(
         [`sum(rate(k6_iterations_total{${run}}[${w}])) + (sum(rate(k6_dropped_iterations_total{${run}}[${w}])) or vector(0))`, 'offered (k6)'],
-        [`sum(rate(loadlab_api_http_request_duration_seconds_count{${run},${DEVICE_ROUTES},status=~"2.."}[${w}]))`, 'achieved (API, 2xx)'],
+        [`sum(rate(loadlab_api_http_request_duration_seconds_count{${run},${DEVICE_ROUTE_MATCHER},status=~"2.."}[${w}]))`, 'achieved (API, 2xx)'],
       ),
     ),
     timeseries(
@@ -151,7 +156,7 @@ export function experimentDashboard(): GrafanaDashboard {
       's',
       targets(
         ...([0.5, 0.95, 0.99] as const).map((q): [string, string] => [
-          `histogram_quantile(${q}, sum by (le) (rate(loadlab_api_http_request_duration_seconds_bucket{${run},${DEVICE_ROUTES}}[${w}])))`,
+          `histogram_quantile(${q}, sum by (le) (rate(loadlab_api_http_request_duration_seconds_bucket{${run},${DEVICE_ROUTE_MATCHER}}[${w}])))`,
           `p${q * 100}`,
         ]),
       ),
@@ -164,7 +169,7 @@ export function experimentDashboard(): GrafanaDashboard {
       'Failed device requests (4xx, 5xx) as a fraction of all, as the API counted them.',
       'percentunit',
       targets([
-        `(sum(rate(loadlab_api_http_request_duration_seconds_count{${run},${DEVICE_ROUTES},status=~"[45].."}[${w}])) or vector(0)) / sum(rate(loadlab_api_http_request_duration_seconds_count{${run},${DEVICE_ROUTES}}[${w}]))`,
+        `(sum(rate(loadlab_api_http_request_duration_seconds_count{${run},${DEVICE_ROUTE_MATCHER},status=~"[45].."}[${w}])) or vector(0)) / sum(rate(loadlab_api_http_request_duration_seconds_count{${run},${DEVICE_ROUTE_MATCHER}}[${w}]))`,
         'errors',
       ]),
     ),
@@ -212,7 +217,6 @@ export function experimentDashboard(): GrafanaDashboard {
 function catalogPanel(query: CatalogQuery, timeseries: (title: string, description: string, unit: string, list: GrafanaTarget[]) => GrafanaPanel): GrafanaPanel {
   const title = query.name.replace(/_/g, ' ');
   const description = `${query.description} (analysis query "${query.name}")`;
-  const target = (expr: string, legendFormat: string, index: number): GrafanaTarget => ({ refId: String.fromCharCode(65 + index), expr, legendFormat, datasource: DATASOURCE });
   if (query.histogram) {
     const grouping = /sum by \(([^)]*)\)/.exec(query.promql)?.[1]?.split(',').map((label) => label.trim()).filter((label) => label !== 'le') ?? [];
     const legend = grouping.map((label) => `{{${label}}}`).join(' ');
@@ -247,7 +251,7 @@ function variables(): Record<string, unknown>[] {
     // The experiment label is "<namespace>/<name>": offer the names in the chosen namespace.
     query('experiment', 'Experiment', 'label_values(loadlab_api_http_requests_in_flight{namespace="$namespace"}, experiment)', { regex: '/^[^/]+\\/(.+)$/' }),
     query('run', 'Run', 'label_values(loadlab_api_http_requests_in_flight{experiment="$namespace/$experiment"}, run)', { sort: 2 }),
-    { name: 'database', label: 'Database exporter matchers', type: 'constant', query: DATABASE_MATCHERS, hide: 2 },
+    { name: 'database', label: 'Database exporter matchers', type: 'constant', query: DATABASE_METRICS_SELECTOR, hide: 2 },
   ];
 }
 

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_REMOTE_WRITE_URL } from '../k6/testrun.js';
 import { tolerationSchema } from '../schema/spec.js';
+import { DATABASE_METRICS_SELECTOR } from './names.js';
 
 /*
  * The operator's configuration, from its environment, validated once at start: every problem is
@@ -93,7 +94,7 @@ export const operatorEnvSchema = z
       .string()
       .trim()
       .regex(/^[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*")*$/, 'must be PromQL label matchers such as job="timescaledb"')
-      .default('job="timescaledb"'),
+      .default(DATABASE_METRICS_SELECTOR),
     GENERATOR_PLACEMENT: z
       .string()
       .trim()

@@ -47,6 +47,12 @@ export function resourceSelector(namespace: string, name: string): string {
   return `namespace="${namespace}",pod=~"${name}-.*"`;
 }
 
+/**
+ * The shared TimescaleDB's postgres_exporter series carry no experiment label: they are selected by
+ * the job the cdk8s PodMonitor gives them (the default of DATABASE_METRICS_SELECTOR).
+ */
+export const DATABASE_METRICS_SELECTOR = 'job="timescaledb"';
+
 const PG_IDENTIFIER_MAX = 63;
 
 /**
