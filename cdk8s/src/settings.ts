@@ -55,14 +55,12 @@ export const PORTS = {
   postgres: 5432,
   postgresExporter: 9187,
   prometheus: 9090,
-  dns: 53,
   /** The apiserver's port as pods reach it (kind: 6443 behind the kubernetes Service's 443). */
   apiserver: [443, 6443],
 } as const;
 
 /** The operator's in-cluster URLs of what kube-prometheus-stack runs (release name "monitoring"). */
 export const MONITORING = {
-  release: 'monitoring',
   // prometheus-operated: the Service prometheus-operator makes for every Prometheus it runs.
   prometheusUrl: 'http://prometheus-operated.monitoring.svc:9090',
   remoteWriteUrl: 'http://prometheus-operated.monitoring.svc:9090/api/v1/write',
