@@ -1,4 +1,5 @@
 import { ApiObject, type Chart } from 'cdk8s';
+import { ENFORCE_RESTRICTED } from './security.js';
 
 /** A manifest as plain data: what every builder here returns and the tests read. */
 export interface Manifest {
@@ -39,4 +40,9 @@ export function defaultDeny(namespace: string): Manifest {
     metadata: { name: 'default-deny', namespace, labels: { ...COMMON_LABELS } },
     spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
   };
+}
+
+/** A namespace whose pods the API server holds to Pod Security "restricted". */
+export function restrictedNamespace(name: string): Manifest {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...COMMON_LABELS, ...ENFORCE_RESTRICTED } } };
 }

@@ -1,7 +1,6 @@
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
-import { add, COMMON_LABELS, DNS_EGRESS, defaultDeny, inNamespace, type Manifest } from '../objects.js';
-import { ENFORCE_RESTRICTED } from '../security.js';
+import { add, COMMON_LABELS, DNS_EGRESS, defaultDeny, inNamespace, restrictedNamespace, type Manifest } from '../objects.js';
 import { IMAGES, NAMESPACES, onRole, PORTS, tolerate } from '../settings.js';
 import { DEFAULTS_CONFIGMAP } from './operator.js';
 
@@ -34,7 +33,7 @@ export class ApiChart extends Chart {
           GENERATOR_PLACEMENT: JSON.stringify({ nodeSelector: onRole('load'), tolerations: tolerate('load') }),
         },
       },
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { ...COMMON_LABELS, ...ENFORCE_RESTRICTED } } },
+      restrictedNamespace(namespace),
       defaultDeny(namespace),
       apiPolicy(namespace),
       generatorPolicy(namespace),

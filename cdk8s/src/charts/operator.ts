@@ -1,8 +1,8 @@
 import { rbacManifests } from '@loadlab/operator/rbac';
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
-import { add, COMMON_LABELS, DNS_EGRESS, defaultDeny, inNamespace, type Manifest } from '../objects.js';
-import { ENFORCE_RESTRICTED, RESTRICTED_CONTAINER, restrictedPod } from '../security.js';
+import { add, COMMON_LABELS, DNS_EGRESS, defaultDeny, inNamespace, restrictedNamespace, type Manifest } from '../objects.js';
+import { RESTRICTED_CONTAINER, restrictedPod } from '../security.js';
 import { DATABASE_SECRET, IMAGES, MONITORING, NAMESPACES, onRole, PORTS, tolerate } from '../settings.js';
 
 export const OPERATOR_NAME = 'loadlab-operator';
@@ -23,7 +23,7 @@ export class OperatorChart extends Chart {
     const namespace = NAMESPACES.system;
     add(
       this,
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { ...COMMON_LABELS, ...ENFORCE_RESTRICTED } } },
+      restrictedNamespace(namespace),
       defaultDeny(namespace),
       {
         apiVersion: 'v1',
