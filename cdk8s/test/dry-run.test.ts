@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { buildApiDeployment, buildApiService } from '@loadlab/operator/builders';
+import { parseExperiment } from '@loadlab/operator/schema';
 import { ControlPlane, repoRoot } from '@loadlab/operator/testing/control-plane';
 import { CHARTS_DIR } from '../src/main.js';
 import { NAMESPACES } from '../src/settings.js';
@@ -64,6 +66,23 @@ describe('charts/ on a real kube-apiserver (server-side dry-run)', () => {
     let warnings = '';
     await plane.kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], { stdin: JSON.stringify(deployment), onStderr: (text) => (warnings += text) });
     assert.match(warnings, /would violate PodSecurity "restricted/);
+  });
+
+  it('admits the API Deployment the operator builds for each example experiment in the restricted namespace, without a Pod Security warning', async () => {
+    await plane.kubectl(['apply', '--server-side', '-f', join(CHARTS_DIR, 'loadlab', '20-api.yaml')]);
+    const dir = resolve(repoRoot(), 'experiments');
+    for (const file of readdirSync(dir).filter((name) => name.endsWith('.yaml'))) {
+      const parsed = parseExperiment(readFileSync(join(dir, file), 'utf8'), file);
+      assert.ok(parsed.ok, file);
+      const experiment = { ...parsed.experiment, metadata: { ...parsed.experiment.metadata, namespace: NAMESPACES.experiments } };
+      const options = { ownerUid: '3f1c2f4e-0000-4000-8000-000000000001', runId: 'r1-3f1c2f', databaseUrl: 'postgres://u:p@timescaledb.loadlab-system.svc:5432/loadlab', tokenSecret: 'x'.repeat(32), defaultImage: 'loadlab/api:dev' };
+      let warnings = '';
+      await plane.kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=loadlab-operator', '-f', '-'], {
+        stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [buildApiDeployment(experiment, options), buildApiService(experiment, options)] }),
+        onStderr: (text) => (warnings += text),
+      });
+      assert.doesNotMatch(warnings, /PodSecurity|violate/i, `${file}: ${warnings}`);
+    }
   });
 
   it('accepts every example experiment in the experiments namespace', async () => {
