@@ -20,7 +20,7 @@ import {
   type PhaseRange,
   type RampingArrivalRateScenario,
 } from '../src/k6/index.js';
-import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
+import { FIVE_STAGES, experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
 const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'k6-schedule');
 
@@ -76,18 +76,7 @@ function iterationDevices(plan: TrafficPlan, endpoint: Endpoint, experiment: Loa
 }
 
 describe('the fleet integral (expected requests since the start of the plan)', () => {
-  const experiment = experimentWith({
-    fleet: { devices: 1000, reportInterval: '10s', pollInterval: '30s' },
-    load: {
-      stages: [
-        { devices: 200, duration: '20s' },
-        { devices: 200, duration: '20s', shape: 'hold' },
-        { devices: 1000, duration: '40s' },
-        { devices: 500, duration: '1m', shape: 'hold' },
-        { devices: 0, duration: '10s' },
-      ],
-    },
-  });
+  const experiment = experimentWith(FIVE_STAGES);
   const plan = buildTrafficPlan(experiment);
   const integral = new FleetIntegral(schedulePhases(plan));
 

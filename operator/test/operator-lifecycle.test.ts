@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { buildCatalog, labelKey } from '../src/analysis/index.js';
 import { mintDeviceToken } from '../src/k6/token.js';
@@ -41,12 +41,12 @@ import { buildTrafficPlan, type TrafficPlan } from '../src/traffic/plan.js';
 import { startFakePrometheus, type FakeAnswer, type FakePrometheus, type FakeRequest } from './fixtures/analysis/fake-prometheus.js';
 import { pointsAt, stateAt, type Scenario } from './fixtures/analysis/synthetic-run.js';
 import { ControlPlane } from './support/control-plane.js';
+import { runApiMigrations } from './support/api-migrations.js';
 
 const NS = 'lab';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..', '..');
 const API_MAIN = join(REPO, 'api', 'dist', 'src', 'main.js');
-const API_DATA_SOURCE = join(REPO, 'api', 'dist', 'src', 'db', 'data-source.js');
 const RATE_WINDOW_S = 60; // the analysis' default in a cluster: max(15 s step, 4 × 15 s scrape)
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -191,21 +191,6 @@ async function waitForStatus(name: string, what: string, check: (object: Experim
 
 const waitForPhase = (name: string, phase: string, timeoutMs?: number) =>
   waitForStatus(name, `phase ${phase}`, (object) => object.status?.phase === phase, timeoutMs);
-
-/** The API's migrations, as the API container applies them on start (MIGRATE_ON_START). */
-async function runApiMigrations(databaseUrl: string): Promise<void> {
-  const { createDataSource, migrate } = (await import(pathToFileURL(API_DATA_SOURCE).href)) as {
-    createDataSource(settings: { url: string; poolSize: number; acquireTimeoutMs: number; statementTimeoutMs: number }): { initialize(): Promise<unknown>; destroy(): Promise<void> };
-    migrate(dataSource: unknown): Promise<string[]>;
-  };
-  const dataSource = createDataSource({ url: databaseUrl, poolSize: 1, acquireTimeoutMs: 5000, statementTimeoutMs: 0 });
-  await dataSource.initialize();
-  try {
-    await migrate(dataSource);
-  } finally {
-    await dataSource.destroy();
-  }
-}
 
 interface ApiDeployment extends KubeObject {
   spec: { replicas: number; template: { metadata: { labels: Record<string, string> }; spec: Json } };

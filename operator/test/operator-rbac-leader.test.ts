@@ -7,10 +7,9 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PostgresCluster } from '../src/local/postgres.js';
 import {
   allRules,
@@ -30,11 +29,10 @@ import { markDeploymentAvailable, setTestRunStage, waitFor } from '../src/operat
 import { loadExperimentCrd } from '../src/schema/index.js';
 import { startFakePrometheus, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
 import { ControlPlane } from './support/control-plane.js';
+import { runApiMigrations } from './support/api-migrations.js';
 
 const NS = 'lab-rbac';
 const SYSTEM = 'loadlab-system';
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const API_DATA_SOURCE = join(REPO, 'api', 'dist', 'src', 'db', 'data-source.js');
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -140,20 +138,6 @@ async function startOperator(kubeconfig: string, identity: string, timings: { le
   await operator.start();
   operators.push(operator);
   return operator;
-}
-
-async function runApiMigrations(databaseUrl: string): Promise<void> {
-  const { createDataSource, migrate } = (await import(pathToFileURL(API_DATA_SOURCE).href)) as {
-    createDataSource(settings: { url: string; poolSize: number; acquireTimeoutMs: number; statementTimeoutMs: number }): { initialize(): Promise<unknown>; destroy(): Promise<void> };
-    migrate(dataSource: unknown): Promise<string[]>;
-  };
-  const dataSource = createDataSource({ url: databaseUrl, poolSize: 1, acquireTimeoutMs: 5000, statementTimeoutMs: 0 });
-  await dataSource.initialize();
-  try {
-    await migrate(dataSource);
-  } finally {
-    await dataSource.destroy();
-  }
 }
 
 const get = (name: string) => admin.get<ExperimentObject>(RESOURCES.loadExperiments, NS, name);

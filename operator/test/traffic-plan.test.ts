@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { activeDevicesAt, buildTrafficPlan, fleetAt, phaseAt, rateAt } from '../src/traffic/index.js';
-import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
+import { FIVE_STAGES, experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
 const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'plan');
 
@@ -11,18 +11,7 @@ function near(actual: number, expected: number, message?: string) {
 }
 
 describe('a plan from stages', () => {
-  const experiment = experimentWith({
-    fleet: { devices: 1000, reportInterval: '10s', pollInterval: '30s' },
-    load: {
-      stages: [
-        { devices: 200, duration: '20s' },
-        { devices: 200, duration: '20s', shape: 'hold' },
-        { devices: 1000, duration: '40s' },
-        { devices: 500, duration: '1m', shape: 'hold' },
-        { devices: 0, duration: '10s' },
-      ],
-    },
-  });
+  const experiment = experimentWith(FIVE_STAGES);
   const plan = buildTrafficPlan(experiment);
 
   it('lists one phase per stage, back to back, with the fleet at each end', () => {

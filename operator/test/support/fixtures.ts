@@ -19,3 +19,17 @@ export function random(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Five stages (ramp, hold, ramp, hold at a smaller fleet, ramp to zero): the plan and k6 schedule tests share it. */
+export const FIVE_STAGES = {
+  fleet: { devices: 1000, reportInterval: '10s', pollInterval: '30s' },
+  load: {
+    stages: [
+      { devices: 200, duration: '20s' },
+      { devices: 200, duration: '20s', shape: 'hold' },
+      { devices: 1000, duration: '40s' },
+      { devices: 500, duration: '1m', shape: 'hold' },
+      { devices: 0, duration: '10s' },
+    ],
+  },
+};
