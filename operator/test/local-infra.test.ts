@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prepareDatabase } from '../src/local/database.js';
 import { startExporters } from '../src/local/exporters.js';
-import { PostgresCluster } from '../src/local/postgres.js';
+import { PostgresCluster, postgresBinDir } from '../src/local/postgres.js';
+import { runApiMigrations } from './support/api-migrations.js';
+import { experimentWith } from './support/fixtures.js';
 import { LocalPrometheus, prometheusConfig } from '../src/local/prometheus.js';
 import { ManagedProcess } from '../src/local/processes.js';
 
@@ -47,5 +53,61 @@ describe('local mode infrastructure (real PostgreSQL, Prometheus and exporters)'
     await prometheus.stop();
     await ManagedProcess.stopAll();
     for (const pid of pids) assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} is gone`);
+  });
+
+  it('prepares the database: registers the fleet, preloads history with its /stats rollups, and a reset run starts empty', async () => {
+    await runApiMigrations(pg.url);
+    const spec = (mode: string, preloadDays: number) => ({
+      fleet: { devices: 50, reportInterval: '1h', pollInterval: '30s' },
+      load: { stages: [{ devices: 50, duration: '10s' }] },
+      database: { mode, preloadDays },
+    });
+    const lines: string[] = [];
+    await prepareDatabase(pg.url, experimentWith(spec('reset', 2), 'preload'), (line) => lines.push(line));
+    const count = async (sql: string) => Number(await pg.psql(sql));
+    assert.equal(await count('SELECT count(*) FROM device'), 50);
+    assert.equal(await count('SELECT min(id) + max(id) FROM device'), 51, 'device i has id i + 1');
+    // One reading per device per hour over two days.
+    assert.equal(await count('SELECT count(*) FROM measurement'), 50 * 48);
+    assert.equal(await count('SELECT sum(measurements) FROM measurement_hourly'), 50 * 48, 'the hourly rollup agrees with the table');
+    assert.equal(await count('SELECT count(*) FROM device_latest'), 50, 'every device has its latest reading');
+    assert.equal(await count('SELECT count(*) FROM device_latest l JOIN (SELECT device_id, max(device_time) t FROM measurement GROUP BY 1) m ON m.device_id = l.device_id AND m.t = l.device_time'), 50);
+    assert.ok(lines.some((line) => /preloaded day 2\/2/.test(line)), lines.join('\n'));
+
+    // keep: what is there stays (and registering again is idempotent).
+    await prepareDatabase(pg.url, experimentWith(spec('keep', 0), 'keep'), () => undefined);
+    assert.equal(await count('SELECT count(*) FROM measurement'), 50 * 48);
+    assert.equal(await count('SELECT count(*) FROM device'), 50);
+    // reset: a run starts from an empty database (the fleet registered again).
+    await pg.psql('INSERT INTO command (device_id, charge_on) VALUES (1, true)');
+    await prepareDatabase(pg.url, experimentWith(spec('reset', 0), 'reset'), () => undefined);
+    for (const table of ['measurement', 'measurement_hourly', 'device_latest', 'command']) assert.equal(await count(`SELECT count(*) FROM ${table}`), 0, table);
+    assert.equal(await count('SELECT count(*) FROM device'), 50);
+  });
+
+  it('finds the newest PostgreSQL major version installed, and leaves no temp dir when a cluster cannot start', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'loadlab-pgroot-test-'));
+    try {
+      for (const version of ['9', '15', '18']) {
+        await mkdir(join(root, version, 'bin'), { recursive: true });
+        await writeFile(join(root, version, 'bin', 'initdb'), '');
+      }
+      await mkdir(join(root, '19', 'bin'), { recursive: true }); // no initdb: not a server install
+      const saved = process.env.PG_BIN;
+      delete process.env.PG_BIN;
+      try {
+        assert.equal(postgresBinDir(root), join(root, '18', 'bin'));
+        const pgTemps = () => new Set(readdirSync(tmpdir()).filter((name) => name.startsWith('loadlab-pg-')));
+        const before = pgTemps();
+        process.env.PG_BIN = join(root, '18', 'bin'); // an empty initdb that cannot run
+        await assert.rejects(PostgresCluster.start());
+        assert.deepEqual([...pgTemps()].filter((name) => !before.has(name)), [], 'temp dirs left behind');
+      } finally {
+        if (saved === undefined) delete process.env.PG_BIN;
+        else process.env.PG_BIN = saved;
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,11 +8,12 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** Where Debian puts the server binaries; PG_BIN overrides. */
-export function postgresBinDir(): string {
+/** Where Debian puts the server binaries (the newest installed major version); PG_BIN overrides. */
+export function postgresBinDir(root = '/usr/lib/postgresql'): string {
   if (process.env.PG_BIN) return process.env.PG_BIN;
-  for (const version of ['17', '16', '15']) {
-    const dir = `/usr/lib/postgresql/${version}/bin`;
+  const versions = existsSync(root) ? readdirSync(root).filter((entry) => /^\d+$/.test(entry)).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const version of versions) {
+    const dir = join(root, version, 'bin');
     if (existsSync(join(dir, 'initdb'))) return dir;
   }
   throw new Error('PostgreSQL server binaries not found: run `npm run setup` (installs the Debian postgresql package) or set PG_BIN');
@@ -49,21 +50,31 @@ export class PostgresCluster {
     const dir = await mkdtemp(join(tmpdir(), 'loadlab-pg-'));
     await chmod(dir, 0o700);
     const cluster = new PostgresCluster(dir, await freePort(), bin);
-    await cluster.asOwner(['initdb', '-D', cluster.data, '-U', 'loadlab', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+    try {
+      await cluster.initialise(settings);
+    } catch (error) {
+      // A cluster that did not come up leaves nothing behind: no server, no temp dir.
+      await cluster.destroy();
+      throw error;
+    }
+    return cluster;
+  }
+
+  private async initialise(settings: Record<string, string>): Promise<void> {
+    await this.asOwner(['initdb', '-D', this.data, '-U', 'loadlab', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
     const conf = {
       listen_addresses: "'127.0.0.1'",
-      port: String(cluster.port),
+      port: String(this.port),
       unix_socket_directories: "''",
       fsync: 'on',
       max_connections: '200',
       shared_buffers: '256MB',
       ...settings,
     };
-    await writeFile(join(cluster.data, 'postgresql.auto.conf'), Object.entries(conf).map(([k, v]) => `${k} = ${v}\n`).join(''));
-    if (process.getuid?.() === 0) await run('chown', ['postgres:postgres', join(cluster.data, 'postgresql.auto.conf')]);
-    await cluster.startServer();
-    await cluster.asOwner(['createdb', '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'loadlab', 'loadlab']);
-    return cluster;
+    await writeFile(join(this.data, 'postgresql.auto.conf'), Object.entries(conf).map(([k, v]) => `${k} = ${v}\n`).join(''));
+    if (process.getuid?.() === 0) await run('chown', ['postgres:postgres', join(this.data, 'postgresql.auto.conf')]);
+    await this.startServer();
+    await this.asOwner(['createdb', '-h', '127.0.0.1', '-p', String(this.port), '-U', 'loadlab', 'loadlab']);
   }
 
   private get data(): string {
