@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { dashboardQueries, experimentDashboard, interpolate } from '../src/dashboards/experiment.js';
+import { connect } from 'node:net';
 import { PostgresCluster } from '../src/local/postgres.js';
+import { LocalPrometheus } from '../src/local/prometheus.js';
 import { runLocal, type LocalRunResult } from '../src/local/run.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -19,6 +21,7 @@ function experiment(name: string, spec: string): string {
 const SHORT = experiment(
   'e2e-short',
   `  fleet: { devices: 40, reportInterval: 2s, pollInterval: 2s }
+  target: { replicas: 2 }
   load:
     stages:
       - { devices: 40, duration: 4s }
@@ -62,7 +65,8 @@ async function promValue(url: string, query: string): Promise<number> {
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, as a shell gives a foreground command.
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -91,19 +95,35 @@ function processesOf(root: number, tempDirs: string[]): number[] {
 /** Temp dirs local mode creates; none may be left behind. */
 const ourTempDirs = () => new Set(readdirSync(tmpdir()).filter((name) => /^loadlab-(pg|prometheus)-/.test(name)));
 
+/** True when something accepts connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** The loopback ports a run's output says it listens on (database, API processes, Prometheus). */
+const portsIn = (output: string) => [...new Set([...output.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])))];
+
 describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API processes and driver)', () => {
   let dir: string;
   let pg: PostgresCluster;
+  /** Stands for a Prometheus the user already has (PROMETHEUS_URL): a real one, remote-write receiver on. */
+  let external: LocalPrometheus;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'loadlab-e2e-'));
     pg = await PostgresCluster.start();
+    external = await LocalPrometheus.start({ jobs: [], labels: {}, scrapeIntervalS: 2 });
   });
   after(async () => {
+    await external?.stop();
     await pg?.destroy();
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs a short experiment and its summary agrees with the driver, the API, Prometheus and the database', async () => {
+  it('runs a short experiment on two API processes, analysed from PROMETHEUS_URL, and its summary agrees with the driver, the API, Prometheus and the database', async () => {
     const file = join(dir, 'short.yaml');
     await writeFile(file, SHORT);
     let output = '';
@@ -113,8 +133,10 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
       file,
       outDir: join(dir, 'out'),
       databaseUrl: pg.url,
+      prometheusUrl: external.url,
       out: { write: (text: string) => (output += text) },
       inspect: async ({ prometheusUrl, runId }) => {
+        assert.equal(prometheusUrl, external.url, 'the analysis reads PROMETHEUS_URL');
         dashboard = await dashboardAnswers(prometheusUrl, runId);
         const sel = `experiment="default/e2e-short",run="${runId}"`;
         checks.promDriverSent = await promValue(prometheusUrl, `sum(loadlab_driver_requests_sent_total{${sel},endpoint="measurements"})`);
@@ -122,6 +144,7 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
         checks.promApi201 = await promValue(prometheusUrl, `sum(loadlab_api_http_request_duration_seconds_count{${sel},route="/v1/measurements",status="201"})`);
         checks.promApiIngested = await promValue(prometheusUrl, `sum(loadlab_api_measurements_ingested_total{${sel}})`);
         checks.promApiPolls = await promValue(prometheusUrl, `sum(loadlab_api_http_request_duration_seconds_count{${sel},route="/v1/command",status="200"})`);
+        checks.apiInstances = await promValue(prometheusUrl, `count(sum by (instance) (loadlab_api_http_request_duration_seconds_count{${sel},route="/v1/measurements"}) > 20)`);
       },
     });
     const measurements = result.driver[0]!.endpoints.measurements;
@@ -137,6 +160,12 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     assert.equal(checks.promApi201, measurements.sent, "the API's own counter agrees");
     assert.equal(checks.promApiIngested, rows);
     assert.equal(checks.promApiPolls, command.responses['200']);
+    assert.equal(checks.apiInstances, 2, 'the load was spread over both API processes');
+    assert.match(output, /PROMETHEUS_URL; a local agent scrapes/);
+    // The harness (Prometheus agent, exporters, progress view) must not distort what is measured.
+    assert.ok(result.harness.total < 10, `harness CPU ${result.harness.total.toFixed(1)} % of one core`);
+    assert.ok(result.harness.parts.prometheus! > 0, 'the Prometheus process was measured');
+    assert.match(output, /start-up to the first request: \d+\.\d s; harness CPU while the load ran: \d+\.\d % of one core/);
     assert.equal(result.analysis.verdict.bottleneck, 'none');
     assert.ok(Number.isFinite(result.startupMs), 'the start-up time was measured');
     const hold = result.analysis.stages.find((s) => s.kind === 'hold')!;
@@ -154,25 +183,32 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     const local = dashboard.filter((answer) => !answer.clusterOnly);
     assert.ok(local.length >= 25, `${local.length} of ${dashboard.length} dashboard queries checked with data`);
     console.log(`dashboard: ${local.length} of ${dashboard.length} queries returned data; cluster-only (k6, cAdvisor, kube-state-metrics, operator): ${dashboard.length - local.length}`);
+    console.log(`harness: ${JSON.stringify(result.harness)}`);
     console.log(`start-up to first request: ${result.startupMs} ms; driver CPU ${result.driver[0]!.cpuSeconds.driver.toFixed(2)} s + vegeta ${result.driver[0]!.cpuSeconds.engine.toFixed(2)} s`);
   });
 
-  it('stops everything it started on Ctrl-C mid-run (exit 130, no process or temp dir left)', async () => {
+  it('stops everything it started on Ctrl-C mid-run (exit 130, no process, port or temp dir left)', async () => {
     const before = ourTempDirs();
     const file = join(dir, 'long.yaml');
     await writeFile(file, SHORT.replace('duration: 16s', 'duration: 120s').replace('e2e-short', 'e2e-sigint'));
-    const run = runCli(['run', file, '--out', join(dir, 'out-sigint')]);
+    const run = runCli(['run', file, '--out', join(dir, 'out-sigint')], { ...process.env, DATABASE_URL: '', PROMETHEUS_URL: '' });
     for (let i = 0; i < 300 && !/\[00:0[3-9]/.test(run.output()); i++) await new Promise((r) => setTimeout(r, 100));
     assert.match(run.output(), /\[00:0/, `the run got going: ${run.output()}`);
     const started = processesOf(run.child.pid!, [...ourTempDirs()].filter((d) => !before.has(d)));
     assert.ok(started.length >= 4, `the run's processes were found: ${started.length}`);
-    run.child.kill('SIGINT');
+    const ports = portsIn(run.output());
+    assert.ok(ports.length >= 4, `database, two APIs and Prometheus ports in the output: ${ports.join(', ')}`);
+    // A terminal's Ctrl-C goes to the whole foreground process group: the CLI and vegeta alike.
+    process.kill(-run.child.pid!, 'SIGINT');
     assert.equal(await run.exited, 130, run.output());
     assert.match(run.output(), /interrupted/);
     const left = [...ourTempDirs()].filter((d) => !before.has(d));
     assert.deepEqual(left, [], 'temp dirs left behind');
     const alive = started.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '));
     assert.deepEqual(alive, [], `processes still running: ${alive.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')).join('; ')}`);
+    const open = [];
+    for (const port of ports) if (await listening(port)) open.push(port);
+    assert.deepEqual(open, [], 'ports still listening');
   });
 
   for (const [name, args, env, code, message] of [
@@ -181,6 +217,7 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     ['an invalid experiment', ['run', 'INVALID'], {}, 2, /spec\.slo\.latencyPercentile/],
     ['an unreachable DATABASE_URL', ['run', 'SHORT'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, 1, /cannot reach the database at postgres:\/\/nobody@127\.0\.0\.1:1\/none/],
     ['a missing prometheus binary', ['run', 'SHORT'], { PATH: '/nonexistent' }, 1, /prometheus is not installed/],
+    ['an unreachable PROMETHEUS_URL', ['run', 'SHORT'], { PROMETHEUS_URL: 'http://127.0.0.1:1' }, 1, /PROMETHEUS_URL http:\/\/127\.0\.0\.1:1: cannot reach it/],
   ] as const) {
     it(`gives one clear message and a non-zero exit for ${name}`, async () => {
       await writeFile(join(dir, 'MALFORMED'), 'apiVersion: [unclosed\n');

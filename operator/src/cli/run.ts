@@ -19,6 +19,9 @@ Options:
 Environment:
   DATABASE_URL           use this PostgreSQL instead of a throwaway one (its tables are reset
                          when spec.database.mode is reset)
+  PROMETHEUS_URL         analyse from this Prometheus instead of one of loadlab's own; it must run
+                         with --web.enable-remote-write-receiver: a local Prometheus agent scrapes
+                         the run's processes and forwards their samples there
   LOADLAB_VEGETA         the vegeta binary (default: the one npm run setup builds)
 
 Exit status: 0 when the experiment ran (the SLO verdict is in the output), 1 when it could not
@@ -61,11 +64,12 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const databaseUrl = io.env.DATABASE_URL;
+    const { DATABASE_URL: databaseUrl, PROMETHEUS_URL: prometheusUrl } = io.env;
     await runLocal({
       file,
       ...(parsed.values.out ? { outDir: parsed.values.out } : {}),
       ...(databaseUrl ? { databaseUrl } : {}),
+      ...(prometheusUrl ? { prometheusUrl } : {}),
       ...(scrapeIntervalS !== undefined ? { scrapeIntervalS } : {}),
       signal: abort.signal,
     });

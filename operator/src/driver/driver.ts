@@ -85,7 +85,10 @@ export interface DriverOptions {
   tokenCacheSize?: number;
   /** Constant labels on every metric, e.g. {experiment: "smoke"}. */
   labels?: Record<string, string>;
-  /** Keep serving /metrics this long after the run, so a last scrape sees the final counts (default 0). */
+  /**
+   * Keep serving /metrics this long after the run, so a last scrape sees the final counts (default
+   * 0). A later run on the same port closes the lingering server first, so runs can follow each other.
+   */
   metricsLingerMs?: number;
   /** The vegeta binary (default: what scripts/setup.sh builds, or $LOADLAB_VEGETA). */
   vegetaPath?: string;
@@ -240,6 +243,7 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     tokenCacheSize: options.tokenCacheSize ?? 100_000,
   });
 
+  await closeLingering(options.metricsPort);
   const { server, url: metricsUrl } = await serveMetrics(metrics.registry, options.metricsPort);
   let csvError: Error | undefined;
   const engine = startEngine({
@@ -491,7 +495,7 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     process.removeListener('exit', killOnExit);
     engine.kill();
     const linger = options.metricsLingerMs ?? 0;
-    if (linger > 0) setTimeout(() => closeServer(server), linger).unref();
+    if (linger > 0) lingerOn(options.metricsPort, server, linger);
     else await closeServer(server);
   }
   progress();
@@ -574,7 +578,26 @@ class DueQueue {
   }
 }
 
+/** Metrics servers kept up after their run, by port: the next run on that port replaces them. */
+const lingering = new Map<number, Server>();
+
+function lingerOn(port: number, server: Server, ms: number): void {
+  if (port !== 0) lingering.set(port, server);
+  setTimeout(() => {
+    if (lingering.get(port) === server) lingering.delete(port);
+    void closeServer(server);
+  }, ms).unref();
+}
+
+async function closeLingering(port: number): Promise<void> {
+  const server = lingering.get(port);
+  if (!server) return;
+  lingering.delete(port);
+  await closeServer(server);
+}
+
 function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
   server.closeAllConnections();
   return new Promise((resolve) => server.close(() => resolve()));
 }

@@ -31,6 +31,7 @@ export function progressLine(s: ProgressSnapshot, context: ProgressContext): str
 export class ProgressView {
   private drawnLines = 0;
   private lastPlainS = -Infinity;
+  private cpuMicros = 0;
 
   constructor(
     private readonly out: TextOut,
@@ -42,7 +43,19 @@ export class ProgressView {
     return this.out.isTTY === true;
   }
 
+  /** CPU time spent formatting and writing the view, in seconds (part of the harness' cost). */
+  get cpuSeconds(): number {
+    return this.cpuMicros / 1e6;
+  }
+
   update(s: ProgressSnapshot): void {
+    const before = process.cpuUsage();
+    this.draw(s);
+    const spent = process.cpuUsage(before);
+    this.cpuMicros += spent.user + spent.system;
+  }
+
+  private draw(s: ProgressSnapshot): void {
     if (!this.live) {
       if (s.elapsedS - this.lastPlainS >= this.plainEveryS) {
         this.lastPlainS = s.elapsedS;

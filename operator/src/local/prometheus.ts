@@ -18,6 +18,11 @@ export interface PrometheusSettings {
   /** Added to every scraped series, as the operator's PodMonitors add them in a cluster. */
   labels: Record<string, string>;
   scrapeIntervalS: number;
+  /**
+   * PROMETHEUS_URL's remote-write endpoint: when set, this Prometheus runs in agent mode (scrapes,
+   * keeps nothing, forwards every sample there) and the run is analysed from that Prometheus.
+   */
+  remoteWriteUrl?: string;
 }
 
 /** The generated configuration: one job per kind of process, the experiment's labels on every target. */
@@ -28,12 +33,35 @@ export function prometheusConfig(settings: PrometheusSettings): string {
     scrape_configs: settings.jobs
       .filter((job) => job.targets.length > 0)
       .map((job) => ({ job_name: job.job, static_configs: [{ targets: job.targets, labels: settings.labels }] })),
+    // Sent within a second: the analysis waits for the run's last samples to arrive there.
+    ...(settings.remoteWriteUrl ? { remote_write: [{ url: settings.remoteWriteUrl, queue_config: { batch_send_deadline: '1s' } }] } : {}),
   });
+}
+
+/**
+ * Checks that PROMETHEUS_URL answers queries and accepts remote write (the local Prometheus
+ * forwards the run's samples there), with a message a person can act on when it does not.
+ */
+export async function checkRemotePrometheus(url: string): Promise<{ queryUrl: string; remoteWriteUrl: string }> {
+  const base = url.replace(/\/+$/, '');
+  const problem = (why: string) => new Error(`PROMETHEUS_URL ${base}: ${why}`);
+  const ready = await fetch(`${base}/api/v1/status/buildinfo`, { signal: AbortSignal.timeout(5000) }).then(
+    (response) => response.ok,
+    (error: Error) => {
+      throw problem(`cannot reach it (${error.cause instanceof Error ? error.cause.message : error.message}); unset PROMETHEUS_URL to use a Prometheus of loadlab's own`);
+    },
+  );
+  if (!ready) throw problem('does not answer the Prometheus HTTP API (GET /api/v1/status/buildinfo)');
+  // An empty body: a receiver answers 400 (nothing to decode); without one the path is 404.
+  const write = await fetch(`${base}/api/v1/write`, { method: 'POST', body: '', signal: AbortSignal.timeout(5000) }).then((response) => response.status, () => 0);
+  if (write === 404 || write === 0) throw problem('does not accept remote write: start it with --web.enable-remote-write-receiver');
+  return { queryUrl: base, remoteWriteUrl: `${base}/api/v1/write` };
 }
 
 /**
  * A Prometheus of our own on a free loopback port: the generated scrape configuration, the
  * remote-write receiver on (k6's output format, the same as in a cluster) and native histograms.
+ * With `remoteWriteUrl` it is an agent instead: it scrapes and forwards, and stores nothing.
  */
 export class LocalPrometheus {
   private constructor(
@@ -47,13 +75,13 @@ export class LocalPrometheus {
     const dir = await mkdtemp(join(tmpdir(), 'loadlab-prometheus-'));
     const port = await freePort();
     await writeFile(join(dir, 'prometheus.yml'), prometheusConfig(settings));
+    const storage = settings.remoteWriteUrl
+      ? ['--enable-feature=agent', `--storage.agent.path=${join(dir, 'data')}`]
+      : [`--storage.tsdb.path=${join(dir, 'data')}`, '--web.enable-remote-write-receiver', '--enable-feature=native-histograms', '--storage.tsdb.retention.time=1d'];
     const process = ManagedProcess.start('prometheus', binary, [
       `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
-      '--web.enable-remote-write-receiver',
-      '--enable-feature=native-histograms',
-      '--storage.tsdb.retention.time=1d',
+      ...storage,
       '--log.level=warn',
     ]);
     const prometheus = new LocalPrometheus(`http://127.0.0.1:${port}`, process, dir);

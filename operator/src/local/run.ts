@@ -14,8 +14,9 @@ import { startExporters } from './exporters.js';
 import { freePort, PostgresCluster, postgresBinDir } from './postgres.js';
 import { requireBinary } from './binaries.js';
 import { ManagedProcess } from './processes.js';
-import { LocalPrometheus, PROMETHEUS_HOW_TO } from './prometheus.js';
+import { checkRemotePrometheus, LocalPrometheus, PROMETHEUS_HOW_TO } from './prometheus.js';
 import { ProgressView, type TextOut } from './progress.js';
+import { formatHarnessCpu, HarnessMeter, type HarnessCpu } from './harness-cpu.js';
 
 /** Bad input: the message is for the person who wrote the file; exit code 2. */
 export class InvalidInputError extends Error {}
@@ -26,6 +27,8 @@ export interface LocalRunOptions {
   outDir?: string;
   /** From DATABASE_URL: use this database instead of a throwaway cluster. */
   databaseUrl?: string;
+  /** From PROMETHEUS_URL: analyse from this Prometheus (a local agent remote-writes the run into it). */
+  prometheusUrl?: string;
   scrapeIntervalS?: number;
   out?: TextOut;
   signal?: AbortSignal;
@@ -41,6 +44,8 @@ export interface LocalRunResult {
   /** Milliseconds from the start of `loadlab run` to the first request sent. */
   startupMs: number;
   runId: string;
+  /** What the harness itself cost while the load ran, in percent of one core. */
+  harness: HarnessCpu;
 }
 
 /**
@@ -63,6 +68,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   // Missing tools fail before anything is started.
   vegetaBinary();
   requireBinary('prometheus', PROMETHEUS_HOW_TO);
+  const remote = options.prometheusUrl ? await checkRemotePrometheus(options.prometheusUrl) : undefined;
 
   const cleanup: (() => Promise<void>)[] = [];
   try {
@@ -106,9 +112,11 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       ],
       labels,
       scrapeIntervalS,
+      ...(remote ? { remoteWriteUrl: remote.remoteWriteUrl } : {}),
     });
     cleanup.push(() => prometheus.stop());
-    say(`prometheus: ${prometheus.url} (scraping every ${scrapeIntervalS} s)`);
+    const prometheusUrl = remote?.queryUrl ?? prometheus.url;
+    say(remote ? `prometheus: ${prometheusUrl} (PROMETHEUS_URL; a local agent scrapes every ${scrapeIntervalS} s and remote-writes there)` : `prometheus: ${prometheusUrl} (scraping every ${scrapeIntervalS} s)`);
 
     // --- the load ---
     const phaseName = (phase: number) => {
@@ -117,8 +125,12 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       return p.step !== undefined ? `step ${p.step + 1} ${p.kind}` : `stage ${(p.stage ?? p.index) + 1}/${countStages(plan)} ${p.kind}`;
     };
     const view = new ProgressView(out, { experiment: name, totalS: plan.durationS, phaseName });
+    const harness = new HarnessMeter([
+      { name: 'prometheus', pid: prometheus.pid },
+      ...exporters.map((e) => ({ name: e.process.name, pid: e.process.pid })),
+    ], () => view.cpuSeconds);
     let startupMs: number | undefined;
-    const drive = (phaseRange: { from: number; to: number }, last: boolean) =>
+    const drive = (phaseRange: { from: number; to: number }) =>
       runDriver({
         experiment,
         plan,
@@ -128,8 +140,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         phaseRange,
         // The same knob as k6's maxVUs: how many requests the generator may have in flight.
         ...(experiment.spec.generator.maxVUs !== undefined ? { maxInFlight: experiment.spec.generator.maxVUs } : {}),
-        // The driver keeps its metrics up a little after the last step, for Prometheus' last scrape.
-        metricsLingerMs: last ? (scrapeIntervalS * 6 + 5) * 1000 : 0,
+        // The driver keeps its metrics up a little after each run, for Prometheus' last scrape (the
+        // next step of a search takes the port over).
+        metricsLingerMs: (scrapeIntervalS * 6 + 5) * 1000,
         onReady: () => (startupMs ??= Date.now() - started),
         onProgress: (s: ProgressSnapshot) => view.update({ ...s, elapsedS: plan.phases[phaseRange.from]!.startS + s.elapsedS }),
         ...(options.signal ? { signal: options.signal } : {}),
@@ -138,8 +151,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     if (plan.source === 'search') {
       const steps = new Set(plan.phases.map((p) => p.step!));
       for (const step of steps) {
-        // Steps reuse the driver's metrics port, so none may linger (the next step starts at once).
-        const result = await drive(phaseRangeOfStep(plan, step), false);
+        const result = await drive(phaseRangeOfStep(plan, step));
         results.push(result);
         if (result.aborted) break;
         const broken = clientSideBreak(experiment, result);
@@ -150,22 +162,22 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         }
       }
     } else {
-      results.push(await drive({ from: 0, to: plan.phases.length }, true));
+      results.push(await drive({ from: 0, to: plan.phases.length }));
     }
     view.finish();
+    const harnessCpu = harness.stop();
     throwIfAborted(options.signal);
     const selector = `experiment="${experimentLabel}",run="${runId}"`;
-    if (plan.source === 'stages') {
-      const responses = Object.values(results[0]!.totals.responses).reduce((n, count) => n + count, 0);
-      await waitForFinalScrape(prometheus.url, selector, responses, scrapeIntervalS);
-    }
+    // The last run's final count (each run of the driver counts from zero).
+    const responses = Object.values(results.at(-1)!.totals.responses).reduce((n, count) => n + count, 0);
+    await waitForFinalScrape(prometheusUrl, selector, responses, scrapeIntervalS + (remote ? REMOTE_WRITE_DELAY_S : 0));
 
     // --- the analysis ---
     say('analysing the run from Prometheus ...');
     const ran = results.flatMap((r) => r.timeline.filter((p) => p.startUnixS !== undefined && p.endUnixS !== undefined) as { index: number; startUnixS: number; endUnixS: number }[]);
     const timeline = timelineFromRun(plan, ran);
     const analysis = await analyzeRun({
-      prometheus: prometheus.url,
+      prometheus: prometheusUrl,
       selector,
       timeline,
       slo: experiment.spec.slo,
@@ -173,10 +185,10 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       step: scrapeIntervalS,
       scrapeIntervalS,
     });
-    await options.inspect?.({ prometheusUrl: prometheus.url, apiUrls: apis.map((a) => a.url), databaseUrl, runId });
+    await options.inspect?.({ prometheusUrl, apiUrls: apis.map((a) => a.url), databaseUrl, runId });
     await writeReport(outDir, experiment, analysis, results);
-    printSummary(say, analysis, results, outDir);
-    return { experiment, driver: results, analysis, outDir, startupMs: startupMs ?? NaN, runId };
+    printSummary(say, analysis, results, outDir, harnessCpu, startupMs);
+    return { experiment, driver: results, analysis, outDir, startupMs: startupMs ?? NaN, runId, harness: harnessCpu };
   } finally {
     await ManagedProcess.stopAll();
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
@@ -189,6 +201,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
  * scrape interval, so every other target (the API's counters were final before its last response
  * left) has been scraped after the end too.
  */
+/** The local agent's batch deadline (1 s) plus the time to send: how much later a sample lands in PROMETHEUS_URL. */
+const REMOTE_WRITE_DELAY_S = 2;
+
 async function waitForFinalScrape(prometheusUrl: string, selector: string, responses: number, scrapeIntervalS: number): Promise<void> {
   const query = encodeURIComponent(`sum(loadlab_driver_responses_total{${selector}})`);
   const deadline = Date.now() + (scrapeIntervalS * 3 + 2) * 1000;
@@ -259,7 +274,7 @@ export function textTable(table: Table): string[] {
   return [line(table.headers), ...table.rows.map((row, i) => `${line(row)}${highlight.has(i) ? '  <- breaks' : ''}`)];
 }
 
-function printSummary(say: (line: string) => void, analysis: AnalysisResult, results: DriverResult[], outDir: string): void {
+function printSummary(say: (line: string) => void, analysis: AnalysisResult, results: DriverResult[], outDir: string, harness: HarnessCpu, startupMs: number | undefined): void {
   const sent = results.reduce((n, r) => n + r.totals.sent, 0);
   const errors = results.reduce((n, r) => n + r.totals.errors, 0);
   const dropped = results.reduce((n, r) => n + r.totals.dropped, 0);
@@ -267,6 +282,7 @@ function printSummary(say: (line: string) => void, analysis: AnalysisResult, res
   say(textTable(stagesTable(analysis)).join('\n'));
   say('');
   say(`requests: ${sent.toLocaleString('en')} sent, ${errors.toLocaleString('en')} errors, ${dropped.toLocaleString('en')} dropped by the driver`);
+  say(`start-up to the first request: ${startupMs === undefined ? '-' : `${(startupMs / 1000).toFixed(1)} s`}; harness CPU while the load ran: ${formatHarnessCpu(harness)}`);
   const evidence = evidenceTable(analysis);
   if (evidence.rows.length > 0) {
     say('');
