@@ -12,20 +12,19 @@ import { runLocal } from '../src/local/run.js';
  * local mode: real API processes, PostgreSQL, Prometheus scraping them, the local driver. The
  * verdict is reached from the metrics alone. Each run: a light hold, then a heavy one.
  */
-const cases: { name: string; spec: string; expected: Bottleneck[]; why: string }[] = [
+const cases: { name: string; spec: string; expected: Bottleneck[]; why: string; breaksAt?: { devices: number; lastGood: number } }[] = [
   {
-    name: 'a DB pool that is too small',
+    name: 'a DB pool that is too small, found by a breaking-point search',
+    // A search (20 devices, then 300; a step is driven, judged on the driver's side, then the next)
+    // rather than stages, so the search path runs for real too.
     spec: `  fleet: { devices: 300, reportInterval: 2s, pollInterval: 2s }
   load:
-    stages:
-      - { devices: 20, duration: 2s }
-      - { devices: 20, duration: 24s, shape: hold }
-      - { devices: 300, duration: 4s }
-      - { devices: 300, duration: 24s, shape: hold }
+    search: { startDevices: 20, step: { devices: 280 }, maxDevices: 300, rampUp: 4s, hold: 24s }
   target: { dbPoolSize: 1, queryDelayMs: 10 }
   slo: { latencyPercentile: 95, latencyThreshold: 250ms, maxErrorRate: 0.01 }
 `,
     expected: ['db-pool'],
+    breaksAt: { devices: 300, lastGood: 20 },
     why: 'one connection held 10 ms more per query serves ~90 queries/s; 300 devices every 2 s ask for 150 polls/s alone',
   },
   {
@@ -96,6 +95,10 @@ describe('bottlenecks injected through the knobs, judged from real metrics (loca
       assert.equal(breakingPoint.status, 'broke', verdict.text);
       assert.ok(testCase.expected.includes(verdict.bottleneck), `expected ${testCase.expected.join(' or ')}, got ${verdict.bottleneck}: ${verdict.text}`);
       assert.ok(verdict.evidence.length > 0, 'the verdict carries its evidence');
+      if (testCase.breaksAt) {
+        assert.equal(breakingPoint.breaking?.devices, testCase.breaksAt.devices, 'the breaking step');
+        assert.equal(breakingPoint.lastGood?.devices, testCase.breaksAt.lastGood, 'the last good step');
+      }
       console.log(`${testCase.name}: ${verdict.text}`);
     });
   }
