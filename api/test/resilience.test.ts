@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { DeviceTokens } from '../src/auth/device-token.js';
 import { PostgresCluster } from './support/postgres.js';
-import { login, measurement, post, spawnApi, startTestApi, waitUntilReady } from './support/api.js';
+import { login, measurement, post, spawnApi, startTestApi, TEST_SECRET, waitUntilReady } from './support/api.js';
 
 describe('resilience, against a real PostgreSQL', () => {
   let pg: PostgresCluster;
@@ -63,6 +64,34 @@ describe('resilience, against a real PostgreSQL', () => {
       assert.equal(statuses.filter((s) => s !== 201 && s !== 503).length, 0);
       assert.equal(await pg.psql(`SELECT count(*) FROM measurement m JOIN device d ON d.id = m.device_id WHERE d.serial = 'kettle-shed'`), String(accepted));
       assert.equal((await fetch(`${api.url}/metrics`)).status, 200, 'metrics are never shed');
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('statement timeout: 503 + Retry-After as for an outage (never 500), and nothing stored', async () => {
+    // Every statement sleeps longer than PostgreSQL lets it run, so each one is cancelled (57014).
+    const api = await startTestApi(pg.url, { DB_STATEMENT_TIMEOUT_MS: '100', QUERY_DELAY_MS: '1000' });
+    try {
+      // Login needs the database too, so the device is registered and its token issued directly.
+      const deviceId = Number(await pg.psql(`INSERT INTO device (serial) VALUES ('kettle-timeout') RETURNING id`));
+      const { token } = new DeviceTokens(TEST_SECRET, 60).issue(deviceId);
+
+      const responses = [
+        await post(api.url, '/v1/measurements', token, measurement({}, new Date(Date.now() - 60_000))),
+        await post(api.url, '/v1/measurements', token, [measurement({}, new Date(Date.now() - 120_000)), measurement({}, new Date(Date.now() - 180_000))]),
+        await post(api.url, '/v1/devices/login', undefined, { serial: 'kettle-timeout-new' }),
+        await fetch(`${api.url}/v1/stats`),
+      ];
+      for (const response of responses) {
+        assert.equal(response.status, 503, `${response.url}: ${await response.clone().text()}`);
+        assert.equal(response.headers.get('retry-after'), '1');
+        assert.match(((await response.json()) as { message: string }).message, /statement timeout/);
+      }
+      assert.equal(await pg.psql(`SELECT count(*) FROM measurement WHERE device_id = ${deviceId}`), '0', 'nothing was stored');
+      const metrics = await (await fetch(`${api.url}/metrics`)).text();
+      assert.match(metrics, /loadlab_api_http_requests_shed_total\{reason="database_busy"\} 4/);
+      assert.doesNotMatch(metrics, /status="500"/);
     } finally {
       await api.close();
     }

@@ -6,11 +6,33 @@ import type { ApiMetrics } from '../metrics/metrics.js';
 /** The database could not be reached: callers answer 503 with Retry-After, never 500 or 2xx. */
 export class DatabaseUnavailableError extends Error {}
 
+/**
+ * The database is up but gave up on this statement (statement_timeout, deadlock, serialization
+ * failure, lock timeout): nothing was stored and the same request may well succeed a moment
+ * later, so callers answer 503 with Retry-After as for an outage. `code` keeps the SQLSTATE for
+ * callers that retry some of them (pgCode() reads it).
+ */
+export class DatabaseBusyError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
   '57P01', '57P02', '57P03', // admin shutdown, crash shutdown, cannot connect now
   '08000', '08001', '08003', '08004', '08006', // connection exceptions
   '53300', // too many connections
+]);
+
+const BUSY_CODES = new Set([
+  '57014', // query_canceled: DB_STATEMENT_TIMEOUT_MS elapsed (or a cancel request)
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '55P03', // lock_not_available (lock_timeout)
 ]);
 
 export function isUnavailable(error: unknown): boolean {
@@ -65,6 +87,9 @@ export class Database {
         client = undefined;
       }
       if (isUnavailable(error)) throw new DatabaseUnavailableError(`database unavailable: ${(error as Error).message}`);
+      // The connection itself is fine after these: it goes back to the pool as usual.
+      const code = pgCode(error);
+      if (code && BUSY_CODES.has(code)) throw new DatabaseBusyError(`database busy, try again: ${(error as Error).message}`, code);
       throw error;
     } finally {
       client?.release();

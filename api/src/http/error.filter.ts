@@ -1,12 +1,13 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { DatabaseUnavailableError } from '../db/database.js';
+import { DatabaseBusyError, DatabaseUnavailableError } from '../db/database.js';
 import { UnknownDeviceError, WriteQueueFullError } from '../measurements/measurement-writer.js';
 import type { ApiMetrics } from '../metrics/metrics.js';
 
 /**
  * Turns the API's own failures into the answers a device can act on: 503 + Retry-After when the
- * database is away or the write queue is full (never a 500, never a 2xx for unstored data),
+ * database is away or gave up on the statement (timeout, deadlock) or the write queue is full
+ * (never a 500, never a 2xx for unstored data),
  * 401 for a device the database no longer knows, 500 only for real bugs (logged).
  */
 @Catch()
@@ -22,8 +23,8 @@ export class ErrorFilter implements ExceptionFilter {
       void reply.status(error.getStatus()).send(typeof body === 'string' ? { statusCode: error.getStatus(), message: body } : body);
       return;
     }
-    if (error instanceof DatabaseUnavailableError || error instanceof WriteQueueFullError) {
-      const reason = error instanceof WriteQueueFullError ? 'write_queue_full' : 'database_unavailable';
+    if (error instanceof DatabaseUnavailableError || error instanceof DatabaseBusyError || error instanceof WriteQueueFullError) {
+      const reason = error instanceof WriteQueueFullError ? 'write_queue_full' : error instanceof DatabaseBusyError ? 'database_busy' : 'database_unavailable';
       this.metrics.shed.inc({ reason });
       void reply.status(503).header('Retry-After', '1').send({ statusCode: 503, error: 'Service Unavailable', message: error.message });
       return;

@@ -1,4 +1,4 @@
-import { Database, DatabaseUnavailableError, pgCode } from '../db/database.js';
+import { Database, DatabaseBusyError, DatabaseUnavailableError, pgCode } from '../db/database.js';
 import type { ApiMetrics } from '../metrics/metrics.js';
 import type { MeasurementInput } from './measurement.schema.js';
 
@@ -120,7 +120,9 @@ export class MeasurementWriter {
       await this.store(batch);
       for (const pending of batch) pending.resolve();
     } catch (error) {
-      if (error instanceof DatabaseUnavailableError || batch.length === 1) {
+      // Splitting only helps against a bad request; a database that is away or timing out would
+      // just be asked the same thing once per request.
+      if (error instanceof DatabaseUnavailableError || error instanceof DatabaseBusyError || batch.length === 1) {
         for (const pending of batch) pending.reject(this.explain(error));
         return;
       }
