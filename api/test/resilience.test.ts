@@ -97,6 +97,31 @@ describe('resilience, against a real PostgreSQL', () => {
     }
   });
 
+  it('write queue full: 503 + Retry-After, counted as write_queue_full, and only acknowledged rows stored', async () => {
+    // One statement at a time on a slow database, and room for one waiting row: a burst overflows.
+    const api = await startTestApi(pg.url, { MAX_PENDING_WRITES: '1', WRITE_BATCH_MAX_CONCURRENCY: '1', QUERY_DELAY_MS: '300' });
+    try {
+      const { token } = await login(api.url, 'kettle-queue');
+      const responses = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => post(api.url, '/v1/measurements', token, measurement({}, new Date(Date.now() - 10_000 - i * 1000)))),
+      );
+      const statuses = responses.map((r) => r.status);
+      const accepted = statuses.filter((s) => s === 201).length;
+      const shed = responses.filter((r) => r.status === 503);
+      assert.ok(accepted >= 1, `some were written: ${statuses}`);
+      assert.ok(shed.length >= 5, `most were shed: ${statuses}`);
+      assert.ok(shed.every((r) => r.headers.get('retry-after') === '1'));
+      assert.match(((await shed[0]!.json()) as { message: string }).message, /write queue full/);
+      assert.equal(statuses.filter((s) => s !== 201 && s !== 503).length, 0);
+      assert.equal(await pg.psql(`SELECT count(*) FROM measurement m JOIN device d ON d.id = m.device_id WHERE d.serial = 'kettle-queue'`), String(accepted));
+      const metrics = await (await fetch(`${api.url}/metrics`)).text();
+      assert.match(metrics, new RegExp(`loadlab_api_http_requests_shed_total\\{reason="write_queue_full"\\} ${shed.length}\n`));
+      assert.doesNotMatch(metrics, /reason="in_flight"/, 'shed by the write queue, not by MAX_IN_FLIGHT');
+    } finally {
+      await api.close();
+    }
+  });
+
   it('SIGTERM under load loses no acknowledged measurement (a separate API process)', async () => {
     const api = await spawnApi({ DATABASE_URL: pg.url, WRITE_BATCH_MAX_ROWS: '200' });
     await waitUntilReady(api.url);
