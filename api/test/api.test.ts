@@ -113,6 +113,22 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
       assert.equal(await pg.psql(`SELECT count(*) FROM measurement WHERE device_id = ${deviceId} AND device_time = '${at.toISOString()}'`), '0');
     });
 
+    it('400 (not 500) for a JSON body that does not parse or is empty, naming body', async () => {
+      for (const [path, body, reason] of [
+        ['/v1/measurements', '{"chargeNow": 800,', /not valid JSON/],
+        ['/v1/measurements', '', /empty/],
+        ['/v1/devices/login', "{serial: 'kettle'}", /not valid JSON/],
+      ] as const) {
+        const response = await post(api.url, path, token, body);
+        assert.equal(response.status, 400, `${path} ${JSON.stringify(body)}`);
+        const json = (await response.json()) as { error: string; message: string; issues: { field: string; reason: string }[] };
+        assert.equal(json.error, 'Bad Request');
+        assert.deepEqual(json.issues.map((i) => i.field), ['body']);
+        assert.match(json.issues[0]!.reason, reason);
+        assert.match(json.message, /^body: /);
+      }
+    });
+
     it('413 for a body over MAX_BODY_BYTES', async () => {
       const response = await post(api.url, '/v1/measurements', token, JSON.stringify({ pad: 'x'.repeat(10_000) }));
       assert.equal(response.status, 413);

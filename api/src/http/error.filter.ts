@@ -3,6 +3,14 @@ import type { FastifyReply } from 'fastify';
 import { DatabaseBusyError, DatabaseUnavailableError } from '../db/database.js';
 import { UnknownDeviceError, WriteQueueFullError } from '../measurements/measurement-writer.js';
 import type { ApiMetrics } from '../metrics/metrics.js';
+import { badRequest } from './validation.js';
+
+// Fastify's JSON parser refuses these before any controller runs; Nest hands them over as an
+// HttpException whose cause is the FastifyError. They get the field/reason body of every other 400.
+const UNPARSABLE_BODY_REASONS: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'is not valid JSON: check quotes, commas and brackets',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'is empty: send a JSON document, or no content-type: application/json',
+};
 
 /**
  * Turns the API's own failures into the answers a device can act on: 503 + Retry-After when the
@@ -18,6 +26,10 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
+    if (error instanceof HttpException) {
+      const unparsable = UNPARSABLE_BODY_REASONS[(error.cause as { code?: string } | undefined)?.code ?? ''];
+      if (unparsable) error = badRequest([{ field: 'body', reason: unparsable }]);
+    }
     if (error instanceof HttpException) {
       const body = error.getResponse();
       void reply.status(error.getStatus()).send(typeof body === 'string' ? { statusCode: error.getStatus(), message: body } : body);

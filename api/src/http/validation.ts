@@ -17,8 +17,12 @@ export function fieldName(path: readonly PropertyKey[]): string {
 export function parseOrBadRequest<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues: FieldIssue[] = result.error.issues.map((issue) => ({ field: fieldName(issue.path), reason: issue.message }));
-  throw new BadRequestException({
+  throw badRequest(result.error.issues.map((issue) => ({ field: fieldName(issue.path), reason: issue.message })));
+}
+
+/** The one 400 body: every bad field with the reason, and the same as one line in `message`. */
+export function badRequest(issues: FieldIssue[]): BadRequestException {
+  return new BadRequestException({
     statusCode: 400,
     error: 'Bad Request',
     message: issues.map((i) => `${i.field}: ${i.reason}`).join('; '),
