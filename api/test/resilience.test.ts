@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { DeviceTokens } from '../src/auth/device-token.js';
@@ -122,32 +123,54 @@ describe('resilience, against a real PostgreSQL', () => {
     }
   });
 
-  it('SIGTERM under load loses no acknowledged measurement (a separate API process)', async () => {
-    const api = await spawnApi({ DATABASE_URL: pg.url, WRITE_BATCH_MAX_ROWS: '200' });
+  it('SIGTERM under load: requests in flight finish with 201, no acknowledged measurement is lost (a separate API process)', async () => {
+    // QUERY_DELAY_MS keeps each request at the server for 300 ms or more, so when the signal arrives
+    // most devices have one in flight, which the drain must finish rather than cut.
+    const api = await spawnApi({ DATABASE_URL: pg.url, WRITE_BATCH_MAX_ROWS: '200', QUERY_DELAY_MS: '300' });
     await waitUntilReady(api.url);
-    const devices = await Promise.all(Array.from({ length: 20 }, (_, i) => login(api.url, `kettle-sigterm-${i}`)));
-    const acknowledged: string[] = [];
+    const devices = await Promise.all(Array.from({ length: 30 }, (_, i) => login(api.url, `kettle-sigterm-${i}`)));
+    const requests: { key: string; sentAt: number; answeredAt?: number; outcome?: number | 'refused or reset' }[] = [];
     let stop = false;
-    let sent = 0;
     const loops = devices.map(async ({ token, deviceId }, d) => {
       for (let k = 0; !stop && k < 5000; k++) {
         const at = new Date(Date.now() - 3600_000 + k * 10 + d);
-        sent++;
+        const request: (typeof requests)[number] = { key: `${deviceId}@${at.toISOString()}`, sentAt: performance.now() };
+        requests.push(request);
         const response = await post(api.url, '/v1/measurements', token, measurement({}, at)).catch(() => undefined);
-        if (response?.status === 201) acknowledged.push(`${deviceId}@${at.toISOString()}`);
-        else if (response) {
-          assert.equal(response.status, 503, 'while closing the API answers 503, nothing else');
-          await response.arrayBuffer();
-        } else return; // connection refused or reset: the server is gone
+        request.answeredAt = performance.now();
+        request.outcome = response?.status ?? 'refused or reset';
+        if (!response) return; // the server is gone
+        await response.arrayBuffer();
       }
     });
-    await sleep(1500);
+    // A request written just before the signal can still sit unread in its keep-alive connection
+    // when the server closes the idle ones (the keep-alive race of every HTTP server), so it was
+    // never in flight; only requests sent SETTLE_MS or more before SIGTERM count as in flight.
+    const SETTLE_MS = 100;
+    const settledInFlight = () => requests.filter((r) => r.answeredAt === undefined && r.sentAt < performance.now() - SETTLE_MS).length;
+    // Under load first: enough acknowledged writes for the count check below to mean something.
+    await until(() => requests.filter((r) => r.outcome === 201).length >= 150, 30_000, '150 acknowledged writes');
+    for (const deadline = Date.now() + 5000; settledInFlight() < devices.length / 2 && Date.now() < deadline; ) await sleep(5);
+    const sigtermAt = performance.now();
     api.child.kill('SIGTERM');
     const code = await api.exited;
     stop = true;
     await Promise.all(loops);
     assert.equal(code, 0, `clean exit; stderr: ${api.stderr()}`);
-    assert.ok(acknowledged.length > 100, `enough load: ${acknowledged.length} acknowledged of ${sent}`);
+
+    const sentBefore = requests.filter((r) => r.sentAt < sigtermAt - SETTLE_MS);
+    const inFlight = sentBefore.filter((r) => r.answeredAt! > sigtermAt);
+    assert.ok(inFlight.length >= devices.length / 2, `the drain was exercised: ${inFlight.length} requests in flight at SIGTERM`);
+    const notServed = sentBefore.filter((r) => r.outcome !== 201);
+    assert.deepEqual(
+      notServed.map((r) => `${r.outcome}, sent ${Math.round(sigtermAt - r.sentAt)} ms before SIGTERM`),
+      [],
+      `every request sent before SIGTERM was answered 201 (${inFlight.length} of them drained)`,
+    );
+    const later = new Set(requests.filter((r) => r.sentAt >= sigtermAt - SETTLE_MS).map((r) => r.outcome));
+    assert.deepEqual([...later].filter((o) => o !== 201 && o !== 503 && o !== 'refused or reset'), [], 'while closing the API answers 503 or refuses, nothing else');
+
+    const acknowledged = requests.filter((r) => r.outcome === 201).map((r) => r.key);
     const stored = new Set(
       (await pg.psql(`SELECT m.device_id || '@' || to_char(m.device_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM measurement m JOIN device d ON d.id = m.device_id WHERE d.serial LIKE 'kettle-sigterm-%'`)).split('\n'),
     );
@@ -164,3 +187,9 @@ describe('resilience, against a real PostgreSQL', () => {
     assert.match(message, /DB_POOL_SIZE:/);
   });
 });
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !condition(); await sleep(10)) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+  }
+}
