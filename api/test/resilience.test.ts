@@ -178,6 +178,36 @@ describe('resilience, against a real PostgreSQL', () => {
     assert.deepEqual(lost, [], `${lost.length} acknowledged measurements were not stored`);
   });
 
+  it('logs one JSON object per line on stdout, with level, time, msg and service (a separate API process)', async () => {
+    const api = await spawnApi({ DATABASE_URL: pg.url, LOG_LEVEL: 'info' });
+    await waitUntilReady(api.url);
+    api.child.kill('SIGTERM');
+    assert.equal(await api.exited, 0, api.stderr());
+    const logs = api
+      .stdout()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => {
+        try {
+          return JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          assert.fail(`not a JSON line: ${line}`);
+        }
+      });
+    assert.ok(logs.length >= 3, api.stdout());
+    for (const log of logs) {
+      assert.equal(typeof log.level, 'number', JSON.stringify(log));
+      assert.match(String(log.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.equal(typeof log.msg, 'string');
+      assert.equal(log.service, 'loadlab-api');
+    }
+    const listening = logs.find((log) => log.msg === 'listening');
+    assert.equal(listening?.level, 30, 'info is pino level 30');
+    assert.equal(listening?.port, Number(new URL(api.url).port));
+    assert.ok(logs.some((log) => typeof log.context === 'string' && log.level === 30), "Nest's own messages go through the same logger, with their context");
+    assert.equal(logs.at(-1)?.msg, 'stopped');
+  });
+
   it('refuses to start on bad configuration, naming each variable', async () => {
     const api = await spawnApi({ DATABASE_URL: 'mysql://nope', TOKEN_SECRET: 'short', DB_POOL_SIZE: 'many' });
     assert.equal(await api.exited, 2);

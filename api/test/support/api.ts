@@ -33,19 +33,26 @@ export function post(baseUrl: string, path: string, token: string | undefined, b
 }
 
 /** The API as its own process (`node dist/src/main.js`), for signals and exit codes. */
-export async function spawnApi(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; stderr: () => string; exited: Promise<number | null> }> {
+export async function spawnApi(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string; stdout: () => string; stderr: () => string; exited: Promise<number | null> }> {
   const port = env.PORT ?? String(await freePort());
   const child = spawn(process.execPath, [MAIN], {
     env: { ...process.env, TOKEN_SECRET, PORT: port, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  // stdout holds the JSON logs, stderr the start-up errors; both go into one transcript.
+  // stdout holds the JSON logs, stderr the start-up errors; both go into one transcript, and
+  // stdout alone is kept too for the tests that read the logs.
+  let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    stderr += chunk.toString();
+  });
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  return { child, url, stderr: () => stderr, exited };
+  return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 export async function waitUntilReady(url: string, timeoutMs = 30_000): Promise<void> {
