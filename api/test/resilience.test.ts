@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -178,6 +180,36 @@ describe('resilience, against a real PostgreSQL', () => {
     assert.deepEqual(lost, [], `${lost.length} acknowledged measurements were not stored`);
   });
 
+  it('readiness answers 503 from SIGTERM on, while an in-flight request drains (a separate API process)', async () => {
+    // QUERY_DELAY_MS holds the measurement at the server while /readyz is asked; it stays under the
+    // readiness ping's 1 s, so the API is ready before the signal.
+    const api = await spawnApi({ DATABASE_URL: pg.url, QUERY_DELAY_MS: '600', LOG_LEVEL: 'info' });
+    await waitUntilReady(api.url);
+    const { token, deviceId } = await login(api.url, 'kettle-draining');
+    // After SIGTERM the listener is closed and idle connections are dropped, so only a connection
+    // busy with a request gets an answer: this one starts its /readyz before the signal and
+    // finishes it after. (A probe on a new connection is refused, checked below.)
+    const probe = await RawHttpConnection.open(api.url);
+    assert.equal((await probe.request('GET /readyz HTTP/1.1\r\nHost: api\r\n\r\n')).status, 200);
+    probe.write('GET /readyz HTTP/1.1\r\nHost: api\r\n');
+
+    const at = new Date(Date.now() - 60_000);
+    let drained = false;
+    const inFlight = post(api.url, '/v1/measurements', token, measurement({}, at)).finally(() => (drained = true));
+    await sleep(200);
+    api.child.kill('SIGTERM');
+    await until(() => api.stdout().includes('shutting down'), 5000, 'the shutting-down log line');
+    const ready = await probe.request('\r\n');
+    assert.equal(ready.status, 503, ready.body);
+    assert.equal(drained, false, 'the measurement was still in flight when readiness said 503');
+    await assert.rejects(fetch(`${api.url}/readyz`), 'a new connection is refused');
+    probe.close();
+
+    assert.equal((await inFlight).status, 201, 'the in-flight request was finished, not cut');
+    assert.equal(await api.exited, 0, api.stderr());
+    assert.equal(await pg.psql(`SELECT count(*) FROM measurement WHERE device_id = ${deviceId}`), '1');
+  });
+
   it('logs one JSON object per line on stdout, with level, time, msg and service (a separate API process)', async () => {
     const api = await spawnApi({ DATABASE_URL: pg.url, LOG_LEVEL: 'info' });
     await waitUntilReady(api.url);
@@ -221,5 +253,49 @@ describe('resilience, against a real PostgreSQL', () => {
 async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !condition(); await sleep(10)) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+  }
+}
+
+/** One HTTP/1.1 connection written by hand, so a request can be sent in pieces. */
+class RawHttpConnection {
+  private received = '';
+  private closed = false;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (this.received += chunk));
+    socket.on('close', () => (this.closed = true));
+  }
+
+  static async open(url: string): Promise<RawHttpConnection> {
+    const { hostname, port } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    await once(socket, 'connect');
+    return new RawHttpConnection(socket);
+  }
+
+  write(text: string): void {
+    this.socket.write(text);
+  }
+
+  /** Writes `text` and reads one response (the API always sends content-length). */
+  async request(text: string, timeoutMs = 5000): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+    this.write(text);
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(10)) {
+      const headEnd = this.received.indexOf('\r\n\r\n');
+      if (headEnd < 0) continue;
+      const [statusLine, ...lines] = this.received.slice(0, headEnd).split('\r\n');
+      const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      const bodyEnd = headEnd + 4 + Number(headers['content-length'] ?? 0);
+      if (this.received.length < bodyEnd) continue;
+      const body = this.received.slice(headEnd + 4, bodyEnd);
+      this.received = this.received.slice(bodyEnd);
+      return { status: Number(statusLine!.split(' ')[1]), headers, body };
+    }
+    throw new Error(`no complete response within ${timeoutMs} ms${this.closed ? ' (connection closed)' : ''}: ${JSON.stringify(this.received)}`);
+  }
+
+  close(): void {
+    this.socket.destroy();
   }
 }
