@@ -4,7 +4,8 @@
  *
  *  1. Highest sustainable request rate (p99 < 100 ms, no errors, the generator kept the rate) of the
  *     NestJS API and of a minimal raw Fastify + pg server running the same SQL (raw-server.ts),
- *     each in its own process, one at a time, on a freshly truncated schema; and their ratio.
+ *     each in its own process, one at a time, on a freshly truncated schema; and their ratio; and
+ *     the same for the API with write batching off (the raw server's statements exactly).
  *     The mix: per device and interval one POST /v1/measurements (a new deviceTime each time) and
  *     one GET /v1/command, for N devices (default 200,000, each with its own token).
  *  2. Measurement ingest (rows/s) through the API at its maximum vs a batched-insert ceiling on the
@@ -43,7 +44,8 @@ const USAGE = `usage: node api/dist/bench/bench.js [options]
   --start-rate R     first rate tried, req/s (default 1000)
   --devices N        registered devices, each with its own token (default 200000)
   --pool N           DB pool size of both servers (default 10, the API's default)
-  --only nest|raw    search one server only (no ratio)
+  --only KIND        search one server only (no ratio): nest, raw, or nest-unbatched (the API with
+                     WRITE_BATCH_MAX_ROWS=1: the raw server's SQL, one statement per request)
   --skip-ingest      skip the ingest-ceiling measurement
   --skip-stats       skip the /stats measurement
   --profile-rate R   instead of the benchmark: run the Nest API under --cpu-prof at R req/s for one
@@ -90,8 +92,8 @@ const POOL = Math.floor(num(argv.pool, 10, 'pool'));
 const FINE_STEPS = QUICK ? 2 : 3;
 const COARSE_FACTOR = 1.5;
 const ONLY = argv.only;
-if (ONLY !== undefined && ONLY !== 'nest' && ONLY !== 'raw') {
-  console.error(`bench: --only must be nest or raw\n${USAGE}`);
+if (ONLY !== undefined && ONLY !== 'nest' && ONLY !== 'raw' && ONLY !== 'nest-unbatched') {
+  console.error(`bench: --only must be nest, raw or nest-unbatched\n${USAGE}`);
   process.exit(2);
 }
 
@@ -255,8 +257,13 @@ async function waitResponsive(server: Server): Promise<void> {
 
 // ---- servers under test -----------------------------------------------------------------------
 
-type Kind = 'nest' | 'raw';
-const LABEL: Record<Kind, string> = { nest: 'NestJS API', raw: 'raw Fastify + pg' };
+/**
+ * nest-unbatched is the API with write batching off: one INGEST_SQL per request, as the raw server
+ * does, so nest-unbatched/raw compares the frameworks on the same statements, while nest/raw shows
+ * what the API as shipped (group commit on) gets out of the same database.
+ */
+type Kind = 'nest' | 'raw' | 'nest-unbatched';
+const LABEL: Record<Kind, string> = { nest: 'NestJS API', raw: 'raw Fastify + pg', 'nest-unbatched': 'NestJS, no batching' };
 
 interface Server {
   kind: Kind;
@@ -268,7 +275,7 @@ interface Server {
 
 async function startServer(kind: Kind, nodeArgs: string[] = []): Promise<Server> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, kind === 'nest' ? NEST_MAIN : RAW_MAIN], {
+  const child = spawn(process.execPath, [...nodeArgs, kind === 'raw' ? RAW_MAIN : NEST_MAIN], {
     env: {
       ...process.env,
       DATABASE_URL: cluster!.url,
@@ -278,6 +285,7 @@ async function startServer(kind: Kind, nodeArgs: string[] = []): Promise<Server>
       LOG_LEVEL: 'warn',
       DB_POOL_SIZE: String(POOL),
       MIGRATE_ON_START: 'false',
+      ...(kind === 'nest-unbatched' ? { WRITE_BATCH_MAX_ROWS: '1' } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -366,7 +374,7 @@ class TargetWriter {
     const getUrl = JSON.stringify(`${baseUrl}/v1/command`);
     let chunk: string[] = [];
     for (let i = 0; i < count; i++) {
-      if (mode === 'mix' && i % 2 === 0) {
+      if (mode === 'ingest' || (mode === 'mix' && i % 2 === 0)) {
         const device = (this.measureCursor++ % DEVICES) + 1;
         const time = Math.max(startMs + (i * 1000) / rate, this.lastTime[device]! + 1);
         this.lastTime[device] = time;
@@ -388,8 +396,11 @@ class TargetWriter {
 
 // ---- one load step and the rate search -------------------------------------------------------
 
-/** `mix`: the device mix; `polls`: GET /v1/command only (identical SQL in both servers, no batching). */
-type Mode = 'mix' | 'polls';
+/**
+ * `mix`: the device mix; `polls`: GET /v1/command only (identical SQL in both servers, no batching);
+ * `ingest`: POST /v1/measurements only (the API's ingest capacity, for the ceiling comparison).
+ */
+type Mode = 'mix' | 'polls' | 'ingest';
 /** Rate of the equal-work comparison (polls only), low enough for both servers. */
 const EQUAL_WORK_RATE = 1000;
 
@@ -505,7 +516,8 @@ interface Search {
 const roundRate = (r: number): number => (r >= 2000 ? Math.round(r / 50) * 50 : Math.max(10, Math.round(r / 10) * 10));
 
 /** Coarse (×1.5 from --start-rate up to --max-rate) then bisection between the last pass and the first failure. */
-async function searchMaxRate(kind: Kind, targets: TargetWriter, vegeta: string): Promise<Search> {
+async function searchMaxRate(kind: Kind, targets: TargetWriter, vegeta: string, mode: Mode = 'mix'): Promise<Search> {
+  const label = mode === 'ingest' ? `${LABEL[kind]} (measurements only)` : LABEL[kind];
   await resetSchema(true);
   const server = await startServer(kind);
   try {
@@ -514,13 +526,13 @@ async function searchMaxRate(kind: Kind, targets: TargetWriter, vegeta: string):
     let best: Step | undefined;
     let fail: Step | undefined;
     const attempt = async (rate: number) => {
-      let step = await runStep(server, targets, vegeta, rate);
+      let step = await runStep(server, targets, vegeta, rate, label, mode);
       steps.push(step);
       if (!step.pass && (step.cpu.percent.other ?? 0) >= INTERFERENCE_PERCENT) {
         log(`  other processes used ${fmt(step.cpu.percent.other ?? 0)} % of a core during that step: repeating it once`);
         await settle(3000);
         await waitResponsive(server);
-        step = await runStep(server, targets, vegeta, rate);
+        step = await runStep(server, targets, vegeta, rate, label, mode);
         steps.push(step);
       }
       if (step.pass && (!best || rate > best.rate)) best = step;
@@ -556,7 +568,8 @@ async function searchMaxRate(kind: Kind, targets: TargetWriter, vegeta: string):
     const { rows } = await admin!.query<{ n: string }>('SELECT count(*) AS n FROM measurement');
     // Equal work: the same poll statement at the same rate in both servers, so the CPU per request
     // compares the frameworks (HTTP, auth, routing, pg client) without write batching in the picture.
-    const polls = await runStep(server, targets, vegeta, EQUAL_WORK_RATE, `${LABEL[kind]} (equal work)`, 'polls');
+    // (nest-unbatched polls exactly as nest does: its equal-work step would repeat nest's.)
+    const polls = kind === 'nest-unbatched' || mode !== 'mix' ? undefined : await runStep(server, targets, vegeta, EQUAL_WORK_RATE, `${LABEL[kind]} (equal work)`, 'polls');
     return { kind, steps, best, firstFail: fail, cappedAtMax: !!best && best.rate >= MAX_RATE, stored: Number(rows[0]!.n), acknowledged, polls };
   } finally {
     await stopServer(server);
@@ -860,7 +873,7 @@ async function main(): Promise<void> {
   }
 
   const searches: Partial<Record<Kind, Search>> = {};
-  for (const kind of ['nest', 'raw'] as const) {
+  for (const kind of ['nest', 'raw', 'nest-unbatched'] as const) {
     if (ONLY && ONLY !== kind) continue;
     log(`=== ${LABEL[kind]}: searching the highest sustainable rate (freshly truncated schema, own process, pool ${POOL})`);
     searches[kind] = await searchMaxRate(kind, targets, vegeta);
@@ -868,11 +881,18 @@ async function main(): Promise<void> {
     log(`=== ${LABEL[kind]}: max ${s.best ? `${fmt(s.best.rate)} req/s` : 'none passed'}${s.cappedAtMax ? ' (reached --max-rate)' : ''}; ${fmt(s.stored)} measurements stored, ${fmt(s.acknowledged)} acknowledged`);
   }
   const ceiling = argv['skip-ingest'] ? undefined : await ingestCeiling(QUICK ? 3 : 5);
+  // The API's own ingest capacity: the mix's maximum is capped by its polls too.
+  let ingest: Search | undefined;
+  if (ceiling && (!ONLY || ONLY === 'nest')) {
+    log(`=== ${LABEL.nest}: searching the highest sustainable rate of POST /v1/measurements alone`);
+    ingest = await searchMaxRate('nest', targets, vegeta, 'ingest');
+  }
   const stats = argv['skip-stats'] ? undefined : await statsLatency();
 
   // ---- summary ----
   const nest = searches.nest;
   const raw = searches.raw;
+  const unbatched = searches['nest-unbatched'];
   const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
   const lines: string[] = [];
   const row = (label: string, s: Search | undefined) => {
@@ -896,10 +916,15 @@ async function main(): Promise<void> {
   lines.push(`1. highest sustainable rate (p99 < ${P99_LIMIT_MS} ms, 0 errors):`);
   row(LABEL.nest, nest);
   row(LABEL.raw, raw);
+  row(LABEL['nest-unbatched'], unbatched);
   if (nest?.best && raw?.best) {
     const ratio = nest.best.rate / raw.best.rate;
-    lines.push(`  ratio nest/raw     ${fmt(ratio, 2)}   goal >= ${GOAL_RATIO}   ${verdict(ratio >= GOAL_RATIO)}`);
+    lines.push(`  ratio nest/raw     ${fmt(ratio, 2)}   goal >= ${GOAL_RATIO}   ${verdict(ratio >= GOAL_RATIO)}   (the API as shipped: write batching on)`);
   } else if (nest && raw) lines.push('  ratio nest/raw     n/a (a server passed no step)');
+  if (unbatched?.best && raw?.best) {
+    const ratio = unbatched.best.rate / raw.best.rate;
+    lines.push(`  ratio same SQL     ${fmt(ratio, 2)}   goal >= ${GOAL_RATIO}   ${verdict(ratio >= GOAL_RATIO)}   (NestJS with batching off vs raw: one statement per request in both)`);
+  }
   if (nest?.polls && raw?.polls) {
     const us = (s: Step) => ((s.cpu.percent[s.kind] ?? 0) * 10_000) / s.rate;
     const pgUs = (s: Step) => ((s.cpu.percent.postgres ?? 0) * 10_000) / s.rate;
@@ -924,8 +949,11 @@ async function main(): Promise<void> {
   }
   if (ceiling) {
     lines.push('2. measurement ingest:');
-    const at = nest?.best ? (nest.best.stats.twoXxByRoute['POST /v1/measurements'] ?? 0) / nest.best.stats.seconds : NaN;
-    lines.push(`  through the NestJS API at its max: ${fmt(at)} rows/s`);
+    const inMix = nest?.best ? (nest.best.stats.twoXxByRoute['POST /v1/measurements'] ?? 0) / nest.best.stats.seconds : NaN;
+    const at = ingest?.best ? (ingest.best.stats.twoXxByRoute['POST /v1/measurements'] ?? 0) / ingest.best.stats.seconds : NaN;
+    lines.push(`  through the NestJS API, measurements only, highest sustainable rate: ${fmt(at)} rows/s` + (ingest?.firstFail ? ` (first failing: ${fmt(ingest.firstFail.rate)} req/s: ${ingest.firstFail.reasons.join('; ')})` : ''));
+    if (ingest?.best) lines.push(`    CPU there (% of one core): ${formatUsage(ingest.best.cpu, ['nest', 'postgres', 'vegeta', 'bench'])}; postgres: ${ingest.best.db}`);
+    lines.push(`  (within the mix at its max: ${fmt(inMix)} rows/s)`);
     lines.push(`  batched-insert ceiling (INGEST_SQL, ${CEILING_BATCH_ROWS}-row batches x ${CEILING_CLIENTS} clients, same database): ${fmt(ceiling.rowsPerSecond)} rows/s (plain multi-row INSERT without rollups: ${fmt(ceiling.plainRowsPerSecond)} rows/s)`);
     lines.push(`  ratio API/ceiling  ${fmt(at / ceiling.rowsPerSecond, 3)}   (the fleet goal needs ${fmt(FLEET_RATE / 2)} rows/s: ceiling ${verdict(ceiling.rowsPerSecond >= FLEET_RATE / 2)}, API ${verdict(at >= FLEET_RATE / 2)})`);
   }
