@@ -317,6 +317,13 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
       promql: `sum by (mode) (${m('pg_locks_count')})`,
     }),
     q({
+      // Slow statements as postgres_exporter sees them: how long the oldest transaction still
+      // running has been running (a statement holds a transaction while it runs).
+      name: 'db_longest_active', resource: 'database', unit: 'seconds', combine: 'max',
+      description: 'Age of the longest-running active transaction (postgres_exporter): slow statements.',
+      promql: `max(${m('pg_stat_activity_max_tx_duration', 'state="active"')})`,
+    }),
+    q({
       name: 'db_deadlocks', resource: 'database', unit: 'rps', combine: 'sum',
       description: 'Deadlocks detected per second.',
       promql: `sum(${rate('pg_stat_database_deadlocks')})`,
