@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
 import { arrivalsBetween, buildTrafficPlan } from '../src/traffic/index.js';
-import { renderK6Script, validateK6Options, type RenderedScript, type ScriptConfig } from '../src/k6/index.js';
+import { embeddedScriptConfig, renderK6Script, validateK6Options, type RenderedScript, type ScriptConfig } from '../src/k6/index.js';
 
 const OPERATOR_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXPERIMENTS = join(OPERATOR_DIR, '..', 'experiments');
@@ -63,9 +63,7 @@ describe('the bundle: one self-contained ES module per experiment', () => {
       const imports = [...script.source.matchAll(/^import .* from "([^"]+)";$/gm)].map((match) => match[1]);
       assert.deepEqual(imports.sort(), ['k6', 'k6/crypto', 'k6/encoding', 'k6/execution', 'k6/http', 'k6/metrics']);
       assert.doesNotMatch(script.source, /\brequire\(|from "node:|process\.env/);
-      const embedded = /^const LOADLAB_CONFIG = ([\s\S]*?^});$/m.exec(script.source);
-      assert.ok(embedded, 'the configuration is a JSON constant at the top');
-      assert.deepEqual(JSON.parse(embedded[1]!), script.config);
+      assert.deepEqual(embeddedScriptConfig(script.source), script.config, 'the configuration is a JSON constant at the top');
       assert.match(script.source, /^export \{\n {2}command,\n {2}login,\n {2}measurements,\n {2}options\n\};$/m);
       assert.deepEqual(validateK6Options(script.config.options, ['command', 'login', 'measurements']), []);
       assert.ok(script.source.length < 200_000, `${script.source.length} bytes`);

@@ -33,6 +33,23 @@ describe('local mode infrastructure (real PostgreSQL, Prometheus and exporters)'
     assert.deepEqual(config.scrape_configs[0]!.static_configs[0]!.labels, { experiment: 'default/x', run: 'r1' });
   });
 
+  it('writes a job\'s own labels, file_sd file and relabelling when it has them, and keeps a job whose targets are all discovered', () => {
+    const config = parse(
+      prometheusConfig({
+        jobs: [
+          { job: 'db', targets: ['127.0.0.1:1'], labels: { job: 'timescaledb' } },
+          { job: 'pods', targets: [], targetsFile: '/tmp/pods.json', relabelConfigs: [{ source_labels: ['__meta_x'], target_label: 'x' }], metricRelabelConfigs: [{ action: 'labeldrop', regex: 'y' }] },
+        ],
+        labels: { experiment: 'default/x' },
+        scrapeIntervalS: 2,
+      }),
+    ) as { scrape_configs: Record<string, unknown>[] };
+    assert.deepEqual(config.scrape_configs, [
+      { job_name: 'db', static_configs: [{ targets: ['127.0.0.1:1'], labels: { experiment: 'default/x', job: 'timescaledb' } }] },
+      { job_name: 'pods', file_sd_configs: [{ files: ['/tmp/pods.json'] }], relabel_configs: [{ source_labels: ['__meta_x'], target_label: 'x' }], metric_relabel_configs: [{ action: 'labeldrop', regex: 'y' }] },
+    ]);
+  });
+
   it('scrapes postgres_exporter and node_exporter, and leaves nothing behind when stopped', async () => {
     const exporters = await startExporters(pg.url, (line) => assert.fail(line));
     const prometheus = await LocalPrometheus.start({

@@ -6,13 +6,11 @@
 // which every test name says. Nothing garbage-collects either, so deletion is checked through
 // ownerReferences.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { buildCatalog, labelKey } from '../src/analysis/index.js';
 import { mintDeviceToken } from '../src/k6/token.js';
@@ -42,11 +40,9 @@ import { startFakePrometheus, type FakeAnswer, type FakePrometheus, type FakeReq
 import { pointsAt, stateAt, type Scenario } from './fixtures/analysis/synthetic-run.js';
 import { ControlPlane } from './support/control-plane.js';
 import { runApiMigrations } from './support/api-migrations.js';
+import { containerEnv, runApiPod, type ApiDeployment, type ApiPod } from './support/api-pod.js';
 
 const NS = 'lab';
-const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(HERE, '..', '..', '..');
-const API_MAIN = join(REPO, 'api', 'dist', 'src', 'main.js');
 const RATE_WINDOW_S = 60; // the analysis' default in a cluster: max(15 s step, 4 × 15 s scrape)
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -192,43 +188,21 @@ async function waitForStatus(name: string, what: string, check: (object: Experim
 const waitForPhase = (name: string, phase: string, timeoutMs?: number) =>
   waitForStatus(name, `phase ${phase}`, (object) => object.status?.phase === phase, timeoutMs);
 
-interface ApiDeployment extends KubeObject {
-  spec: { replicas: number; template: { metadata: { labels: Record<string, string> }; spec: Json } };
-  status?: Json;
-}
-
-const apiEnv = (deployment: ApiDeployment): Record<string, string> =>
-  Object.fromEntries((deployment.spec.template.spec.containers[0].env as { name: string; value: string }[]).map((entry) => [entry.name, entry.value]));
-
 /**
  * Stands in for the kubelet and the Deployment controller: waits for the operator's API Deployment
  * (of the given run), applies the API's migrations with the Deployment's own DATABASE_URL as the
  * container would, then marks the Deployment available. With `realApi` it starts the real API
  * process with the Deployment's environment instead (and returns it, still running).
  */
-async function actAsKubelet(name: string, options: { realApi?: boolean; runId?: string } = {}): Promise<{ deployment: ApiDeployment; api?: { process: ChildProcess; url: string } }> {
+async function actAsKubelet(name: string, options: { realApi?: boolean; runId?: string } = {}): Promise<{ deployment: ApiDeployment; api?: ApiPod }> {
   const deployment = await waitFor(`${name}: API Deployment${options.runId ? ` of ${options.runId}` : ''}`, async () => {
     const found = await admin.get<ApiDeployment>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined);
     if (!found || (options.runId && found.metadata.labels?.['loadlab.dev/run'] !== options.runId)) return undefined;
     return found;
   });
-  const env = apiEnv(deployment);
-  let api: { process: ChildProcess; url: string } | undefined;
-  if (options.realApi) {
-    const port = await freePort();
-    const child = spawn(process.execPath, [API_MAIN], { env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const url = `http://127.0.0.1:${port}`;
-    await waitFor('the real API process to be ready', async () => {
-      if (child.exitCode !== null) throw new Error(`the API exited (${child.exitCode}): ${stderr}`);
-      const response = await fetch(`${url}/readyz`).catch(() => undefined);
-      return response?.ok;
-    }, { timeoutMs: 30_000, intervalMs: 50 });
-    api = { process: child, url };
-  } else {
-    await runApiMigrations(env.DATABASE_URL!);
-  }
+  let api: ApiPod | undefined;
+  if (options.realApi) api = await runApiPod(deployment);
+  else await runApiMigrations(containerEnv(deployment).DATABASE_URL!);
   await markDeploymentAvailable(admin, NS, `${name}-api`);
   return { deployment, ...(api ? { api } : {}) };
 }
@@ -337,7 +311,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const deploymentSeen = await waitFor('the API Deployment', () => admin.get<ApiDeployment>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined), { intervalMs: 5 });
     const tDeployment = performance.now();
     const schema = databaseSchemaName(name, uid);
-    const env = apiEnv(deploymentSeen);
+    const env = containerEnv(deploymentSeen);
     assert.match(env.DATABASE_URL!, new RegExp(`^postgres://${schema}:[^@]+@127\\.0\\.0\\.1:${postgres.port}/loadlab\\?options=-c\\+search_path%3D${schema}%2Cpublic$`));
     assert.equal(env.HOST, '0.0.0.0');
     assert.equal(env.PORT, '3000');
@@ -427,7 +401,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
       console.log(`[figures] TestRun finished → summary in status ${Math.round(tSummary - finishedAt!)} ms, of which ${queryMs} ms querying (${queries} range queries to the fake Prometheus); without queries ${Math.round(tSummary - finishedAt! - queryMs)} ms (target < 5000 ms)`);
       assert.ok(provisionMs < 5000, `apply → TestRun took ${provisionMs} ms of operator time`);
     } finally {
-      api?.process.kill('SIGTERM');
+      await api?.process.stop();
     }
   });
 

@@ -84,3 +84,13 @@ export function renderK6Script(experiment: LoadExperiment, options: RenderOption
   const source = result.outputFiles[0]!.text;
   return { source, sha256: createHash('sha256').update(source).digest('hex'), config };
 }
+
+/**
+ * The configuration a rendered script embeds (its `const LOADLAB_CONFIG = {...};` line), as a
+ * reader of the script's ConfigMap sees it; throws when the script carries none.
+ */
+export function embeddedScriptConfig(source: string): ScriptConfig {
+  const embedded = /^const LOADLAB_CONFIG = ([\s\S]*?^});$/m.exec(source);
+  if (!embedded) throw new Error('not a loadlab k6 script: no `const LOADLAB_CONFIG = {...};` at its top');
+  return JSON.parse(embedded[1]!) as ScriptConfig;
+}

@@ -11,6 +11,18 @@ export const PROMETHEUS_HOW_TO = 'run npm run setup (installs the Debian package
 export interface ScrapeJob {
   job: string;
   targets: string[]; // host:port
+  /** Labels of these targets only, on top of the settings' labels (e.g. the __meta_* labels discovery would give). */
+  labels?: Record<string, string>;
+  /**
+   * A file_sd file (JSON: [{targets, labels}]) Prometheus watches for more targets of this job, for
+   * targets that appear while it runs, as service discovery would add them. Its targets carry only
+   * the labels written in the file.
+   */
+  targetsFile?: string;
+  /** Prometheus relabel_configs of the job, as written in prometheus.yml. */
+  relabelConfigs?: Record<string, unknown>[];
+  /** Prometheus metric_relabel_configs of the job, as written in prometheus.yml. */
+  metricRelabelConfigs?: Record<string, unknown>[];
 }
 
 export interface PrometheusSettings {
@@ -31,8 +43,14 @@ export function prometheusConfig(settings: PrometheusSettings): string {
   return stringify({
     global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: `${Math.round(Math.max(1, settings.scrapeIntervalS - 0.5) * 1000)}ms` },
     scrape_configs: settings.jobs
-      .filter((job) => job.targets.length > 0)
-      .map((job) => ({ job_name: job.job, static_configs: [{ targets: job.targets, labels: settings.labels }] })),
+      .filter((job) => job.targets.length > 0 || job.targetsFile)
+      .map((job) => ({
+        job_name: job.job,
+        ...(job.targets.length > 0 ? { static_configs: [{ targets: job.targets, labels: { ...settings.labels, ...job.labels } }] } : {}),
+        ...(job.targetsFile ? { file_sd_configs: [{ files: [job.targetsFile] }] } : {}),
+        ...(job.relabelConfigs ? { relabel_configs: job.relabelConfigs } : {}),
+        ...(job.metricRelabelConfigs ? { metric_relabel_configs: job.metricRelabelConfigs } : {}),
+      })),
     // Sent within a second: the analysis waits for the run's last samples to arrive there.
     ...(settings.remoteWriteUrl ? { remote_write: [{ url: settings.remoteWriteUrl, queue_config: { batch_send_deadline: '1s' } }] } : {}),
   });

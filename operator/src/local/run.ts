@@ -199,13 +199,14 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
  * The analysis must see the run's final counts: waits until Prometheus has scraped the driver's last
  * count of responses (the driver keeps serving its metrics for a while after the run), then one more
  * scrape interval, so every other target (the API's counters were final before its last response
- * left) has been scraped after the end too.
+ * left) has been scraped after the end too. `metric` is the name the driver's response counter is
+ * stored under (a cluster-shaped Prometheus may present it under k6's name).
  */
 /** The local agent's batch deadline (1 s) plus the time to send: how much later a sample lands in PROMETHEUS_URL. */
 const REMOTE_WRITE_DELAY_S = 2;
 
-async function waitForFinalScrape(prometheusUrl: string, selector: string, responses: number, scrapeIntervalS: number): Promise<void> {
-  const query = encodeURIComponent(`sum(loadlab_driver_responses_total{${selector}})`);
+export async function waitForFinalScrape(prometheusUrl: string, selector: string, responses: number, scrapeIntervalS: number, metric = 'loadlab_driver_responses_total'): Promise<void> {
+  const query = encodeURIComponent(`sum(${metric}{${selector}})`);
   const deadline = Date.now() + (scrapeIntervalS * 3 + 2) * 1000;
   while (Date.now() < deadline) {
     const body = (await fetch(`${prometheusUrl}/api/v1/query?query=${query}`).then((r) => r.json(), () => undefined)) as { data?: { result?: { value: [number, string] }[] } } | undefined;

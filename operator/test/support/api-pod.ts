@@ -1,0 +1,51 @@
+import { existsSync } from 'node:fs';
+import { API_MAIN } from '../../src/local/api-processes.js';
+import { freePort } from '../../src/local/postgres.js';
+import { ManagedProcess } from '../../src/local/processes.js';
+import type { KubeObject } from '../../src/operator/index.js';
+
+/*
+ * The kubelet's part for the API Deployment the operator builds: the real API (api/dist, what the
+ * image runs) started as the pod's container would be, with the container's own environment. Only
+ * HOST and PORT differ: a pod has its own network namespace, processes here share the loopback.
+ */
+
+export interface ApiDeployment extends KubeObject {
+  spec: {
+    replicas: number;
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } & Record<string, unknown>;
+    };
+  };
+  status?: Record<string, unknown>;
+}
+
+export interface ApiPod {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  port: number;
+  process: ManagedProcess;
+}
+
+/** The environment of the Deployment's (first) container, as the kubelet hands it to the process. */
+export function containerEnv(deployment: ApiDeployment): Record<string, string> {
+  const env = deployment.spec.template.spec.containers[0]?.env ?? [];
+  return Object.fromEntries(env.map((entry) => [entry.name, entry.value ?? '']));
+}
+
+/** Starts the real API with the Deployment's container environment and waits until /readyz answers (its migrations have run). */
+export async function runApiPod(deployment: ApiDeployment, timeoutMs = 30_000): Promise<ApiPod> {
+  if (!existsSync(API_MAIN)) throw new Error(`the API is not built (${API_MAIN} is missing): run npm run build`);
+  const port = await freePort();
+  const env = { ...process.env, ...containerEnv(deployment), HOST: '127.0.0.1', PORT: String(port) };
+  const api = ManagedProcess.start(`api pod of ${deployment.metadata.name}`, process.execPath, [API_MAIN], env);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await api.waitForHttp(`${url}/readyz`, timeoutMs);
+  } catch (error) {
+    await api.stop();
+    throw error;
+  }
+  return { url, port, process: api };
+}
