@@ -178,11 +178,14 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
           promql: `sum by (endpoint, status) (${rate('k6_http_reqs_total')})`,
         }),
         q({
+          // The TestRun has k6 send trends as native histograms (k6_http_req_duration_seconds):
+          // quantiles over the rate window, summed across runners. (k6's trend-stat gauges instead
+          // hold statistics over the whole test so far, which lag every stage after the first.)
           name: 'generator_latency_trend', resource: 'traffic', unit: 'seconds', combine: 'max', statistics: true,
-          description: 'k6 trend statistics of http_req_duration (p95, p99, med, ...), by endpoint.',
-          promql:
-            `max by (endpoint, stat) (label_replace(${m('', '__name__=~"k6_http_req_duration_(p[0-9]+|med|avg|max)"')}, ` +
-            `"stat", "$1", "__name__", "k6_http_req_duration_(.+)"))`,
+          description: 'Client-side request duration quantiles (p50, p90, p95, p99) by endpoint, from k6\'s native histogram of http_req_duration.',
+          promql: [0.5, 0.9, 0.95, 0.99]
+            .map((quantile) => `label_replace(histogram_quantile(${quantile}, sum by (endpoint) (${rate('k6_http_req_duration_seconds')})), "stat", "p${Math.round(quantile * 100)}", "", "")`)
+            .join(' or '),
         }),
         q({
           name: 'generator_vus', resource: 'load-generator', unit: 'count', combine: 'sum',

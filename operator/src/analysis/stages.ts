@@ -253,9 +253,9 @@ function quantiles(seriesList: readonly Series[], from: number, to: number, sloQ
 }
 
 /**
- * k6's trend statistics are gauges computed by k6 itself (by default over the whole test so far,
- * so they lag a stage's change); they serve as the client's view only when they carry the SLO's
- * percentile, otherwise the server's histogram decides.
+ * The client's quantiles from k6's native histogram (one series per quantile, labelled stat="p95"
+ * etc.); they serve as the client's view of the SLO only when they carry the SLO's percentile,
+ * otherwise the server's histogram decides.
  */
 function trendQuantiles(seriesList: readonly Series[], from: number, to: number, percentile: number): Quantiles {
   if (seriesList.length === 0) return {};
