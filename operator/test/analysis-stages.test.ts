@@ -133,6 +133,7 @@ describe('stage summaries from whole-run series', () => {
     assert.ok(stage.latency.p95! > 0.1 && stage.latency.p95! <= 1, 'client p95 sits in the (0.1, 1] bucket');
     assert.ok(stage.serverLatency.p95! <= 0.1, 'the server saw less');
     assert.ok(Math.abs(stage.measures['api_cpu.mean']! - 0.8) < 1e-12, 'per-replica signals take the hottest replica');
+    assert.deepEqual(stage.hottest, { api_cpu: 'b' }, 'and say which replica that was');
     assert.equal(stage.measures['pool_waiting.active'], 5 / 9);
     assert.ok(Math.abs(stage.measures['pool_waiting.mean']! - 3 * 5 / 9) < 1e-9);
     assert.equal(stage.measures['event_loop_utilisation.mean'], undefined, 'absent, not 0');

@@ -172,6 +172,15 @@ describe('the bottleneck verdict (USE method)', () => {
     assert.match(verdict.text, /time with callers waiting 100% \(threshold 50%\)/);
   });
 
+  it('names the replica that saturated when there are several', () => {
+    const hot = { ...broken(2000, { 'api_cpu.mean': 0.97 }), hottest: { api_cpu: '127.0.0.1:3002' } };
+    const stages = runOf([ok(1000), hot]);
+    const verdict = decideVerdict(stages, findBreakingPoint(stages, slo, DEFAULT_THRESHOLDS), { thresholds: DEFAULT_THRESHOLDS, source: 'local' });
+    assert.equal(verdict.bottleneck, 'api-cpu');
+    assert.equal(verdict.evidence[0]?.replica, '127.0.0.1:3002');
+    assert.match(verdict.text, /API CPU \(hottest replica\) on 127\.0\.0\.1:3002 0\.97 cores/);
+  });
+
   it('fills the USE table for every resource at the breaking stage, saying which were not assessed', () => {
     const stages = runOf([ok(1000), broken(2000, { 'api_cpu.mean': 1 })]);
     for (const key of ['db_hold_time.mean', 'db_connections_fraction.max']) delete stages[1]!.measures[key];

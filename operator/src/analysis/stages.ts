@@ -1,5 +1,5 @@
 import { quantilesInWindow } from './histogram.js';
-import { DEVICE_ROUTES, type CatalogQuery, type Source } from './queries.js';
+import { DEVICE_ROUTES, replicaLabel, type CatalogQuery, type Source } from './queries.js';
 import { filterSeries, groupByLabel, rateMean, windowStats, type Series } from './series.js';
 import { meanFleet, perDeviceRps, steadyWindow, type SteadyWindow, type TimelineStage } from './timeline.js';
 import type { Thresholds } from './thresholds.js';
@@ -65,6 +65,11 @@ export interface StageSummary {
   endpoints: Record<string, EndpointSummary>;
   /** `<query>.<statistic>` and derived ratios; see measures.ts for what the verdict reads. */
   measures: Record<string, number>;
+  /**
+   * For per-replica queries read as their maximum (API CPU, event loop, pool, GC, ...), with
+   * several replicas: the replica (instance locally, pod in a cluster) that gave it, by query name.
+   */
+  hottest: Record<string, string>;
 }
 
 export interface StageOptions {
@@ -99,6 +104,7 @@ function summariseStage(stage: TimelineStage, results: QueryResults, options: St
   const points = times.length;
   const rate = (name: string) => rateMean(get(name), from, to, points);
   const measures = genericMeasures(options.catalog, results, from, to, points);
+  const hottest = hottestReplicas(options.catalog, results, from, to, replicaLabel(options.source));
   const put = (key: string, value: number | undefined) => {
     if (value !== undefined && Number.isFinite(value)) measures[key] = value;
   };
@@ -175,7 +181,26 @@ function summariseStage(stage: TimelineStage, results: QueryResults, options: St
     clientLatency,
     endpoints: endpointSummaries(tally, results, options, from, to),
     measures,
+    hottest,
   };
+}
+
+/** Which replica's series is highest over the window, for every per-replica "max" query with several. */
+function hottestReplicas(catalog: readonly CatalogQuery[], results: QueryResults, from: number, to: number, label: string): Record<string, string> {
+  const hottest: Record<string, string> = {};
+  for (const query of catalog) {
+    const series = results.get(query.name);
+    if (query.combine !== 'max' || query.histogram || query.statistics || !series || series.length < 2) continue;
+    let best: { replica: string; mean: number } | undefined;
+    for (const one of series) {
+      const replica = one.labels[label];
+      const mean = windowStats([one], from, to, 'max')?.mean;
+      if (replica === undefined || mean === undefined) continue;
+      if (!best || mean > best.mean) best = { replica, mean };
+    }
+    if (best) hottest[query.name] = best.replica;
+  }
+  return hottest;
 }
 
 /** mean/max/active of every plain query and p50/p95/p99 of every histogram, over the window. */

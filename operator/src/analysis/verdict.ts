@@ -55,6 +55,8 @@ export interface Evidence {
   stageIndex: number;
   stageName: string;
   devices: number;
+  /** The replica that showed it, when several did and the measure is the hottest one's. */
+  replica?: string;
 }
 
 export interface UseEntry {
@@ -211,6 +213,7 @@ function resourceStates(stage: StageSummary, measures: readonly MeasureInfo[], t
         resource, measure: measure.key, query: measure.query, label: measure.label, unit: measure.unit,
         value, threshold, crossed: crosses(value, threshold),
         stageIndex: stage.index, stageName: stage.name, devices: stage.devices,
+        ...(stage.hottest[measure.query] !== undefined ? { replica: stage.hottest[measure.query] } : {}),
       });
     }
     const crossings = assessed.filter((entry) => entry.crossed);
@@ -262,7 +265,7 @@ function closestToThreshold(states: Map<SaturableResource, ResourceState>): Evid
 function describe(evidence: readonly Evidence[]): string {
   return evidence
     .slice(0, 3)
-    .map((entry) => `${entry.label} ${formatValue(entry.value, entry.unit)}` + (entry.threshold !== undefined ? ` (threshold ${formatValue(entry.threshold, entry.unit)})` : ''))
+    .map((entry) => `${entry.label}${entry.replica ? ` on ${entry.replica}` : ''} ${formatValue(entry.value, entry.unit)}` + (entry.threshold !== undefined ? ` (threshold ${formatValue(entry.threshold, entry.unit)})` : ''))
     .join(', ');
 }
 

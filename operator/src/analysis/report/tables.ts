@@ -61,7 +61,7 @@ export function evidenceTable(result: AnalysisResult): Table {
     headers: ['resource', 'signal', 'value', 'threshold', 'stage', 'query'],
     rows: result.verdict.evidence.map((entry) => [
       entry.resource,
-      entry.label,
+      entry.replica ? `${entry.label} on ${entry.replica}` : entry.label,
       formatValue(entry.value, entry.unit),
       entry.threshold === undefined ? dash : formatValue(entry.threshold, entry.unit),
       entry.stageName,
