@@ -109,6 +109,8 @@ function operatorEnv(overrides: Record<string, string> = {}): Record<string, str
     RETRY_MAX_SECONDS: '0.4',
     SECRET_KEY: 'operator-lifecycle-test-secret-key-0123456789',
     GRAFANA_URL: 'http://grafana.monitoring.svc:3000',
+    // The tests backdate the load and time the step from its end to the summary: no wait for scrapes.
+    ANALYSIS_DELAY_SECONDS: '0',
     LOG_LEVEL: process.env.LOADLAB_TEST_LOG_LEVEL ?? 'info',
     ...overrides,
   };

@@ -127,6 +127,8 @@ async function startOperator(kubeconfig: string, identity: string, timings: { le
       RETRY_PERIOD_SECONDS: String(timings.retry),
       RETRY_BASE_SECONDS: '0.05',
       RETRY_MAX_SECONDS: '0.5',
+      // The load is backdated; the analysis need not wait for scrapes.
+      ANALYSIS_DELAY_SECONDS: '0',
       SECRET_KEY: 'operator-rbac-test-secret-key-0123456789abcdef',
     }),
     kubeConfig: loadKubeConfig(kubeconfig),

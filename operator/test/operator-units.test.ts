@@ -255,6 +255,7 @@ describe('`loadlab operator`', () => {
     let stdout = '';
     assert.equal(await main(['operator', '--help'], { stdout: (text) => (stdout += text), stderr: () => undefined, env: {} }), 0);
     for (const name of ['PROMETHEUS_URL', 'DATABASE_URL', 'WATCH_NAMESPACES', 'API_IMAGE', 'GRAFANA_URL', 'LEADER_ELECTION', 'LEASE_NAMESPACE', 'POD_NAME']) assert.match(stdout, new RegExp(name));
+    assert.match(stdout, /ANALYSIS_DELAY_SECONDS +the wait after the load ends before analysing \(default: two scrape\s+intervals/);
   });
 });
 
@@ -292,6 +293,12 @@ describe('configuration', () => {
       assert.equal(c.databaseMetricsSelector, 'job="timescaledb"');
       assert.equal(c.metricsPort, 8080);
     }],
+    ['an analysis delay of two scrape intervals by default (the last scrape after the load must land)', base, (c) => {
+      assert.equal(c.analysis.scrapeIntervalS, 15);
+      assert.equal(c.analysis.delayS, 30);
+    }],
+    ['an analysis delay that follows the scrape interval', { ...base, SCRAPE_INTERVAL_SECONDS: '30' }, (c) => assert.equal(c.analysis.delayS, 60)],
+    ['an analysis delay set explicitly, 0 included', { ...base, SCRAPE_INTERVAL_SECONDS: '30', ANALYSIS_DELAY_SECONDS: '0' }, (c) => assert.equal(c.analysis.delayS, 0)],
   ];
   for (const [name, env, check] of valid) it(`accepts ${name}`, () => check(loadOperatorConfig(env)));
 

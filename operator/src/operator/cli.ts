@@ -34,7 +34,9 @@ Configured through the environment (validated at start):
                           RENEW_DEADLINE_SECONDS (10), RETRY_PERIOD_SECONDS (2)
   POD_NAME, POD_NAMESPACE the identity in the Lease (from the downward API)
   MAX_CONCURRENT_RECONCILES (4), ANALYSIS_STEP_SECONDS (15), SCRAPE_INTERVAL_SECONDS (15),
-  ANALYSIS_DELAY_SECONDS (0), RETRY_BASE_SECONDS (1), RETRY_MAX_SECONDS (300), LOG_LEVEL (info)
+  RETRY_BASE_SECONDS (1), RETRY_MAX_SECONDS (300), LOG_LEVEL (info)
+  ANALYSIS_DELAY_SECONDS  the wait after the load ends before analysing (default: two scrape
+                          intervals, so a scrape after the end has landed even if one was missed)
   DATABASE_METRICS_SELECTOR  matchers for the shared TimescaleDB's postgres_exporter (job="timescaledb")
   METRICS_PORT            /metrics, /healthz and /readyz (default 8080; 0 turns them off)
 

@@ -86,8 +86,8 @@ export const operatorEnvSchema = z
     MAX_CONCURRENT_RECONCILES: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(32, 'must be at most 32').default(4),
     ANALYSIS_STEP_SECONDS: seconds(1, 3600, '15').default(15),
     SCRAPE_INTERVAL_SECONDS: seconds(1, 600, '15').default(15),
-    /** Waits this long after the load ends before querying, so the last samples are in Prometheus. */
-    ANALYSIS_DELAY_SECONDS: seconds(0, 600, '0').default(0),
+    /** Waits this long after the load ends before querying; default: analysisDelayDefaultS(). */
+    ANALYSIS_DELAY_SECONDS: seconds(0, 600, '30').optional(),
     RETRY_BASE_SECONDS: seconds(0.01, 60, '1').default(1),
     RETRY_MAX_SECONDS: seconds(0.1, 3600, '300').default(300),
     DATABASE_METRICS_SELECTOR: z
@@ -129,6 +129,18 @@ export const operatorEnvSchema = z
       ctx.addIssue({ code: 'custom', path: ['RETRY_BASE_SECONDS'], message: 'must not exceed RETRY_MAX_SECONDS' });
     }
   });
+
+/**
+ * The wait between the end of the load and the analysis when ANALYSIS_DELAY_SECONDS is not set:
+ * two scrape intervals. The API's last counts are in Prometheus only once a scrape has run after
+ * the load ended, which can be up to one interval later; a second interval covers a scrape that
+ * was slow or missed, and is far longer than k6's remote-write flush (every 5 s), which carries the
+ * runners' last samples. Local mode waits the same way: for the final scrape, then one interval
+ * more (local/run.ts). Querying earlier reads the last seconds of a run as no traffic.
+ */
+export function analysisDelayDefaultS(scrapeIntervalS: number): number {
+  return 2 * scrapeIntervalS;
+}
 
 export interface OperatorConfig {
   prometheusUrl: string;
@@ -197,7 +209,7 @@ export function loadOperatorConfig(env: Readonly<Record<string, string | undefin
       retryPeriodMs: e.RETRY_PERIOD_SECONDS * 1000,
     },
     maxConcurrentReconciles: e.MAX_CONCURRENT_RECONCILES,
-    analysis: { stepS: e.ANALYSIS_STEP_SECONDS, scrapeIntervalS: e.SCRAPE_INTERVAL_SECONDS, delayS: e.ANALYSIS_DELAY_SECONDS },
+    analysis: { stepS: e.ANALYSIS_STEP_SECONDS, scrapeIntervalS: e.SCRAPE_INTERVAL_SECONDS, delayS: e.ANALYSIS_DELAY_SECONDS ?? analysisDelayDefaultS(e.SCRAPE_INTERVAL_SECONDS) },
     retry: { baseMs: e.RETRY_BASE_SECONDS * 1000, maxMs: e.RETRY_MAX_SECONDS * 1000 },
     logLevel: e.LOG_LEVEL,
     metricsPort: e.METRICS_PORT,
