@@ -6,6 +6,9 @@
 // "undetermined", which is all these tests need from it).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -83,8 +86,11 @@ function forbidden(user: string): AuditEvent[] {
   return auditEvents().filter((event) => event.user.username === user && event.stage === 'ResponseComplete' && event.responseStatus?.code === 403);
 }
 
-/** A ServiceAccount bound to exactly the exported rules, and a kubeconfig with its token (TokenRequest). */
-async function serviceAccountKubeconfig(serviceAccount: string): Promise<string> {
+/**
+ * A ServiceAccount bound to exactly the exported rules, and a kubeconfig with its token
+ * (TokenRequest); `server` puts something else in front of the apiserver (plain HTTP on loopback).
+ */
+async function serviceAccountKubeconfig(serviceAccount: string, server = cp.server): Promise<string> {
   await cp.kubectl(['create', 'serviceaccount', serviceAccount, '-n', SYSTEM]);
   const manifests = rbacManifests({ serviceAccount, namespace: SYSTEM, watchNamespaces: [NS], leaseNamespace: SYSTEM, name: serviceAccount });
   await cp.kubectl(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifests }) });
@@ -96,8 +102,8 @@ async function serviceAccountKubeconfig(serviceAccount: string): Promise<string>
     'clusters:',
     '- name: test',
     '  cluster:',
-    `    server: ${cp.server}`,
-    `    certificate-authority: ${cp.caFile}`,
+    `    server: ${server}`,
+    server.startsWith('http:') ? '    insecure-skip-tls-verify: true' : `    certificate-authority: ${cp.caFile}`,
     'users:',
     `- name: ${serviceAccount}`,
     '  user:',
@@ -111,6 +117,60 @@ async function serviceAccountKubeconfig(serviceAccount: string): Promise<string>
     '',
   ].join('\n'), { mode: 0o600 });
   return path;
+}
+
+interface LeaseHangingProxy {
+  url: string;
+  /** From now on, Lease PUTs are held: never forwarded, never answered. */
+  hangLeaseWrites(): void;
+  /** Lease PUTs held so far. */
+  readonly held: number;
+  /** When the last Lease PUT was forwarded (performance.now()). */
+  readonly lastLeaseWriteMs: number | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * A fake network fault: a plain-HTTP proxy in front of the real apiserver that can hold one
+ * client's Lease writes forever (the apiserver cannot be made to hang a request on demand).
+ * Everything else, watches included, passes through.
+ */
+async function startLeaseHangingProxy(): Promise<LeaseHangingProxy> {
+  const target = new URL(cp.server);
+  const ca = readFileSync(cp.caFile);
+  let hang = false;
+  let held = 0;
+  let lastLeaseWriteMs: number | undefined;
+  const server = createServer((request, response) => {
+    const leaseWrite = request.method === 'PUT' && /\/leases\//.test(request.url ?? '');
+    if (leaseWrite && hang) {
+      held++;
+      return;
+    }
+    if (leaseWrite) lastLeaseWriteMs = performance.now();
+    const upstream = httpsRequest({ hostname: target.hostname, port: target.port, path: request.url, method: request.method, headers: { ...request.headers, host: target.host }, ca }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(response);
+    });
+    upstream.on('error', () => response.destroy());
+    response.on('close', () => upstream.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    hangLeaseWrites: () => (hang = true),
+    get held() {
+      return held;
+    },
+    get lastLeaseWriteMs() {
+      return lastLeaseWriteMs;
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 async function startOperator(kubeconfig: string, identity: string, timings: { lease: number; renew: number; retry: number }): Promise<Operator> {
@@ -307,5 +367,43 @@ describe('RBAC, leader election and an idle operator on a real kube-apiserver wi
     assert.deepEqual(forbidden(username('op-d')), []);
     const cForbidden = forbidden(username('op-c'));
     assert.ok(cForbidden.every((event) => event.objectRef?.resource === 'leases'), 'C was refused only the Lease');
+  });
+
+  it('never has two leaders: a leader whose Lease renewal hangs (a fake network fault: a local HTTP proxy in front of the real apiserver holds its Lease PUTs) stops at the renew deadline, before the lease expires for the standby', async () => {
+    // One pair of candidates at a time: the earlier operators stop (D releases the Lease).
+    for (const operator of operators) await operator.stop();
+    const timings = { lease: 3, renew: 2, retry: 0.5 };
+    const proxy = await startLeaseHangingProxy();
+    let overlap = 0;
+    let eStoppedAt: number | undefined;
+    let fLeadsAt: number | undefined;
+    let sampler: NodeJS.Timeout | undefined;
+    try {
+      const e = await startOperator(await serviceAccountKubeconfig('op-e', proxy.url), 'op-e', timings);
+      await e.whenLeader();
+      const f = await startOperator(await serviceAccountKubeconfig('op-f'), 'op-f', timings);
+      await sleep(1000); // renewals go through the proxy
+      assert.ok(proxy.lastLeaseWriteMs !== undefined && e.isLeader, 'E renews through the proxy');
+      sampler = setInterval(() => {
+        if (e.isLeader && f.isLeader) overlap++;
+        if (!e.isLeader && eStoppedAt === undefined) eStoppedAt = performance.now();
+        if (f.isLeader && fLeadsAt === undefined) fLeadsAt = performance.now();
+      }, 10);
+      proxy.hangLeaseWrites();
+      // Bounded well below the client's 30 s request timeout, which alone would keep E leading.
+      await waitFor('E to step down', () => eStoppedAt !== undefined, { timeoutMs: timings.lease * 1000 + 2000, intervalMs: 10 });
+      await f.whenLeader();
+      await waitFor('sampled', () => fLeadsAt !== undefined);
+      const lastRenewal = proxy.lastLeaseWriteMs!;
+      console.log(`[figures] hung renewal: E stepped down ${Math.round(eStoppedAt! - lastRenewal)} ms after its last renewal reached the proxy (renew deadline 2 s, lease 3 s), F led ${Math.round(fLeadsAt! - lastRenewal)} ms after it: gap ${Math.round(fLeadsAt! - eStoppedAt!)} ms; ${proxy.held} Lease PUT(s) held`);
+      assert.ok(proxy.held >= 1, 'a renewal was held');
+      assert.ok(eStoppedAt! - lastRenewal < timings.lease * 1000, 'E acted past the lease duration');
+      assert.equal(overlap, 0, 'both led at once');
+      assert.ok(eStoppedAt! < fLeadsAt!);
+      assert.equal(e.controller, undefined, 'E\'s controller stopped');
+    } finally {
+      clearInterval(sampler);
+      await proxy.close();
+    }
   });
 });

@@ -175,8 +175,8 @@ export class KubeClient {
     return this.request<KubeList<T>>('GET', resourcePath(resource, namespace), { query });
   }
 
-  create<T extends KubeObject>(resource: Resource, namespace: string, object: unknown): Promise<T> {
-    return this.request<T>('POST', resourcePath(resource, namespace), { body: object });
+  create<T extends KubeObject>(resource: Resource, namespace: string, object: unknown, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('POST', resourcePath(resource, namespace), { body: object, ...(signal ? { signal } : {}) });
   }
 
   /** Server-side apply: creates the object or makes the fields this manager owns match `object`. */
@@ -192,8 +192,8 @@ export class KubeClient {
     return this.request<T>('PATCH', resourcePath(resource, namespace, name, subresource), { body: patch, contentType: PatchStrategy.MergePatch });
   }
 
-  replace<T extends KubeObject>(resource: Resource, namespace: string, name: string, object: unknown, subresource?: string): Promise<T> {
-    return this.request<T>('PUT', resourcePath(resource, namespace, name, subresource), { body: object });
+  replace<T extends KubeObject>(resource: Resource, namespace: string, name: string, object: unknown, subresource?: string, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('PUT', resourcePath(resource, namespace, name, subresource), { body: object, ...(signal ? { signal } : {}) });
   }
 
   /** Deletes in the background (the garbage collector removes what the object owns); true when it was there. */

@@ -8,7 +8,10 @@ import type { Logger } from './log.js';
  *   holder's record has not changed for leaseDuration as seen by THIS process's clock (no clock
  *   comparison between machines);
  * - the leader renews every retryPeriod; if it cannot renew for renewDeadline (< leaseDuration) it
- *   stops leading before anybody else may start, so two leaders never overlap;
+ *   stops leading before anybody else may start, so two leaders never overlap. The deadline counts
+ *   from the start of the last renewal that succeeded (the renewTime it wrote), and every attempt
+ *   is aborted at the deadline: a request that hangs (the client's own timeout is 30 s, longer
+ *   than any lease) cannot keep a leader acting after another may have taken over;
  * - on a clean stop the leader releases the Lease (holder cleared, duration 1 s) so a standby
  *   takes over at once instead of after leaseDuration.
  * Writes are optimistic (resourceVersion): two candidates racing for an expired Lease cannot both
@@ -75,7 +78,9 @@ export class LeaderElector {
     const { retryPeriodMs, renewDeadlineMs, log } = this.options;
     while (!this.stopping.signal.aborted) {
       // --- candidate ---
-      if (!(await this.tryAcquireOrRenew())) {
+      let renewedAtMs = Date.now();
+      // Bounded too: leading starts once the acquiring write returns, before its deadline.
+      if (!(await this.attempt(renewDeadlineMs))) {
         await this.pause(retryPeriodMs * (1 + Math.random() * 0.2));
         continue;
       }
@@ -89,14 +94,15 @@ export class LeaderElector {
         .then(() => this.options.onStartedLeading(signal))
         .catch((error: unknown) => log.error('starting to lead failed', { error: String(error) }));
       // --- leader ---
-      let lastRenewMs = Date.now();
       while (!this.stopping.signal.aborted && this.isLeader) {
-        await this.pause(retryPeriodMs);
+        const deadlineMs = renewedAtMs + renewDeadlineMs;
+        await this.pause(Math.min(retryPeriodMs, deadlineMs - Date.now()));
         if (this.stopping.signal.aborted) break;
-        if (await this.tryAcquireOrRenew()) {
-          lastRenewMs = Date.now();
-        } else if (Date.now() - lastRenewMs >= renewDeadlineMs || (this.lease !== undefined && this.lease.spec?.holderIdentity !== this.options.identity)) {
-          log.warn('lost leadership', { sinceRenewMs: Date.now() - lastRenewMs, holder: this.lease?.spec?.holderIdentity });
+        const startedMs = Date.now();
+        if (await this.attempt(deadlineMs - startedMs)) {
+          renewedAtMs = startedMs;
+        } else if (Date.now() >= deadlineMs || (this.lease !== undefined && this.lease.spec?.holderIdentity !== this.options.identity)) {
+          log.warn('lost leadership', { sinceRenewMs: Date.now() - renewedAtMs, holder: this.lease?.spec?.holderIdentity });
           await this.stopLeading(false);
         }
       }
@@ -135,8 +141,19 @@ export class LeaderElector {
     await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
   }
 
+  /**
+   * One attempt bounded by `budgetMs`: its requests are aborted then, and it answers false at
+   * once even if the transport were slow to give up (the aborted request settles on its own).
+   */
+  private async attempt(budgetMs: number): Promise<boolean> {
+    if (budgetMs <= 0 || this.stopping.signal.aborted) return false;
+    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(budgetMs)]);
+    const givenUp = new Promise<false>((resolve) => signal.addEventListener('abort', () => resolve(false), { once: true }));
+    return Promise.race([this.tryAcquireOrRenew(signal), givenUp]);
+  }
+
   /** One attempt; true when this process holds the Lease afterwards. */
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { client, namespace, name, identity, leaseDurationMs } = this.options;
     const nowMs = Date.now();
     const now = microTime(new Date(nowMs));
@@ -145,7 +162,7 @@ export class LeaderElector {
       // A leader renews from its own last write; anybody else reads the current record first.
       if (!this.lease || this.lease.spec?.holderIdentity !== identity) {
         try {
-          this.lease = await client.get<Lease>(RESOURCES.leases, namespace, name);
+          this.lease = await client.get<Lease>(RESOURCES.leases, namespace, name, signal);
         } catch (error) {
           if (!isNotFound(error)) throw error;
           this.lease = await client.create<Lease>(RESOURCES.leases, namespace, {
@@ -153,7 +170,7 @@ export class LeaderElector {
             kind: 'Lease',
             metadata: { name, namespace },
             spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: now, renewTime: now, leaseTransitions: 0 },
-          });
+          }, signal);
           this.observed = { record: JSON.stringify(this.lease.spec), atMs: nowMs };
           return true;
         }
@@ -173,7 +190,7 @@ export class LeaderElector {
         renewTime: now,
         leaseTransitions: (spec.leaseTransitions ?? 0) + (taking && holder !== '' ? 1 : 0),
       };
-      this.lease = await client.replace<Lease>(RESOURCES.leases, namespace, name, { ...this.lease, spec: next });
+      this.lease = await client.replace<Lease>(RESOURCES.leases, namespace, name, { ...this.lease, spec: next }, undefined, signal);
       this.observed = { record: JSON.stringify(this.lease.spec), atMs: nowMs };
       return true;
     } catch (error) {
@@ -182,7 +199,9 @@ export class LeaderElector {
         this.lease = undefined;
         return false;
       }
-      this.options.log.warn('lease request failed', { error: String((error as Error).message ?? error) });
+      if (this.stopping.signal.aborted) return false;
+      const gaveUp = signal.aborted ? 'given up at the renew deadline: ' : '';
+      this.options.log.warn('lease request failed', { error: `${gaveUp}${String((error as Error).message ?? error)}` });
       return false;
     }
   }
