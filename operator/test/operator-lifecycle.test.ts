@@ -642,6 +642,53 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     assert.equal(new Set(names).size, names.length);
   });
 
+  it('never takes over or deletes an unlabelled <name>-api Deployment or Service somebody else made: NameConflict, left unchanged through cleanup and deletion', async () => {
+    const foreignDeployment = await admin.create<KubeObject>(RESOURCES.deployments, NS, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'squatted-api' },
+      spec: { replicas: 1, selector: { matchLabels: { app: 'theirs' } }, template: { metadata: { labels: { app: 'theirs' } }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
+    });
+    const foreignService = await admin.create<KubeObject>(RESOURCES.services, NS, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'squatted-svc-api' },
+      spec: { selector: { app: 'theirs' }, ports: [{ port: 80 }] },
+    });
+    const cases = [
+      { name: 'squatted', resource: RESOURCES.deployments, foreign: foreignDeployment },
+      { name: 'squatted-svc', resource: RESOURCES.services, foreign: foreignService },
+    ];
+    for (const { name } of cases) await create(name, stagesSpec({ cleanup: 'always' }));
+    for (const { name, resource, foreign } of cases) {
+      const failed = await waitForPhase(name, 'Failed');
+      for (const type of ['Succeeded', 'ApiReady']) {
+        assert.equal(condition(failed, type)?.reason, 'NameConflict', type);
+        assert.match(condition(failed, type)!.message!, new RegExp(`a ${resource.kind} named ${NS}/${name}-api already exists and does not belong to LoadExperiment ${name} \\(uid ${failed.metadata.uid}\\): it has no owner;`));
+      }
+      await waitForEvent(name, 'NameConflict', (event) => event.reason === 'NameConflict' && event.type === 'Warning');
+      const cleaned = await waitForStatus(name, 'cleanup decided', (object) => !!condition(object, 'CleanedUp'));
+      assert.match(condition(cleaned, 'CleanedUp')!.message!, new RegExp(`left ${resource.kind.toLowerCase()}/${name}-api alone`));
+      const after = await admin.get(resource, NS, `${name}-api`);
+      assert.equal(after.metadata.resourceVersion, foreign.metadata.resourceVersion, `${resource.kind} ${name}-api unchanged`);
+      assert.deepEqual(after.metadata.labels, undefined);
+      assert.deepEqual(after.metadata.ownerReferences, undefined);
+    }
+    assert.equal(await admin.get(RESOURCES.deployments, NS, 'squatted-svc-api').catch(() => undefined), undefined, 'nothing applied next to a foreign Service');
+    assert.equal(await admin.get(RESOURCES.services, NS, 'squatted-api').catch(() => undefined), undefined, 'nothing applied next to a foreign Deployment');
+
+    for (const { name } of cases) {
+      await admin.request('DELETE', `/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments/${name}`);
+      await waitFor(`${name} deleted`, async () => !(await get(name).then(() => true, () => false)));
+    }
+    for (const { name, resource, foreign } of cases) {
+      const after = await admin.get(resource, NS, `${name}-api`);
+      assert.equal(after.metadata.uid, foreign.metadata.uid, `${resource.kind} ${name}-api still there`);
+      assert.equal(after.metadata.resourceVersion, foreign.metadata.resourceVersion);
+      await admin.delete(resource, NS, `${name}-api`);
+    }
+  });
+
   it('fails a spec the CRD cannot fully check (a search longer than its timeout: CEL has no logarithm) with InvalidSpec', async () => {
     const name = 'too-long';
     await create(name, {

@@ -26,6 +26,7 @@ import {
   silentLogger,
   loadOperatorConfig,
   microTime,
+  nameConflictMessage,
   ownerKey,
   ranPhases,
   rbacManifests,
@@ -427,8 +428,8 @@ describe('RBAC rules as data', () => {
       'loadlab.dev/loadexperiments': 'get,list,patch,watch',
       'loadlab.dev/loadexperiments/status': 'update',
       'loadlab.dev/loadexperiments/finalizers': 'update',
-      'apps/deployments': 'create,delete,list,patch,watch',
-      '/services': 'create,delete,patch',
+      'apps/deployments': 'create,delete,get,list,patch,watch',
+      '/services': 'create,delete,get,patch',
       '/configmaps': 'create,delete,patch',
       'k6.io/testruns': 'create,delete,get,list,watch',
       'events.k8s.io/events': 'create',
@@ -455,6 +456,14 @@ describe('small helpers', () => {
   it('finds the owning experiment of a child', () => {
     assert.equal(ownerKey({ metadata: { name: 'c', namespace: 'lab', ownerReferences: [{ apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', name: 'q', uid: 'u' }] } }), 'lab/q');
     assert.equal(ownerKey({ metadata: { name: 'c', namespace: 'lab', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'q', uid: 'u' }] } }), undefined);
+  });
+  it('names the object it will not take over, its owner if any, and what to do', () => {
+    assert.equal(
+      nameConflictMessage(RESOURCES.deployments, { metadata: { name: 'q-api', namespace: 'lab' } }, { name: 'q', uid: 'u2' }),
+      'a Deployment named lab/q-api already exists and does not belong to LoadExperiment q (uid u2): it has no owner; the operator will not take it over: rename the experiment, or delete or rename that Deployment, then edit the experiment to run again',
+    );
+    const earlier = { metadata: { name: 'q-api', namespace: 'lab', ownerReferences: [{ apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', name: 'q', uid: 'u1' }] } };
+    assert.match(nameConflictMessage(RESOURCES.services, earlier, { name: 'q', uid: 'u2' }), /^a Service named lab\/q-api already exists and does not belong to LoadExperiment q \(uid u2\): it belongs to LoadExperiment q \(uid u1\);/);
   });
   it('compares resourceVersions only when both are numbers', () => {
     assert.equal(isNewer('10', '9'), true);

@@ -1,5 +1,5 @@
 import { CLEANED_UP, findCondition } from './conditions.js';
-import { DONE, transition, type ExperimentObject, type Result, type StepContext } from './context.js';
+import { DONE, getIfExists, transition, type ExperimentObject, type Result, type StepContext } from './context.js';
 import { dropExperimentDatabase } from './database.js';
 import type { Deps } from './context.js';
 import { isConflict, isNotFound, RESOURCES } from './kube.js';
@@ -32,11 +32,17 @@ export async function cleanup(ctx: StepContext): Promise<Result> {
     // The script ConfigMap has the TestRun's name.
     if (await client.delete(RESOURCES.configMaps, ctx.namespace, checkpoint.testRun)) deleted.push(`configmap/${checkpoint.testRun}`);
   }
+  // The API's name may be somebody else's (provisioning then failed with NameConflict): delete
+  // only what this experiment owns, and only that very object (uid precondition). A Deployment
+  // not in the cache, which holds only the operator's, and the Service are read first.
   const api = apiName(ctx.name);
-  const deployment = caches.deployments.get(ctx.namespace, api);
-  if (!deployment || ownedBy(deployment, ctx.uid)) {
-    if (await client.delete(RESOURCES.deployments, ctx.namespace, api, deployment?.metadata.uid)) deleted.push(`deployment/${api}`);
-    if (await client.delete(RESOURCES.services, ctx.namespace, api)) deleted.push(`service/${api}`);
+  const kept: string[] = [];
+  for (const resource of [RESOURCES.deployments, RESOURCES.services]) {
+    const object = (resource === RESOURCES.deployments ? caches.deployments.get(ctx.namespace, api) : undefined) ?? (await getIfExists(ctx, resource, api));
+    const what = `${resource.kind.toLowerCase()}/${api}`;
+    if (!object) continue;
+    if (!ownedBy(object, ctx.uid)) kept.push(what);
+    else if (await client.delete(resource, ctx.namespace, api, object.metadata.uid)) deleted.push(what);
   }
   const schema = ctx.status.databaseSchema;
   let database = '';
@@ -44,7 +50,8 @@ export async function cleanup(ctx: StepContext): Promise<Result> {
     await dropExperimentDatabase(ctx.deps.config.databaseUrl, schema);
     database = `; dropped database schema ${schema}`;
   }
-  const message = `deleted ${deleted.length > 0 ? deleted.join(', ') : 'nothing (already gone)'}${database}`;
+  const notOurs = kept.length > 0 ? `; left ${kept.join(', ')} alone: not this experiment's` : '';
+  const message = `deleted ${deleted.length > 0 ? deleted.join(', ') : 'nothing (already gone)'}${notOurs}${database}`;
   return transition(ctx, {
     to: ctx.status.phase!,
     conditions: [{ type: CLEANED_UP, status: 'True', reason: 'Deleted', message }],

@@ -7,7 +7,7 @@ import type { OperatorConfig } from './config.js';
 import type { EventRecorder, EventSpec } from './events.js';
 import { grafanaLink } from './grafana.js';
 import type { Informer } from './informer.js';
-import { isConflict, isNotFound, RESOURCES, type KubeClient, type KubeObject } from './kube.js';
+import { isConflict, isNotFound, RESOURCES, type KubeClient, type KubeObject, type Resource } from './kube.js';
 import type { Logger } from './log.js';
 import { loadSpanMs, type Checkpoint } from './timeline.js';
 
@@ -90,6 +90,16 @@ export function untilDeadline(ctx: StepContext): Result {
 
 export function timedOut(ctx: StepContext): boolean {
   return ctx.deps.now().getTime() >= deadlineMs(ctx);
+}
+
+/** An object of the experiment's namespace read from the apiserver (what the caches do not hold); undefined when there is none. */
+export async function getIfExists<T extends KubeObject>(ctx: StepContext, resource: Resource, name: string): Promise<T | undefined> {
+  try {
+    return await ctx.deps.client.get<T>(resource, ctx.namespace, name, ctx.signal);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
 }
 
 export class StaleObjectError extends Error {

@@ -5,12 +5,12 @@ import {
   deploymentAvailable,
   SPEC_HASH_ANNOTATION,
 } from './builders.js';
-import { fail, requeueAfter, timedOut, transition, untilDeadline, type Result, type StepContext } from './context.js';
+import { fail, getIfExists, requeueAfter, timedOut, transition, untilDeadline, type Result, type StepContext } from './context.js';
 import { ensureExperimentDatabase, experimentDatabaseUrl, migrationsApplied, prepareExperimentData, type ExperimentDatabase } from './database.js';
 import { LABELS } from '../k6/testrun.js';
-import { RESOURCES } from './kube.js';
+import { RESOURCES, type KubeObject, type Resource } from './kube.js';
 import { apiName, databasePasswordFor, databaseSchemaName, FIELD_MANAGER, tokenSecretFor } from './names.js';
-import { ownedBy } from './ownership.js';
+import { nameConflictMessage, ownedBy } from './ownership.js';
 
 /*
  * Pending and Provisioning: the experiment's own database schema, then its API (a Deployment and a
@@ -54,6 +54,12 @@ export async function pending(ctx: StepContext): Promise<Result> {
   });
 }
 
+/** An object of the API's name that is not ours: fail, leaving it untouched. */
+function nameConflict(ctx: StepContext, resource: Resource, object: KubeObject): Promise<Result> {
+  const message = nameConflictMessage(resource, object, { name: ctx.name, uid: ctx.uid });
+  return fail(ctx, 'NameConflict', message, [{ type: API_READY, status: 'False', reason: 'NameConflict', message }]);
+}
+
 /** Updates conditions only when they change (a wait that reconciles again writes nothing). */
 async function report(ctx: StepContext, updates: ConditionUpdate[]): Promise<void> {
   if (updates.some((update) => conditionDiffers(ctx.status.conditions, update, ctx.generation))) {
@@ -73,15 +79,22 @@ export async function provision(ctx: StepContext): Promise<Result> {
   const deployment = buildApiDeployment(ctx.experiment, build);
   const name = deployment.metadata.name;
   const cached = caches.deployments.get(ctx.namespace, name);
-  if (cached && !ownedBy(cached, ctx.uid)) {
-    return fail(ctx, 'NameConflict', `a Deployment named ${name} already exists and does not belong to this experiment: rename the experiment or delete that Deployment`);
-  }
+  if (cached && !ownedBy(cached, ctx.uid)) return nameConflict(ctx, RESOURCES.deployments, cached);
 
   const wanted = deployment.metadata.annotations?.[SPEC_HASH_ANNOTATION];
   if (!cached || cached.metadata.annotations?.[SPEC_HASH_ANNOTATION] !== wanted) {
+    const service = buildApiService(ctx.experiment, build);
+    // Server-side apply with force takes over whatever has the name. The cache holds only the
+    // Deployments labelled as the operator's, so one somebody else made is not in it (and no
+    // Service is cached): read them before applying.
+    for (const [resource, found] of [
+      [RESOURCES.deployments, cached ?? (await getIfExists(ctx, RESOURCES.deployments, name))],
+      [RESOURCES.services, await getIfExists(ctx, RESOURCES.services, service.metadata.name)],
+    ] as const) {
+      if (found && !ownedBy(found, ctx.uid)) return nameConflict(ctx, resource, found);
+    }
     // The role's password follows the key the Deployment is built with (idempotent).
     await ensureExperimentDatabase(config.databaseUrl, database.schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid));
-    const service = buildApiService(ctx.experiment, build);
     await client.apply(RESOURCES.services, ctx.namespace, service.metadata.name, service, FIELD_MANAGER);
     const applied = await client.apply(RESOURCES.deployments, ctx.namespace, name, deployment, FIELD_MANAGER);
     caches.deployments.observe(applied);

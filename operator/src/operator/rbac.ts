@@ -13,9 +13,11 @@
  *   loadexperiments/status     update (status is written with PUT after re-reading)
  *   loadexperiments/finalizers update (ownerReferences with blockOwnerDeletion need it where the
  *                              OwnerReferencesPermissionEnforcement admission plugin runs)
- *   deployments                list/watch (the cache), create + patch (server-side apply creates
- *                              or updates; creating through apply needs create), delete (cleanup)
- *   services, configmaps       create + patch (server-side apply), delete (cleanup)
+ *   deployments                list/watch (the cache), get (one the cache lacks: is the name
+ *                              somebody else's?), create + patch (server-side apply creates or
+ *                              updates; creating through apply needs create), delete (cleanup)
+ *   services                   get (is the name somebody else's?), create + patch, delete
+ *   configmaps                 create + patch (server-side apply), delete (cleanup)
  *   testruns                   get (confirm a TestRun the cache lacks), list/watch (the cache),
  *                              create, delete (stop the load, cleanup)
  *   events (events.k8s.io)     create (one per transition; duplicates are refused by name)
@@ -32,8 +34,9 @@ export const EXPERIMENT_RULES: readonly PolicyRule[] = [
   { apiGroups: ['loadlab.dev'], resources: ['loadexperiments'], verbs: ['get', 'list', 'watch', 'patch'] },
   { apiGroups: ['loadlab.dev'], resources: ['loadexperiments/status'], verbs: ['update'] },
   { apiGroups: ['loadlab.dev'], resources: ['loadexperiments/finalizers'], verbs: ['update'] },
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['services', 'configmaps'], verbs: ['create', 'patch', 'delete'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['services'], verbs: ['get', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'patch', 'delete'] },
   { apiGroups: ['k6.io'], resources: ['testruns'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
 ];
