@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import {
-  analyzeRun, DEFAULT_THRESHOLDS, parseSeriesCsv, renderHtml, renderMarkdown, seriesToCsv, type AnalysisResult, type QueriedSeries,
+  analyzeRun, DEFAULT_THRESHOLDS, parseSeriesCsv, THRESHOLD_DOCS, renderHtml, renderMarkdown, seriesToCsv, type AnalysisResult, type QueriedSeries,
 } from '../src/analysis/index.js';
 import { startFakePrometheus, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
 import { searchTimeline, syntheticHandler } from './fixtures/analysis/synthetic-run.js';
@@ -112,10 +112,14 @@ describe('the CSV export', () => {
 });
 
 describe('the analysis README', () => {
-  it('lists every threshold with its current default', () => {
+  it('lists every threshold with its current default and the values it allows', () => {
     const readme = readFileSync(new URL('../../src/analysis/README.md', import.meta.url), 'utf8');
-    for (const [key, value] of Object.entries(DEFAULT_THRESHOLDS)) {
-      assert.match(readme, new RegExp(`^\\| ${key} \\| ${String(value).replace('.', '\\.')} \\|`, 'm'), `${key} = ${value}`);
+    const units = { fraction: '', seconds: ' s', cores: ' cores' } as const;
+    for (const [key, doc] of Object.entries(THRESHOLD_DOCS)) {
+      const value = DEFAULT_THRESHOLDS[key as keyof typeof DEFAULT_THRESHOLDS];
+      const allowed = `${doc.minExcluded ? '(' : '['}${doc.min}, ${doc.max}${doc.maxExcluded ? ')' : ']'}${units[doc.unit]}`;
+      const row = `| ${key} | ${value} | ${allowed} |`;
+      assert.ok(readme.split('\n').some((line) => line.startsWith(row)), `README row starting ${row}`);
     }
   });
 });

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BOTTLENECKS, decideVerdict, DEFAULT_THRESHOLDS, findBreakingPoint, type Bottleneck, type Slo, type Source } from '../src/analysis/index.js';
+import {
+  BOTTLENECKS, decideVerdict, DEFAULT_THRESHOLDS, findBreakingPoint, resolveThresholds, THRESHOLD_DOCS, thresholdInRange, thresholdRangeText,
+  type Bottleneck, type Slo, type Source, type Thresholds,
+} from '../src/analysis/index.js';
 import { runOf, type StageSpec } from './fixtures/analysis/stage-builder.js';
 
 const slo: Slo = { percentile: 95, latencyThresholdS: 0.25, maxErrorRate: 0.01 };
@@ -199,5 +202,24 @@ describe('the bottleneck verdict (USE method)', () => {
     const stages = runOf([ok(1000), broken(2000, { 'api_cpu.mean': 0.7 })]);
     const thresholds = { ...DEFAULT_THRESHOLDS, apiCpuCores: 0.6 };
     assert.equal(decideVerdict(stages, findBreakingPoint(stages, slo, thresholds), { thresholds, source: 'local' }).bottleneck, 'api-cpu');
+  });
+});
+
+describe('resolveThresholds: overrides over the defaults, within the ranges the LoadExperiment schema allows', () => {
+  it('keeps the defaults for what is not overridden (undefined included, as a parsed spec leaves it)', () => {
+    assert.deepEqual(resolveThresholds(), DEFAULT_THRESHOLDS);
+    assert.deepEqual(resolveThresholds({ dbHoldMeanS: 0.05, apiCpuCores: undefined }), { ...DEFAULT_THRESHOLDS, dbHoldMeanS: 0.05 });
+  });
+  it('has every default inside its own range', () => {
+    for (const [key, doc] of Object.entries(THRESHOLD_DOCS)) {
+      assert.ok(thresholdInRange(doc, DEFAULT_THRESHOLDS[key as keyof Thresholds]), `${key} = ${DEFAULT_THRESHOLDS[key as keyof Thresholds]}, ${thresholdRangeText(doc)}`);
+    }
+  });
+  it('accepts a 0 that turns a knee rule off, refuses one that would call every resource saturated', () => {
+    assert.equal(resolveThresholds({ kneeRatio: 0 }).kneeRatio, 0);
+    assert.throws(() => resolveThresholds({ apiCpuCores: 0 }), /^TypeError: analysis threshold apiCpuCores must be a number greater than 0 and at most 256 \(cores\), got 0$/);
+    assert.throws(() => resolveThresholds({ rampSkipFraction: 1 }), /rampSkipFraction must be a number at least 0 and less than 1/);
+    assert.throws(() => resolveThresholds({ gcTimeFraction: Number.NaN }), /gcTimeFraction/);
+    assert.throws(() => resolveThresholds({ apiCpu: 1 } as Partial<Thresholds>), /unknown analysis threshold "apiCpu"/);
   });
 });

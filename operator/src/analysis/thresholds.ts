@@ -1,64 +1,102 @@
 /*
  * Every number the analysis judges by, with its default and the reason for it. Callers override
- * any of them through `thresholds` (a partial object); the report prints the values used.
+ * any of them through `thresholds` (a partial object), an experiment through
+ * spec.analysis.thresholds; the report prints the values used.
  */
 
+/** The numbers, by name; what each one means and which values it takes is in THRESHOLD_DOCS. */
 export interface Thresholds {
   // --- load generator: it must deliver the schedule, or nothing downstream can be judged ---
-  /** Requests the generator dropped (or k6 iterations it dropped) as a fraction of offered. */
   generatorDroppedFraction: number;
-  /** Mean schedule lag of the generator over the window, seconds. */
   generatorLagS: number;
-  /** Generator process CPU, cores: a Node driver's event loop is one thread. */
   generatorCpuCores: number;
-
   // --- API CPU ---
-  /** Hottest replica's process CPU, cores. A Node process serves on one thread, so ~1 core is its ceiling. */
   apiCpuCores: number;
-  /** Fraction of CFS periods in which the API container was throttled (Kubernetes CPU limit). */
   apiThrottledFraction: number;
-  /** Container CPU as a fraction of its CPU limit (Kubernetes, when limits are known). */
   apiCpuLimitFraction: number;
-
   // --- event loop ---
-  /** Event-loop utilisation (rate of active time, 0..1) of the hottest replica. */
   eventLoopUtilisation: number;
-  /** Event-loop lag p99, seconds. */
   eventLoopLagS: number;
-
   // --- DB pool ---
-  /** Fraction of the window's points with callers waiting for a connection ("sustained"). */
   poolWaitingActiveFraction: number;
-  /** Pool acquire time p95, seconds. */
   poolAcquireP95S: number;
-
   // --- database ---
-  /** Mean time a statement holds its connection (query time minus the pool wait), seconds. */
   dbHoldMeanS: number;
-  /** Backends as a fraction of max_connections. */
   dbConnectionsFraction: number;
-  /** Database container CPU as a fraction of its limit (Kubernetes, when known). */
   dbCpuLimitFraction: number;
-
   // --- memory / GC ---
-  /** Fraction of wall time spent in GC, hottest replica. */
   gcTimeFraction: number;
-  /** Container working set as a fraction of its memory limit (Kubernetes, when known). */
   memoryLimitFraction: number;
-
   // --- the breaking point ---
-  /** Achieved / offered below this is a knee: the API stopped keeping up with its load. */
   kneeRatio: number;
-  /** Served / added load between consecutive steps below this is a knee (flattening throughput). */
   kneeMarginalGain: number;
-  /** The marginal rule only applies when a step adds at least this fraction of load (noise). */
   kneeMinStepFraction: number;
-
   // --- windows ---
-  /** Seconds excluded at the start of every stage (new devices log in, pools and JIT warm up). */
   settleS: number;
-  /** For a ramp: the fraction of its duration dropped at its start (the rest is summarised). */
   rampSkipFraction: number;
+}
+
+/**
+ * What a threshold means and the values it may take. The LoadExperiment schema builds
+ * spec.analysis.thresholds from this (descriptions for kubectl explain, bounds for the CRD and the
+ * CLI), resolveThresholds checks library callers against the same bounds, and a test keeps the
+ * README's table in step with it.
+ */
+export interface ThresholdDoc {
+  /** One sentence: what crosses the threshold, and what follows. */
+  meaning: string;
+  unit: 'fraction' | 'seconds' | 'cores';
+  min: number;
+  /**
+   * The bound itself is not allowed. A saturation threshold of 0 would call every resource
+   * saturated (any measure is ≥ 0), so those exclude it; a knee rule's 0 turns the rule off.
+   */
+  minExcluded?: boolean;
+  max: number;
+  maxExcluded?: boolean;
+}
+
+const fraction = { unit: 'fraction', min: 0, minExcluded: true, max: 1 } as const;
+const seconds = (max: number) => ({ unit: 'seconds', min: 0, minExcluded: true, max }) as const;
+const cores = { unit: 'cores', min: 0, minExcluded: true, max: 256 } as const;
+
+export const THRESHOLD_DOCS: Readonly<Record<keyof Thresholds, Readonly<ThresholdDoc>>> = Object.freeze({
+  generatorDroppedFraction: { ...fraction, meaning: 'The load generator is saturated when the requests it dropped (k6: the iterations it dropped) reach this fraction of those offered.' },
+  generatorLagS: { ...seconds(3600), meaning: 'The load generator is saturated when its mean schedule lag over the window reaches this many seconds (local mode).' },
+  generatorCpuCores: { ...cores, meaning: 'The load generator is saturated when its process CPU reaches this many cores (local mode; a Node driver\'s event loop is one thread).' },
+
+  apiCpuCores: { ...cores, meaning: 'api-cpu is saturated when the hottest API replica\'s process CPU reaches this many cores (a Node process serves on one thread, so about 1 core is its ceiling).' },
+  apiThrottledFraction: { ...fraction, meaning: 'api-cpu is saturated when the API container was CPU-throttled in this fraction of CFS periods (in a cluster, with a CPU limit).' },
+  apiCpuLimitFraction: { ...fraction, meaning: 'api-cpu is saturated when the API container\'s CPU reaches this fraction of its CPU limit (in a cluster, when the limit is known).' },
+
+  eventLoopUtilisation: { ...fraction, meaning: 'event-loop is saturated when the hottest replica\'s event loop is busy this fraction of the time.' },
+  eventLoopLagS: { ...seconds(60), meaning: 'event-loop is saturated when the hottest replica\'s event-loop lag p99 reaches this many seconds.' },
+
+  poolWaitingActiveFraction: { ...fraction, meaning: 'db-pool is saturated when callers wait for a connection in this fraction of the window\'s points, and the acquire p95 reaches poolAcquireP95S.' },
+  poolAcquireP95S: { ...seconds(60), meaning: 'db-pool is saturated when the pool\'s acquire time p95 reaches this many seconds, and callers waited in poolWaitingActiveFraction of the window.' },
+
+  dbHoldMeanS: { ...seconds(60), meaning: 'database is saturated when a statement holds its connection this many seconds on average (query time minus the pool wait).' },
+  dbConnectionsFraction: { ...fraction, meaning: 'database is saturated when its backends reach this fraction of max_connections.' },
+  dbCpuLimitFraction: { ...fraction, meaning: 'database is saturated when its container\'s CPU reaches this fraction of its CPU limit (in a cluster, when the limit is known).' },
+
+  gcTimeFraction: { ...fraction, meaning: 'memory-gc is saturated when the hottest replica spends this fraction of wall time in garbage collection.' },
+  memoryLimitFraction: { ...fraction, meaning: 'memory-gc is saturated when the API container\'s working set reaches this fraction of its memory limit (in a cluster, when the limit is known).' },
+
+  kneeRatio: { unit: 'fraction', min: 0, max: 1, meaning: 'A stage is past the knee (the SLO breaks there) when it serves less than this fraction of the load offered; 0 turns the rule off.' },
+  kneeMarginalGain: { unit: 'fraction', min: 0, max: 1, meaning: 'A step is past the knee (throughput flattens) when it serves less than this fraction of the load it added over the previous step; 0 turns the rule off.' },
+  kneeMinStepFraction: { unit: 'fraction', min: 0, max: 10, meaning: 'The flattening rule only judges a step that adds at least this fraction of the previous step\'s offered load (smaller steps are noise).' },
+
+  settleS: { unit: 'seconds', min: 0, max: 3600, meaning: 'Seconds left out at the start of every hold, besides one rate window, while new devices log in and pools and JIT warm up.' },
+  rampSkipFraction: { unit: 'fraction', min: 0, max: 1, maxExcluded: true, meaning: 'The fraction of every ramp left out at its start (at least one rate window); the rest is summarised with its fleet size averaged.' },
+} satisfies Record<keyof Thresholds, ThresholdDoc>);
+
+/** The allowed values in words, e.g. "greater than 0 and at most 1". */
+export function thresholdRangeText(doc: ThresholdDoc): string {
+  return `${doc.minExcluded ? 'greater than' : 'at least'} ${doc.min} and ${doc.maxExcluded ? 'less than' : 'at most'} ${doc.max}`;
+}
+
+export function thresholdInRange(doc: ThresholdDoc, value: number): boolean {
+  return (doc.minExcluded ? value > doc.min : value >= doc.min) && (doc.maxExcluded ? value < doc.max : value <= doc.max);
 }
 
 export const DEFAULT_THRESHOLDS: Readonly<Thresholds> = Object.freeze({
@@ -104,8 +142,9 @@ export function resolveThresholds(overrides: Partial<Thresholds> = {}): Threshol
   for (const [key, value] of Object.entries(overrides) as [keyof Thresholds, number | undefined][]) {
     if (value === undefined) continue;
     if (!(key in DEFAULT_THRESHOLDS)) throw new TypeError(`unknown analysis threshold "${key}": one of ${Object.keys(DEFAULT_THRESHOLDS).join(', ')}`);
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new TypeError(`analysis threshold ${key} must be a non-negative number, got ${String(value)}`);
+    const doc = THRESHOLD_DOCS[key];
+    if (typeof value !== 'number' || !thresholdInRange(doc, value)) {
+      throw new TypeError(`analysis threshold ${key} must be a number ${thresholdRangeText(doc)} (${doc.unit}), got ${String(value)}`);
     }
     merged[key] = value;
   }
