@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { analyzeRun, buildCatalog, PrometheusClient, renderMarkdown, RetryableError, TerminalError, uslCapacity, type Bottleneck, type Source } from '../src/analysis/index.js';
+import { analyzeRun, buildCatalog, DEFAULT_THRESHOLDS, PrometheusClient, renderMarkdown, RetryableError, TerminalError, uslCapacity, type Bottleneck, type Source } from '../src/analysis/index.js';
+import { formatErrors, parseExperiment } from '../src/schema/index.js';
 import { startFakePrometheus, type FakeHandler, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
 import { searchTimeline, syntheticHandler, type Scenario } from './fixtures/analysis/synthetic-run.js';
 
@@ -83,6 +84,35 @@ describe('fake Prometheus: analyzeRun on synthetic runs with a known bottleneck'
       const healthy = result.stages.find((stage) => stage.kind === 'hold' && stage.devices === 3000)!;
       assert.ok(Math.abs(healthy.achievedRps! - 200) < 1e-6, `start +${offsetS} s: achieved ${healthy.achievedRps}`);
     }
+  });
+});
+
+describe('fake Prometheus: analyzeRun with an experiment\'s spec.analysis.thresholds', () => {
+  /** The thresholds as local mode and the operator pass them: from a parsed LoadExperiment. */
+  function specThresholds(thresholds?: Record<string, number>) {
+    const parsed = parseExperiment(JSON.stringify({
+      apiVersion: 'loadlab.dev/v1alpha1',
+      kind: 'LoadExperiment',
+      metadata: { name: 'synthetic' },
+      spec: { fleet: { devices: 10_000 }, load: { stages: [{ devices: 10_000, duration: '1h' }] }, ...(thresholds ? { analysis: { thresholds } } : {}) },
+    }));
+    assert.ok(parsed.ok, parsed.ok ? '' : formatErrors(parsed.errors));
+    return parsed.experiment.spec.analysis?.thresholds;
+  }
+  function runWith(kind: Scenario['kind'], thresholds: ReturnType<typeof specThresholds>) {
+    handler = syntheticHandler({ kind, source: 'local', capacityRps: 400 }, timeline, 20, SELECTOR);
+    return analyzeRun({ prometheus: fake.url, selector: SELECTOR, timeline, slo, source: 'local', step: STEP_S, scrapeIntervalS: 5, thresholds });
+  }
+
+  it('judges by the spec\'s threshold: a 60 ms connection hold is a slow database by default, and not at dbHoldMeanS 0.1', async () => {
+    const byDefault = await runWith('database', specThresholds());
+    assert.equal(byDefault.verdict.bottleneck, 'database', byDefault.verdict.text);
+    assert.deepEqual(byDefault.settings.thresholds, DEFAULT_THRESHOLDS);
+
+    const relaxed = await runWith('database', specThresholds({ dbHoldMeanS: 0.1 }));
+    assert.equal(relaxed.verdict.bottleneck, 'db-pool', relaxed.verdict.text);
+    assert.deepEqual(relaxed.settings.thresholds, { ...DEFAULT_THRESHOLDS, dbHoldMeanS: 0.1 }, 'the others keep their defaults');
+    assert.equal(relaxed.breakingPoint.breaking?.devices, byDefault.breakingPoint.breaking?.devices, 'where it broke is the SLO\'s, not the threshold\'s');
   });
 });
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS } from '../src/analysis/thresholds.js';
 import {
   PRINTER_COLUMNS,
   ROOT_RULES,
@@ -80,6 +81,23 @@ describe('the LoadExperiment CRD', () => {
     assert.equal(nodeAt(schema, 'spec.load.stages[].shape').default, 'ramp');
     // An object that defaults to {} so the apiserver applies its fields' defaults, as zod's prefault does.
     assert.deepEqual(nodeAt(schema, 'spec.slo').default, {});
+  });
+
+  it('offers every analysis threshold under spec.analysis.thresholds, bounded and documented, and defaults none of them', () => {
+    const thresholds = nodeAt(schema, 'spec.analysis.thresholds');
+    assert.deepEqual(Object.keys(thresholds.properties as object).sort(), Object.keys(DEFAULT_THRESHOLDS).sort());
+    assert.equal(nodeAt(schema, 'spec.analysis').default, undefined, 'absent: the analysis\' defaults, not a stored copy');
+    assert.equal(thresholds.default, undefined);
+    for (const [key, doc] of Object.entries(THRESHOLD_DOCS)) {
+      const node = nodeAt(schema, `spec.analysis.thresholds.${key}`);
+      const bounds = { type: node.type, minimum: node.minimum, exclusiveMinimum: node.exclusiveMinimum, maximum: node.maximum, exclusiveMaximum: node.exclusiveMaximum };
+      assert.deepEqual(bounds, {
+        type: 'number', minimum: doc.min, exclusiveMinimum: doc.minExcluded, maximum: doc.max, exclusiveMaximum: doc.maxExcluded,
+      }, key);
+      assert.equal(node.default, undefined, key);
+      assert.ok(String(node.description).startsWith(doc.meaning), key);
+      assert.ok(String(node.description).includes(`Default ${DEFAULT_THRESHOLDS[key as keyof typeof DEFAULT_THRESHOLDS]};`), `${key}: ${String(node.description)}`);
+    }
   });
 
   it('is a namespaced, served and stored v1alpha1 with the status subresource, names and columns', () => {

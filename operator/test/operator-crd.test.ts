@@ -66,6 +66,16 @@ const INVALID: readonly { name: string; field: string; message: string; change: 
   { name: 'a jitter over 1', field: 'spec.fleet.jitter', message: 'should be less than or equal to 1', change: (m) => (m.spec.fleet.jitter = 1.5) },
   { name: '101 replicas', field: 'spec.target.replicas', message: 'should be less than or equal to 100', change: (m) => (m.spec.target = { replicas: 101 }) },
   { name: 'an unknown cleanup policy', field: 'spec.cleanup', message: 'Unsupported value: "sometimes"', change: (m) => (m.spec.cleanup = 'sometimes') },
+  { name: 'a saturation threshold of 0', field: 'spec.analysis.thresholds.apiCpuCores', message: 'should be greater than 0',
+    change: (m) => (m.spec.analysis = { thresholds: { apiCpuCores: 0 } }) },
+  { name: 'a fraction threshold given in percent', field: 'spec.analysis.thresholds.memoryLimitFraction', message: 'should be less than or equal to 1',
+    change: (m) => (m.spec.analysis = { thresholds: { memoryLimitFraction: 90 } }) },
+  { name: 'a ramp skipped whole', field: 'spec.analysis.thresholds.rampSkipFraction', message: 'should be less than 1',
+    change: (m) => (m.spec.analysis = { thresholds: { rampSkipFraction: 1 } }) },
+  { name: 'a negative settle time', field: 'spec.analysis.thresholds.settleS', message: 'should be greater than or equal to 0',
+    change: (m) => (m.spec.analysis = { thresholds: { settleS: -1 } }) },
+  { name: 'a threshold in seconds written as a duration', field: 'spec.analysis.thresholds.poolAcquireP95S', message: 'must be of type number',
+    change: (m) => (m.spec.analysis = { thresholds: { poolAcquireP95S: '10ms' } }) },
 ];
 
 describe('the LoadExperiment CRD on a real kube-apiserver', () => {
@@ -101,6 +111,19 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
     assert.equal(stored.target.replicas, 1);
     assert.equal(stored.cleanup, 'onSuccess');
     assert.equal(stored.fleet.seed, 1);
+    // No analysis block materialised: the analysis library's defaults apply.
+    assert.equal(stored.analysis, undefined);
+    const dbPool = (await client.get<KubeObject & { spec: Json }>(RESOURCES.loadExperiments, NS, 'bottleneck-db-pool')).spec;
+    assert.deepEqual(dbPool.analysis, { thresholds: { dbHoldMeanS: 0.05 } }, 'stored as written, the other thresholds unset');
+  });
+
+  it('refuses a threshold the analysis does not have (kubectl apply, strict field validation)', async () => {
+    const object = minimal('unknown-threshold');
+    object.spec.analysis = { thresholds: { apiCpu: 0.5 } };
+    await assert.rejects(
+      cp.kubectl(['apply', '--server-side', '--field-manager=loadlab-test', '--validate=strict', '-n', NS, '-f', '-'], { stdin: JSON.stringify(object) }),
+      (error: unknown) => error instanceof Error && /\.spec\.analysis\.thresholds\.apiCpu: field not declared in schema/.test(error.message),
+    );
   });
 
   for (const testCase of INVALID) {
@@ -196,6 +219,8 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
   it('documents the fields for kubectl explain', async () => {
     const out = await cp.kubectl(['explain', 'loadexperiment.spec.fleet.reportInterval']);
     assert.match(out, /How often each device posts a measurement/);
+    const threshold = await cp.kubectl(['explain', 'loadexperiment.spec.analysis.thresholds.dbHoldMeanS']);
+    assert.match(threshold, /holds its connection this many\s+seconds[\s\S]*Default 0\.02; greater\s+than 0 and at most 60/);
     const status = await cp.kubectl(['explain', 'loadexperiment.status.timeline']);
     assert.match(status, /one checkpoint per TestRun/);
   });

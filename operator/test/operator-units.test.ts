@@ -8,6 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { buildScriptConfigMap, buildTestRun, renderK6Script } from '../src/k6/index.js';
 import {
   allRules,
+  analysisSettings,
   analysisTimeline,
   apiImage,
   apiPodEnvironment,
@@ -43,6 +44,7 @@ import {
   WorkQueue,
   type Checkpoint,
   type KubeObject,
+  type StepContext,
 } from '../src/operator/index.js';
 import { waitFor } from '../src/operator/testing.js';
 import { loadExperimentSchema, type LoadExperiment } from '../src/schema/index.js';
@@ -441,6 +443,20 @@ describe('RBAC rules as data', () => {
     assert.deepEqual(all, ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
     const some = rbacManifests({ serviceAccount: 'sa', namespace: 'sys', watchNamespaces: ['a', 'b'], leaseNamespace: 'sys' }).map((object) => `${object.kind}/${(object.metadata as Json).namespace}`);
     assert.deepEqual(some, ['Role/a', 'RoleBinding/a', 'Role/b', 'RoleBinding/b', 'Role/sys', 'RoleBinding/sys']);
+  });
+});
+
+describe('the analysis settings', () => {
+  const config = loadOperatorConfig({ PROMETHEUS_URL: 'http://prometheus:9090/', DATABASE_URL: 'postgres://u:p@db:5432/loadlab', LEADER_ELECTION: 'false' });
+  const settings = (spec: Json) => analysisSettings({ namespace: 'lab', name: 'quickstart', deps: { config } as StepContext['deps'], experiment: experiment(spec) }, 'r1-abcdef');
+  it('judges the run by the experiment\'s SLO and spec.analysis.thresholds', () => {
+    const set = settings({ slo: { latencyThreshold: '100ms' }, analysis: { thresholds: { dbHoldMeanS: 0.05 } } });
+    assert.deepEqual(set.thresholds, { dbHoldMeanS: 0.05 });
+    assert.equal(set.slo.latencyThreshold, '100ms');
+    assert.equal(set.source, 'kubernetes');
+  });
+  it('leaves the thresholds to the analysis\' defaults when the experiment sets none', () => {
+    assert.equal(settings({}).thresholds, undefined);
   });
 });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { DEFAULT_THRESHOLDS } from '../src/analysis/thresholds.js';
 import {
   ROOT_RULES,
   SPEC_RULES,
@@ -80,6 +81,28 @@ describe('defaults', () => {
     assert.deepEqual(spec.generator, { parallelism: 1 });
     assert.equal(spec.cleanup, 'onSuccess');
     assert.equal(spec.timeout, '1h');
+    // The analysis' own defaults apply; the experiment does not store a copy of them.
+    assert.equal(spec.analysis, undefined);
+  });
+
+  it('keeps the analysis thresholds an experiment sets, and leaves the others unset', () => {
+    const manifest = minimal();
+    manifest.spec.analysis = { thresholds: { dbHoldMeanS: 0.05, kneeRatio: 0, settleS: 0 } };
+    const result = parseObject(manifest);
+    assert.ok(result.ok, result.ok ? '' : formatErrors(result.errors));
+    assert.deepEqual(result.experiment.spec.analysis, { thresholds: { dbHoldMeanS: 0.05, kneeRatio: 0, settleS: 0 } });
+    const empty = minimal();
+    empty.spec.analysis = {};
+    const parsed = parseObject(empty);
+    assert.ok(parsed.ok && parsed.experiment.spec.analysis !== undefined && parsed.experiment.spec.analysis.thresholds === undefined);
+  });
+
+  it('accepts every analysis default as a threshold (the defaults are within the ranges the schema allows)', () => {
+    const manifest = minimal();
+    manifest.spec.analysis = { thresholds: { ...DEFAULT_THRESHOLDS } };
+    const result = parseObject(manifest);
+    assert.ok(result.ok, result.ok ? '' : formatErrors(result.errors));
+    assert.deepEqual(result.experiment.spec.analysis?.thresholds, DEFAULT_THRESHOLDS);
   });
 
   it('fills a search\'s hold and rampUp', () => {
@@ -215,6 +238,19 @@ const INVALID: readonly { name: string; change: Mutation; path: string; message:
     change: (m) => (m.spec.generator = { parallelism: 65 }) },
   { name: 'an unknown cleanup policy', path: 'spec.cleanup', message: 'must be "always", "onSuccess" or "never"',
     change: (m) => (m.spec.cleanup = 'sometimes') },
+  { name: 'a saturation threshold of 0 (every resource would be saturated)', path: 'spec.analysis.thresholds.apiCpuCores', message: 'must be greater than 0 (CPU cores; default 0.9)',
+    change: (m) => (m.spec.analysis = { thresholds: { apiCpuCores: 0 } }) },
+  { name: 'a fraction threshold given in percent', path: 'spec.analysis.thresholds.memoryLimitFraction', message: 'must be at most 1 (a fraction: 0.2 is 20%; default 0.9)',
+    change: (m) => (m.spec.analysis = { thresholds: { memoryLimitFraction: 90 } }) },
+  { name: 'a negative settle time', path: 'spec.analysis.thresholds.settleS', message: 'must be at least 0 (seconds; default 10)',
+    change: (m) => (m.spec.analysis = { thresholds: { settleS: -1 } }) },
+  { name: 'a ramp skipped whole', path: 'spec.analysis.thresholds.rampSkipFraction', message: 'must be less than 1 (a fraction: 0.2 is 20%; default 0.5)',
+    change: (m) => (m.spec.analysis = { thresholds: { rampSkipFraction: 1 } }) },
+  { name: 'a threshold in seconds written as a duration', path: 'spec.analysis.thresholds.poolAcquireP95S', message: 'must be a number greater than 0 and at most 60 (seconds; default 0.01)',
+    change: (m) => (m.spec.analysis = { thresholds: { poolAcquireP95S: '10ms' } }) },
+  { name: 'a threshold the analysis does not have', path: 'spec.analysis.thresholds.apiCpu',
+    message: 'unknown field: check the spelling (kubectl explain loadexperiment.spec.analysis.thresholds lists the fields)',
+    change: (m) => (m.spec.analysis = { thresholds: { apiCpu: 0.5 } }) },
   { name: 'a wrong apiVersion', path: 'apiVersion', message: 'must be loadlab.dev/v1alpha1',
     change: (m) => (m.apiVersion = 'loadlab.dev/v1') },
   { name: 'a wrong kind', path: 'kind', message: 'must be LoadExperiment',

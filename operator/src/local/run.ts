@@ -181,6 +181,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       selector,
       timeline,
       slo: experiment.spec.slo,
+      thresholds: experiment.spec.analysis?.thresholds,
       source: 'local',
       step: scrapeIntervalS,
       scrapeIntervalS,

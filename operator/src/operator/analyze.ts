@@ -13,9 +13,11 @@ import { analysisTimeline, type Checkpoint } from './timeline.js';
  * Prometheus refuses for good (TerminalError) fails the run with its message.
  */
 
-export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | 'deps'>, runId: string) {
+export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | 'deps' | 'experiment'>, runId: string) {
   const { analysis } = ctx.deps.config;
   return {
+    slo: ctx.experiment.spec.slo,
+    thresholds: ctx.experiment.spec.analysis?.thresholds,
     selector: runSelector(ctx.namespace, ctx.name, runId),
     resourceSelector: resourceSelector(ctx.namespace, ctx.name),
     databaseSelector: ctx.deps.config.databaseMetricsSelector,
@@ -29,7 +31,7 @@ export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | '
 export async function analyseCheckpoints(ctx: StepContext, checkpoints: readonly Checkpoint[]): Promise<AnalysisResult> {
   const timeline = analysisTimeline(ctx.plan, checkpoints, ctx.experiment.spec.target.replicas);
   const prometheus = new PrometheusClient({ baseUrl: ctx.deps.config.prometheusUrl, signal: ctx.signal, timeoutMs: 30_000 });
-  return analyzeRun({ prometheus, timeline, slo: ctx.experiment.spec.slo, ...analysisSettings(ctx, ctx.status.runId ?? '') });
+  return analyzeRun({ prometheus, timeline, ...analysisSettings(ctx, ctx.status.runId ?? '') });
 }
 
 /** The status form of the bounded summary (the same fields; plain arrays). */

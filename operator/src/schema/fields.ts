@@ -27,6 +27,26 @@ export function numberIn(min: number, max: number, hint: string) {
     .max(max, `must be at most ${max}${hint}`);
 }
 
+/** Bounds that may exclude their ends; an excluded one is OpenAPI's exclusiveMinimum/Maximum. */
+export interface NumberBounds {
+  min: number;
+  minExcluded?: boolean | undefined;
+  max: number;
+  maxExcluded?: boolean | undefined;
+}
+
+/** "greater than 0 and at most 1" */
+export function boundsText(bounds: NumberBounds): string {
+  return `${bounds.minExcluded ? 'greater than' : 'at least'} ${bounds.min} and ${bounds.maxExcluded ? 'less than' : 'at most'} ${bounds.max}`;
+}
+
+export function numberWithin(bounds: NumberBounds, hint: string) {
+  const { min, max } = bounds;
+  const typed = z.number({ error: typeError(`must be a number ${boundsText(bounds)}${hint}`) });
+  const above = bounds.minExcluded ? typed.gt(min, `must be greater than ${min}${hint}`) : typed.min(min, `must be at least ${min}${hint}`);
+  return bounds.maxExcluded ? above.lt(max, `must be less than ${max}${hint}`) : above.max(max, `must be at most ${max}${hint}`);
+}
+
 /** Durations are strings so YAML "30s" reads the same in kubectl, the CLI and CEL's duration(). */
 export function durationText() {
   return z

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS, type ThresholdDoc, type Thresholds } from '../analysis/thresholds.js';
 import { durationMs, isDuration } from './duration.js';
-import { durationText, numberIn, positiveDuration, resources, wholeNumber } from './fields.js';
+import { boundsText, durationText, numberIn, numberWithin, positiveDuration, resources, wholeNumber } from './fields.js';
 import { enforce, type Rule } from './rules.js';
 import { MAX_SEARCH_STEPS, searchDurationMs, searchStepDevices, stagesDurationMs } from './search-steps.js';
 
@@ -344,6 +345,43 @@ export const generatorSchema = z
   })
   .describe('The load generators.');
 
+// ------------------------------------------------------------------------------------- analysis
+
+const UNIT_HINTS: Readonly<Record<ThresholdDoc['unit'], string>> = {
+  fraction: 'a fraction: 0.2 is 20%',
+  seconds: 'seconds',
+  cores: 'CPU cores',
+};
+
+/*
+ * Unset thresholds are left unset rather than defaulted (as target.writeBatchMaxRows is): the
+ * defaults belong to the analysis library, and an experiment that stored them would keep today's
+ * values after the library's change. The description names the default so kubectl explain shows it.
+ */
+function thresholdField(key: keyof Thresholds) {
+  const doc = THRESHOLD_DOCS[key];
+  const fallback = DEFAULT_THRESHOLDS[key];
+  return numberWithin(doc, ` (${UNIT_HINTS[doc.unit]}; default ${fallback})`)
+    .optional()
+    .describe(`${doc.meaning} Default ${fallback}; ${boundsText(doc)}.`);
+}
+
+const thresholdsShape = Object.fromEntries(
+  (Object.keys(DEFAULT_THRESHOLDS) as (keyof Thresholds)[]).map((key) => [key, thresholdField(key)]),
+) as Record<keyof Thresholds, ReturnType<typeof thresholdField>>;
+
+export const analysisSchema = z
+  .strictObject({
+    thresholds: z
+      .strictObject(thresholdsShape)
+      .describe(
+        'Override the numbers the analysis judges a run by; each one left out keeps the analysis\' default ' +
+          '(operator/src/analysis/README.md explains each and why its default is what it is).',
+      )
+      .optional(),
+  })
+  .describe('How the finished run is judged: where it broke and which resource saturated first.');
+
 // ----------------------------------------------------------------------------------------- spec
 
 type SpecShape = {
@@ -398,6 +436,7 @@ export const loadExperimentSpecSchema = enforce(
       target: targetSchema.prefault({}),
       database: databaseSchema.prefault({}),
       generator: generatorSchema.prefault({}),
+      analysis: analysisSchema.optional(),
       cleanup: z
         .enum(['always', 'onSuccess', 'never'], { error: 'must be "always", "onSuccess" or "never"' })
         .describe('What to delete when the experiment ends: always, onSuccess (keep a failed run to inspect it) or never.')
@@ -409,7 +448,7 @@ export const loadExperimentSpecSchema = enforce(
         [specRules.timeout],
       ).default('1h'),
     })
-    .describe('What to run: the fleet, the load over time, the SLO, the system under test and how to clean up.'),
+    .describe('What to run: the fleet, the load over time, the SLO, the system under test, how to judge the run and how to clean up.'),
   [specRules.stagesWithinFleet, specRules.searchWithinFleet, specRules.stagesFitTimeout, specRules.searchFitsTimeout],
 );
 
