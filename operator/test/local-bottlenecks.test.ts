@@ -12,19 +12,19 @@ import { runLocal } from '../src/local/run.js';
  * local mode: real API processes, PostgreSQL, Prometheus scraping them, the local driver. The
  * verdict is reached from the metrics alone. Each run: a light hold, then a heavy one.
  */
-const cases: { name: string; spec: string; expected: Bottleneck[]; why: string; breaksAt?: { devices: number; lastGood: number } }[] = [
+const cases: { name: string; spec: string; expected: Bottleneck[]; why: string; breaksAt?: { devices: number; lastGood: number; stepsRun: number } }[] = [
   {
     name: 'a DB pool that is too small, found by a breaking-point search',
-    // A search (20 devices, then 300; a step is driven, judged on the driver's side, then the next)
-    // rather than stages, so the search path runs for real too.
-    spec: `  fleet: { devices: 300, reportInterval: 2s, pollInterval: 2s }
+    // A search (20, 300, 580 devices; a step is driven, then judged from Prometheus before the
+    // next) rather than stages, so the search path runs for real too: it must stop at 300.
+    spec: `  fleet: { devices: 580, reportInterval: 2s, pollInterval: 2s }
   load:
-    search: { startDevices: 20, step: { devices: 280 }, maxDevices: 300, rampUp: 4s, hold: 24s }
+    search: { startDevices: 20, step: { devices: 280 }, maxDevices: 580, rampUp: 4s, hold: 24s }
   target: { dbPoolSize: 1, queryDelayMs: 10 }
   slo: { latencyPercentile: 95, latencyThreshold: 250ms, maxErrorRate: 0.01 }
 `,
     expected: ['db-pool'],
-    breaksAt: { devices: 300, lastGood: 20 },
+    breaksAt: { devices: 300, lastGood: 20, stepsRun: 2 },
     why: 'one connection held 10 ms more per query serves ~90 queries/s; 300 devices every 2 s ask for 150 polls/s alone',
   },
   {
@@ -98,6 +98,7 @@ describe('bottlenecks injected through the knobs, judged from real metrics (loca
       if (testCase.breaksAt) {
         assert.equal(breakingPoint.breaking?.devices, testCase.breaksAt.devices, 'the breaking step');
         assert.equal(breakingPoint.lastGood?.devices, testCase.breaksAt.lastGood, 'the last good step');
+        assert.equal(result.driver.length, testCase.breaksAt.stepsRun, 'the search stopped after the step that broke');
       }
       console.log(`${testCase.name}: ${verdict.text}`);
     });

@@ -6,7 +6,6 @@ import { runDriver, type DriverResult, type ProgressSnapshot } from '../driver/i
 import { vegetaBinary } from '../driver/vegeta.js';
 import { phaseRangeOfStep } from '../k6/options.js';
 import { parseExperiment, formatErrors, type LoadExperiment } from '../schema/index.js';
-import { durationMs } from '../schema/duration.js';
 import { buildTrafficPlan, type TrafficPlan } from '../traffic/index.js';
 import { startApiProcesses } from './api-processes.js';
 import { checkDatabase, prepareDatabase, redact } from './database.js';
@@ -147,17 +146,40 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         onProgress: (s: ProgressSnapshot) => view.update({ ...s, elapsedS: plan.phases[phaseRange.from]!.startS + s.elapsedS }),
         ...(options.signal ? { signal: options.signal } : {}),
       });
+    const selector = `experiment="${experimentLabel}",run="${runId}"`;
     const results: DriverResult[] = [];
+    // The analysis over what has run so far, once Prometheus has the last run's final counts.
+    const analyse = async () => {
+      // Each run of the driver counts from zero: the last one's total is what must have landed.
+      const responses = Object.values(results.at(-1)!.totals.responses).reduce((n, count) => n + count, 0);
+      await waitForFinalScrape(prometheusUrl, selector, responses, scrapeIntervalS + (remote ? REMOTE_WRITE_DELAY_S : 0));
+      throwIfAborted(options.signal);
+      const ran = results.flatMap((r) => r.timeline.filter((p) => p.startUnixS !== undefined && p.endUnixS !== undefined) as { index: number; startUnixS: number; endUnixS: number }[]);
+      return analyzeRun({
+        prometheus: prometheusUrl,
+        selector,
+        timeline: timelineFromRun(plan, ran),
+        slo: experiment.spec.slo,
+        thresholds: experiment.spec.analysis?.thresholds,
+        source: 'local',
+        step: scrapeIntervalS,
+        scrapeIntervalS,
+      });
+    };
+    let analysis: AnalysisResult | undefined;
     if (plan.source === 'search') {
+      // One step at a time, judged by the same analysis as the verdict (its hold only: a ramp's
+      // transients, such as the login burst of the devices joining, never stop a search) before
+      // the next step starts, as the operator does between TestRuns.
       const steps = new Set(plan.phases.map((p) => p.step!));
       for (const step of steps) {
         const result = await drive(phaseRangeOfStep(plan, step));
         results.push(result);
         if (result.aborted) break;
-        const broken = clientSideBreak(experiment, result);
-        if (broken) {
+        analysis = await analyse();
+        if (analysis.breakingPoint.status === 'broke') {
           view.finish();
-          say(`step ${step + 1} broke the SLO on the driver's side (${broken}): stopping the search`);
+          say(`step ${step + 1} broke the SLO: stopping the search`);
           break;
         }
       }
@@ -167,25 +189,12 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     view.finish();
     const harnessCpu = harness.stop();
     throwIfAborted(options.signal);
-    const selector = `experiment="${experimentLabel}",run="${runId}"`;
-    // The last run's final count (each run of the driver counts from zero).
-    const responses = Object.values(results.at(-1)!.totals.responses).reduce((n, count) => n + count, 0);
-    await waitForFinalScrape(prometheusUrl, selector, responses, scrapeIntervalS + (remote ? REMOTE_WRITE_DELAY_S : 0));
 
-    // --- the analysis ---
-    say('analysing the run from Prometheus ...');
-    const ran = results.flatMap((r) => r.timeline.filter((p) => p.startUnixS !== undefined && p.endUnixS !== undefined) as { index: number; startUnixS: number; endUnixS: number }[]);
-    const timeline = timelineFromRun(plan, ran);
-    const analysis = await analyzeRun({
-      prometheus: prometheusUrl,
-      selector,
-      timeline,
-      slo: experiment.spec.slo,
-      thresholds: experiment.spec.analysis?.thresholds,
-      source: 'local',
-      step: scrapeIntervalS,
-      scrapeIntervalS,
-    });
+    // --- the analysis (a search's was made after its last step) ---
+    if (!analysis) {
+      say('analysing the run from Prometheus ...');
+      analysis = await analyse();
+    }
     await options.inspect?.({ prometheusUrl, apiUrls: apis.map((a) => a.url), databaseUrl, runId });
     await writeReport(outDir, experiment, analysis, results);
     printSummary(say, analysis, results, outDir, harnessCpu, startupMs);
@@ -235,29 +244,6 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 
 function countStages(plan: TrafficPlan): number {
   return new Set(plan.phases.map((p) => p.stage ?? p.index)).size;
-}
-
-/**
- * The search stops as soon as a step breaks the SLO as the driver saw it. The driver keeps p50, p90,
- * p95 and p99: the percentile used is the nearest at or above the SLO's, so the search never stops
- * late; the verdict itself comes from the Prometheus analysis with the exact percentile.
- */
-export function clientSideBreak(experiment: LoadExperiment, result: DriverResult): string | undefined {
-  const { latencyPercentile, latencyThreshold, maxErrorRate } = experiment.spec.slo;
-  const totals = result.totals;
-  const sent = totals.sent;
-  if (sent === 0) return undefined;
-  const errorRate = totals.errors / sent;
-  if (errorRate > maxErrorRate) return `error rate ${(errorRate * 100).toFixed(2)} % > ${(maxErrorRate * 100).toFixed(2)} %`;
-  if ((totals.dropped + totals.late) / Math.max(1, totals.offered) > 0.05) return 'the driver fell behind its schedule';
-  const key = latencyPercentile <= 50 ? 'p50Ms' : latencyPercentile <= 90 ? 'p90Ms' : latencyPercentile <= 95 ? 'p95Ms' : 'p99Ms';
-  const limit = durationMs(latencyThreshold);
-  for (const [endpoint, summary] of Object.entries(result.endpoints)) {
-    if (endpoint === 'login') continue;
-    const value = summary.latency[key];
-    if (value > limit) return `${endpoint} ${key.slice(0, 3)} ${value.toFixed(1)} ms > ${limit} ms`;
-  }
-  return undefined;
 }
 
 async function writeReport(outDir: string, experiment: LoadExperiment, analysis: AnalysisResult, results: DriverResult[]): Promise<void> {
