@@ -18,11 +18,9 @@ import { tokenExpiryS } from '../src/k6/token-format.js';
 import { freePort, PostgresCluster } from '../src/local/postgres.js';
 import {
   analysisTimeline,
-  createLogger,
   databaseSchemaName,
   KubeClient,
   loadKubeConfig,
-  loadOperatorConfig,
   Operator,
   resourceSelector,
   RESOURCES,
@@ -38,7 +36,9 @@ import { measurementPayload } from '../src/traffic/payload.js';
 import { buildTrafficPlan, type TrafficPlan } from '../src/traffic/plan.js';
 import { startFakePrometheus, type FakeAnswer, type FakePrometheus, type FakeRequest } from './fixtures/analysis/fake-prometheus.js';
 import { pointsAt, stateAt, type Scenario } from './fixtures/analysis/synthetic-run.js';
+import { startPostgres } from './support/postgres.js';
 import { ControlPlane } from './support/control-plane.js';
+import { startTestOperator } from './support/operator.js';
 import { runApiMigrations } from './support/api-migrations.js';
 import { containerEnv, runApiPod, type ApiDeployment, type ApiPod } from './support/api-pod.js';
 
@@ -116,34 +116,13 @@ function operatorEnv(overrides: Record<string, string> = {}): Record<string, str
   };
 }
 
-async function startOperator(overrides: Record<string, string> = {}): Promise<Operator> {
-  const started = new Operator({
-    config: loadOperatorConfig(operatorEnv(overrides)),
-    kubeConfig: loadKubeConfig(cp.kubeconfigPath),
-    log: createLogger((process.env.LOADLAB_TEST_LOG_LEVEL ?? 'info') as 'info', (line) => {
-      logs.push(line);
-      if (process.env.LOADLAB_TEST_LOG) process.stderr.write(`${line}\n`);
-    }),
-  });
-  await started.start();
-  await started.whenLeader();
-  return started;
+function startOperator(overrides: Record<string, string> = {}): Promise<Operator> {
+  return startTestOperator(operatorEnv(overrides), cp.kubeconfigPath, logs);
 }
 
 async function restartOperator(overrides: Record<string, string> = {}): Promise<void> {
   await operator?.stop({ release: false });
   operator = await startOperator(overrides);
-}
-
-async function startPostgres(): Promise<PostgresCluster> {
-  // Other processes on this machine pick free ports too: retry a lost race.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await PostgresCluster.start();
-    } catch (error) {
-      if (attempt >= 3) throw error;
-    }
-  }
 }
 
 function manifest(name: string, spec: Json): Json {

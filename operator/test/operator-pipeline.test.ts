@@ -38,11 +38,9 @@ import { freePort, PostgresCluster } from '../src/local/postgres.js';
 import { LocalPrometheus } from '../src/local/prometheus.js';
 import { waitForFinalScrape } from '../src/local/run.js';
 import {
-  createLogger,
   DATABASE_METRICS_SELECTOR,
   KubeClient,
   loadKubeConfig,
-  loadOperatorConfig,
   Operator,
   resourceSelector,
   RESOURCES,
@@ -54,7 +52,9 @@ import { markDeploymentAvailable, setTestRunStage, waitFor } from '../src/operat
 import { loadExperimentCrd, loadExperimentSchema, type LoadExperiment } from '../src/schema/index.js';
 import { buildTrafficPlan } from '../src/traffic/index.js';
 import { runApiPod, type ApiDeployment, type ApiPod } from './support/api-pod.js';
+import { startPostgres } from './support/postgres.js';
 import { ControlPlane, repoRoot } from './support/control-plane.js';
+import { startTestOperator } from './support/operator.js';
 
 const NS = 'lab';
 const NAME = 'pipeline';
@@ -142,17 +142,6 @@ let admin: KubeClient;
 let workDir: string;
 let apiPod: ApiPod | undefined;
 const logs: string[] = [];
-
-async function startPostgres(): Promise<PostgresCluster> {
-  // Other processes on this machine pick free ports too: retry a lost race.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await PostgresCluster.start();
-    } catch (error) {
-      if (attempt >= 3) throw error;
-    }
-  }
-}
 
 const files = () => ({ apiPods: join(workDir, 'api-pods.json'), runners: join(workDir, 'k6-runners.json') });
 
@@ -308,29 +297,20 @@ describe('the whole pipeline: operator, real API, PostgreSQL and Prometheus (the
       ],
     });
 
-    operator = new Operator({
-      config: loadOperatorConfig({
-        PROMETHEUS_URL: prometheus.url,
-        DATABASE_URL: postgres.url,
-        WATCH_NAMESPACES: NS,
-        LEADER_ELECTION: 'false',
-        METRICS_PORT: '0',
-        RETRY_BASE_SECONDS: '0.1',
-        RETRY_MAX_SECONDS: '1',
-        SECRET_KEY: 'operator-pipeline-test-secret-key-0123456789',
-        // This Prometheus scrapes every 2 s; the TestRun is finished only once the last samples are in.
-        SCRAPE_INTERVAL_SECONDS: String(SCRAPE_S),
-        ANALYSIS_STEP_SECONDS: String(SCRAPE_S),
-        ANALYSIS_DELAY_SECONDS: '0',
-      }),
-      kubeConfig: loadKubeConfig(cp.kubeconfigPath),
-      log: createLogger((process.env.LOADLAB_TEST_LOG_LEVEL ?? 'info') as 'info', (line) => {
-        logs.push(line);
-        if (process.env.LOADLAB_TEST_LOG) process.stderr.write(`${line}\n`);
-      }),
-    });
-    await operator.start();
-    await operator.whenLeader();
+    operator = await startTestOperator({
+      PROMETHEUS_URL: prometheus.url,
+      DATABASE_URL: postgres.url,
+      WATCH_NAMESPACES: NS,
+      LEADER_ELECTION: 'false',
+      METRICS_PORT: '0',
+      RETRY_BASE_SECONDS: '0.1',
+      RETRY_MAX_SECONDS: '1',
+      SECRET_KEY: 'operator-pipeline-test-secret-key-0123456789',
+      // This Prometheus scrapes every 2 s; the TestRun is finished only once the last samples are in.
+      SCRAPE_INTERVAL_SECONDS: String(SCRAPE_S),
+      ANALYSIS_STEP_SECONDS: String(SCRAPE_S),
+      ANALYSIS_DELAY_SECONDS: '0',
+    }, cp.kubeconfigPath, logs);
   });
 
   after(async () => {
