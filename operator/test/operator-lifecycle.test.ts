@@ -532,6 +532,29 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     }
   });
 
+  it('adopts the TestRun of an attempt whose status write was lost, instead of failing or creating a second one (test stands in for kubelet)', async () => {
+    const name = 'lost-write';
+    await create(name, stagesSpec());
+    await waitForPhase(name, 'Provisioning');
+    await actAsKubelet(name);
+    const running = await waitForStatus(name, 'TestRun created', (object) => (object.status?.timeline?.length ?? 0) === 1);
+    const created = running.status!.timeline![0]!;
+    await operator!.stop({ release: false });
+    // The status as it was before the write that recorded the TestRun: still Provisioning, no
+    // timeline, as if the operator had died between creating the TestRun and writing its status.
+    const { timeline: _lost, ...before } = running.status!;
+    await admin.replace(RESOURCES.loadExperiments, NS, name, { ...running, status: { ...before, phase: 'Provisioning' } }, 'status');
+    assert.equal((await get(name)).status?.timeline, undefined);
+    operator = await startOperator();
+    const adopted = await waitForStatus(name, 'the TestRun recorded again', (object) => object.status?.phase === 'Running' && (object.status?.timeline?.length ?? 0) === 1);
+    assert.equal(adopted.status!.timeline![0]!.testRun, created.testRun);
+    assert.equal(adopted.status!.timeline![0]!.uid, created.uid, 'the same TestRun, adopted');
+    assert.notEqual(condition(adopted, 'Succeeded')?.reason, 'NameConflict');
+    const left = await children(name);
+    assert.equal(left.testRuns.length, 1, 'no second TestRun');
+    assert.equal(left.configMaps.length, 1, 'no second script ConfigMap');
+  });
+
   it('finishes a run across operator restarts in every phase, without duplicate children or a lost timeline (test stands in for kubelet and k6-operator)', async () => {
     const name = 'restarts';
     const search = {
