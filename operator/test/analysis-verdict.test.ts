@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  BOTTLENECKS, decideVerdict, DEFAULT_THRESHOLDS, findBreakingPoint, resolveThresholds, THRESHOLD_DOCS, thresholdInRange, thresholdRangeText,
+  BOTTLENECKS, decideVerdict, DEFAULT_THRESHOLDS, findBreakingPoint, resolveThresholds, THRESHOLD_DOCS,
   type Bottleneck, type Slo, type Source, type Thresholds,
 } from '../src/analysis/index.js';
+import { boundsText, withinBounds } from '../src/schema/bounds.js';
 import { runOf, type StageSpec } from './fixtures/analysis/stage-builder.js';
 
 const slo: Slo = { percentile: 95, latencyThresholdS: 0.25, maxErrorRate: 0.01 };
@@ -212,7 +213,7 @@ describe('resolveThresholds: overrides over the defaults, within the ranges the 
   });
   it('has every default inside its own range', () => {
     for (const [key, doc] of Object.entries(THRESHOLD_DOCS)) {
-      assert.ok(thresholdInRange(doc, DEFAULT_THRESHOLDS[key as keyof Thresholds]), `${key} = ${DEFAULT_THRESHOLDS[key as keyof Thresholds]}, ${thresholdRangeText(doc)}`);
+      assert.ok(withinBounds(doc, DEFAULT_THRESHOLDS[key as keyof Thresholds]), `${key} = ${DEFAULT_THRESHOLDS[key as keyof Thresholds]}, ${boundsText(doc)}`);
     }
   });
   it('accepts a 0 that turns a knee rule off, refuses one that would call every resource saturated', () => {

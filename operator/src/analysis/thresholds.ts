@@ -3,6 +3,7 @@
  * any of them through `thresholds` (a partial object), an experiment through
  * spec.analysis.thresholds; the report prints the values used.
  */
+import { boundsText, withinBounds, type NumberBounds } from '../schema/bounds.js';
 
 /** The numbers, by name; what each one means and which values it takes is in THRESHOLD_DOCS. */
 export interface Thresholds {
@@ -42,18 +43,15 @@ export interface Thresholds {
  * CLI), resolveThresholds checks library callers against the same bounds, and a test keeps the
  * README's table in step with it.
  */
-export interface ThresholdDoc {
+export interface ThresholdDoc extends NumberBounds {
   /** One sentence: what crosses the threshold, and what follows. */
   meaning: string;
   unit: 'fraction' | 'seconds' | 'cores';
-  min: number;
   /**
    * The bound itself is not allowed. A saturation threshold of 0 would call every resource
    * saturated (any measure is ≥ 0), so those exclude it; a knee rule's 0 turns the rule off.
    */
   minExcluded?: boolean;
-  max: number;
-  maxExcluded?: boolean;
 }
 
 const fraction = { unit: 'fraction', min: 0, minExcluded: true, max: 1 } as const;
@@ -89,15 +87,6 @@ export const THRESHOLD_DOCS: Readonly<Record<keyof Thresholds, Readonly<Threshol
   settleS: { unit: 'seconds', min: 0, max: 3600, meaning: 'Seconds left out at the start of every hold, besides one rate window, while new devices log in and pools and JIT warm up.' },
   rampSkipFraction: { unit: 'fraction', min: 0, max: 1, maxExcluded: true, meaning: 'The fraction of every ramp left out at its start (at least one rate window); the rest is summarised with its fleet size averaged.' },
 } satisfies Record<keyof Thresholds, ThresholdDoc>);
-
-/** The allowed values in words, e.g. "greater than 0 and at most 1". */
-export function thresholdRangeText(doc: ThresholdDoc): string {
-  return `${doc.minExcluded ? 'greater than' : 'at least'} ${doc.min} and ${doc.maxExcluded ? 'less than' : 'at most'} ${doc.max}`;
-}
-
-export function thresholdInRange(doc: ThresholdDoc, value: number): boolean {
-  return (doc.minExcluded ? value > doc.min : value >= doc.min) && (doc.maxExcluded ? value < doc.max : value <= doc.max);
-}
 
 export const DEFAULT_THRESHOLDS: Readonly<Thresholds> = Object.freeze({
   // 0.5% dropped is beyond any scheduling jitter; the generator could not keep up.
@@ -143,8 +132,8 @@ export function resolveThresholds(overrides: Partial<Thresholds> = {}): Threshol
     if (value === undefined) continue;
     if (!(key in DEFAULT_THRESHOLDS)) throw new TypeError(`unknown analysis threshold "${key}": one of ${Object.keys(DEFAULT_THRESHOLDS).join(', ')}`);
     const doc = THRESHOLD_DOCS[key];
-    if (typeof value !== 'number' || !thresholdInRange(doc, value)) {
-      throw new TypeError(`analysis threshold ${key} must be a number ${thresholdRangeText(doc)} (${doc.unit}), got ${String(value)}`);
+    if (typeof value !== 'number' || !withinBounds(doc, value)) {
+      throw new TypeError(`analysis threshold ${key} must be a number ${boundsText(doc)} (${doc.unit}), got ${String(value)}`);
     }
     merged[key] = value;
   }

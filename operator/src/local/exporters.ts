@@ -8,6 +8,24 @@ export interface Exporter {
   process: ManagedProcess;
 }
 
+/** How to start each exporter, and what is lost without it. */
+const EXPORTERS: Record<Exporter['job'], { name: string; binaries: string[]; args: string[]; env?: (databaseUrl: string) => NodeJS.ProcessEnv; missing: string }> = {
+  postgres: {
+    name: 'postgres_exporter',
+    binaries: ['prometheus-postgres-exporter', 'postgres_exporter'],
+    args: [],
+    env: (databaseUrl) => ({ DATA_SOURCE_NAME: databaseUrl.includes('sslmode=') ? databaseUrl : `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}sslmode=disable` }),
+    missing: 'postgres_exporter is not installed: no database signals (apt-get install prometheus-postgres-exporter)',
+  },
+  node: {
+    name: 'node_exporter',
+    binaries: ['prometheus-node-exporter', 'node_exporter'],
+    // Only the collectors the analysis reads: a full node_exporter costs more CPU than we want to steal.
+    args: ['--collector.disable-defaults', '--collector.cpu', '--collector.meminfo', '--collector.loadavg'],
+    missing: 'node_exporter is not installed: no host CPU signal (apt-get install prometheus-node-exporter)',
+  },
+};
+
 /**
  * postgres_exporter and node_exporter when they are installed (Debian packages); without them the
  * analysis has no database or host signals, and says so, but the run still works. `kinds` picks
@@ -15,27 +33,16 @@ export interface Exporter {
  */
 export async function startExporters(databaseUrl: string, warn: (line: string) => void, kinds: readonly Exporter['job'][] = ['postgres', 'node']): Promise<Exporter[]> {
   const exporters: Exporter[] = [];
-  if (kinds.includes('postgres')) {
-    const postgres = findBinary('prometheus-postgres-exporter') ?? findBinary('postgres_exporter');
-    if (postgres) {
-      const port = await freePort();
-      const dsn = databaseUrl.includes('sslmode=') ? databaseUrl : `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}sslmode=disable`;
-      const process = ManagedProcess.start('postgres_exporter', postgres, [`--web.listen-address=127.0.0.1:${port}`], { ...globalThis.process.env, DATA_SOURCE_NAME: dsn });
-      exporters.push({ job: 'postgres', address: `127.0.0.1:${port}`, process });
-    } else {
-      warn('postgres_exporter is not installed: no database signals (apt-get install prometheus-postgres-exporter)');
+  for (const job of kinds) {
+    const { name, binaries, args, env, missing } = EXPORTERS[job];
+    const binary = binaries.map(findBinary).find((path) => path !== undefined);
+    if (!binary) {
+      warn(missing);
+      continue;
     }
-  }
-  if (kinds.includes('node')) {
-    const node = findBinary('prometheus-node-exporter') ?? findBinary('node_exporter');
-    if (node) {
-      const port = await freePort();
-      // Only the collectors the analysis reads: a full node_exporter costs more CPU than we want to steal.
-      const process = ManagedProcess.start('node_exporter', node, [`--web.listen-address=127.0.0.1:${port}`, '--collector.disable-defaults', '--collector.cpu', '--collector.meminfo', '--collector.loadavg']);
-      exporters.push({ job: 'node', address: `127.0.0.1:${port}`, process });
-    } else {
-      warn('node_exporter is not installed: no host CPU signal (apt-get install prometheus-node-exporter)');
-    }
+    const port = await freePort();
+    const process = ManagedProcess.start(name, binary, [`--web.listen-address=127.0.0.1:${port}`, ...args], { ...globalThis.process.env, ...env?.(databaseUrl) });
+    exporters.push({ job, address: `127.0.0.1:${port}`, process });
   }
   await Promise.all(exporters.map((e) => e.process.waitForHttp(`http://${e.address}/metrics`, 15_000)));
   return exporters;

@@ -205,6 +205,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   }
 }
 
+/** The local agent's batch deadline (1 s) plus the time to send: how much later a sample lands in PROMETHEUS_URL. */
+const REMOTE_WRITE_DELAY_S = 2;
+
 /**
  * The analysis must see the run's final counts: waits until Prometheus has scraped the driver's last
  * count of responses (the driver keeps serving its metrics for a while after the run), then one more
@@ -212,9 +215,6 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
  * left) has been scraped after the end too. `metric` is the name the driver's response counter is
  * stored under (a cluster-shaped Prometheus may present it under k6's name).
  */
-/** The local agent's batch deadline (1 s) plus the time to send: how much later a sample lands in PROMETHEUS_URL. */
-const REMOTE_WRITE_DELAY_S = 2;
-
 export async function waitForFinalScrape(prometheusUrl: string, selector: string, responses: number, scrapeIntervalS: number, metric = 'loadlab_driver_responses_total'): Promise<void> {
   const query = encodeURIComponent(`sum(${metric}{${selector}})`);
   const deadline = Date.now() + (scrapeIntervalS * 3 + 2) * 1000;

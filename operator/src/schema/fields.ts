@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { boundsText, type NumberBounds } from './bounds.js';
 import { DURATION_HINT, DURATION_PATTERN, durationMs, isDuration } from './duration.js';
 import type { Rule } from './rules.js';
 
@@ -25,19 +26,6 @@ export function numberIn(min: number, max: number, hint: string) {
     .number({ error: typeError(`must be a number from ${min} to ${max}${hint}`) })
     .min(min, `must be at least ${min}${hint}`)
     .max(max, `must be at most ${max}${hint}`);
-}
-
-/** Bounds that may exclude their ends; an excluded one is OpenAPI's exclusiveMinimum/Maximum. */
-export interface NumberBounds {
-  min: number;
-  minExcluded?: boolean | undefined;
-  max: number;
-  maxExcluded?: boolean | undefined;
-}
-
-/** "greater than 0 and at most 1" */
-export function boundsText(bounds: NumberBounds): string {
-  return `${bounds.minExcluded ? 'greater than' : 'at least'} ${bounds.min} and ${bounds.maxExcluded ? 'less than' : 'at most'} ${bounds.max}`;
 }
 
 export function numberWithin(bounds: NumberBounds, hint: string) {

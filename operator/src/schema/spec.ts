@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS, type ThresholdDoc, type Thresholds } from '../analysis/thresholds.js';
 import { durationMs, isDuration } from './duration.js';
-import { boundsText, durationText, numberIn, numberWithin, positiveDuration, resources, wholeNumber } from './fields.js';
+import { boundsText } from './bounds.js';
+import { durationText, numberIn, numberWithin, positiveDuration, resources, wholeNumber } from './fields.js';
 import { enforce, type Rule } from './rules.js';
 import { MAX_SEARCH_STEPS, searchDurationMs, searchStepDevices, stagesDurationMs } from './search-steps.js';
 
