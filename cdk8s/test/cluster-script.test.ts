@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { repoRoot } from '@loadlab/operator/testing/control-plane';
+import { repoRoot } from '@loadlab/sandbox/control-plane';
 import { parse } from 'yaml';
 import { IMAGES, NODE_ROLE_LABEL, VERSIONS } from '../src/settings.js';
 

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildApiDeployment, buildApiService } from '@loadlab/operator/builders';
 import { parseExperiment } from '@loadlab/operator/schema';
-import { ControlPlane, repoRoot } from '@loadlab/operator/testing/control-plane';
+import { ControlPlane, repoRoot } from '@loadlab/sandbox/control-plane';
 import { CHARTS_DIR } from '../src/main.js';
 import { NAMESPACES } from '../src/settings.js';
 

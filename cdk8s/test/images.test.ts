@@ -4,7 +4,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { repoRoot } from '@loadlab/operator/testing/control-plane';
+import { repoRoot } from '@loadlab/sandbox/control-plane';
 
 /*
  * The two images cluster:up builds, WITHOUT Docker (there is no Docker engine here): each

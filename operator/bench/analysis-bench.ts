@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { analyzeRun, buildCatalog, defaultRateWindowS, isMissing, PrometheusClient, type TimelineStage } from '../src/analysis/index.js';
 import { requireBinary } from '../src/local/binaries.js';
-import { freePort } from '../src/local/postgres.js';
+import { freePort } from '@loadlab/sandbox/postgres';
 import { ManagedProcess } from '../src/local/processes.js';
 import { PROMETHEUS_HOW_TO } from '../src/local/prometheus.js';
 import { API_BUCKETS, PER_DEVICE_RPS, searchTimeline, stateAt, type Scenario, type ScenarioKind } from '../test/fixtures/analysis/synthetic-run.js';

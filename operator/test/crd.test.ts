@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS } from '../src/analysis/thresholds.js';
+import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS } from '../src/schema/thresholds.js';
 import {
   PRINTER_COLUMNS,
   ROOT_RULES,

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { METRIC_NAMES, loginsBetween, runDriver, type DriverResult, type ProgressSnapshot } from '../src/driver/index.js';
 import { type LoadExperiment } from '../src/schema/index.js';
-import { freePort, PostgresCluster } from '../src/local/postgres.js';
+import { freePort, PostgresCluster } from '@loadlab/sandbox/postgres';
 import { arrivalsBetween, buildTrafficPlan, deviceSerial, effectiveJitter, type TrafficPlan } from '../src/traffic/index.js';
 import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 

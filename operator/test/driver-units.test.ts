@@ -12,7 +12,7 @@ import {
   runDriver,
   type VegetaResult,
 } from '../src/driver/index.js';
-import { mintDeviceToken } from '../src/k6/token.js';
+import { mintDeviceToken } from '../src/contract/device-token.js';
 import { arrivalsBetween, buildTrafficPlan, deviceSerial, type TrafficPlan } from '../src/traffic/index.js';
 import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 

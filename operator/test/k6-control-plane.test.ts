@@ -10,16 +10,9 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadExperimentCrd, parseExperiment, formatErrors, type LoadExperiment } from '../src/schema/index.js';
-import { buildTrafficPlan } from '../src/traffic/index.js';
-import {
-  SCRIPT_FILE,
-  buildScriptConfigMap,
-  buildTestRun,
-  phaseRangeOfStep,
-  renderK6Script,
-  type KubeObject,
-} from '../src/k6/index.js';
-import { ControlPlane, KubectlError } from './support/control-plane.js';
+import { buildTrafficPlan, phaseRangeOfStep } from '../src/traffic/index.js';
+import { SCRIPT_FILE, buildScriptConfigMap, buildTestRun, renderK6Script, type KubeObject } from '../src/k6/index.js';
+import { ControlPlane, KubectlError } from '@loadlab/sandbox/control-plane';
 
 const NAMESPACE = 'loadlab-k6';
 const OPERATOR_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -4,23 +4,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { durationMs, formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
-import { buildTrafficPlan, type TrafficPlan } from '../src/traffic/index.js';
-import {
-  DEFAULT_MAX_VUS_FACTOR,
-  K6_ENDPOINTS,
-  VU_HEADROOM,
-  k6Duration,
-  k6DurationNs,
-  k6Options,
-  loginTimeUnitMs,
-  phaseRangeOfStep,
-  resolvePhaseRange,
-  sizeVus,
-  validateK6Options,
-  type K6Options,
-  type PhaseRange,
-  type RampingArrivalRateScenario,
-} from '../src/k6/index.js';
+import { buildTrafficPlan, type TrafficPlan, phaseRangeOfStep, resolvePhaseRange, type PhaseRange } from '../src/traffic/index.js';
+import { DEFAULT_MAX_VUS_FACTOR, K6_ENDPOINTS, VU_HEADROOM, k6Duration, k6DurationNs, k6Options, loginTimeUnitMs, sizeVus, validateK6Options, type K6Options, type RampingArrivalRateScenario } from '../src/k6/index.js';
 import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
 const EXPERIMENTS = new URL('../../../experiments/', import.meta.url);

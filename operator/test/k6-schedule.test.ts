@@ -4,22 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type LoadExperiment } from '../src/schema/index.js';
-import { arrivalsBetween, buildTrafficPlan, fleetAt, type Endpoint, type TrafficPlan } from '../src/traffic/index.js';
-import {
-  FleetIntegral,
-  IterationDevices,
-  deviceAtPosition,
-  k6DurationNs,
-  k6Options,
-  loginPieces,
-  loginSpreadS,
-  peakBefore,
-  phaseRangeOfStep,
-  schedulePhases,
-  slotOrderFor,
-  type PhaseRange,
-  type RampingArrivalRateScenario,
-} from '../src/k6/index.js';
+import { arrivalsBetween, buildTrafficPlan, fleetAt, type Endpoint, type TrafficPlan, FleetIntegral, IterationDevices, deviceAtPosition, loginPieces, loginSpreadS, peakBefore, phaseRangeOfStep, schedulePhases, slotOrderFor, type PhaseRange } from '../src/traffic/index.js';
+import { k6DurationNs, k6Options, type RampingArrivalRateScenario } from '../src/k6/index.js';
 import { FIVE_STAGES, experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
 const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'k6-schedule');

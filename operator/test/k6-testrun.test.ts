@@ -2,17 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
-import {
-  DEFAULT_REMOTE_WRITE_URL,
-  MAX_TESTRUN_NAME,
-  SCRIPT_FILE,
-  buildScriptConfigMap,
-  buildTestRun,
-  renderK6Script,
-  testRunName,
-  type KubeObject,
-  type TestRunOptions,
-} from '../src/k6/index.js';
+import { DEFAULT_REMOTE_WRITE_URL, SCRIPT_FILE, buildScriptConfigMap, buildTestRun, renderK6Script, type KubeObject, type TestRunOptions } from '../src/k6/index.js';
+import { MAX_TESTRUN_NAME, testRunName } from '../src/contract/index.js';
 
 function experimentWith(spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'k6-run' }): LoadExperiment {
   const manifest = { apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata, spec };

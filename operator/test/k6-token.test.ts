@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { composeDeviceToken, mintDeviceToken, tokenExpiryS } from '../src/k6/index.js';
+import { composeDeviceToken, mintDeviceToken, tokenExpiryS } from '../src/contract/index.js';
 
 /*
  * Known tokens, computed once by the API's own class (api/src/auth/device-token.ts, compiled):

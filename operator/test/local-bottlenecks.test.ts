@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Bottleneck } from '../src/analysis/index.js';
-import { PostgresCluster } from '../src/local/postgres.js';
-import { runLocal } from '../src/local/run.js';
+import { PostgresCluster } from '@loadlab/sandbox/postgres';
+import { runLocal } from '../src/local/local-run.js';
 
 /**
  * Bottlenecks injected through the API's knobs (and the generator's concurrency), run for real in

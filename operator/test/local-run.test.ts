@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { dashboardQueries, experimentDashboard, interpolate } from '../src/dashboards/experiment.js';
+import { dashboardQueries, experimentDashboard, interpolate } from '../src/analysis/dashboard.js';
 import { connect } from 'node:net';
-import { PostgresCluster } from '../src/local/postgres.js';
+import { PostgresCluster } from '@loadlab/sandbox/postgres';
 import { LocalPrometheus } from '../src/local/prometheus.js';
-import { runLocal, type LocalRunResult } from '../src/local/run.js';
+import { runLocal, type LocalRunResult } from '../src/local/local-run.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 

@@ -9,8 +9,8 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MAX_TIMELINE_CHECKPOINTS, ROOT_RULES, SPEC_RULES, loadExperimentCrd } from '../src/schema/index.js';
-import { KubeError, KubeClient, loadKubeConfig, RESOURCES, type KubeObject } from '../src/operator/index.js';
-import { ControlPlane } from './support/control-plane.js';
+import { KubeError, KubeClient, loadKubeConfig, RESOURCES, type KubeObject } from '../src/controller/index.js';
+import { ControlPlane } from '@loadlab/sandbox/control-plane';
 
 const NS = 'crd';
 const EXPERIMENTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'experiments');

@@ -13,9 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { buildCatalog, labelKey } from '../src/analysis/index.js';
-import { mintDeviceToken } from '../src/k6/token.js';
-import { tokenExpiryS } from '../src/k6/token-format.js';
-import { freePort, PostgresCluster } from '../src/local/postgres.js';
+import { mintDeviceToken } from '../src/contract/device-token.js';
+import { tokenExpiryS } from '../src/contract/device-token-format.js';
+import { freePort, PostgresCluster } from '@loadlab/sandbox/postgres';
 import {
   analysisTimeline,
   databaseSchemaName,
@@ -29,15 +29,15 @@ import {
   type Checkpoint,
   type ExperimentObject,
   type KubeObject,
-} from '../src/operator/index.js';
-import { markDeploymentAvailable, setTestRunStage, waitFor } from '../src/operator/testing.js';
+} from '../src/controller/index.js';
+import { markDeploymentAvailable, setTestRunStage, waitFor } from './support/stand-ins.js';
 import { loadExperimentCrd, loadExperimentSchema, type LoadExperiment } from '../src/schema/index.js';
 import { measurementPayload } from '../src/traffic/payload.js';
 import { buildTrafficPlan, type TrafficPlan } from '../src/traffic/plan.js';
 import { startFakePrometheus, type FakeAnswer, type FakePrometheus, type FakeRequest } from './fixtures/analysis/fake-prometheus.js';
 import { pointsAt, stateAt, type Scenario } from './fixtures/analysis/synthetic-run.js';
 import { startPostgres } from './support/postgres.js';
-import { ControlPlane } from './support/control-plane.js';
+import { ControlPlane } from '@loadlab/sandbox/control-plane';
 import { startTestOperator } from './support/operator.js';
 import { runApiMigrations } from './support/api-migrations.js';
 import { containerEnv, runApiPod, type ApiDeployment, type ApiPod } from './support/api-pod.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FleetIntegral } from '../src/k6/schedule.js';
-import { MetricsServer, type ExperimentOutcome } from '../src/operator/metrics-server.js';
-import { withDefaultPlacement } from '../src/operator/run.js';
+import { FleetIntegral } from '../src/traffic/schedule.js';
+import { MetricsServer, type ExperimentOutcome } from '../src/controller/metrics-server.js';
+import { withDefaultPlacement } from '../src/controller/load-step.js';
 import { experimentWith } from './support/fixtures.js';
 
 describe("the operator's /metrics, /healthz and /readyz", () => {

@@ -32,11 +32,11 @@ import pg from 'pg';
 import { parseAllDocuments } from 'yaml';
 import { buildCatalog, defaultRateWindowS } from '../src/analysis/index.js';
 import { runDriver, type DriverResult } from '../src/driver/index.js';
-import { API_PORT, buildScriptConfig, embeddedScriptConfig } from '../src/k6/index.js';
+import { buildScriptConfig, embeddedScriptConfig } from '../src/k6/index.js';
 import { startExporters, type Exporter } from '../src/local/exporters.js';
-import { freePort, PostgresCluster } from '../src/local/postgres.js';
+import { freePort, PostgresCluster } from '@loadlab/sandbox/postgres';
 import { LocalPrometheus } from '../src/local/prometheus.js';
-import { waitForFinalScrape } from '../src/local/run.js';
+import { waitForFinalScrape } from '../src/local/local-run.js';
 import {
   DATABASE_METRICS_SELECTOR,
   KubeClient,
@@ -47,14 +47,15 @@ import {
   runSelector,
   type ExperimentObject,
   type KubeObject,
-} from '../src/operator/index.js';
-import { markDeploymentAvailable, setTestRunStage, waitFor } from '../src/operator/testing.js';
+} from '../src/controller/index.js';
+import { markDeploymentAvailable, setTestRunStage, waitFor } from './support/stand-ins.js';
 import { loadExperimentCrd, loadExperimentSchema, type LoadExperiment } from '../src/schema/index.js';
 import { buildTrafficPlan } from '../src/traffic/index.js';
 import { runApiPod, type ApiDeployment, type ApiPod } from './support/api-pod.js';
 import { startPostgres } from './support/postgres.js';
-import { ControlPlane, repoRoot } from './support/control-plane.js';
+import { ControlPlane, repoRoot } from '@loadlab/sandbox/control-plane';
 import { startTestOperator } from './support/operator.js';
+import { API_PORT } from '../src/contract/index.js';
 
 const NS = 'lab';
 const NAME = 'pipeline';

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { PostgresCluster } from '../src/local/postgres.js';
+import { PostgresCluster } from '@loadlab/sandbox/postgres';
 import {
   allRules,
   createLogger,
@@ -27,11 +27,11 @@ import {
   RESOURCES,
   type ExperimentObject,
   type KubeObject,
-} from '../src/operator/index.js';
-import { markDeploymentAvailable, setTestRunStage, waitFor } from '../src/operator/testing.js';
+} from '../src/controller/index.js';
+import { markDeploymentAvailable, setTestRunStage, waitFor } from './support/stand-ins.js';
 import { loadExperimentCrd } from '../src/schema/index.js';
 import { startFakePrometheus, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
-import { ControlPlane } from './support/control-plane.js';
+import { ControlPlane } from '@loadlab/sandbox/control-plane';
 import { runApiMigrations } from './support/api-migrations.js';
 
 const NS = 'lab-rbac';

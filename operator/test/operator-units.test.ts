@@ -45,8 +45,8 @@ import {
   type Checkpoint,
   type KubeObject,
   type StepContext,
-} from '../src/operator/index.js';
-import { waitFor } from '../src/operator/testing.js';
+} from '../src/controller/index.js';
+import { waitFor } from './support/stand-ins.js';
 import { loadExperimentSchema, type LoadExperiment } from '../src/schema/index.js';
 import { buildTrafficPlan } from '../src/traffic/plan.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { DEFAULT_THRESHOLDS } from '../src/analysis/thresholds.js';
+import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
 import {
   ROOT_RULES,
   SPEC_RULES,

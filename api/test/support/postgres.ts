@@ -1,2 +1,2 @@
-// Throwaway PostgreSQL clusters are local mode's (operator/src/local/postgres.ts); tests reuse them.
-export { freePort, PostgresCluster, postgresBinDir } from '@loadlab/operator/local/postgres';
+// Throwaway PostgreSQL clusters (sandbox/src/postgres.ts), which local mode uses too.
+export { freePort, PostgresCluster, postgresBinDir } from '@loadlab/sandbox/postgres';

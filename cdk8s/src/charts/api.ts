@@ -13,7 +13,7 @@ const GENERATOR_PODS = ['load-generator', 'load-generator-initializer', 'load-ge
 
 /**
  * The API defaults the operator stamps out per experiment, and the namespace experiments run in.
- * The operator builds each experiment's Deployment itself (operator/src/operator/builders.ts: the
+ * The operator builds each experiment's Deployment itself (operator/src/controller/builders.ts: the
  * spec's replicas, resources and knobs, Pod Security "restricted"); what an installation decides is
  * here, in the ConfigMap the operator reads its environment from: which API image, and where the
  * load generators run (on the load node, away from the system under test, as the seed did).

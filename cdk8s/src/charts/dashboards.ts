@@ -7,7 +7,7 @@ import { NAMESPACES } from '../settings.js';
 /**
  * The Grafana dashboards as ConfigMaps carrying the label kube-prometheus-stack's Grafana sidecar
  * loads dashboards from (grafana_dashboard: "1"). The dashboard itself is data built from the
- * analysis' query catalog (operator/src/dashboards/experiment.ts).
+ * analysis' query catalog (operator/src/analysis/dashboard.ts).
  */
 export class DashboardsChart extends Chart {
   constructor(scope: Construct, id: string) {

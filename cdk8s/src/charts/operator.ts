@@ -14,7 +14,7 @@ const OPERATOR_UID = 1000;
 
 /**
  * The operator: its namespace (Pod Security "restricted" enforced), ServiceAccount, the RBAC the
- * operator's code declares (operator/src/operator/rbac.ts: exactly what it uses, Lease included),
+ * operator's code declares (operator/src/controller/rbac.ts: exactly what it uses, Lease included),
  * the Deployment, and the NetworkPolicies of loadlab-system.
  */
 export class OperatorChart extends Chart {

@@ -5,7 +5,7 @@ import { buildCatalog, defaultRateWindowS, type CatalogOptions, type CatalogQuer
 import type { Series } from './series.js';
 import { summariseStages, type Slo, type StageSummary } from './stages.js';
 import { buildSummary, type AnalysisSummary } from './summary.js';
-import { resolveThresholds, type Thresholds } from './thresholds.js';
+import { resolveThresholds, type Thresholds } from '../schema/thresholds.js';
 import { validateTimeline, type TimelineStage } from './timeline.js';
 import { capacityByReplicas, fitUsl, type UslFit } from './usl.js';
 import { decideVerdict, type Verdict } from './verdict.js';

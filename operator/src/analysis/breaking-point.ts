@@ -1,6 +1,6 @@
 import { formatMs as ms, formatNumber as fmt, formatPercent as pct } from './format.js';
 import type { Slo, StageSummary } from './stages.js';
-import type { Thresholds } from './thresholds.js';
+import type { Thresholds } from '../schema/thresholds.js';
 import { judgedStages } from './timeline.js';
 
 /*

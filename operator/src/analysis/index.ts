@@ -8,7 +8,7 @@ export * from './queries.js';
 export * from './series.js';
 export * from './stages.js';
 export * from './summary.js';
-export * from './thresholds.js';
+export * from '../schema/thresholds.js';
 export * from './timeline.js';
 export * from './usl.js';
 export * from './verdict.js';

@@ -1,5 +1,5 @@
 import type { Resource, Source, Unit } from './queries.js';
-import type { Thresholds } from './thresholds.js';
+import type { Thresholds } from '../schema/thresholds.js';
 
 /*
  * The USE table: for every resource, which stage measure tells its utilisation, its saturation

@@ -2,7 +2,7 @@ import { quantilesInWindow } from './histogram.js';
 import { DEVICE_ROUTES, replicaLabel, type CatalogQuery, type Source } from './queries.js';
 import { filterSeries, groupByLabel, rateMean, windowStats, type Series } from './series.js';
 import { meanFleet, perDeviceRps, steadyWindow, type SteadyWindow, type TimelineStage } from './timeline.js';
-import type { Thresholds } from './thresholds.js';
+import type { Thresholds } from '../schema/thresholds.js';
 
 /*
  * One summary per stage, cut out of whole-run range results. Everything a later step judges is

@@ -1,5 +1,5 @@
 import type { TrafficPlan } from '../traffic/plan.js';
-import type { Thresholds } from './thresholds.js';
+import type { Thresholds } from '../schema/thresholds.js';
 
 /** One stage (or search-step phase) of a run, as it really happened, in unix seconds. */
 export interface TimelineStage {

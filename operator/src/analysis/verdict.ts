@@ -3,7 +3,7 @@ import { formatNumber, formatValue } from './format.js';
 import { measuresFor, SATURABLE_RESOURCES, type MeasureInfo, type SaturableResource, type UseCategory } from './measures.js';
 import type { Source } from './queries.js';
 import type { Slo, StageSummary } from './stages.js';
-import type { Thresholds } from './thresholds.js';
+import type { Thresholds } from '../schema/thresholds.js';
 import { judgedStages } from './timeline.js';
 
 /*

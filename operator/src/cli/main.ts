@@ -3,14 +3,14 @@
  * The `loadlab` command (package.json bin: dist/src/cli/main.js). One subcommand per verb:
  *   loadlab render <experiment.yaml>   print the k6 script, its ConfigMap and the TestRun
  *   loadlab run <experiment.yaml>      local mode: run it here, analyse it, write the report
- *   loadlab operator                   the LoadExperiment operator (in a cluster; see src/operator/README.md)
+ *   loadlab operator                   the LoadExperiment operator (in a cluster; see src/controller/README.md)
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { operatorCommand } from '../operator/cli.js';
+import { operatorCommand } from './operator-command.js';
 import { EXIT, processIo, type Io } from './io.js';
 import { render } from './render.js';
-import { run } from './run.js';
+import { run } from './run-command.js';
 
 export const USAGE = `Usage: loadlab <command> [options]
 

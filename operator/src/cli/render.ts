@@ -2,18 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import {
-  buildScriptConfigMap,
-  buildTestRun,
-  checkRunId,
-  DEFAULT_REMOTE_WRITE_URL,
-  defaultApiUrl,
-  renderK6Script,
-  type PhaseRange,
-} from '../k6/index.js';
+import { buildScriptConfigMap, buildTestRun, DEFAULT_REMOTE_WRITE_URL, renderK6Script } from '../k6/index.js';
 import { formatErrors, parseExperiment } from '../schema/index.js';
 import { buildTrafficPlan } from '../traffic/plan.js';
 import { EXIT, type Io } from './io.js';
+import { checkRunId, defaultApiUrl } from '../contract/index.js';
+import { type PhaseRange } from '../traffic/index.js';
 
 export const RENDER_USAGE = `Usage: loadlab render <experiment.yaml> [options]
 

@@ -44,7 +44,7 @@ import { startEngine, vegetaBinary, type Engine } from './vegeta.js';
 
 export type { DriverEndpoint } from './metrics.js';
 
-/** Phases [from, to) of the plan to run (like k6/schedule.ts); the default is the whole plan. */
+/** Phases [from, to) of the plan to run (like traffic/schedule.ts); the default is the whole plan. */
 export interface PhaseRange {
   from: number;
   to: number;

@@ -1,6 +1,6 @@
 import type { LoadExperiment } from '../schema/load-experiment.js';
 import { deviceSerial, measurementPayload } from '../traffic/payload.js';
-import { mintDeviceToken } from '../k6/token.js';
+import { mintDeviceToken } from '../contract/device-token.js';
 import { LruCache } from './lru-cache.js';
 import type { DriverEndpoint } from './metrics.js';
 

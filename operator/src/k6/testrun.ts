@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { API_VERSION, KIND } from '../schema/load-experiment.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
 import { SCRIPT_FILE, type RenderedScript } from './bundle.js';
-import { defaultApiUrl } from './config.js';
-import type { PhaseRange } from './schedule.js';
+import type { PhaseRange } from '../traffic/schedule.js';
+import { defaultApiUrl } from '../contract/api-environment.js';
+import { labelsFor, testRunName } from '../contract/names.js';
 
 /*
  * The k6-operator objects of one run: the script's ConfigMap and the TestRun (k6.io/v1alpha1, as
@@ -18,9 +18,6 @@ import type { PhaseRange } from './schedule.js';
 
 export const TESTRUN_API_VERSION = 'k6.io/v1alpha1';
 export const TESTRUN_KIND = 'TestRun';
-export const MAX_TESTRUN_NAME = 51;
-export const RUN_ID_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-export const MAX_RUN_ID_LENGTH = 24;
 
 /**
  * Where k6 remote-writes its metrics: kube-prometheus-stack's Prometheus (the `prometheus-operated`
@@ -32,10 +29,6 @@ export const DEFAULT_REMOTE_WRITE_URL = 'http://prometheus-operated.monitoring.s
 /** k6's image runs as this user (grafana/k6: `adduser -u 12345 k6`); set numerically so runAsNonRoot can be verified. */
 export const K6_IMAGE_UID = 12345;
 
-export const LABELS = {
-  experiment: 'loadlab.dev/experiment',
-  run: 'loadlab.dev/run',
-} as const;
 export const ANNOTATIONS = {
   phases: 'loadlab.dev/phases',
   scriptSha256: 'loadlab.dev/script-sha256',
@@ -93,25 +86,7 @@ export interface OwnerReference {
   blockOwnerDeletion: boolean;
 }
 
-export function checkRunId(runId: string): void {
-  if (runId.length > MAX_RUN_ID_LENGTH || !RUN_ID_PATTERN.test(runId)) {
-    throw new RangeError(
-      `run id "${runId}" must be at most ${MAX_RUN_ID_LENGTH} lowercase letters, digits and "-", ` +
-        'starting and ending with a letter or digit (e.g. r1 or step-3)',
-    );
-  }
-}
 
-/** The TestRun's name (and its ConfigMap's): <experiment>-<run>-k6, at most 51 characters. */
-export function testRunName(experiment: LoadExperiment, runId: string): string {
-  checkRunId(runId);
-  const suffix = `-${runId}-k6`;
-  const full = `${experiment.metadata.name}${suffix}`;
-  if (full.length <= MAX_TESTRUN_NAME) return full;
-  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
-  const room = MAX_TESTRUN_NAME - suffix.length - hash.length - 1;
-  return `${experiment.metadata.name.slice(0, room).replace(/-+$/, '')}-${hash}${suffix}`;
-}
 
 function namespaceOf(experiment: LoadExperiment, identity: RunIdentity): string {
   return identity.namespace ?? experiment.metadata.namespace ?? 'default';
@@ -130,17 +105,6 @@ function metadataFor(experiment: LoadExperiment, identity: RunIdentity, componen
   };
 }
 
-export function labelsFor(experiment: LoadExperiment, runId: string, component: string): Record<string, string> {
-  return {
-    'app.kubernetes.io/name': 'loadlab',
-    'app.kubernetes.io/instance': experiment.metadata.name,
-    'app.kubernetes.io/component': component,
-    'app.kubernetes.io/part-of': 'loadlab',
-    'app.kubernetes.io/managed-by': 'loadlab-operator',
-    [LABELS.experiment]: experiment.metadata.name,
-    [LABELS.run]: runId,
-  };
-}
 
 function phasesAnnotation(range: PhaseRange): string {
   return `${range.from}-${range.to - 1}`;

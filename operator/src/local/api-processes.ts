@@ -1,28 +1,25 @@
 import { existsSync } from 'node:fs';
+import { apiEnvironment } from '../contract/api-environment.js';
 import { fileURLToPath } from 'node:url';
 import type { LoadExperiment } from '../schema/index.js';
-import { freePort } from './postgres.js';
+import { freePort } from '@loadlab/sandbox/postgres';
 import { ManagedProcess } from './processes.js';
 
-/** The API as built in this repository (npm run build). */
-export const API_MAIN = fileURLToPath(new URL('../../../../api/dist/src/main.js', import.meta.url));
-
-/** The API's environment for an experiment: the spec's typed knobs, then its extra env. */
-export function apiEnvironment(experiment: LoadExperiment, databaseUrl: string, tokenSecret: string): Record<string, string> {
-  const target = experiment.spec.target;
-  const env: Record<string, string> = {
-    DATABASE_URL: databaseUrl,
-    TOKEN_SECRET: tokenSecret,
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    DB_POOL_SIZE: String(target.dbPoolSize),
-  };
-  if (target.writeBatchMaxRows !== undefined) env.WRITE_BATCH_MAX_ROWS = String(target.writeBatchMaxRows);
-  if (target.cpuCostMs !== undefined) env.CPU_COST_MS = String(target.cpuCostMs);
-  if (target.queryDelayMs !== undefined) env.QUERY_DELAY_MS = String(target.queryDelayMs);
-  for (const { name, value } of target.env ?? []) env[name] = value;
-  return env;
+/**
+ * The API's entry point, from the @loadlab/api package this one depends on (built by npm run build).
+ * Resolved when asked: the operator's image runs without the API package.
+ */
+export function apiMain(): string {
+  let main: string;
+  try {
+    main = fileURLToPath(import.meta.resolve('@loadlab/api'));
+  } catch {
+    throw new Error('the API package (@loadlab/api) is not installed here: run npm ci and npm run build in the repository');
+  }
+  if (!existsSync(main)) throw new Error(`the API is not built (${main} is missing): run npm run build`);
+  return main;
 }
+
 
 export interface ApiProcess {
   url: string;
@@ -35,11 +32,11 @@ export interface ApiProcess {
  * start after it is ready, so they find the schema current.
  */
 export async function startApiProcesses(experiment: LoadExperiment, databaseUrl: string, tokenSecret: string): Promise<ApiProcess[]> {
-  if (!existsSync(API_MAIN)) throw new Error(`the API is not built (${API_MAIN} is missing): run npm run build`);
+  const main = apiMain();
   const env = { ...process.env, ...apiEnvironment(experiment, databaseUrl, tokenSecret) };
   const start = async (index: number): Promise<ApiProcess> => {
     const port = await freePort();
-    const api = ManagedProcess.start(`api-${index}`, process.execPath, [API_MAIN], { ...env, PORT: String(port) });
+    const api = ManagedProcess.start(`api-${index}`, process.execPath, [main], { ...env, PORT: String(port) });
     const url = `http://127.0.0.1:${port}`;
     await api.waitForHttp(`${url}/readyz`, 60_000);
     return { url, port, process: api };

@@ -1,5 +1,5 @@
 import { findBinary } from './binaries.js';
-import { freePort } from './postgres.js';
+import { freePort } from '@loadlab/sandbox/postgres';
 import { ManagedProcess } from './processes.js';
 
 export interface Exporter {

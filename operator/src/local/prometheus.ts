@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePort } from './postgres.js';
+import { freePort } from '@loadlab/sandbox/postgres';
 import { ManagedProcess } from './processes.js';
 import { requireBinary } from './binaries.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS, type ThresholdDoc, type Thresholds } from '../analysis/thresholds.js';
+import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS, type ThresholdDoc, type Thresholds } from './thresholds.js';
 import { durationMs, isDuration } from './duration.js';
 import { boundsText } from './bounds.js';
 import { durationText, numberIn, numberWithin, positiveDuration, resources, wholeNumber } from './fields.js';

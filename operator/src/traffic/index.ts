@@ -1,4 +1,6 @@
 export * from './arrivals.js';
 export * from './hash.js';
 export * from './payload.js';
+export * from './phases.js';
 export * from './plan.js';
+export * from './schedule.js';

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
-import { API_MAIN } from '../../src/local/api-processes.js';
-import { freePort } from '../../src/local/postgres.js';
+import { apiMain } from '../../src/local/api-processes.js';
+import { freePort } from '@loadlab/sandbox/postgres';
 import { ManagedProcess } from '../../src/local/processes.js';
-import type { KubeObject } from '../../src/operator/index.js';
+import type { KubeObject } from '../../src/controller/index.js';
 
 /*
  * The kubelet's part for the API Deployment the operator builds: the real API (api/dist, what the
@@ -36,10 +35,9 @@ export function containerEnv(deployment: ApiDeployment): Record<string, string> 
 
 /** Starts the real API with the Deployment's container environment and waits until /readyz answers (its migrations have run). */
 export async function runApiPod(deployment: ApiDeployment, timeoutMs = 30_000): Promise<ApiPod> {
-  if (!existsSync(API_MAIN)) throw new Error(`the API is not built (${API_MAIN} is missing): run npm run build`);
   const port = await freePort();
   const env = { ...process.env, ...containerEnv(deployment), HOST: '127.0.0.1', PORT: String(port) };
-  const api = ManagedProcess.start(`api pod of ${deployment.metadata.name}`, process.execPath, [API_MAIN], env);
+  const api = ManagedProcess.start(`api pod of ${deployment.metadata.name}`, process.execPath, [apiMain()], env);
   const url = `http://127.0.0.1:${port}`;
   try {
     await api.waitForHttp(`${url}/readyz`, timeoutMs);

@@ -1,4 +1,4 @@
-import { createLogger, loadKubeConfig, loadOperatorConfig, Operator } from '../../src/operator/index.js';
+import { createLogger, loadKubeConfig, loadOperatorConfig, Operator } from '../../src/controller/index.js';
 
 /**
  * The operator under test, configured from environment variables as its container is, against the

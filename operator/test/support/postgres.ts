@@ -1,4 +1,4 @@
-import { PostgresCluster } from '../../src/local/postgres.js';
+import { PostgresCluster } from '@loadlab/sandbox/postgres';
 
 /** A throwaway PostgreSQL; other processes on this machine pick free ports too, so a lost race is retried. */
 export async function startPostgres(): Promise<PostgresCluster> {

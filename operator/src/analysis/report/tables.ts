@@ -1,7 +1,7 @@
 import type { AnalysisResult } from '../analyze.js';
 import { formatMs, formatNumber, formatPercent, formatValue } from '../format.js';
 import { measuresFor } from '../measures.js';
-import { DEFAULT_THRESHOLDS, type Thresholds } from '../thresholds.js';
+import { DEFAULT_THRESHOLDS, type Thresholds } from '../../schema/thresholds.js';
 import { judgedStages } from '../timeline.js';
 import { uslCapacity } from '../usl.js';
 import type { UseRow } from '../verdict.js';

@@ -17,10 +17,10 @@ import http from 'k6/http';
 import { Counter, Gauge } from 'k6/metrics';
 import type { Options } from 'k6/options';
 import { deviceSerial, measurementPayload } from '../../traffic/payload.js';
-import type { ScriptConfig } from '../config.js';
+import type { ScriptConfig } from '../script-config.js';
 import type { K6Endpoint } from '../options.js';
-import { IterationDevices, deviceId, slotOrderFor } from '../schedule.js';
-import { composeDeviceToken, tokenExpiryS, type TokenPrimitives } from '../token-format.js';
+import { IterationDevices, deviceId, slotOrderFor } from '../../traffic/schedule.js';
+import { composeDeviceToken, tokenExpiryS, type TokenPrimitives } from '../../contract/device-token-format.js';
 
 declare const LOADLAB_CONFIG: ScriptConfig;
 const CONFIG: ScriptConfig = LOADLAB_CONFIG;

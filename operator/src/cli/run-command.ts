@@ -1,0 +1,93 @@
+import { parseArgs } from 'node:util';
+import { MissingBinaryError } from '../local/binaries.js';
+import { InvalidInputError, runLocal } from '../local/local-run.js';
+import { EXIT, type Io } from './io.js';
+
+export const RUN_USAGE = `Usage: loadlab run <experiment.yaml> [options]
+
+Runs an experiment on this machine: a PostgreSQL (DATABASE_URL, or a throwaway cluster from the
+machine's PostgreSQL binaries), target.replicas API processes with the experiment's knobs,
+postgres_exporter and node_exporter when installed, a Prometheus that scrapes them all, and the
+local load driver (vegeta). Then it analyses the run from Prometheus, prints the summary and
+writes the report. Everything it started is stopped when it ends, Ctrl-C included.
+
+Options:
+  --out DIR              where the report goes (default loadlab-runs/<name>-<time>)
+  --scrape-interval S    Prometheus scrape interval in seconds (default 2)
+  -h, --help             this help
+
+Environment:
+  DATABASE_URL           use this PostgreSQL instead of a throwaway one (its tables are reset
+                         when spec.database.mode is reset)
+  PROMETHEUS_URL         analyse from this Prometheus instead of one of loadlab's own; it must run
+                         with --web.enable-remote-write-receiver: a local Prometheus agent scrapes
+                         the run's processes and forwards their samples there
+  LOADLAB_VEGETA         the vegeta binary (default: the one npm run setup builds)
+
+Exit status: 0 when the experiment ran (the SLO verdict is in the output), 1 when it could not
+run, 2 for invalid input, 130 when interrupted.`;
+
+export async function run(args: readonly string[], io: Io): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: { out: { type: 'string' }, 'scrape-interval': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    io.stderr(`loadlab run: ${(error as Error).message}\n\n${RUN_USAGE}\n`);
+    return EXIT.invalid;
+  }
+  if (parsed.values.help) {
+    io.stdout(`${RUN_USAGE}\n`);
+    return EXIT.ok;
+  }
+  const [file, ...extra] = parsed.positionals;
+  if (!file || extra.length > 0) {
+    io.stderr(`loadlab run: give exactly one experiment file\n\n${RUN_USAGE}\n`);
+    return EXIT.invalid;
+  }
+  const scrape = parsed.values['scrape-interval'];
+  const scrapeIntervalS = scrape === undefined ? undefined : Number(scrape);
+  if (scrapeIntervalS !== undefined && !(scrapeIntervalS >= 1 && scrapeIntervalS <= 60)) {
+    io.stderr('loadlab run: --scrape-interval must be a number of seconds from 1 to 60\n');
+    return EXIT.invalid;
+  }
+
+  const abort = new AbortController();
+  const onSignal = () => {
+    if (abort.signal.aborted) return;
+    io.stderr('\nloadlab run: interrupted; stopping everything it started ...\n');
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const { DATABASE_URL: databaseUrl, PROMETHEUS_URL: prometheusUrl } = io.env;
+    await runLocal({
+      file,
+      ...(parsed.values.out ? { outDir: parsed.values.out } : {}),
+      ...(databaseUrl ? { databaseUrl } : {}),
+      ...(prometheusUrl ? { prometheusUrl } : {}),
+      ...(scrapeIntervalS !== undefined ? { scrapeIntervalS } : {}),
+      signal: abort.signal,
+    });
+    return abort.signal.aborted ? 130 : EXIT.ok;
+  } catch (error) {
+    if (abort.signal.aborted) {
+      io.stderr('loadlab run: interrupted; everything it started was stopped\n');
+      return 130;
+    }
+    if (error instanceof InvalidInputError) {
+      io.stderr(`loadlab run: ${error.message}\n`);
+      return EXIT.invalid;
+    }
+    const message = error instanceof MissingBinaryError ? error.message : error instanceof Error ? error.message : String(error);
+    io.stderr(`loadlab run: could not run the experiment: ${message}\n`);
+    return EXIT.unreadable;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

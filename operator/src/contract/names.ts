@@ -1,0 +1,139 @@
+import { createHash, createHmac } from 'node:crypto';
+import type { LoadExperiment } from '../schema/load-experiment.js';
+
+/*
+ * Every name the operator gives is derived from the experiment (its name, uid and generation), so
+ * a reconcile that runs twice, or a restarted operator, finds the objects it made instead of making
+ * new ones. Secrets are derived the same way, from a key only the operator holds.
+ */
+
+/** Labels every object of an experiment carries; a run's objects add the run. */
+export const LABELS = {
+  experiment: 'loadlab.dev/experiment',
+  run: 'loadlab.dev/run',
+} as const;
+
+export function labelsFor(experiment: LoadExperiment, runId: string, component: string): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'loadlab',
+    'app.kubernetes.io/instance': experiment.metadata.name,
+    'app.kubernetes.io/component': component,
+    'app.kubernetes.io/part-of': 'loadlab',
+    'app.kubernetes.io/managed-by': 'loadlab-operator',
+    [LABELS.experiment]: experiment.metadata.name,
+    [LABELS.run]: runId,
+  };
+}
+
+export const RUN_ID_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const MAX_RUN_ID_LENGTH = 24;
+
+export function checkRunId(runId: string): void {
+  if (runId.length > MAX_RUN_ID_LENGTH || !RUN_ID_PATTERN.test(runId)) {
+    throw new RangeError(
+      `run id "${runId}" must be at most ${MAX_RUN_ID_LENGTH} lowercase letters, digits and "-", ` +
+        'starting and ending with a letter or digit (e.g. r1 or step-3)',
+    );
+  }
+}
+
+/**
+ * k6-operator names its own children after the TestRun: Jobs <name>-initializer / -starter / -<n> and
+ * Services <name>-service-<n>, which must stay DNS labels of at most 63 characters; so the TestRun's
+ * name is kept to 51 (63 - "-initializer"), shortening the experiment part and adding a hash if needed.
+ */
+export const MAX_TESTRUN_NAME = 51;
+
+/** The TestRun's name (and its ConfigMap's): <experiment>-<run>-k6, at most 51 characters. */
+export function testRunName(experiment: LoadExperiment, runId: string): string {
+  checkRunId(runId);
+  const suffix = `-${runId}-k6`;
+  const full = `${experiment.metadata.name}${suffix}`;
+  if (full.length <= MAX_TESTRUN_NAME) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
+  const room = MAX_TESTRUN_NAME - suffix.length - hash.length - 1;
+  return `${experiment.metadata.name.slice(0, room).replace(/-+$/, '')}-${hash}${suffix}`;
+}
+
+export const FINALIZER = 'loadlab.dev/database-schema';
+export const FIELD_MANAGER = 'loadlab-operator';
+export const REPORTING_CONTROLLER = 'loadlab.dev/operator';
+
+/** The API Deployment and its Service: <experiment>-api (the k6 script's default API URL uses it). */
+export function apiName(experimentName: string): string {
+  return `${experimentName}-api`;
+}
+
+/** Short and stable per experiment object: a deleted and re-created experiment gets new ones. */
+export function uidTag(uid: string): string {
+  return createHash('sha256').update(uid).digest('hex').slice(0, 6);
+}
+
+/** The run of one spec generation: r<generation>-<uid tag>, e.g. r3-1a2b3c (at most 24 characters). */
+export function runIdFor(uid: string, generation: number): string {
+  return `r${generation}-${uidTag(uid)}`;
+}
+
+/** A search runs one TestRun per step; a run of stages has one TestRun, named by the run id alone. */
+export function unitRunId(runId: string, source: 'stages' | 'search', unit: number): string {
+  return source === 'search' ? `${runId}-s${unit}` : runId;
+}
+
+/** The TestRun (and its script ConfigMap) of one unit of the run. */
+export function unitTestRunName(experiment: LoadExperiment, runId: string, source: 'stages' | 'search', unit: number): string {
+  return testRunName(experiment, unitRunId(runId, source, unit));
+}
+
+/** Every series of the run (k6's tags, the API's relabelled pod labels) matches this. */
+export function runSelector(namespace: string, name: string, runId: string): string {
+  return `experiment="${namespace}/${name}",run=~"${runId}(-s[0-9]+)?"`;
+}
+
+/** cAdvisor / kube-state-metrics series carry only namespace and pod: the API's and the runners' pods. */
+export function resourceSelector(namespace: string, name: string): string {
+  return `namespace="${namespace}",pod=~"${name}-.*"`;
+}
+
+/**
+ * The shared TimescaleDB's postgres_exporter series carry no experiment label: they are selected by
+ * the job the cdk8s PodMonitor gives them (the default of DATABASE_METRICS_SELECTOR).
+ */
+export const DATABASE_METRICS_SELECTOR = 'job="timescaledb"';
+
+const PG_IDENTIFIER_MAX = 63;
+
+/**
+ * The PostgreSQL schema (and role of the same name) of an experiment object:
+ * loadlab_<name with - as _>_<uid tag>, at most 63 characters (PostgreSQL's identifier limit).
+ */
+export function databaseSchemaName(experimentName: string, uid: string): string {
+  const tag = uidTag(uid);
+  const room = PG_IDENTIFIER_MAX - 'loadlab__'.length - tag.length;
+  const base = experimentName.replace(/[^a-z0-9]/g, '_').slice(0, room).replace(/_+$/, '');
+  return `loadlab_${base}_${tag}`;
+}
+
+/**
+ * A secret derived from the operator's key: stable across restarts (so the API's TOKEN_SECRET and
+ * the runners' LOADLAB_TOKEN_SECRET agree, and the experiment's database role keeps its password)
+ * without storing it anywhere the operator would have to read back.
+ */
+export function deriveSecret(key: string, purpose: string): string {
+  return createHmac('sha256', key).update(purpose).digest('base64url').slice(0, 32);
+}
+
+export function tokenSecretFor(key: string, uid: string, runId: string): string {
+  return deriveSecret(key, `token-secret/${uid}/${runId}`);
+}
+
+export function databasePasswordFor(key: string, uid: string): string {
+  return deriveSecret(key, `database-password/${uid}`);
+}
+
+/** Names of Events: one per (run, what happened), so a retried step does not report twice. */
+export function eventName(experimentName: string, runId: string, reason: string, detail?: string | number): string {
+  const suffix = [runId, reason.toLowerCase(), detail].filter((part) => part !== undefined && part !== '').join('.');
+  const name = `${experimentName}.${suffix}`.replace(/[^a-z0-9.-]/g, '-');
+  if (name.length <= 253) return name;
+  return `${name.slice(0, 240)}.${createHash('sha256').update(name).digest('hex').slice(0, 12)}`;
+}

@@ -1,0 +1,89 @@
+import { CLEANED_UP, findCondition } from './conditions.js';
+import { DONE, getIfExists, transition, type ExperimentObject, type Result, type StepContext } from './context.js';
+import { dropExperimentDatabase } from './experiment-database.js';
+import type { Deps } from './context.js';
+import { isConflict, isNotFound, RESOURCES } from './kube.js';
+import { apiName, databaseSchemaName, FINALIZER } from '../contract/names.js';
+import { ownedBy } from './ownership.js';
+
+/*
+ * The end of a run, per spec.cleanup (always; onSuccess: keep a failed run to inspect it; never):
+ * the run's TestRuns and script ConfigMaps, the API Deployment and Service, and — with
+ * database.mode reset, whose data the next run would empty anyway — the experiment's schema.
+ * With mode keep the schema stays for the next run until the experiment is deleted.
+ *
+ * Deleting the experiment: everything it owns goes with it through ownerReferences (the garbage
+ * collector); the one thing outside Kubernetes, its database schema and role, is dropped by the
+ * finalizer (unless spec.cleanup is never), and only then is the finalizer removed.
+ */
+
+export async function cleanup(ctx: StepContext): Promise<Result> {
+  if (findCondition(ctx.status.conditions, CLEANED_UP)) return DONE;
+  const policy = ctx.experiment.spec.cleanup;
+  const succeeded = ctx.status.phase === 'Succeeded';
+  if (policy === 'never' || (policy === 'onSuccess' && !succeeded)) {
+    const why = policy === 'never' ? 'spec.cleanup is never' : 'spec.cleanup is onSuccess and the run failed: kept for inspection';
+    return transition(ctx, { to: ctx.status.phase!, conditions: [{ type: CLEANED_UP, status: 'False', reason: 'KeptByPolicy', message: `${why}; deleting the experiment deletes them` }] });
+  }
+  const { client, caches } = ctx.deps;
+  const deleted: string[] = [];
+  for (const checkpoint of ctx.status.timeline ?? []) {
+    if (await client.delete(RESOURCES.testRuns, ctx.namespace, checkpoint.testRun, checkpoint.uid)) deleted.push(`testrun/${checkpoint.testRun}`);
+    // The script ConfigMap has the TestRun's name.
+    if (await client.delete(RESOURCES.configMaps, ctx.namespace, checkpoint.testRun)) deleted.push(`configmap/${checkpoint.testRun}`);
+  }
+  // The API's name may be somebody else's (provisioning then failed with NameConflict): delete
+  // only what this experiment owns, and only that very object (uid precondition). A Deployment
+  // not in the cache, which holds only the operator's, and the Service are read first.
+  const api = apiName(ctx.name);
+  const kept: string[] = [];
+  for (const resource of [RESOURCES.deployments, RESOURCES.services]) {
+    const object = (resource === RESOURCES.deployments ? caches.deployments.get(ctx.namespace, api) : undefined) ?? (await getIfExists(ctx, resource, api));
+    const what = `${resource.kind.toLowerCase()}/${api}`;
+    if (!object) continue;
+    if (!ownedBy(object, ctx.uid)) kept.push(what);
+    else if (await client.delete(resource, ctx.namespace, api, object.metadata.uid)) deleted.push(what);
+  }
+  const schema = ctx.status.databaseSchema;
+  let database = '';
+  if (schema && ctx.experiment.spec.database.mode === 'reset') {
+    await dropExperimentDatabase(ctx.deps.config.databaseUrl, schema);
+    database = `; dropped database schema ${schema}`;
+  }
+  const notOurs = kept.length > 0 ? `; left ${kept.join(', ')} alone: not this experiment's` : '';
+  const message = `deleted ${deleted.length > 0 ? deleted.join(', ') : 'nothing (already gone)'}${notOurs}${database}`;
+  return transition(ctx, {
+    to: ctx.status.phase!,
+    conditions: [{ type: CLEANED_UP, status: 'True', reason: 'Deleted', message }],
+    event: { type: 'Normal', reason: 'CleanedUp', note: message, action: 'Cleanup' },
+  });
+}
+
+/** The experiment is being deleted: drop its schema (per spec.cleanup), then let it go. */
+export async function finalize(object: ExperimentObject, deps: Deps, cleanupPolicy: string | undefined): Promise<Result> {
+  const finalizers = object.metadata.finalizers ?? [];
+  if (!finalizers.includes(FINALIZER)) return DONE;
+  const namespace = object.metadata.namespace ?? 'default';
+  const name = object.metadata.name;
+  const schema = object.status?.databaseSchema ?? databaseSchemaName(name, object.metadata.uid ?? '');
+  const runId = object.status?.runId ?? 'deleted';
+  if (cleanupPolicy === 'never') {
+    await deps.events.record(object, { type: 'Normal', reason: 'DatabaseKept', note: `spec.cleanup is never: database schema and role ${schema} are kept; drop them with DROP SCHEMA ${schema} CASCADE; DROP ROLE ${schema}`, action: 'Finalize', runId });
+  } else {
+    await dropExperimentDatabase(deps.config.databaseUrl, schema);
+    await deps.events.record(object, { type: 'Normal', reason: 'DatabaseDropped', note: `dropped database schema and role ${schema}`, action: 'Finalize', runId });
+  }
+  try {
+    // The resourceVersion makes this a conditional write: nobody's finalizer change is lost.
+    const patched = await deps.client.mergePatch<ExperimentObject>(RESOURCES.loadExperiments, namespace, name, {
+      metadata: { finalizers: finalizers.filter((entry) => entry !== FINALIZER), resourceVersion: object.metadata.resourceVersion },
+    });
+    deps.caches.experiments.observe(patched);
+  } catch (error) {
+    if (isNotFound(error)) return DONE;
+    if (isConflict(error)) return { requeueAfterMs: 200 };
+    throw error;
+  }
+  deps.log.info('finalized', { key: `${namespace}/${name}`, schema, kept: cleanupPolicy === 'never' });
+  return DONE;
+}

@@ -1,0 +1,227 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { LoadExperiment, LoadExperimentStatus } from '../schema/load-experiment.js';
+import { durationMs } from '../schema/duration.js';
+import type { TrafficPlan } from '../traffic/plan.js';
+import { LOAD_COMPLETE, SUCCEEDED, setConditions, rfc3339, type ConditionUpdate } from './conditions.js';
+import type { OperatorConfig } from './config.js';
+import type { EventRecorder, EventSpec } from './events.js';
+import { grafanaLink } from './grafana.js';
+import type { Informer } from './informer.js';
+import { isConflict, isNotFound, RESOURCES, type KubeClient, type KubeObject, type Resource } from './kube.js';
+import type { Logger } from './log.js';
+import { loadSpanMs, type Checkpoint } from './run-units.js';
+
+/*
+ * What every lifecycle step gets, and the few things they all do: write status (after re-reading
+ * the object, through /status), move to another phase with an Event, fail with a reason.
+ */
+
+export type Phase = NonNullable<LoadExperimentStatus['phase']>;
+export type Status = LoadExperimentStatus;
+
+export interface ExperimentObject extends KubeObject {
+  spec?: unknown;
+  status?: Status;
+}
+
+export interface TestRunObject extends KubeObject {
+  spec?: unknown;
+  status?: { stage?: string; testRunId?: string; conditions?: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[] };
+}
+
+export interface DeploymentObject extends KubeObject {
+  spec?: { replicas?: number };
+  status?: import('./builders.js').DeploymentStatus;
+}
+
+export interface Caches {
+  experiments: Informer<ExperimentObject>;
+  deployments: Informer<DeploymentObject>;
+  testRuns: Informer<TestRunObject>;
+}
+
+export interface Deps {
+  client: KubeClient;
+  config: OperatorConfig;
+  caches: Caches;
+  events: EventRecorder;
+  log: Logger;
+  /** Derives the per-experiment secrets (API token secret, database password). */
+  secretKey: string;
+  now: () => Date;
+}
+
+/** What a step returns: done (wait for the next event) or look again after a delay. */
+export interface Result {
+  requeueAfterMs?: number;
+}
+
+export const DONE: Result = {};
+export const requeueAfter = (ms: number): Result => ({ requeueAfterMs: Math.max(0, Math.round(ms)) });
+
+export interface StepContext {
+  key: string;
+  object: ExperimentObject;
+  experiment: LoadExperiment;
+  plan: TrafficPlan;
+  status: Status;
+  uid: string;
+  generation: number;
+  namespace: string;
+  name: string;
+  deps: Deps;
+  signal: AbortSignal;
+}
+
+export function runIdOf(ctx: StepContext): string {
+  return ctx.status.runId ?? 'unknown';
+}
+
+/** When the current run must be over (startTime + spec.timeout). */
+export function deadlineMs(ctx: StepContext): number {
+  const start = ctx.status.startTime ? Date.parse(ctx.status.startTime) : ctx.deps.now().getTime();
+  return start + durationMs(ctx.experiment.spec.timeout);
+}
+
+/** Look again at the deadline at the latest (capped at an hour: long runs re-check now and then). */
+export function untilDeadline(ctx: StepContext): Result {
+  return requeueAfter(Math.min(3_600_000, deadlineMs(ctx) - ctx.deps.now().getTime() + 10));
+}
+
+export function timedOut(ctx: StepContext): boolean {
+  return ctx.deps.now().getTime() >= deadlineMs(ctx);
+}
+
+/** An object of the experiment's namespace read from the apiserver (what the caches do not hold); undefined when there is none. */
+export async function getIfExists<T extends KubeObject>(ctx: StepContext, resource: Resource, name: string): Promise<T | undefined> {
+  try {
+    return await ctx.deps.client.get<T>(resource, ctx.namespace, name, ctx.signal);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+export class StaleObjectError extends Error {
+  override name = 'StaleObjectError';
+}
+
+/**
+ * Re-reads the experiment, checks the step's premise still holds (same object, generation, run and
+ * phase as the cached copy the step looked at), applies `mutate` to the fresh status and writes it
+ * through /status (optimistic: the fresh resourceVersion). Returns the written object, the fresh one
+ * when nothing changed, or undefined when the cache was behind (the watch brings the newer copy
+ * and reconciles again).
+ */
+export async function writeStatus(ctx: StepContext, mutate: (status: Status) => Status): Promise<ExperimentObject | undefined> {
+  const { client, caches, log } = ctx.deps;
+  let fresh: ExperimentObject;
+  try {
+    fresh = await client.get<ExperimentObject>(RESOURCES.loadExperiments, ctx.namespace, ctx.name, ctx.signal);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+  const before = fresh.status ?? {};
+  if (
+    fresh.metadata.uid !== ctx.uid ||
+    fresh.metadata.generation !== ctx.generation ||
+    before.phase !== ctx.status.phase ||
+    before.runId !== ctx.status.runId
+  ) {
+    log.debug('cache behind the apiserver; waiting for the watch', { key: ctx.key, cachedPhase: ctx.status.phase, phase: before.phase });
+    return undefined;
+  }
+  const next = mutate(structuredClone(before));
+  if (isDeepStrictEqual(next, before)) return fresh;
+  // Stopped (leadership lost, shutdown) while this step ran: another process may act now.
+  if (ctx.signal.aborted) throw new StaleObjectError('the controller stopped; not writing status');
+  try {
+    const written = await client.replace<ExperimentObject>(RESOURCES.loadExperiments, ctx.namespace, ctx.name, { ...fresh, status: next }, 'status');
+    caches.experiments.observe(written);
+    return written;
+  } catch (error) {
+    if (isConflict(error)) return undefined;
+    throw error;
+  }
+}
+
+export interface TransitionSpec {
+  to: Phase;
+  conditions?: ConditionUpdate[];
+  /** Other status fields to set (undefined removes a field). */
+  fields?: Partial<Status>;
+  event?: Omit<EventSpec, 'runId'>;
+}
+
+/** Moves the run to another phase (or updates it in place), then records the Event. */
+export async function transition(ctx: StepContext, spec: TransitionSpec): Promise<Result> {
+  const now = ctx.deps.now();
+  const written = await writeStatus(ctx, (status) => {
+    const next: Status = { ...status, ...spec.fields, phase: spec.to, observedGeneration: ctx.generation };
+    for (const [key, value] of Object.entries(spec.fields ?? {})) if (value === undefined) delete (next as Record<string, unknown>)[key];
+    next.conditions = setConditions(status.conditions, spec.conditions ?? [], ctx.generation, now);
+    if ((spec.to === 'Succeeded' || spec.to === 'Failed') && !next.completionTime) next.completionTime = rfc3339(now);
+    next.grafanaUrl = runGrafanaUrl(ctx, next) ?? next.grafanaUrl;
+    if (next.grafanaUrl === undefined) delete next.grafanaUrl;
+    return next;
+  });
+  if (!written) return requeueAfter(1000);
+  if (spec.event) await ctx.deps.events.record(written, { ...spec.event, runId: written.status?.runId ?? runIdOf(ctx) });
+  ctx.deps.log.info('status', { key: ctx.key, run: written.status?.runId, phase: written.status?.phase, from: ctx.status.phase, reason: spec.event?.reason });
+  return DONE;
+}
+
+/** Updates conditions (and fields) in place, only when something but the time changes. */
+export async function updateStatus(ctx: StepContext, conditions: ConditionUpdate[], fields: Partial<Status> = {}): Promise<Result> {
+  return transition(ctx, { to: ctx.status.phase ?? 'Pending', conditions, fields });
+}
+
+export function runGrafanaUrl(ctx: StepContext, status: Status): string | undefined {
+  const { grafanaUrl, grafanaDashboard } = ctx.deps.config;
+  if (!grafanaUrl || !status.runId) return undefined;
+  const span = loadSpanMs(status.timeline ?? []);
+  const fromMs = span?.fromMs ?? (status.startTime ? Date.parse(status.startTime) : ctx.deps.now().getTime());
+  const toMs = span?.toMs ?? (status.completionTime ? Date.parse(status.completionTime) : undefined);
+  return grafanaLink({ baseUrl: grafanaUrl, dashboard: grafanaDashboard, namespace: ctx.namespace, experiment: ctx.name, runId: status.runId, fromMs, ...(toMs !== undefined ? { toMs } : {}) });
+}
+
+/** The TestRun of a checkpoint still running, if any. */
+export function inFlight(status: Status): Checkpoint | undefined {
+  const last = status.timeline?.at(-1);
+  return last && !last.endTime ? last : undefined;
+}
+
+/** Deletes the TestRun of the checkpoint in flight (k6-operator then stops its runners): the one way to stop load. */
+export async function stopLoad(ctx: StepContext): Promise<Checkpoint | undefined> {
+  const running = inFlight(ctx.status);
+  if (!running) return undefined;
+  await ctx.deps.client.delete(RESOURCES.testRuns, ctx.namespace, running.testRun, running.uid);
+  return running;
+}
+
+/**
+ * The run failed: stop its load, record why (phase Failed, Succeeded=False with the reason), and
+ * report it. Cleanup follows per spec.cleanup in the next reconcile.
+ */
+export async function fail(ctx: StepContext, reason: string, message: string, extra: ConditionUpdate[] = []): Promise<Result> {
+  const stopped = await stopLoad(ctx);
+  const now = ctx.deps.now();
+  const timeline = stopped
+    ? (ctx.status.timeline ?? []).map((checkpoint, index, all) => (index === all.length - 1 ? { ...checkpoint, endTime: now.toISOString(), outcome: 'Stopped' as const } : checkpoint))
+    : ctx.status.timeline;
+  return transition(ctx, {
+    to: 'Failed',
+    conditions: [
+      ...(stopped ? [{ type: LOAD_COMPLETE, status: 'False' as const, reason, message: `load stopped: ${message}` }] : []),
+      ...extra,
+      { type: SUCCEEDED, status: 'False', reason, message },
+    ],
+    fields: { ...(timeline ? { timeline } : {}) },
+    event: { type: 'Warning', reason, note: message, action: 'Fail' },
+  });
+}
+
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

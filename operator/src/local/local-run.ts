@@ -1,0 +1,282 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { analyzeRun, renderHtml, renderMarkdown, seriesToCsv, stagesTable, evidenceTable, timelineFromRun, type AnalysisResult, type Table } from '../analysis/index.js';
+import { runDriver, type DriverResult, type ProgressSnapshot } from '../driver/index.js';
+import { vegetaBinary } from '../driver/vegeta.js';
+import { parseExperiment, formatErrors, type LoadExperiment } from '../schema/index.js';
+import { buildTrafficPlan, type TrafficPlan } from '../traffic/index.js';
+import { startApiProcesses } from './api-processes.js';
+import { checkDatabase, prepareDatabase, redactUrl } from '../dataset/prepare.js';
+import { startExporters } from './exporters.js';
+import { freePort, PostgresCluster, postgresBinDir } from '@loadlab/sandbox/postgres';
+import { requireBinary } from './binaries.js';
+import { ManagedProcess } from './processes.js';
+import { checkRemotePrometheus, LocalPrometheus, PROMETHEUS_HOW_TO } from './prometheus.js';
+import { ProgressView, type TextOut } from './progress.js';
+import { formatHarnessCpu, HarnessMeter, type HarnessCpu } from './harness-cpu.js';
+import { phaseRangeOfStep } from '../traffic/phases.js';
+
+/** Bad input: the message is for the person who wrote the file; exit code 2. */
+export class InvalidInputError extends Error {}
+
+export interface LocalRunOptions {
+  file: string;
+  /** Where the report goes; default loadlab-runs/<name>-<time> under the working directory. */
+  outDir?: string;
+  /** From DATABASE_URL: use this database instead of a throwaway cluster. */
+  databaseUrl?: string;
+  /** From PROMETHEUS_URL: analyse from this Prometheus (a local agent remote-writes the run into it). */
+  prometheusUrl?: string;
+  scrapeIntervalS?: number;
+  out?: TextOut;
+  signal?: AbortSignal;
+  /** Called after the analysis, before anything is stopped: lets tests cross-check the live components. */
+  inspect?: (live: { prometheusUrl: string; apiUrls: string[]; databaseUrl: string; runId: string }) => Promise<void>;
+}
+
+export interface LocalRunResult {
+  experiment: LoadExperiment;
+  driver: DriverResult[];
+  analysis: AnalysisResult;
+  outDir: string;
+  /** Milliseconds from the start of `loadlab run` to the first request sent. */
+  startupMs: number;
+  runId: string;
+  /** What the harness itself cost while the load ran, in percent of one core. */
+  harness: HarnessCpu;
+}
+
+/**
+ * `loadlab run`: the same experiment as in a cluster, on this machine. Brings up PostgreSQL (or uses
+ * DATABASE_URL), the API processes with the spec's knobs, the exporters and a Prometheus that scrapes
+ * them all, drives the plan with the local driver (a search one step at a time, stopping once the
+ * step breaks the SLO), then analyses the run from Prometheus and writes the report. Everything it
+ * started is stopped on every way out, Ctrl-C included.
+ */
+export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
+  const started = Date.now();
+  const out = options.out ?? process.stdout;
+  const say = (line: string) => out.write(`${line}\n`);
+  const experiment = await readExperiment(options.file);
+  const plan = buildTrafficPlan(experiment);
+  const name = experiment.metadata.name;
+  const runId = new Date(started).toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const outDir = resolve(options.outDir ?? join('loadlab-runs', `${name}-${runId}`));
+  const scrapeIntervalS = options.scrapeIntervalS ?? 2;
+  // Missing tools fail before anything is started.
+  vegetaBinary();
+  requireBinary('prometheus', PROMETHEUS_HOW_TO);
+  const remote = options.prometheusUrl ? await checkRemotePrometheus(options.prometheusUrl) : undefined;
+
+  const cleanup: (() => Promise<void>)[] = [];
+  try {
+    // --- database ---
+    let databaseUrl = options.databaseUrl;
+    if (databaseUrl) {
+      await checkDatabase(databaseUrl);
+      say(`database: ${redactUrl(databaseUrl)}`);
+    } else {
+      try {
+        postgresBinDir();
+      } catch (error) {
+        throw new Error(`${(error as Error).message}; or set DATABASE_URL to a PostgreSQL you have`);
+      }
+      const cluster = await PostgresCluster.start();
+      cleanup.push(() => cluster.destroy());
+      databaseUrl = cluster.url;
+      say(`database: throwaway PostgreSQL on 127.0.0.1:${cluster.port}`);
+    }
+    throwIfAborted(options.signal);
+
+    // --- the system under test ---
+    const tokenSecret = randomBytes(24).toString('base64url');
+    const apis = await startApiProcesses(experiment, databaseUrl, tokenSecret);
+    say(`api: ${apis.length} process${apis.length > 1 ? 'es' : ''} (${apis.map((a) => a.url).join(', ')}), pool ${experiment.spec.target.dbPoolSize} each`);
+    await prepareDatabase(databaseUrl, experiment, say);
+    throwIfAborted(options.signal);
+
+    // --- monitoring ---
+    const exporters = await startExporters(databaseUrl, (line) => say(`warning: ${line}`));
+    const driverPort = await freePort();
+    // The labels a cluster's PodMonitors give the same series (experiment="<namespace>/<name>"),
+    // so the Grafana dashboard and any query written for a cluster work on a local run too.
+    const experimentLabel = `${experiment.metadata.namespace ?? 'default'}/${name}`;
+    const labels = { experiment: experimentLabel, run: runId };
+    const prometheus = await LocalPrometheus.start({
+      jobs: [
+        { job: 'api', targets: apis.map((a) => `127.0.0.1:${a.port}`) },
+        { job: 'driver', targets: [`127.0.0.1:${driverPort}`] },
+        ...exporters.map((e) => ({ job: e.job, targets: [e.address] })),
+      ],
+      labels,
+      scrapeIntervalS,
+      ...(remote ? { remoteWriteUrl: remote.remoteWriteUrl } : {}),
+    });
+    cleanup.push(() => prometheus.stop());
+    const prometheusUrl = remote?.queryUrl ?? prometheus.url;
+    say(remote ? `prometheus: ${prometheusUrl} (PROMETHEUS_URL; a local agent scrapes every ${scrapeIntervalS} s and remote-writes there)` : `prometheus: ${prometheusUrl} (scraping every ${scrapeIntervalS} s)`);
+
+    // --- the load ---
+    const phaseName = (phase: number) => {
+      const p = plan.phases[phase];
+      if (!p) return 'starting';
+      return p.step !== undefined ? `step ${p.step + 1} ${p.kind}` : `stage ${(p.stage ?? p.index) + 1}/${countStages(plan)} ${p.kind}`;
+    };
+    const view = new ProgressView(out, { experiment: name, totalS: plan.durationS, phaseName });
+    const harness = new HarnessMeter([
+      { name: 'prometheus', pid: prometheus.pid },
+      ...exporters.map((e) => ({ name: e.process.name, pid: e.process.pid })),
+    ], () => view.cpuSeconds);
+    let startupMs: number | undefined;
+    const drive = (phaseRange: { from: number; to: number }) =>
+      runDriver({
+        experiment,
+        plan,
+        baseUrls: apis.map((a) => a.url),
+        tokenSecret,
+        metricsPort: driverPort,
+        phaseRange,
+        // The same knob as k6's maxVUs: how many requests the generator may have in flight.
+        ...(experiment.spec.generator.maxVUs !== undefined ? { maxInFlight: experiment.spec.generator.maxVUs } : {}),
+        // The driver keeps its metrics up a little after each run, for Prometheus' last scrape (the
+        // next step of a search takes the port over).
+        metricsLingerMs: (scrapeIntervalS * 6 + 5) * 1000,
+        onReady: () => (startupMs ??= Date.now() - started),
+        onProgress: (s: ProgressSnapshot) => view.update({ ...s, elapsedS: plan.phases[phaseRange.from]!.startS + s.elapsedS }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    const selector = `experiment="${experimentLabel}",run="${runId}"`;
+    const results: DriverResult[] = [];
+    // The analysis over what has run so far, once Prometheus has the last run's final counts.
+    const analyse = async () => {
+      // Each run of the driver counts from zero: the last one's total is what must have landed.
+      const responses = Object.values(results.at(-1)!.totals.responses).reduce((n, count) => n + count, 0);
+      await waitForFinalScrape(prometheusUrl, selector, responses, scrapeIntervalS + (remote ? REMOTE_WRITE_DELAY_S : 0));
+      throwIfAborted(options.signal);
+      const ran = results.flatMap((r) => r.timeline.filter((p) => p.startUnixS !== undefined && p.endUnixS !== undefined) as { index: number; startUnixS: number; endUnixS: number }[]);
+      return analyzeRun({
+        prometheus: prometheusUrl,
+        selector,
+        timeline: timelineFromRun(plan, ran),
+        slo: experiment.spec.slo,
+        thresholds: experiment.spec.analysis?.thresholds,
+        source: 'local',
+        step: scrapeIntervalS,
+        scrapeIntervalS,
+      });
+    };
+    let analysis: AnalysisResult | undefined;
+    if (plan.source === 'search') {
+      // One step at a time, judged by the same analysis as the verdict (its hold only: a ramp's
+      // transients, such as the login burst of the devices joining, never stop a search) before
+      // the next step starts, as the operator does between TestRuns.
+      const steps = new Set(plan.phases.map((p) => p.step!));
+      for (const step of steps) {
+        const result = await drive(phaseRangeOfStep(plan, step));
+        results.push(result);
+        if (result.aborted) break;
+        analysis = await analyse();
+        if (analysis.breakingPoint.status === 'broke') {
+          view.finish();
+          say(`step ${step + 1} broke the SLO: stopping the search`);
+          break;
+        }
+      }
+    } else {
+      results.push(await drive({ from: 0, to: plan.phases.length }));
+    }
+    view.finish();
+    const harnessCpu = harness.stop();
+    throwIfAborted(options.signal);
+
+    // --- the analysis (a search's was made after its last step) ---
+    if (!analysis) {
+      say('analysing the run from Prometheus ...');
+      analysis = await analyse();
+    }
+    await options.inspect?.({ prometheusUrl, apiUrls: apis.map((a) => a.url), databaseUrl, runId });
+    await writeReport(outDir, experiment, analysis, results);
+    printSummary(say, analysis, results, outDir, harnessCpu, startupMs);
+    return { experiment, driver: results, analysis, outDir, startupMs: startupMs ?? NaN, runId, harness: harnessCpu };
+  } finally {
+    await ManagedProcess.stopAll();
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  }
+}
+
+/** The local agent's batch deadline (1 s) plus the time to send: how much later a sample lands in PROMETHEUS_URL. */
+const REMOTE_WRITE_DELAY_S = 2;
+
+/**
+ * The analysis must see the run's final counts: waits until Prometheus has scraped the driver's last
+ * count of responses (the driver keeps serving its metrics for a while after the run), then one more
+ * scrape interval, so every other target (the API's counters were final before its last response
+ * left) has been scraped after the end too. `metric` is the name the driver's response counter is
+ * stored under (a cluster-shaped Prometheus may present it under k6's name).
+ */
+export async function waitForFinalScrape(prometheusUrl: string, selector: string, responses: number, scrapeIntervalS: number, metric = 'loadlab_driver_responses_total'): Promise<void> {
+  const query = encodeURIComponent(`sum(${metric}{${selector}})`);
+  const deadline = Date.now() + (scrapeIntervalS * 3 + 2) * 1000;
+  while (Date.now() < deadline) {
+    const body = (await fetch(`${prometheusUrl}/api/v1/query?query=${query}`).then((r) => r.json(), () => undefined)) as { data?: { result?: { value: [number, string] }[] } } | undefined;
+    if (Number(body?.data?.result?.[0]?.value[1]) >= responses) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await new Promise((r) => setTimeout(r, (scrapeIntervalS + 0.5) * 1000));
+}
+
+async function readExperiment(file: string): Promise<LoadExperiment> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new InvalidInputError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+  const parsed = parseExperiment(text, file);
+  if (!parsed.ok) throw new InvalidInputError(`${file} is not a valid LoadExperiment:\n${formatErrors(parsed.errors)}`);
+  return parsed.experiment;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new Error('interrupted');
+}
+
+function countStages(plan: TrafficPlan): number {
+  return new Set(plan.phases.map((p) => p.stage ?? p.index)).size;
+}
+
+async function writeReport(outDir: string, experiment: LoadExperiment, analysis: AnalysisResult, results: DriverResult[]): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const title = `loadlab run ${experiment.metadata.name}`;
+  await writeFile(join(outDir, 'report.md'), renderMarkdown(analysis, { title }));
+  await writeFile(join(outDir, 'report.html'), renderHtml(analysis, { title }));
+  await writeFile(join(outDir, 'series.csv'), seriesToCsv(analysis.series));
+  await writeFile(join(outDir, 'summary.json'), `${JSON.stringify({ summary: analysis.summary, driver: results.map(({ endpoints, totals, timeline, cpuSeconds, maxLagS }) => ({ endpoints, totals, timeline, cpuSeconds, maxLagS })) }, null, 2)}\n`);
+}
+
+export function textTable(table: Table): string[] {
+  const widths = table.headers.map((h, i) => Math.max(h.length, ...table.rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const highlight = new Set(table.highlight ?? []);
+  return [line(table.headers), ...table.rows.map((row, i) => `${line(row)}${highlight.has(i) ? '  <- breaks' : ''}`)];
+}
+
+function printSummary(say: (line: string) => void, analysis: AnalysisResult, results: DriverResult[], outDir: string, harness: HarnessCpu, startupMs: number | undefined): void {
+  const sent = results.reduce((n, r) => n + r.totals.sent, 0);
+  const errors = results.reduce((n, r) => n + r.totals.errors, 0);
+  const dropped = results.reduce((n, r) => n + r.totals.dropped, 0);
+  say('');
+  say(textTable(stagesTable(analysis)).join('\n'));
+  say('');
+  say(`requests: ${sent.toLocaleString('en')} sent, ${errors.toLocaleString('en')} errors, ${dropped.toLocaleString('en')} dropped by the driver`);
+  say(`start-up to the first request: ${startupMs === undefined ? '-' : `${(startupMs / 1000).toFixed(1)} s`}; harness CPU while the load ran: ${formatHarnessCpu(harness)}`);
+  const evidence = evidenceTable(analysis);
+  if (evidence.rows.length > 0) {
+    say('');
+    say(textTable(evidence).join('\n'));
+  }
+  say('');
+  say(`verdict: ${analysis.verdict.text}`);
+  say(`report: ${join(outDir, 'report.html')} (also report.md, series.csv, summary.json)`);
+}
