@@ -1,50 +1,311 @@
 /**
- * What the local load driver sustains on this machine, and what it costs.
+ * What the local load driver sustains on this machine and what it costs, against two references
+ * measured in the same run on the same endpoint:
  *
- *   npx tsc -b api operator && node operator/dist/bench/driver-bench.js [rates...] [--seconds=6] [--max-in-flight=1000]
- *   (default rates 5000 10000 20000 30000 requests/s; Node 24: node_modules/.bin/node)
+ *   npm run build && node operator/dist/bench/driver-bench.js [rates...] [--seconds=8] [--quick]
+ *   (default rates 10000 20000 30000 60000 requests/s; Node 24: node_modules/.bin/node)
  *
- * Against a trivial endpoint (node:http answering 204 to everything, in its own process), for each
- * rate R it runs two steps of the same length:
- *   1. the driver: a fleet of R/2 devices that each report and poll once a second (R requests/s,
- *      realistic measurement bodies and signed tokens), plus the fleet's logins spread over the step;
- *   2. the baseline: vegeta alone, pacing itself (-rate=R) over a file of the same target lines
- *      written before the step, its results to /dev/null: the engine's own cost, with no pacer
- *      and no result parsing.
- * It prints, per step, over the steady seconds (the first, with the start-up, is left out):
- * offered and achieved requests/s and their ratio, late and dropped, the worst per-second p99, and
- * CPU in cores from /proc: the driver's process, its vegeta processes, their sum (the generator),
- * the trivial server, and the whole machine; then the generator's CPU against the baseline's.
- * The target: >= 20,000 requests/s on less than one core for the generator.
+ * The endpoint: node:http answering 204 to everything, in its own process. Per rate R, three steps
+ * of the same length, each generator in its own process (so /proc gives its CPU and memory alone):
+ *   driver  runDriver: a fleet of R/2 devices that each report and poll once a second (R requests/s:
+ *           realistic measurement bodies, signed tokens, the schedule of the traffic model, pacing,
+ *           counters, histograms, the metrics registry), without logins (the fleet logged in in an
+ *           earlier phase that is not run);
+ *   floor   the bare undici pacing loop: a 1 ms timer sends what is due at rate R through the same
+ *           kind of Pool, half POSTs of one fixed measurement body with one bearer token, half GETs:
+ *           what sending R requests/s costs in this process with nothing else (the engine floor);
+ * and once per run:
+ *   closed  autocannon (closed loop, 64 connections): what the endpoint itself can take.
+ * Then the memory check: the driver at one rate with 1,000 and with 1,000,000 devices (the same
+ * requests/s: longer intervals), peak RSS of the generator process compared.
  *
- * Traffic goes to 127.0.0.1 only; every step is bounded in time (a few seconds) and count.
+ * Printed per step, over the steady seconds (the first is left out): offered and achieved requests/s
+ * and their ratio, late and dropped, the p99 send lag (how late requests left against their
+ * schedule), generator cores and µs of generator CPU per request, server and machine cores; then
+ * the driver's µs per request against the floor's. A benchmark, not a test: it prints what it
+ * measured and exits 0 whatever the figures; non-zero only when it could not run.
+ *
+ * Traffic goes to 127.0.0.1 only; every step is bounded in time (a few seconds).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { cpu, runDriver, TargetLines, vegetaBinary, type ProgressSnapshot } from '../src/driver/index.js';
+import { processTicks, snapshot, usageBetween, type CpuSnapshot } from '@loadlab/sandbox/procstat';
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+import { runDriver, type ProgressSnapshot } from '../src/driver/index.js';
 import { formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
-import { arrivalsBetween, buildTrafficPlan } from '../src/traffic/index.js';
+import { buildTrafficPlan, measurementPayload } from '../src/traffic/index.js';
+import { mintDeviceToken } from '../src/contract/device-token.js';
 
 const SECRET = 'bench-secret-0123456789abcdef';
-/** The driver's concurrency cap (--max-in-flight=, default 1000, the driver's default); vegeta alone gets the same -max-workers. */
-let maxInFlight = 1000;
-/** Extra environment for vegeta in both steps, e.g. LOADLAB_BENCH_ENGINE_ENV="GOMAXPROCS=1 GOGC=800". */
-const ENGINE_ENV = Object.fromEntries((process.env.LOADLAB_BENCH_ENGINE_ENV ?? '').split(/\s+/).filter(Boolean).map((pair) => pair.split('=') as [string, string]));
+const SELF = fileURLToPath(import.meta.url);
 
-if (process.argv[2] === 'serve') {
-  // The trivial endpoint: read the body, answer 204, nothing else (GET /__count: requests so far).
-  let served = 0;
-  const server = createServer((request, response) => {
-    if (request.url === '/__count') {
-      response.end(String(served));
-      return;
+/** One line per second from a generator child: what it offered, sent and got back in that second. */
+interface Second {
+  offered: number;
+  achieved: number;
+  late: number;
+  dropped: number;
+  rssBytes: number;
+}
+
+interface StepFigures {
+  label: string;
+  offered: number;
+  achieved: number;
+  late: number;
+  dropped: number;
+  lagP99Ms: number;
+  generatorCores: number;
+  serverCores: number;
+  machineCores: number;
+  peakRssMb: number;
+}
+
+const role = process.argv[2];
+if (role === 'serve') serve();
+else if (role === 'drive') await driveChild(JSON.parse(process.argv[3]!) as DriveArgs);
+else if (role === 'floor') await floorChild(JSON.parse(process.argv[3]!) as FloorArgs);
+else if (role === 'closed') await closedChild(JSON.parse(process.argv[3]!) as { url: string; seconds: number });
+else await main();
+
+// ------------------------------------------------------------------------------------- the parent
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.split('=')[1] ?? (quick ? 4 : 8));
+  const rates = args.filter((a) => /^\d+$/.test(a)).map(Number);
+  if (rates.length === 0) rates.push(...(quick ? [10_000, 30_000] : [10_000, 20_000, 30_000, 60_000]));
+  const server = await startServer();
+  const rows: StepFigures[] = [];
+  try {
+    console.log(`driver benchmark: ${seconds} s per step (steady window: seconds 1..${seconds - 1}), ${cpus().length} cores, endpoint pid ${server.child.pid}`);
+    // A warm-up, not reported: the endpoint's JIT and first connections.
+    await step('warm-up', 'drive', { url: server.url, rate: 5000, seconds: 2, devices: 2500 }, server);
+    const closed = await step('autocannon closed loop', 'closed', { url: server.url, seconds }, server);
+    console.log(`the endpoint takes ${fmt(closed.achieved, 0)} requests/s closed-loop (autocannon, 64 connections; endpoint ${closed.serverCores.toFixed(2)} cores)`);
+    rows.push(closed);
+    for (const rate of rates) {
+      const driver = await step(`driver ${rate}/s`, 'drive', { url: server.url, rate, seconds, devices: Math.round(rate / 2) }, server);
+      const floor = await step(`undici floor ${rate}/s`, 'floor', { url: server.url, rate, seconds }, server);
+      rows.push(driver, floor);
+      const perRequest = (r: StepFigures) => (r.generatorCores / Math.max(1, r.achieved)) * 1e6;
+      console.log(
+        `${rate}/s: driver achieved/offered ${(driver.achieved / driver.offered).toFixed(3)}, ${driver.generatorCores.toFixed(2)} cores, ${perRequest(driver).toFixed(1)} µs/request, p99 send lag ${driver.lagP99Ms.toFixed(1)} ms, dropped ${driver.dropped}; ` +
+          `floor ${perRequest(floor).toFixed(1)} µs/request -> driver/floor ${(perRequest(driver) / perRequest(floor)).toFixed(2)}x`,
+      );
     }
-    served++;
+    // Memory flat in fleet size: the same requests/s from 1,000 and from 1,000,000 devices.
+    const memoryRate = quick ? 10_000 : 20_000;
+    const small = await step(`driver 1,000 devices @${memoryRate}/s`, 'drive', { url: server.url, rate: memoryRate, seconds, devices: 1000 }, server);
+    const large = await step(`driver 1,000,000 devices @${memoryRate}/s`, 'drive', { url: server.url, rate: memoryRate, seconds, devices: 1_000_000 }, server);
+    rows.push(small, large);
+    console.log(`memory at ${memoryRate}/s: peak RSS ${small.peakRssMb.toFixed(0)} MB with 1,000 devices, ${large.peakRssMb.toFixed(0)} MB with 1,000,000: ratio ${(large.peakRssMb / small.peakRssMb).toFixed(2)}`);
+
+    console.log('\nsummary (cores: CPU seconds per second over the steady window; µs/req: generator CPU per answered request)');
+    console.log('step                                   offered/s  achieved/s  ratio    late  dropped  lag p99 ms  generator  µs/req  server  machine  peak RSS MB');
+    for (const r of rows) {
+      console.log(
+        `${r.label.padEnd(38)} ${fmt(r.offered, 0, 9)} ${fmt(r.achieved, 0, 11)} ${fmt(r.offered > 0 ? r.achieved / r.offered : NaN, 3, 6)} ${fmt(r.late, 0, 7)} ${fmt(r.dropped, 0, 8)} ${fmt(r.lagP99Ms, 1, 11)} ${fmt(r.generatorCores, 2, 10)} ${fmt((r.generatorCores / Math.max(1, r.achieved)) * 1e6, 1, 7)} ${fmt(r.serverCores, 2, 7)} ${fmt(r.machineCores, 2, 8)} ${fmt(r.peakRssMb, 0, 12)}`,
+      );
+    }
+  } finally {
+    server.child.kill('SIGTERM');
+  }
+}
+
+type ChildRole = 'drive' | 'floor' | 'closed';
+
+/** Runs one generator child; samples CPU over its steady window; reads its per-second lines. */
+async function step(label: string, childRole: ChildRole, args: object, server: Server): Promise<StepFigures> {
+  const child = spawn(process.execPath, [SELF, childRole, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const seconds: Second[] = [];
+  let result: { lagP99Ms?: number; achieved?: number } = {};
+  let startedAt = 0;
+  let buffer = '';
+  const ready = new Promise<void>((resolve) => {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        const message = JSON.parse(line) as { started?: number; second?: Second; result?: typeof result };
+        if (message.started) {
+          startedAt = message.started;
+          resolve();
+        }
+        if (message.second) seconds.push(message.second);
+        if (message.result) result = message.result;
+      }
+    });
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await Promise.race([ready, exited]);
+  const duration = (args as { seconds: number }).seconds;
+  // The steady window: from 1 s after the start to 1 s before the end.
+  await sleepUntil(startedAt + 1000);
+  const a = sample(child, server.child);
+  await sleepUntil(startedAt + (duration - 1) * 1000);
+  const b = sample(child, server.child);
+  const code = await exited;
+  if (code !== 0) throw new Error(`${label}: the generator process exited with ${code}`);
+  const usage = usageBetween(a, b).percent;
+  const steady = seconds.slice(1, Math.max(2, duration - 1));
+  const mean = (pick: (s: Second) => number) => steady.reduce((sum, s) => sum + pick(s), 0) / Math.max(1, steady.length);
+  const figures: StepFigures = {
+    label,
+    offered: childRole === 'closed' ? NaN : mean((s) => s.offered),
+    achieved: result.achieved ?? mean((s) => s.achieved),
+    late: seconds.reduce((sum, s) => sum + s.late, 0),
+    dropped: seconds.reduce((sum, s) => sum + s.dropped, 0),
+    lagP99Ms: result.lagP99Ms ?? NaN,
+    generatorCores: usage.generator! / 100,
+    serverCores: usage.server! / 100,
+    machineCores: usage.machine! / 100,
+    peakRssMb: Math.max(0, ...seconds.map((s) => s.rssBytes)) / 1e6,
+  };
+  if (label !== 'warm-up') console.log(`  ${label}: achieved ${fmt(figures.achieved, 0)}/s, generator ${figures.generatorCores.toFixed(2)} cores, endpoint ${figures.serverCores.toFixed(2)}, machine ${figures.machineCores.toFixed(2)}`);
+  return figures;
+}
+
+function sample(generator: ChildProcess, server: ChildProcess): CpuSnapshot {
+  return snapshot({ generator: () => processTicks(generator.pid!), server: () => processTicks(server.pid!) });
+}
+
+// ------------------------------------------------------------------------------------- children
+
+interface DriveArgs {
+  url: string;
+  rate: number;
+  seconds: number;
+  devices: number;
+}
+
+/** The driver as local mode runs it, on a fleet of `devices` that together send `rate` requests/s. */
+async function driveChild(args: DriveArgs): Promise<void> {
+  const experiment = experimentAt(args);
+  const plan = buildTrafficPlan(experiment);
+  let totals = { late: 0, dropped: 0 };
+  const result = await runDriver({
+    experiment,
+    plan,
+    // Phase 1 only: the fleet logged in during phase 0, which is not run, so no logins here.
+    phaseRange: { from: 1, to: 2 },
+    baseUrls: [args.url],
+    tokenSecret: SECRET,
+    metricsPort: 0,
+    onReady: ({ startUnixS }) => emit({ started: startUnixS * 1000 }),
+    onProgress: (snapshot: ProgressSnapshot) => {
+      emit({ second: { offered: snapshot.offeredRps, achieved: snapshot.achievedRps, late: snapshot.late - totals.late, dropped: snapshot.dropped - totals.dropped, rssBytes: process.memoryUsage.rss() } });
+      totals = { late: snapshot.late, dropped: snapshot.dropped };
+    },
+  });
+  emit({ result: { lagP99Ms: result.sendLagP99Ms } });
+}
+
+function experimentAt(args: DriveArgs): LoadExperiment {
+  // Each device reports and polls once per interval: devices / interval x 2 = rate.
+  const intervalMs = Math.round(((args.devices * 2) / args.rate) * 1000);
+  const interval = `${intervalMs}ms`;
+  const manifest = {
+    apiVersion: 'loadlab.dev/v1alpha1',
+    kind: 'LoadExperiment',
+    metadata: { name: 'driver-bench' },
+    spec: {
+      fleet: { devices: args.devices, reportInterval: interval, pollInterval: interval, jitter: 0.1 },
+      load: { stages: [{ devices: args.devices, duration: '1s', shape: 'hold' }, { devices: args.devices, duration: `${args.seconds}s`, shape: 'hold' }] },
+      timeout: '10m',
+    },
+  };
+  const parsed = parseExperiment(JSON.stringify(manifest), 'bench');
+  if (!parsed.ok) throw new Error(formatErrors(parsed.errors));
+  return parsed.experiment;
+}
+
+interface FloorArgs {
+  url: string;
+  rate: number;
+  seconds: number;
+}
+
+/**
+ * The engine floor: a 1 ms timer sends what is due at `rate` through an undici Pool, one fixed
+ * measurement body and one bearer token, counting answers. No schedule, no devices, no metrics.
+ */
+async function floorChild(args: FloorArgs): Promise<void> {
+  const origin = new URL(args.url).origin;
+  const pool = new Pool(origin, { connections: 1000, pipelining: 1, keepAliveTimeout: 30_000 });
+  const experiment = experimentAt({ ...args, devices: 1000 });
+  const body = JSON.stringify(measurementPayload(experiment, 1, Date.now()));
+  const auth = `Bearer ${mintDeviceToken(SECRET, 2, Math.floor(Date.now() / 1000) + 3600)}`;
+  const post = { path: '/v1/measurements', method: 'POST' as const, headers: ['authorization', auth, 'content-type', 'application/json'], body };
+  const get = { path: '/v1/command', method: 'GET' as const, headers: ['authorization', auth] };
+  let sent = 0;
+  let answered = 0;
+  let perSecond = { sent: 0, answered: 0 };
+  const handler = {
+    onRequestStart() {},
+    onResponseStart() {},
+    onResponseData() {},
+    onResponseEnd() {
+      answered++;
+      perSecond.answered++;
+    },
+    onResponseError() {
+      answered++;
+    },
+  };
+  const startMs = performance.now() + 50;
+  emit({ started: performance.timeOrigin + startMs });
+  const endMs = startMs + args.seconds * 1000;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      const due = Math.floor(((Math.min(now, endMs) - startMs) / 1000) * args.rate);
+      while (sent < due) {
+        pool.dispatch(sent % 2 === 0 ? post : get, handler);
+        sent++;
+        perSecond.sent++;
+      }
+      if (now >= endMs) resolve();
+      else setTimeout(tick, 1);
+    };
+    setTimeout(tick, Math.max(0, startMs - performance.now()));
+    const reporter = setInterval(() => {
+      emit({ second: { offered: perSecond.sent, achieved: perSecond.answered, late: 0, dropped: 0, rssBytes: process.memoryUsage.rss() } });
+      perSecond = { sent: 0, answered: 0 };
+      if (performance.now() >= endMs) clearInterval(reporter);
+    }, 1000);
+  });
+  const deadline = Date.now() + 5000;
+  while (answered < sent && Date.now() < deadline) await sleep(10);
+  await pool.close();
+}
+
+/** autocannon against the endpoint: its closed-loop maximum. */
+async function closedChild(args: { url: string; seconds: number }): Promise<void> {
+  emit({ started: Date.now() });
+  const result = await autocannon({ url: `${args.url}/v1/command`, connections: 64, pipelining: 1, duration: args.seconds });
+  emit({ result: { achieved: result.requests.average } });
+}
+
+function emit(message: object): void {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+// ------------------------------------------------------------------------------------- the endpoint
+
+interface Server {
+  url: string;
+  child: ChildProcess;
+}
+
+function serve(): void {
+  const server = createServer((request, response) => {
     request.resume();
     request.on('end', () => {
       response.statusCode = 204;
@@ -56,240 +317,33 @@ if (process.argv[2] === 'serve') {
   process.on('SIGTERM', () => process.exit(0));
   // The benchmark holds our stdin open: when it goes away, however it ends, so do we.
   process.stdin.on('end', () => process.exit(0)).resume();
-} else {
-  await main();
 }
 
-interface Sample {
-  at: number;
-  driver: number;
-  engine: number;
-  /** vegeta encode alone (the driver's second engine process); 0 for the baseline. */
-  encode: number;
-  server: number;
-  machineBusy: number;
-  machineTotal: number;
-}
-
-interface StepFigures {
-  label: string;
-  offered: number;
-  achieved: number;
-  late: number;
-  dropped: number;
-  p99Ms: number;
-  cores: { driver: number; engine: number; encode: number; generator: number; server: number; machine: number };
-}
-
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.split('=')[1] ?? 6);
-  maxInFlight = Number(args.find((a) => a.startsWith('--max-in-flight='))?.split('=')[1] ?? 1000);
-  const rates = args.filter((a) => /^\d+$/.test(a)).map(Number);
-  if (rates.length === 0) rates.push(5000, 10_000, 20_000, 30_000);
-  const vegeta = vegetaBinary();
-  const server = await startTrivialServer();
-  const dir = await mkdtemp(join(tmpdir(), 'loadlab-driver-bench-'));
-  const rows: StepFigures[] = [];
-  try {
-    console.log(`driver benchmark: ${seconds} s per step, steady window = seconds 1..${seconds - 1}, trivial server pid ${server.pid}, ${machineCores()} cores`);
-    // A warm-up, not reported: the server's JIT and the first connections, so the first step does
-    // not pay for a cold start the baseline after it would not.
-    await driverStep(2000, 3, server);
-    for (const rate of rates) {
-      const driver = await driverStep(rate, seconds, server);
-      print(driver);
-      const baseline = await vegetaAloneStep(rate, seconds, server, vegeta, dir);
-      print(baseline);
-      console.log(`  -> generator CPU vs vegeta alone: ${(driver.cores.generator / baseline.cores.generator).toFixed(2)}x; achieved/offered ${(driver.achieved / driver.offered).toFixed(3)} (baseline ${(baseline.achieved / baseline.offered).toFixed(3)})`);
-      rows.push(driver, baseline);
-    }
-    console.log('\nsummary (cores are CPU seconds per second; generator = driver process + its vegeta processes;');
-    console.log('µs/req = generator CPU per answered request; @20k = the cores that cost would take at 20,000 requests/s)');
-    console.log('step                         offered/s  achieved/s  ratio   late  dropped  p99 ms  driver  vegeta (encode)  generator  µs/req  @20k  server  machine');
-    for (const r of rows) {
-      const perRequestUs = (r.cores.generator / r.achieved) * 1e6;
-      console.log(
-        `${r.label.padEnd(28)} ${fmt(r.offered, 0, 9)} ${fmt(r.achieved, 0, 11)} ${fmt(r.achieved / r.offered, 3, 6)} ${fmt(r.late, 0, 6)} ${fmt(r.dropped, 0, 8)} ${fmt(r.p99Ms, 1, 7)} ${fmt(r.cores.driver, 2, 7)} ${fmt(r.cores.engine, 2, 7)} ${`(${r.cores.encode.toFixed(2)})`.padStart(8)} ${fmt(r.cores.generator, 2, 10)} ${fmt(perRequestUs, 1, 7)} ${fmt((perRequestUs * 20_000) / 1e6, 2, 5)} ${fmt(r.cores.server, 2, 7)} ${fmt(r.cores.machine, 2, 8)}`,
-      );
-    }
-  } finally {
-    server.child.kill('SIGTERM');
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-function experimentAt(rate: number, seconds: number): LoadExperiment {
-  const devices = Math.round(rate / 2);
-  const manifest = {
-    apiVersion: 'loadlab.dev/v1alpha1',
-    kind: 'LoadExperiment',
-    metadata: { name: 'driver-bench' },
-    spec: {
-      fleet: { devices, reportInterval: '1s', pollInterval: '1s', jitter: 0.1 },
-      load: { stages: [{ devices, duration: `${seconds}s`, shape: 'hold' }] },
-    },
-  };
-  const result = parseExperiment(JSON.stringify(manifest), 'bench');
-  if (!result.ok) throw new Error(formatErrors(result.errors));
-  return result.experiment;
-}
-
-async function driverStep(rate: number, seconds: number, server: TrivialServer): Promise<StepFigures> {
-  const experiment = experimentAt(rate, seconds);
-  let enginePids: readonly number[] = [];
-  const samples: { sample: Sample; snapshot: ProgressSnapshot }[] = [];
-  let late0 = 0;
-  let dropped0 = 0;
-  const cpu0 = process.cpuUsage();
-  const driverCpu = () => {
-    const used = process.cpuUsage(cpu0);
-    return (used.user + used.system) / 1e6;
-  };
-  await runDriver({
-    experiment,
-    baseUrls: [server.url],
-    tokenSecret: SECRET,
-    metricsPort: 0,
-    engineEnv: ENGINE_ENV,
-    maxInFlight,
-    // The fleet's logins spread over the whole step (not a burst in its first second), so every
-    // second offers the same rate: R plus R/2 logins over the step.
-    loginSpreadS: seconds,
-    onReady: (info) => (enginePids = info.enginePids),
-    onProgress: (snapshot) => {
-      if (snapshot.elapsedS > seconds - 0.5) return; // the final snapshot after the drain
-      const sample = takeSample(driverCpu, enginePids, server.pid);
-      if (samples.length === 0) {
-        late0 = snapshot.late;
-        dropped0 = snapshot.dropped;
-      }
-      samples.push({ sample, snapshot });
-    },
-  });
-  const steady = samples.slice(1); // snapshots 2.. cover seconds 1..end
-  const first = samples[0]!.sample;
-  const last = steady[steady.length - 1]!;
-  return {
-    label: `driver ${rate}/s`,
-    offered: mean(steady.map((s) => s.snapshot.offeredRps)),
-    achieved: mean(steady.map((s) => s.snapshot.achievedRps)),
-    late: last.snapshot.late - late0,
-    dropped: last.snapshot.dropped - dropped0,
-    p99Ms: Math.max(...steady.map((s) => s.snapshot.p99Ms)),
-    cores: cores(first, last.sample),
-  };
-}
-
-/** vegeta pacing itself over a file of the same target lines: the engine's cost alone. */
-async function vegetaAloneStep(rate: number, seconds: number, server: TrivialServer, vegeta: string, dir: string): Promise<StepFigures> {
-  const experiment = experimentAt(rate, seconds);
-  const plan = buildTrafficPlan(experiment);
-  const lines = new TargetLines({ experiment, baseUrls: [server.url], tokenSecret: SECRET, deviceId: (i) => i + 1, tokenExpiresAtS: Math.floor(Date.now() / 1000) + 86_400, tokenCacheSize: 100_000 });
-  const file = join(dir, `targets-${rate}.jsonl`);
-  const parts: string[] = [];
-  let id = 0;
-  const now = Date.now();
-  const m = arrivalsBetween(plan, 'measurements', 0, plan.durationS);
-  const c = arrivalsBetween(plan, 'command', 0, plan.durationS);
-  for (let a = m.next(), b = c.next(); !a.done || !b.done; ) {
-    if (!a.done && (b.done || a.value.timeS <= b.value.timeS)) {
-      parts.push(lines.line('measurements', id++, a.value.device, now + a.value.timeS * 1000));
-      a = m.next();
-    } else if (!b.done) {
-      parts.push(lines.line('command', id++, b.value.device, now + b.value.timeS * 1000));
-      b = c.next();
-    }
-  }
-  await writeFile(file, parts.join(''));
-  const child = spawn(vegeta, ['attack', '-format=json', '-lazy', `-targets=${file}`, `-rate=${rate}/1s`, `-duration=${seconds}s`, `-max-workers=${maxInFlight}`, '-timeout=10s', '-http2=false', '-max-body=0', '-output=/dev/null'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, GOGC: '400', ...ENGINE_ENV },
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const pids = [child.pid!];
-  const zero = () => 0;
-  await sleep(1000);
-  const first = takeSample(zero, pids, server.pid);
-  const countAt0 = await server.requests();
-  await sleep((seconds - 2) * 1000);
-  const last = takeSample(zero, pids, server.pid);
-  const window = (last.at - first.at) / 1000;
-  const achieved = ((await server.requests()) - countAt0) / window;
-  const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 15) * 1000);
-  await exited;
-  clearTimeout(killer);
-  return { label: `vegeta alone ${rate}/s`, offered: rate, achieved, late: NaN, dropped: NaN, p99Ms: NaN, cores: cores(first, last) };
-}
-
-interface TrivialServer {
-  url: string;
-  pid: number;
-  child: ChildProcess;
-  /** Requests the server answered so far. */
-  requests(): Promise<number>;
-}
-
-async function startTrivialServer(): Promise<TrivialServer> {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function startServer(): Promise<Server> {
+  const child = spawn(process.execPath, [SELF, 'serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`trivial server exited with ${code}`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      const match = /listening (\d+)/.exec(chunk.toString());
+    child.stdout!.setEncoding('utf8').once('data', (text: string) => {
+      const match = /listening (\d+)/.exec(text);
       if (match) resolve(Number(match[1]));
+      else reject(new Error(`the endpoint said: ${text}`));
     });
+    child.once('exit', (code) => reject(new Error(`the endpoint exited with ${code}`)));
   });
-  const url = `http://127.0.0.1:${port}`;
-  return { url, pid: child.pid!, child, requests: () => fetch(`${url}/__count`).then((r) => r.text()).then(Number) };
+  return { url: `http://127.0.0.1:${port}`, child };
 }
 
-function takeSample(driverCpu: () => number, enginePids: readonly number[], serverPid: number): Sample {
-  const [busy, total] = machineTicks();
-  const engine = enginePids.map((pid) => cpu(pid));
-  return { at: Date.now(), driver: driverCpu(), engine: engine.reduce((a, b) => a + b, 0), encode: engine[1] ?? 0, server: cpu(serverPid), machineBusy: busy, machineTotal: total };
-}
+// ------------------------------------------------------------------------------------- helpers
 
-function cores(a: Sample, b: Sample): StepFigures['cores'] {
-  const seconds = (b.at - a.at) / 1000;
-  const driver = (b.driver - a.driver) / seconds;
-  const engine = (b.engine - a.engine) / seconds;
-  const cpus = machineCores();
-  return {
-    driver,
-    engine,
-    encode: (b.encode - a.encode) / seconds,
-    generator: driver + engine,
-    server: (b.server - a.server) / seconds,
-    machine: ((b.machineBusy - a.machineBusy) / (b.machineTotal - a.machineTotal)) * cpus,
-  };
-}
-
-function machineTicks(): [number, number] {
-  const values = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = values.reduce((a, b) => a + b, 0);
-  return [total - values[3]! - values[4]!, total];
-}
-
-function machineCores(): number {
-  return readFileSync('/proc/stat', 'utf8').split('\n').filter((line) => /^cpu\d/.test(line)).length;
-}
-
-function print(r: StepFigures): void {
-  const c = r.cores;
-  console.log(
-    `${r.label}: offered ${r.offered.toFixed(0)}/s achieved ${r.achieved.toFixed(0)}/s (ratio ${(r.achieved / r.offered).toFixed(3)}), late ${r.late}, dropped ${r.dropped}, worst 1 s p99 ${r.p99Ms.toFixed(1)} ms; ` +
-      `cores: driver ${c.driver.toFixed(2)} + vegeta ${c.engine.toFixed(2)} (of which encode ${c.encode.toFixed(2)}) = generator ${c.generator.toFixed(2)}; server ${c.server.toFixed(2)}; machine ${c.machine.toFixed(2)} of ${machineCores()}`,
-  );
-}
-
-function mean(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-function fmt(value: number, digits: number, width: number): string {
-  return (Number.isFinite(value) ? value.toFixed(digits) : '-').padStart(width);
+async function sleepUntil(ms: number): Promise<void> {
+  const wait = ms - Date.now();
+  if (wait > 0) await sleep(wait);
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function fmt(value: number, digits: number, width = 0): string {
+  const text = Number.isFinite(value) ? value.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-';
+  return text.padStart(width);
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_THRESHOLDS, findBreakingPoint, type Slo } from '../src/analysis/index.js';
+import { findBreakingPoint, type Slo } from '../src/analysis/index.js';
 import { runOf, stageOf, type StageSpec } from './fixtures/analysis/stage-builder.js';
+import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
 
 const slo: Slo = { percentile: 95, latencyThresholdS: 0.25, maxErrorRate: 0.01 };
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { analyzeRun, buildCatalog, DEFAULT_THRESHOLDS, PrometheusClient, renderMarkdown, RetryableError, TerminalError, uslCapacity, type Bottleneck, type Source } from '../src/analysis/index.js';
+import { analyzeRun, buildCatalog, PrometheusClient, renderMarkdown, RetryableError, TerminalError, uslCapacity, type Bottleneck, type Source } from '../src/analysis/index.js';
 import { formatErrors, parseExperiment } from '../src/schema/index.js';
 import { startFakePrometheus, type FakeHandler, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
 import { searchTimeline, syntheticHandler, type Scenario } from './fixtures/analysis/synthetic-run.js';
+import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
 
 /*
  * analyzeRun end to end against a fake Prometheus serving a synthetic run (the real-Prometheus

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  buildCatalog, DEFAULT_THRESHOLDS, gridTimes, meanFleet, steadyWindow, summariseStages, timelineFromPlan, validateTimeline,
-  type Series, type StageOptions, type TimelineStage,
-} from '../src/analysis/index.js';
+import { buildCatalog, gridTimes, meanFleet, steadyWindow, summariseStages, timelineFromPlan, validateTimeline, type Series, type StageOptions, type TimelineStage } from '../src/analysis/index.js';
 import { formatErrors, parseExperiment } from '../src/schema/index.js';
 import { buildTrafficPlan } from '../src/traffic/index.js';
+import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
 
 const hold = (overrides: Partial<TimelineStage> = {}): TimelineStage => ({
   name: 'step 1 hold', index: 0, startUnixS: 1000, endUnixS: 1150, kind: 'hold', devicesStart: 600, devicesEnd: 600, offeredRps: 40, ...overrides,

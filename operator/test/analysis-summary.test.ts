@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  buildSummary, clip, decideVerdict, DEFAULT_THRESHOLDS, findBreakingPoint, pickRows, STEP_COLUMNS, SUMMARY_MAX_BYTES, SUMMARY_MAX_ROWS,
-  type Slo, type StageSummary, type Verdict,
-} from '../src/analysis/index.js';
+import { buildSummary, clip, decideVerdict, findBreakingPoint, pickRows, STEP_COLUMNS, SUMMARY_MAX_BYTES, SUMMARY_MAX_ROWS, type Slo, type StageSummary, type Verdict } from '../src/analysis/index.js';
 import { summarySchema } from '../src/schema/index.js';
 import { runOf, stageOf } from './fixtures/analysis/stage-builder.js';
+import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
 
 const slo: Slo = { percentile: 95, latencyThresholdS: 0.25, maxErrorRate: 0.01 };
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  BOTTLENECKS, decideVerdict, DEFAULT_THRESHOLDS, findBreakingPoint, resolveThresholds, THRESHOLD_DOCS,
-  type Bottleneck, type Slo, type Source, type Thresholds,
-} from '../src/analysis/index.js';
+import { BOTTLENECKS, decideVerdict, findBreakingPoint, type Bottleneck, type Slo, type Source } from '../src/analysis/index.js';
 import { boundsText, withinBounds } from '../src/schema/bounds.js';
 import { runOf, type StageSpec } from './fixtures/analysis/stage-builder.js';
+import { DEFAULT_THRESHOLDS, resolveThresholds, THRESHOLD_DOCS, type Thresholds } from '../src/schema/thresholds.js';
 
 const slo: Slo = { percentile: 95, latencyThresholdS: 0.25, maxErrorRate: 0.01 };
 

@@ -1,34 +1,31 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage } from 'node:http';
-import { existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import {
+  DeviceRequests,
+  DriverCounters,
+  DueQueue,
+  HttpEngine,
   LatencyHistogram,
   LruCache,
   METRIC_NAMES,
-  TargetLines,
-  VegetaCsvReader,
-  loginsBetween,
+  Pacer,
+  PhaseTracker,
+  failureKind,
   runDriver,
-  type VegetaResult,
+  type FailureKind,
 } from '../src/driver/index.js';
 import { mintDeviceToken } from '../src/contract/device-token.js';
-import { arrivalsBetween, buildTrafficPlan, deviceSerial, type TrafficPlan } from '../src/traffic/index.js';
+import { arrivalCounts, buildTrafficPlan, deviceSerial, loginArrivals, type Arrival } from '../src/traffic/index.js';
 import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
 const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'driver');
 
-function count<T>(items: Iterable<T>): number {
-  let n = 0;
-  for (const _ of items) n++;
-  return n;
-}
-
 describe('device tokens', () => {
   it('are the API\'s own format: the API\'s verifier accepts them and reads the claims back', async () => {
-    // The API's compiled module, loaded at run time by path: a static cross-workspace import would
-    // put api/ sources under operator's rootDir. Build the api workspace first (npx tsc -b api operator).
-    const url = new URL('../../../api/dist/src/auth/device-token.js', import.meta.url);
+    // The API's compiled module, next to the API package's entry point (build the api workspace first).
+    const url = new URL('./auth/device-token.js', import.meta.resolve('@loadlab/api'));
     const { DeviceTokens } = (await import(url.href)) as {
       DeviceTokens: new (secret: string, ttl: number) => { verify(token: string, nowMs?: number): { deviceId: number; expiresAt: number } | undefined };
     };
@@ -51,82 +48,138 @@ describe('device tokens', () => {
   });
 });
 
-describe('logins', () => {
-  const experiment = experimentWith({
-    fleet: { devices: 1000, reportInterval: '10s', pollInterval: '5s' },
-    load: {
-      stages: [
-        { devices: 300, duration: '30s' }, // ramp 0 -> 300
-        { devices: 500, duration: '20s', shape: 'hold' }, // step to 500: 200 join, spread over 5 s
-        { devices: 100, duration: '10s' }, // ramp down: nobody logs in
-        { devices: 400, duration: '10s' }, // ramp up again: 100..399 join again
-      ],
-    },
-  });
-  const plan = buildTrafficPlan(experiment);
-  const all = [...loginsBetween(plan, 0, plan.durationS)];
+describe('logins (the traffic model\'s rule, as the driver runs it)', () => {
+  const plan = buildTrafficPlan(
+    experimentWith({
+      fleet: { devices: 1000, reportInterval: '10s', pollInterval: '5s' },
+      load: {
+        stages: [
+          { devices: 300, duration: '30s' }, // ramp 0 -> 300
+          { devices: 500, duration: '20s', shape: 'hold' }, // step to 500: 200 join, spread over 5 s
+          { devices: 100, duration: '10s' }, // ramp down: nobody logs in
+          { devices: 400, duration: '10s' }, // ramp up again, below the peak: nobody logs in again
+        ],
+      },
+    }),
+  );
+  const all = [...loginArrivals(plan)];
 
-  it('logs each device in when it joins: the ramp, the step change, and again after the fleet shrank', () => {
-    assert.equal(all.length, 300 + 200 + 300);
-    assert.deepEqual(all.slice(0, 300).map((a) => a.device), Array.from({ length: 300 }, (_, i) => i));
-    assert.deepEqual(all.slice(300, 500).map((a) => a.device), Array.from({ length: 200 }, (_, i) => 300 + i));
-    assert.deepEqual(all.slice(500).map((a) => a.device), Array.from({ length: 300 }, (_, i) => 100 + i));
+  it('log each device in once, when the fleet first grows past it; a device that comes back keeps its token', () => {
+    assert.equal(all.length, 500);
+    assert.deepEqual(all.map((a) => a.device), Array.from({ length: 500 }, (_, i) => i));
   });
 
   it('are in time order, a ramp\'s at its growth rate and a step\'s spread over the shorter interval', () => {
-    for (let i = 1; i < all.length; i++) assert.ok(all[i]!.timeS >= all[i - 1]!.timeS, `login ${i} out of order`);
-    // Ramp 0 -> 300 over 30 s: device i joins when the fleet reaches i + 0.5, i.e. at (i + 0.5) / 10 s.
-    assert.ok(Math.abs(all[0]!.timeS - 0.05) < 1e-9);
-    assert.ok(Math.abs(all[299]!.timeS - 29.95) < 1e-9);
-    // The step at 30 s: 200 logins inside [30 s, 35 s).
-    assert.ok(all[300]!.timeS >= 30 && all[499]!.timeS < 35);
-    // Online at the login time (the traffic model counts round(fleet) devices online).
-    for (const login of all.slice(500)) assert.ok(login.timeS >= 60 && login.timeS < 70);
-  });
-
-  it('come out the same whether asked for all at once or window by window', () => {
-    const windows = [];
-    for (let from = 0; from < plan.durationS; from += 0.37) windows.push(...loginsBetween(plan, from, Math.min(plan.durationS, from + 0.37)));
-    assert.deepEqual(windows, all);
+    for (let i = 1; i < all.length; i++) assert.ok(all[i]!.timeS > all[i - 1]!.timeS, `login ${i} out of order`);
+    // Ramp 0 -> 300 over 30 s: the k-th login when k + 1 devices have joined, at (k + 1) / 10 s.
+    assert.ok(Math.abs(all[0]!.timeS - 0.1) < 1e-9);
+    assert.ok(Math.abs(all[299]!.timeS - 30) < 1e-9);
+    // The step at 30 s: 200 logins over the shorter interval (5 s).
+    assert.ok(Math.abs(all[300]!.timeS - 30.025) < 1e-9 && Math.abs(all[499]!.timeS - 35) < 1e-9);
   });
 });
 
-describe('vegeta CSV results', () => {
-  const records = [
-    '1795804752588167796,201,1234567,180,20,,,,0,POST,http://127.0.0.1:3000/v1/measurements#0,SGVhZGVy\n',
-    // An error with a comma, quotes and a newline: Go's encoding/csv quotes it and doubles the quotes.
-    '1795804752589000000,0,5000000000,0,0,"Get ""http://127.0.0.1:3000/v1/command#1"": dial tcp: connection refused,\nretry",,,1,GET,http://127.0.0.1:3000/v1/command#1,\n',
-    '1795804752590000000,0,998966082,0,0,no targets to attack,,,2,,,\n',
-  ];
-  const text = records.join('');
+describe('the pacer', () => {
+  const stream = (times: number[], device = 0): Iterator<Arrival, void, undefined> => times.map((timeS, i) => ({ timeS, device: device + i }))[Symbol.iterator]();
 
-  it('reads every record, whatever the chunk boundaries', () => {
-    for (let cut = 0; cut <= text.length; cut++) {
-      const results: VegetaResult[] = [];
-      const reader = new VegetaCsvReader((result) => results.push(result));
-      reader.push(text.slice(0, cut));
-      reader.push(text.slice(cut));
-      assert.equal(results.length, 3, `cut at ${cut}`);
-      assert.equal(reader.pending, '');
-      assert.equal(results[0]!.code, 201);
-      assert.equal(results[0]!.latencyMs, 1.234567);
-      assert.equal(results[0]!.url, 'http://127.0.0.1:3000/v1/measurements#0');
-      assert.equal(results[0]!.method, 'POST');
-      assert.ok(Math.abs(results[0]!.timestampMs - 1795804752588.168) < 0.002);
-      assert.equal(results[1]!.error, 'Get "http://127.0.0.1:3000/v1/command#1": dial tcp: connection refused,\nretry');
-      assert.equal(results[1]!.url, 'http://127.0.0.1:3000/v1/command#1');
-      assert.equal(results[2]!.url, '');
+  it('keeps due arrivals in a FIFO that grows past its first size', () => {
+    const queue = new DueQueue();
+    for (let i = 0; i < 5000; i++) queue.push(i, i * 2, i % 3);
+    for (let i = 0; i < 5000; i++) {
+      assert.deepEqual([queue.time, queue.device, queue.stream], [i, i * 2, i % 3]);
+      queue.shift();
     }
+    assert.equal(queue.length, 0);
   });
 
-  it('refuses records of another shape', () => {
-    const reader = new VegetaCsvReader(() => undefined);
-    assert.throws(() => reader.push('1,200,3\n'), /expected 12 columns/);
+  it('offers the streams\' arrivals in time order as they fall due, and drops what waited longer than maxLag', () => {
+    const events: string[] = [];
+    const pacer = new Pacer([stream([0.1, 0.4, 2.0]), stream([0.2, 0.3], 100)], 1, { offered: (s) => events.push(`offered ${s}`), dropped: (s) => events.push(`dropped ${s}`) });
+    pacer.advance(0.35);
+    assert.deepEqual(events, ['offered 0', 'offered 1', 'offered 1']);
+    assert.equal(pacer.due.length, 3);
+    assert.ok(Math.abs(pacer.lagS(0.35) - 0.25) < 1e-12, 'the oldest waiting arrival is 0.25 s late');
+    assert.deepEqual([pacer.due.time, pacer.due.device, pacer.due.stream], [0.1, 0, 0]);
+    pacer.due.shift(); // sent
+    pacer.advance(1.35); // 0.2 and 0.3 are now more than 1 s behind
+    assert.deepEqual(events.slice(3), ['offered 0', 'dropped 1', 'dropped 1']);
+    assert.equal(pacer.due.length, 1);
+    pacer.due.shift();
+    assert.equal(pacer.exhausted, false, 'one arrival is still to come');
+    pacer.advance(2.0);
+    pacer.due.shift();
+    assert.equal(pacer.exhausted, true);
+    assert.equal(pacer.lagS(5), 0);
   });
 });
 
-describe('latency histogram', () => {
-  it('gives quantiles within 1%', () => {
+describe('the phase tracker', () => {
+  const plan = buildTrafficPlan(experimentWith({ fleet: { devices: 50 }, load: { stages: [{ devices: 40, duration: '10s' }, { devices: 50, duration: '5s', shape: 'hold' }] } }));
+
+  it('records when the schedule entered and left each phase, and cuts the running one on an abort', () => {
+    const tracker = new PhaseTracker(plan, { from: 0, to: 2 });
+    tracker.follow(0, 1000);
+    assert.equal(tracker.phase, 0);
+    tracker.follow(10.5, 1010.5);
+    assert.equal(tracker.phase, 1);
+    assert.deepEqual([tracker.timeline[0]!.startUnixS, tracker.timeline[0]!.endUnixS, tracker.timeline[1]!.startUnixS], [1000, 1010.5, 1010.5]);
+    assert.equal(tracker.fleetAt(12), 50);
+    tracker.cut(1012);
+    assert.equal(tracker.timeline[1]!.endUnixS, 1012);
+    assert.equal(tracker.fleetAt(15), 0, 'no fleet after the range');
+  });
+});
+
+describe('requests', () => {
+  const experiment = experimentWith({ fleet: { devices: 10, seed: 7 }, load: { stages: [{ devices: 10, duration: '10s' }] } });
+  const requests = new DeviceRequests({
+    experiment,
+    baseUrls: ['http://127.0.0.1:3001/', 'http://127.0.0.1:3002/api'],
+    tokenSecret: 's'.repeat(20),
+    deviceId: (index) => index + 1,
+    tokenExpiresAtS: 2_000_000_000,
+    tokenCacheSize: 4,
+  });
+
+  it('are the API\'s requests, with the device\'s own token, a device always on the same replica', () => {
+    assert.deepEqual(requests.origins, ['http://127.0.0.1:3001', 'http://127.0.0.1:3002']);
+    const m = requests.build('measurements', 3, Date.UTC(2026, 10, 27, 12));
+    assert.deepEqual([m.origin, m.method, m.path], [1, 'POST', '/api/v1/measurements']);
+    assert.deepEqual(m.headers, ['authorization', `Bearer ${mintDeviceToken('s'.repeat(20), 4, 2_000_000_000)}`, 'content-type', 'application/json']);
+    assert.equal((JSON.parse(m.body!) as { deviceTime: string }).deviceTime, '2026-11-27T12:00:00.000Z');
+    const c = requests.build('command', 4, 0);
+    assert.deepEqual([c.origin, c.method, c.path, c.body], [0, 'GET', '/v1/command', null]);
+    const login = requests.build('login', 3, 0);
+    assert.equal(login.path, '/api/v1/devices/login');
+    assert.deepEqual(JSON.parse(login.body!), { serial: deviceSerial(experiment, 3) });
+  });
+
+  it('refuse a base URL that is not a plain origin', () => {
+    assert.throws(
+      () => new DeviceRequests({ experiment, baseUrls: ['127.0.0.1:3000'], tokenSecret: 'x', deviceId: (i) => i, tokenExpiresAtS: 0, tokenCacheSize: 1 }),
+      /baseUrls: "127.0.0.1:3000"/,
+    );
+  });
+});
+
+describe('counters and the latency histogram', () => {
+  it('count responses by status, failures by kind, errors, late sends', () => {
+    const counters = new DriverCounters();
+    counters.offered('command');
+    counters.sent('command', 0.01);
+    counters.sent('command', 0.2);
+    counters.completed('command', 200, undefined, 3);
+    counters.completed('command', 0, 'timeout', 10_000);
+    counters.completed('command', 503, undefined, 1);
+    const totals = counters.totals();
+    assert.deepEqual(totals.responses, { '200': 1, error: 1, '503': 1 });
+    assert.equal(totals.failures.timeout, 1);
+    assert.equal(totals.errors, 2);
+    assert.equal(totals.late, 1);
+    assert.equal(counters.endpointTotals().command.latency.count, 2, 'a failure has no latency');
+  });
+
+  it('give quantiles within 1%', () => {
     const histogram = new LatencyHistogram();
     for (let i = 1; i <= 10_000; i++) histogram.record(i / 10); // 0.1 .. 1000 ms, uniform
     for (const [q, expected] of [[0.5, 500], [0.95, 950], [0.99, 990]] as const) {
@@ -137,44 +190,70 @@ describe('latency histogram', () => {
   });
 });
 
-describe('target lines', () => {
-  const experiment = experimentWith({ fleet: { devices: 10, seed: 7 }, load: { stages: [{ devices: 10, duration: '10s' }] } });
-  const lines = new TargetLines({
-    experiment,
-    baseUrls: ['http://127.0.0.1:3001/', 'http://127.0.0.1:3002'],
-    tokenSecret: 's'.repeat(20),
-    deviceId: (index) => index + 1,
-    tokenExpiresAtS: 2_000_000_000,
-    tokenCacheSize: 4,
+// Each kind of failure made for real, on loopback: what the engine reports.
+describe('the HTTP engine', () => {
+  const run = async (origin: string, options: { timeoutS?: number; requests?: number } = {}) => {
+    const completions: { status: number; failure: FailureKind | undefined }[] = [];
+    let done: () => void = () => undefined;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    const count = options.requests ?? 1;
+    const engine = new HttpEngine({
+      origins: [origin],
+      maxInFlight: 4,
+      requestTimeoutS: options.timeoutS ?? 5,
+      onComplete: (_tag, status, failure) => {
+        completions.push({ status, failure });
+        if (completions.length === count) done();
+      },
+    });
+    for (let i = 0; i < count; i++) engine.send(0, 'GET', '/v1/command', ['authorization', 'Bearer x'], null, 1);
+    assert.equal(engine.inFlight, count);
+    await all;
+    assert.equal(engine.inFlight, 0);
+    await engine.close();
+    return completions;
+  };
+
+  it('reports HTTP statuses as they are, 5xx included', async () => {
+    let status = 201;
+    const server = await httpServer((_request, response) => response.writeHead(status++).end('{}'));
+    try {
+      assert.deepEqual(await run(server.url, { requests: 1 }), [{ status: 201, failure: undefined }]);
+      status = 503;
+      assert.deepEqual(await run(server.url), [{ status: 503, failure: undefined }]);
+    } finally {
+      await server.close();
+    }
   });
 
-  it('are vegeta JSON targets with the request id as the URL fragment, a device always on the same replica', () => {
-    const m = JSON.parse(lines.line('measurements', 17, 3, Date.UTC(2026, 10, 27, 12))) as { method: string; url: string; header: Record<string, string[]>; body: string };
-    assert.equal(m.method, 'POST');
-    assert.equal(m.url, 'http://127.0.0.1:3002/v1/measurements#17');
-    assert.deepEqual(m.header['Content-Type'], ['application/json']);
-    assert.equal(m.header.Authorization![0], `Bearer ${mintDeviceToken('s'.repeat(20), 4, 2_000_000_000)}`);
-    const body = JSON.parse(Buffer.from(m.body, 'base64').toString('utf8')) as { deviceTime: string };
-    assert.equal(body.deviceTime, '2026-11-27T12:00:00.000Z');
-    const c = JSON.parse(lines.line('command', 18, 4, 0)) as { method: string; url: string; body?: string };
-    assert.equal(c.method, 'GET');
-    assert.equal(c.url, 'http://127.0.0.1:3001/v1/command#18');
-    assert.equal(c.body, undefined);
-    const login = JSON.parse(lines.line('login', 19, 3, 0)) as { url: string; body: string };
-    assert.equal(login.url, 'http://127.0.0.1:3002/v1/devices/login#19');
-    assert.deepEqual(JSON.parse(Buffer.from(login.body, 'base64').toString('utf8')), { serial: deviceSerial(experiment, 3) });
+  it('classifies a refused connection, a timeout, a reset and a response that is not HTTP', async () => {
+    const closedPort = await tcpServer(() => undefined);
+    await closedPort.close(); // nothing listens there any more
+    assert.deepEqual(await run(closedPort.url), [{ status: 0, failure: 'refused' }]);
+    const silent = await tcpServer(() => undefined); // accepts, never answers
+    const reset = await tcpServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+    const garbage = await tcpServer((socket) => socket.once('data', () => socket.end('SMTP ready\r\n\r\n')));
+    try {
+      assert.deepEqual(await run(silent.url, { timeoutS: 0.3 }), [{ status: 0, failure: 'timeout' }]);
+      assert.deepEqual(await run(reset.url), [{ status: 0, failure: 'reset' }]);
+      assert.deepEqual(await run(garbage.url), [{ status: 0, failure: 'protocol' }]);
+    } finally {
+      await Promise.all([silent.close(), reset.close(), garbage.close()]);
+    }
+    assert.equal(failureKind(new Error('no code')), 'other');
   });
 
-  it('refuse a base URL that is not a plain origin', () => {
-    assert.throws(
-      () => new TargetLines({ experiment, baseUrls: ['127.0.0.1:3000'], tokenSecret: 'x', deviceId: (i) => i, tokenExpiresAtS: 0, tokenCacheSize: 1 }),
-      /baseUrls: "127.0.0.1:3000"/,
-    );
+  it('refuses to go past its concurrency cap (the pacer must wait for room)', async () => {
+    const engine = new HttpEngine({ origins: ['http://127.0.0.1:9'], maxInFlight: 1, requestTimeoutS: 1, onComplete: () => undefined });
+    engine.send(0, 'GET', '/', [], null, 0);
+    assert.equal(engine.free, 0);
+    assert.throws(() => engine.send(0, 'GET', '/', [], null, 0), /cap is 1/);
+    await engine.close();
   });
 });
 
 // The driver end to end against a trivial in-process server (the real API: driver-api.test.ts).
-describe('the driver against a trivial server', { skip: !vegetaAvailable() && 'vegeta is not built: run npm run setup' }, () => {
+describe('the driver against a trivial server', () => {
   const secret = 'trivial-secret-0123456789';
   const experiment = experimentWith({
     fleet: { devices: 60, reportInterval: '1s', pollInterval: '2s', seed: 3 },
@@ -182,9 +261,13 @@ describe('the driver against a trivial server', { skip: !vegetaAvailable() && 'v
   });
   const plan = buildTrafficPlan(experiment);
 
-  it('sends exactly the schedule, with nothing of the fragment on the wire, and serves its metrics', async () => {
-    const seen: { url: string; method: string; auth?: string; at: number }[] = [];
-    const server = await trivialServer((request) => seen.push({ url: request.url ?? '', method: request.method ?? '', auth: request.headers.authorization, at: Date.now() }));
+  it('sends exactly the schedule and serves its metrics', async () => {
+    const seen: { url: string; method: string; auth?: string }[] = [];
+    const server = await httpServer((request, response) => {
+      seen.push({ url: request.url ?? '', method: request.method ?? '', auth: request.headers.authorization });
+      request.resume();
+      request.on('end', () => response.writeHead(204).end());
+    });
     let scraped: Promise<string> | undefined;
     try {
       const result = await runDriver({
@@ -198,21 +281,20 @@ describe('the driver against a trivial server', { skip: !vegetaAvailable() && 'v
           scraped = new Promise((resolve, reject) => setTimeout(() => fetch(metricsUrl).then((r) => r.text()).then(resolve, reject), 1500));
         },
       });
-      const expected = expectedCounts(plan);
+      const expected = arrivalCounts(plan);
       for (const endpoint of ['measurements', 'command', 'login'] as const) {
         assert.equal(result.endpoints[endpoint].offered, expected[endpoint], endpoint);
         assert.equal(result.endpoints[endpoint].sent, expected[endpoint], endpoint);
         assert.deepEqual(result.endpoints[endpoint].responses, { '204': expected[endpoint] }, endpoint);
       }
       assert.equal(seen.length, expected.measurements + expected.command + expected.login);
-      assert.ok(seen.every((r) => !r.url.includes('#')), 'the fragment must never reach the server');
       assert.equal(seen.filter((r) => r.method === 'GET' && r.url === '/v1/command').length, expected.command);
       assert.equal(seen.filter((r) => r.url === '/v1/devices/login' && r.auth === undefined).length, expected.login);
       assert.ok(seen.filter((r) => r.url === '/v1/measurements').every((r) => r.auth?.startsWith('Bearer ')));
       assert.equal(result.aborted, false);
       assert.equal(result.timeline.length, 2);
       assert.ok(result.timeline.every((phase) => phase.startUnixS !== undefined && phase.endUnixS !== undefined));
-      assert.ok(Math.abs(result.timeline[1]!.endUnixS! - result.timeline[0]!.startUnixS! - plan.durationS) < 0.25, 'the schedule takes the plan\'s time');
+      assert.ok(result.cpuSeconds > 0);
       const text = await scraped!;
       for (const name of METRIC_NAMES) assert.match(text, new RegExp(`^${name}`, 'm'), `${name} missing from /metrics`);
       assert.match(text, /^process_cpu_seconds_total/m);
@@ -222,12 +304,12 @@ describe('the driver against a trivial server', { skip: !vegetaAvailable() && 'v
   });
 
   it('runs a phase range alone: its arrivals, and logins only for the devices that join in it', async () => {
-    const server = await trivialServer(() => undefined);
+    const server = await httpServer((_request, response) => response.writeHead(204).end());
     try {
       const result = await runDriver({ experiment, plan, phaseRange: { from: 1, to: 2 }, baseUrls: [server.url], tokenSecret: secret, metricsPort: 0 });
-      const [from, to] = [plan.phases[1]!.startS, plan.phases[1]!.endS];
-      assert.equal(result.endpoints.measurements.sent, count(arrivalsBetween(plan, 'measurements', from, to)));
-      assert.equal(result.endpoints.command.sent, count(arrivalsBetween(plan, 'command', from, to)));
+      const expected = arrivalCounts(plan, { from: 1, to: 2 });
+      assert.equal(result.endpoints.measurements.sent, expected.measurements);
+      assert.equal(result.endpoints.command.sent, expected.command);
       assert.equal(result.endpoints.login.sent, 20, 'the hold steps the fleet from 40 to 60');
       assert.deepEqual(result.timeline.map((phase) => phase.index), [1]);
       assert.equal(result.totals.errors, 0);
@@ -236,12 +318,10 @@ describe('the driver against a trivial server', { skip: !vegetaAvailable() && 'v
     }
   });
 
-  it('stops on abort, answers what is in flight, and leaves no vegeta process behind', async () => {
-    const server = await trivialServer(() => undefined);
+  it('stops on abort: the running phase ends there, what was sent is accounted for', async () => {
+    const server = await httpServer((_request, response) => response.writeHead(204).end());
     const controller = new AbortController();
-    let pids: readonly number[] = [];
     try {
-      const started = Date.now();
       const result = await runDriver({
         experiment,
         plan,
@@ -249,55 +329,49 @@ describe('the driver against a trivial server', { skip: !vegetaAvailable() && 'v
         tokenSecret: secret,
         metricsPort: 0,
         signal: controller.signal,
-        onReady: (info) => {
-          pids = info.enginePids;
-          setTimeout(() => controller.abort(), 500);
-        },
+        onReady: () => void setTimeout(() => controller.abort(), 400),
       });
       assert.equal(result.aborted, true);
-      assert.ok(Date.now() - started < 2500, 'an abort ends the run promptly');
       // Aborted about 0.35 s into the schedule: inside the first phase (1 s), which ends at the abort; the second never starts.
       assert.ok(result.timeline[0]!.startUnixS !== undefined && result.timeline[0]!.endUnixS !== undefined);
       assert.deepEqual([result.timeline[1]!.startUnixS, result.timeline[1]!.endUnixS], [undefined, undefined]);
-      assert.ok(result.totals.sent > 0 && result.totals.sent < result.endpoints.measurements.offered + expectedCounts(plan).command + expectedCounts(plan).login);
-      assert.equal(Object.values(result.totals.responses).reduce((a, b) => a + b, 0), result.totals.sent, 'every request sent was answered');
-      assert.equal(pids.length, 2);
-      for (const pid of pids) assert.equal(existsSync(`/proc/${pid}`), false, `vegeta process ${pid} is still there`);
+      const expected = arrivalCounts(plan);
+      assert.ok(result.totals.sent > 0 && result.totals.sent < expected.measurements + expected.command + expected.login);
+      assert.equal(Object.values(result.totals.responses).reduce((a, b) => a + b, 0), result.totals.sent, 'every request sent has its outcome');
     } finally {
       await server.close();
     }
   });
 });
 
-function vegetaAvailable(): boolean {
-  try {
-    // Resolved the same way the driver does.
-    return existsSync(process.env.LOADLAB_VEGETA ?? `${process.env.LOADLAB_CACHE || `${process.env.HOME}/.cache/loadlab`}/bin/vegeta-v12.13.0`);
-  } catch {
-    return false;
-  }
-}
-
-function expectedCounts(plan: TrafficPlan) {
-  return {
-    measurements: count(arrivalsBetween(plan, 'measurements', 0, plan.durationS)),
-    command: count(arrivalsBetween(plan, 'command', 0, plan.durationS)),
-    login: count(loginsBetween(plan, 0, plan.durationS)),
-  };
-}
-
-async function trivialServer(onRequest: (request: IncomingMessage) => void): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((request, response) => {
-    onRequest(request);
-    request.resume();
-    request.on('end', () => response.writeHead(204).end());
-  });
+async function httpServer(handler: (request: IncomingMessage, response: import('node:http').ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}`,
     close: () => {
       server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A raw TCP listener on loopback, for the failures an HTTP server would not produce. */
+async function tcpServer(onConnection: (socket: Socket) => void): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    onConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };

@@ -4,22 +4,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type LoadExperiment } from '../src/schema/index.js';
-import { arrivalsBetween, buildTrafficPlan, fleetAt, type Endpoint, type TrafficPlan, FleetIntegral, IterationDevices, deviceAtPosition, loginPieces, loginSpreadS, peakBefore, phaseRangeOfStep, schedulePhases, slotOrderFor, type PhaseRange } from '../src/traffic/index.js';
-import { k6DurationNs, k6Options, type RampingArrivalRateScenario } from '../src/k6/index.js';
+import { buildTrafficPlan, effectiveJitter, loginArrivals, periodicArrivals, fleetAt, type Endpoint, type TrafficPlan, FleetIntegral, IterationDevices, deviceAtPosition, loginPieces, loginSpreadS, peakBefore, phaseRangeOfStep, schedulePhases, slotOrderFor, type PhaseRange } from '../src/traffic/index.js';
+import { buildScriptConfig, k6DurationNs, k6Options, type RampingArrivalRateScenario } from '../src/k6/index.js';
 import { FIVE_STAGES, experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
 const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'k6-schedule');
-
-function holdPlan(devices: number, options: { interval?: string; jitter?: number; seed?: number; hours?: number } = {}): TrafficPlan {
-  const interval = options.interval ?? '30s';
-  return buildTrafficPlan(
-    experimentWith({
-      fleet: { devices, reportInterval: interval, pollInterval: interval, jitter: options.jitter ?? 0.1, seed: options.seed ?? 1 },
-      load: { stages: [{ devices, duration: `${options.hours ?? 2000}h`, shape: 'hold' }] },
-      timeout: `${options.hours ?? 2000}h`,
-    }),
-  );
-}
 
 /** Start times (s) of a ramping-arrival-rate scenario's iterations, as k6 computes them (lib/executor, documented). */
 function* k6IterationTimes(scenario: RampingArrivalRateScenario): Generator<number> {
@@ -103,14 +92,23 @@ describe("the model's slot order, inverted: the device at each position of a slo
     [1000, 0, 42],
     [4097, 0.02, 9],
   ] as const) {
-    it(`equals arrivalsBetween's order: ${devices} devices, jitter ${jitter}, seed ${seed}`, () => {
-      const plan = holdPlan(devices, { jitter, seed });
+    it(`${devices} devices, jitter ${jitter}, seed ${seed}: a permutation in every slot, each device within its jitter share of it`, () => {
       for (const endpoint of ['measurements', 'command'] as const) {
         const order = slotOrderFor(seed, endpoint, jitter);
-        for (const slot of [0, 1, 5, 123_456]) {
-          const model = [...arrivalsBetween(plan, endpoint, slot * 30, (slot + 1) * 30)].map((arrival) => arrival.device);
-          const ours = Array.from({ length: devices }, (_, position) => deviceAtPosition(order, slot, devices, position));
-          assert.deepEqual(ours, model, `${endpoint}, slot ${slot}`);
+        const positions = (slot: number) => {
+          const at = new Array<number>(devices).fill(-1);
+          for (let position = 0; position < devices; position++) {
+            const device = deviceAtPosition(order, slot, devices, position);
+            assert.equal(at[device], -1, `${endpoint} slot ${slot}: device ${device} twice`);
+            at[device] = position;
+          }
+          return at;
+        };
+        const first = positions(0);
+        // A device keeps its 2^-L share of the order (jitter), so it moves less than that from slot to slot.
+        const share = jitter >= 1 ? devices : Math.ceil(devices * effectiveJitter(jitter));
+        for (const slot of [1, 5, 123_456]) {
+          positions(slot).forEach((position, device) => assert.ok(Math.abs(position - first[device]!) < share + 1, `${endpoint} slot ${slot}: device ${device} moved from ${first[device]} to ${position}`));
         }
       }
     });
@@ -166,7 +164,7 @@ describe('k6 iterations to devices', () => {
     [1000, '10s', 0.1],
     [997, '30s', 0],
   ] as const) {
-    it(`while the fleet holds, send from each of ${devices} devices exactly once per interval (${interval}), in the model's order`, () => {
+    it(`while the fleet holds, send from each of ${devices} devices exactly once per interval (${interval}), each in its slot`, () => {
       const experiment = experimentWith({
         fleet: { devices, reportInterval: interval, pollInterval: interval, jitter },
         load: { stages: [{ devices, duration: '2m', shape: 'hold' }] },
@@ -182,10 +180,7 @@ describe('k6 iterations to devices', () => {
       }
       const intervalS = plan.intervalS.measurements;
       assert.equal(slots.size, 120 / intervalS);
-      for (const [slot, sent] of slots) {
-        const model = [...arrivalsBetween(plan, 'measurements', slot * intervalS, (slot + 1) * intervalS)].map((arrival) => arrival.device);
-        assert.deepEqual(sent, model, `slot ${slot}`);
-      }
+      for (const sent of slots.values()) assert.deepEqual([...sent].sort((a, b) => a - b), Array.from({ length: devices }, (_, i) => i));
     });
   }
 
@@ -275,5 +270,90 @@ describe('logins: each device once, when it joins', () => {
       const firstOnline = plan.phases.find((phase) => Math.max(phase.devicesAtStart, phase.devicesAtEnd) > device)!;
       assert.ok(t >= firstOnline.startS - 1e-9, `device ${device} logs in at ${t}s, before its phase ${firstOnline.index}`);
     });
+  });
+});
+
+/*
+ * One traffic model, two generators: k6 (the options' scenarios, as k6's executor starts them, and
+ * the script's iteration-to-device mapping) and the local driver (periodicArrivals, loginArrivals)
+ * must send the same requests: the same devices at the same times, so the same per-second counts.
+ */
+describe('one schedule for both generators: k6 and the local driver agree', () => {
+  const plans: Record<string, Record<string, unknown>> = {
+    'ramp and hold': {
+      fleet: { devices: 600, reportInterval: '7s', pollInterval: '3s', jitter: 0.25 },
+      load: { stages: [{ devices: 600, duration: '40s' }, { devices: 600, duration: '30s', shape: 'hold' }] },
+    },
+    'shrink then grow again': {
+      fleet: { devices: 1000, reportInterval: '10s', pollInterval: '5s' },
+      load: {
+        stages: [
+          { devices: 100, duration: '30s', shape: 'hold' },
+          { devices: 400, duration: '30s' },
+          { devices: 200, duration: '20s' },
+          { devices: 600, duration: '40s' },
+          { devices: 900, duration: '15s', shape: 'hold' },
+        ],
+      },
+    },
+    'a hold that steps down': {
+      fleet: { devices: 300, reportInterval: '2s', pollInterval: '4s', jitter: 0 },
+      load: { stages: [{ devices: 300, duration: '10s', shape: 'hold' }, { devices: 50, duration: '10s', shape: 'hold' }, { devices: 250, duration: '12s' }] },
+    },
+    'a search': {
+      fleet: { devices: 5000, reportInterval: '5s', pollInterval: '5s' },
+      load: { search: { startDevices: 500, step: { factor: 2 }, maxDevices: 4000, hold: '20s', rampUp: '5s' } },
+    },
+  };
+  const perSecond = (times: readonly number[]) => {
+    const counts = new Map<number, number>();
+    // Bucket by the second an arrival ends in: a time on a whole second belongs to the one before.
+    for (const t of times) counts.set(Math.ceil(t - 1e-7) - 1, (counts.get(Math.ceil(t - 1e-7) - 1) ?? 0) + 1);
+    return [...counts].sort((a, b) => a[0] - b[0]);
+  };
+  for (const [name, spec] of Object.entries(plans)) {
+    const experiment = experimentWith(spec);
+    const plan = buildTrafficPlan(experiment);
+    const ranges: PhaseRange[] = plan.source === 'search'
+      ? [...new Set(plan.phases.map((phase) => phase.step!))].map((step) => phaseRangeOfStep(plan, step))
+      : [{ from: 0, to: plan.phases.length }];
+    for (const range of ranges) {
+      const label = `${name}${plan.source === 'search' ? `, step phases ${range.from}-${range.to - 1}` : ''}`;
+      const options = k6Options(experiment, plan, range);
+      const offsetS = plan.phases[range.from]!.startS;
+      it(`${label}: reports and polls, request by request`, () => {
+        for (const endpoint of ['measurements', 'command'] as const) {
+          const mapper = iterationDevices(plan, endpoint, experiment, range);
+          const k6 = [...k6IterationTimes(options.scenarios[endpoint]!)].map((t, n) => ({ timeS: offsetS + t, device: mapper.forIteration(n).device }));
+          const driver = [...periodicArrivals(plan, endpoint, range)];
+          assert.equal(driver.length, k6.length, `${endpoint}: as many requests`);
+          driver.forEach((arrival, n) => {
+            assert.equal(arrival.device, k6[n]!.device, `${endpoint} request ${n}: the same device`);
+            assert.ok(Math.abs(arrival.timeS - k6[n]!.timeS) < 1e-6, `${endpoint} request ${n}: driver ${arrival.timeS} s, k6 ${k6[n]!.timeS} s`);
+          });
+          assert.deepEqual(perSecond(driver.map((a) => a.timeS)), perSecond(k6.map((a) => a.timeS)), `${endpoint}: per-second counts`);
+        }
+      });
+      it(`${label}: logins, device by device`, () => {
+        const config = buildScriptConfig(experiment, plan, { phaseRange: range });
+        const scenario = options.scenarios.login;
+        // What the script does: login iteration n logs device firstDevice + n in, while n < devices.
+        const k6 = scenario ? [...k6IterationTimes(scenario)].slice(0, config.login.devices).map((t, n) => ({ timeS: offsetS + t, device: config.login.firstDevice + n })) : [];
+        const driver = [...loginArrivals(plan, range)];
+        assert.equal(driver.length, k6.length, 'as many logins');
+        driver.forEach((arrival, n) => {
+          assert.equal(arrival.device, k6[n]!.device);
+          assert.ok(Math.abs(arrival.timeS - k6[n]!.timeS) < 1e-6, `login ${n}: driver ${arrival.timeS} s, k6 ${k6[n]!.timeS} s`);
+        });
+        assert.deepEqual(perSecond(driver.map((a) => a.timeS)), perSecond(k6.map((a) => a.timeS)), 'per-second counts');
+      });
+    }
+  }
+
+  it('a device that left and comes back does not log in again (the shrink-then-grow plan: the peak fleet, each once)', () => {
+    const plan = buildTrafficPlan(experimentWith(plans['shrink then grow again']!));
+    const devices = [...loginArrivals(plan)].map((arrival) => arrival.device);
+    assert.equal(devices.length, plan.peakDevices);
+    assert.equal(new Set(devices).size, devices.length);
   });
 });

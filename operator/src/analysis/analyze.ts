@@ -1,3 +1,4 @@
+import { AnalysisInputError } from './errors.js';
 import { durationSeconds } from '../schema/duration.js';
 import { findBreakingPoint, type BreakingPoint } from './breaking-point.js';
 import { isMissing, PrometheusClient, TerminalError } from './prometheus-client.js';
@@ -83,7 +84,7 @@ export async function analyzeRun(options: AnalyzeRunOptions): Promise<AnalysisRe
   const thresholds = resolveThresholds(options.thresholds);
   const slo = toSlo(options.slo);
   const stepS = options.step ?? DEFAULT_STEP_S;
-  if (!(stepS > 0)) throw new TypeError(`step must be a positive number of seconds, got ${stepS}`);
+  if (!(stepS > 0)) throw new AnalysisInputError(`step must be a positive number of seconds, got ${stepS}`);
   const scrapeIntervalS = options.scrapeIntervalS ?? (options.source === 'local' ? 5 : 15);
   const rateWindowS = options.rateWindowS ?? defaultRateWindowS(stepS, scrapeIntervalS);
   const client = typeof options.prometheus === 'string' ? new PrometheusClient({ baseUrl: options.prometheus }) : options.prometheus;
@@ -155,9 +156,9 @@ export function toSlo(input: SloInput): Slo {
   const slo: Slo = 'latencyThreshold' in input
     ? { percentile: input.latencyPercentile, latencyThresholdS: durationSeconds(input.latencyThreshold), maxErrorRate: input.maxErrorRate }
     : input;
-  if (!(slo.percentile > 0 && slo.percentile < 100)) throw new TypeError(`slo percentile must be between 0 and 100, got ${slo.percentile}`);
-  if (!(slo.latencyThresholdS > 0)) throw new TypeError(`slo latency threshold must be positive, got ${slo.latencyThresholdS} s`);
-  if (!(slo.maxErrorRate >= 0 && slo.maxErrorRate <= 1)) throw new TypeError(`slo maxErrorRate must be a fraction from 0 to 1, got ${slo.maxErrorRate}`);
+  if (!(slo.percentile > 0 && slo.percentile < 100)) throw new AnalysisInputError(`slo percentile must be between 0 and 100, got ${slo.percentile}`);
+  if (!(slo.latencyThresholdS > 0)) throw new AnalysisInputError(`slo latency threshold must be positive, got ${slo.latencyThresholdS} s`);
+  if (!(slo.maxErrorRate >= 0 && slo.maxErrorRate <= 1)) throw new AnalysisInputError(`slo maxErrorRate must be a fraction from 0 to 1, got ${slo.maxErrorRate}`);
   return slo;
 }
 

@@ -8,7 +8,7 @@ export * from './queries.js';
 export * from './series.js';
 export * from './stages.js';
 export * from './summary.js';
-export * from '../schema/thresholds.js';
+export * from './errors.js';
 export * from './timeline.js';
 export * from './usl.js';
 export * from './verdict.js';

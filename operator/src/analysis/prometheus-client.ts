@@ -1,3 +1,4 @@
+import { AnalysisInputError } from './errors.js';
 import type { Series } from './series.js';
 
 /*
@@ -109,8 +110,8 @@ export class PrometheusClient {
 
   /** `query` evaluated every `stepS` seconds from start to end (inclusive), as series. */
   async range(query: string, startUnixS: number, endUnixS: number, stepS: number): Promise<Series[] | Missing> {
-    if (!(stepS > 0)) throw new TypeError(`range query step must be positive, got ${stepS}`);
-    if (!(endUnixS >= startUnixS)) throw new TypeError(`range query end (${endUnixS}) is before its start (${startUnixS})`);
+    if (!(stepS > 0)) throw new AnalysisInputError(`range query step must be positive, got ${stepS}`);
+    if (!(endUnixS >= startUnixS)) throw new AnalysisInputError(`range query end (${endUnixS}) is before its start (${startUnixS})`);
     const bySeries = new Map<string, Series>();
     const chunkS = (this.maxPoints - 1) * stepS;
     for (let chunkStart = startUnixS; chunkStart <= endUnixS; chunkStart += chunkS + stepS) {

@@ -1,3 +1,4 @@
+import { AnalysisInputError } from './errors.js';
 import type { TrafficPlan } from '../traffic/plan.js';
 import type { Thresholds } from '../schema/thresholds.js';
 
@@ -75,18 +76,18 @@ export function perDeviceRps(timeline: readonly TimelineStage[]): number | undef
 
 /** Throws with what is wrong when a timeline cannot be analysed. */
 export function validateTimeline(timeline: readonly TimelineStage[]): void {
-  if (timeline.length === 0) throw new TypeError('timeline is empty: the run recorded no stage to analyse');
+  if (timeline.length === 0) throw new AnalysisInputError('timeline is empty: the run recorded no stage to analyse');
   timeline.forEach((stage, position) => {
     const where = `timeline[${position}] (${stage.name})`;
     if (!Number.isFinite(stage.startUnixS) || !Number.isFinite(stage.endUnixS) || stage.endUnixS <= stage.startUnixS) {
-      throw new TypeError(`${where}: endUnixS (${stage.endUnixS}) must be after startUnixS (${stage.startUnixS})`);
+      throw new AnalysisInputError(`${where}: endUnixS (${stage.endUnixS}) must be after startUnixS (${stage.startUnixS})`);
     }
     if (stage.devicesStart < 0 || stage.devicesEnd < 0 || stage.offeredRps < 0) {
-      throw new TypeError(`${where}: devices and offeredRps must not be negative`);
+      throw new AnalysisInputError(`${where}: devices and offeredRps must not be negative`);
     }
     const previous = timeline[position - 1];
     if (previous && stage.startUnixS < previous.endUnixS - 1e-6) {
-      throw new TypeError(`${where}: starts at ${stage.startUnixS}, before the previous stage ends (${previous.endUnixS}); stages must be in order`);
+      throw new AnalysisInputError(`${where}: starts at ${stage.startUnixS}, before the previous stage ends (${previous.endUnixS}); stages must be in order`);
     }
   });
 }

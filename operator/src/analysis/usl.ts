@@ -13,6 +13,8 @@
  * of C itself (the linearisation weights small N too little and fixes λ too early).
  */
 
+import { AnalysisInputError } from './errors.js';
+
 export interface UslPoint {
   /** Replicas (or processors, users): N ≥ 1. */
   n: number;
@@ -42,11 +44,11 @@ export function uslCapacity(fit: Pick<UslFit, 'lambda' | 'sigma' | 'kappa'>, n: 
 export function fitUsl(points: readonly UslPoint[]): UslFit {
   const data = points.filter((point) => Number.isFinite(point.n) && Number.isFinite(point.capacity));
   if (data.some((point) => point.n < 1 || point.capacity <= 0)) {
-    throw new TypeError('USL points need n >= 1 and a positive capacity');
+    throw new AnalysisInputError('USL points need n >= 1 and a positive capacity');
   }
   const distinct = new Set(data.map((point) => point.n)).size;
   if (distinct < 3) {
-    throw new TypeError(`a USL fit needs capacities at 3 or more different replica counts (λ, σ, κ); got ${distinct}`);
+    throw new AnalysisInputError(`a USL fit needs capacities at 3 or more different replica counts (λ, σ, κ); got ${distinct}`);
   }
   let params = initialGuess(data);
   let error = sse(data, params);

@@ -1,4 +1,5 @@
 import { analyzeRun, type AnalysisResult } from '../analysis/analyze.js';
+import { AnalysisInputError } from '../analysis/errors.js';
 import { PrometheusClient, RetryableError, TerminalError } from '../analysis/prometheus-client.js';
 import type { AnalysisSummary } from '../analysis/summary.js';
 import { ANALYZED, SUCCEEDED, conditionDiffers } from './conditions.js';
@@ -27,7 +28,7 @@ export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | '
   };
 }
 
-/** analyzeRun over the checkpoints' timeline; throws RetryableError / TerminalError / TypeError. */
+/** analyzeRun over the checkpoints' timeline; throws RetryableError / TerminalError / AnalysisInputError. */
 export async function analyseCheckpoints(ctx: StepContext, checkpoints: readonly Checkpoint[]): Promise<AnalysisResult> {
   const timeline = analysisTimeline(ctx.plan, checkpoints, ctx.experiment.spec.target.replicas);
   const prometheus = new PrometheusClient({ baseUrl: ctx.deps.config.prometheusUrl, signal: ctx.signal, timeoutMs: 30_000 });
@@ -79,7 +80,7 @@ export async function analyze(ctx: StepContext): Promise<Result> {
   } catch (error) {
     if (ctx.signal.aborted) throw error;
     if (error instanceof RetryableError) return waitForPrometheus(ctx, error);
-    if (error instanceof TerminalError || error instanceof TypeError) {
+    if (error instanceof TerminalError || error instanceof AnalysisInputError) {
       const message = `the analysis failed: ${error.message}`;
       return fail(ctx, 'AnalysisFailed', message, [{ type: ANALYZED, status: 'False', reason: 'AnalysisFailed', message }]);
     }

@@ -1,15 +1,18 @@
+import { AnalysisInputError } from '../analysis/errors.js';
 import { RetryableError, TerminalError } from '../analysis/prometheus-client.js';
 import { renderK6Script } from '../k6/bundle.js';
 import { buildScriptConfigMap, buildTestRun } from '../k6/testrun.js';
 import { analyseCheckpoints, analysisDelayMs, waitForPrometheus } from './analysis-step.js';
 import { ANALYZED, LOAD_COMPLETE } from './conditions.js';
-import { fail, requeueAfter, timedOut, transition, untilDeadline, type Result, type StepContext, type TestRunObject } from './context.js';
+import { fail, requeueAfter, timedOut, transition, untilDeadline, type Result, type StepContext, type TestRunObject, type TransitionSpec } from './context.js';
 import { isAlreadyExists, isNotFound, RESOURCES } from './kube.js';
 import { FIELD_MANAGER, unitRunId, unitTestRunName } from '../contract/names.js';
 import { ownedBy } from './ownership.js';
 import { runTokenSecret } from './provision.js';
 import { runUnits, type Checkpoint, type RunUnit } from './run-units.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
+import type { TrafficPlan } from '../traffic/plan.js';
+import { afterSearchStep, stepOutcome, type StepOutcome } from '../traffic/search-policy.js';
 import type { OperatorConfig } from './config.js';
 
 /*
@@ -151,48 +154,55 @@ async function follow(ctx: StepContext, current: Checkpoint, units: RunUnit[]): 
   return untilDeadline(ctx);
 }
 
-/** After a search step: did the SLO hold? Stop at the first step that broke it. */
+/** After a search step: judge it from Prometheus, then go on or stop (traffic/search-policy.ts). */
 async function judgeStep(ctx: StepContext, current: Checkpoint, units: RunUnit[]): Promise<Result> {
   const wait = analysisDelayMs(ctx);
   if (wait > 0) return requeueAfter(wait);
-  let broke: boolean;
-  let undetermined: boolean;
+  let outcome: StepOutcome;
   let verdict: string;
   try {
     const result = await analyseCheckpoints(ctx, ctx.status.timeline ?? []);
-    broke = result.breakingPoint.status === 'broke';
-    undetermined = result.breakingPoint.status === 'undetermined';
+    outcome = stepOutcome(result.breakingPoint.status);
     verdict = result.summary.verdict;
   } catch (error) {
     if (ctx.signal.aborted) throw error;
     if (error instanceof RetryableError) return waitForPrometheus(ctx, error);
-    if (error instanceof TerminalError || error instanceof TypeError) {
+    if (error instanceof TerminalError || error instanceof AnalysisInputError) {
       return fail(ctx, 'AnalysisFailed', `judging search step ${current.unit + 1} failed: ${error.message}`);
     }
     throw error;
   }
-  const outcome = broke ? ('Broke' as const) : undetermined ? ('Undetermined' as const) : ('Held' as const);
-  const timeline = replaceLast(ctx.status.timeline ?? [], { ...current, outcome });
-  const last = current.unit === units.at(-1)!.unit;
-  const devices = ctx.plan.phases[current.phases.to - 1]!.devicesAtEnd;
-  if (broke || last) {
+  return transition(ctx, judgedStepTransition(ctx.plan, ctx.status.timeline ?? [], units, outcome, verdict));
+}
+
+/**
+ * The status change after a search step was judged: the next step (Running) or the analysis of the
+ * whole run (Analyzing), as the search policy decides. Pure, so a test can hold it against local mode.
+ */
+export function judgedStepTransition(plan: TrafficPlan, timeline: readonly Checkpoint[], units: readonly RunUnit[], outcome: StepOutcome, verdict: string): TransitionSpec {
+  const current = timeline.at(-1)!;
+  const judged = replaceLast(timeline, { ...current, outcome });
+  const devices = plan.phases[current.phases.to - 1]!.devicesAtEnd;
+  const decision = afterSearchStep(units.findIndex((unit) => unit.unit === current.unit), units.length, outcome);
+  if (decision.action === 'stop') {
+    const broke = decision.reason === 'broke';
     const why = broke ? `the SLO broke at step ${current.unit + 1} (${devices} devices): ${verdict}` : `the last step (${devices} devices) ran`;
-    return transition(ctx, {
+    return {
       to: 'Analyzing',
-      fields: { timeline },
+      fields: { timeline: judged },
       conditions: [
-        { type: LOAD_COMPLETE, status: 'True', reason: broke ? 'SearchStopped' : 'SearchCompleted', message: `search ended after ${timeline.length} of ${units.length} steps: ${why}` },
+        { type: LOAD_COMPLETE, status: 'True', reason: broke ? 'SearchStopped' : 'SearchCompleted', message: `search ended after ${judged.length} of ${units.length} steps: ${why}` },
         { type: ANALYZED, status: 'Unknown', reason: 'Analyzing', message: 'querying Prometheus over the run' },
       ],
       event: { type: 'Normal', reason: broke ? 'SearchStopped' : 'SearchCompleted', note: why, action: 'Run' },
-    });
+    };
   }
-  return transition(ctx, {
+  return {
     to: 'Running',
-    fields: { timeline },
+    fields: { timeline: judged },
     conditions: [{ type: ANALYZED, status: 'Unknown', reason: 'StepJudged', message: `step ${current.unit + 1} (${devices} devices): ${outcome === 'Held' ? 'the SLO held' : 'nothing could be judged'}; going on` }],
     event: { type: 'Normal', reason: outcome === 'Held' ? 'StepHeld' : 'StepUndetermined', note: `step ${current.unit + 1} (${devices} devices): ${verdict}`, action: 'Run', detail: current.unit },
-  });
+  };
 }
 
 /** The install's generator placement (GENERATOR_PLACEMENT) for an experiment that sets none of its own. */

@@ -1,5 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EndpointCounts } from './counters.js';
+import { FAILURE_KINDS } from './http-engine.js';
+import { DRIVER_ENDPOINTS, type DriverEndpoint } from './requests.js';
 
 /*
  * The local load driver's metrics, served as Prometheus text on GET /metrics (127.0.0.1 only).
@@ -20,20 +23,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  *   loadlab_driver_fleet_devices                        gauge    devices online in the schedule now
  *   loadlab_driver_phase_index                          gauge    index of the plan phase running now (-1 before and after)
  *   loadlab_driver_in_flight_requests                   gauge    requests sent and not yet answered
- *   loadlab_driver_max_in_flight_requests               gauge    the engine's concurrency cap (vegeta -max-workers); in flight at
- *                                                                the cap means the generator, not the API, is what limits the rate
- *   loadlab_driver_engine_cpu_seconds_total             counter  CPU time of the engine's processes (vegeta attack + vegeta encode),
- *                                                                read from /proc/<pid>/stat; add process_cpu_seconds_total for the
+ *   loadlab_driver_max_in_flight_requests               gauge    the engine's concurrency cap (maxVUs); in flight at the cap means
+ *                                                                the generator, not the API, is what limits the rate
+ *   loadlab_driver_request_failures_total{endpoint,kind} counter requests that got no HTTP response, by kind: timeout, refused,
+ *                                                                reset, protocol, other (http-engine.ts)
+ *   process_*, nodejs_*                                          prom-client's default metrics for the driver's own process, which
+ *                                                                sends the requests itself: process_cpu_seconds_total is the
  *                                                                generator's whole CPU
- *   process_*, nodejs_*                                          prom-client's default metrics for the driver's own process
  *
  * Optional constant labels (options.labels, e.g. {experiment: "smoke"}) are added to every series.
  */
 
-export const DRIVER_ENDPOINTS = ['measurements', 'command', 'login'] as const;
-export type DriverEndpoint = (typeof DRIVER_ENDPOINTS)[number];
-
-export const LATE_AFTER_S = 0.05;
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export const METRIC_NAMES = [
@@ -48,7 +48,7 @@ export const METRIC_NAMES = [
   'loadlab_driver_phase_index',
   'loadlab_driver_in_flight_requests',
   'loadlab_driver_max_in_flight_requests',
-  'loadlab_driver_engine_cpu_seconds_total',
+  'loadlab_driver_request_failures_total',
 ] as const;
 
 type PerEndpoint<T> = Record<DriverEndpoint, T>;
@@ -56,20 +56,8 @@ interface Observe {
   observe(value: number): void;
 }
 
-/** The driver's running totals for one endpoint; the counters read them at scrape time. */
-export interface EndpointCounts {
-  offered: number;
-  sent: number;
-  dropped: number;
-  late: number;
-  /** By code ("201", "error"). */
-  responses: Record<string, number>;
-}
-
 export interface MetricSources {
   counts: PerEndpoint<EndpointCounts>;
-  /** Engine CPU seconds so far (monotonic). */
-  engineCpuSeconds(): number;
   inFlight(): number;
 }
 
@@ -153,18 +141,26 @@ export class DriverMetrics {
         this.set(sources.inFlight());
       },
     });
-    this.maxInFlight = new Gauge({ name: 'loadlab_driver_max_in_flight_requests', help: 'The engine\'s concurrency cap (vegeta -max-workers).', registers });
-    let reportedCpu = 0;
-    new Counter({
-      name: 'loadlab_driver_engine_cpu_seconds_total',
-      help: 'CPU time of the engine\'s processes (vegeta attack and vegeta encode), from /proc/<pid>/stat.',
+    this.maxInFlight = new Gauge({ name: 'loadlab_driver_max_in_flight_requests', help: 'The engine\'s concurrency cap (maxVUs).', registers });
+    const reportedFailures = new Map<string, number>();
+    const failures: Counter<'endpoint' | 'kind'> = new Counter({
+      name: 'loadlab_driver_request_failures_total',
+      help: 'Requests that got no HTTP response, by kind: timeout, refused, reset, protocol, other.',
+      labelNames: ['endpoint', 'kind'],
       registers,
       collect() {
-        const now = sources.engineCpuSeconds();
-        if (now > reportedCpu) this.inc(now - reportedCpu);
-        reportedCpu = Math.max(reportedCpu, now);
+        for (const endpoint of DRIVER_ENDPOINTS) {
+          for (const kind of FAILURE_KINDS) {
+            const key = `${endpoint} ${kind}`;
+            const now = sources.counts[endpoint].failures[kind];
+            const before = reportedFailures.get(key) ?? 0;
+            if (now > before) failures.inc({ endpoint, kind }, now - before);
+            reportedFailures.set(key, now);
+          }
+        }
       },
     });
+    for (const endpoint of DRIVER_ENDPOINTS) for (const kind of FAILURE_KINDS) failures.inc({ endpoint, kind }, 0);
   }
 }
 

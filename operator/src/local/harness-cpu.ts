@@ -1,4 +1,4 @@
-import { cpu } from '../driver/vegeta.js';
+import { cpuSeconds as cpu } from '@loadlab/sandbox/procstat';
 
 /** CPU of the harness while the load ran, in percent of one core. */
 export interface HarnessCpu {

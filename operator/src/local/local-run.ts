@@ -3,7 +3,6 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { analyzeRun, renderHtml, renderMarkdown, seriesToCsv, stagesTable, evidenceTable, timelineFromRun, type AnalysisResult, type Table } from '../analysis/index.js';
 import { runDriver, type DriverResult, type ProgressSnapshot } from '../driver/index.js';
-import { vegetaBinary } from '../driver/vegeta.js';
 import { parseExperiment, formatErrors, type LoadExperiment } from '../schema/index.js';
 import { buildTrafficPlan, type TrafficPlan } from '../traffic/index.js';
 import { startApiProcesses } from './api-processes.js';
@@ -16,6 +15,7 @@ import { checkRemotePrometheus, LocalPrometheus, PROMETHEUS_HOW_TO } from './pro
 import { ProgressView, type TextOut } from './progress.js';
 import { formatHarnessCpu, HarnessMeter, type HarnessCpu } from './harness-cpu.js';
 import { phaseRangeOfStep } from '../traffic/phases.js';
+import { afterSearchStep, stepOutcome, type StepOutcome } from '../traffic/search-policy.js';
 
 /** Bad input: the message is for the person who wrote the file; exit code 2. */
 export class InvalidInputError extends Error {}
@@ -65,7 +65,6 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const outDir = resolve(options.outDir ?? join('loadlab-runs', `${name}-${runId}`));
   const scrapeIntervalS = options.scrapeIntervalS ?? 2;
   // Missing tools fail before anything is started.
-  vegetaBinary();
   requireBinary('prometheus', PROMETHEUS_HOW_TO);
   const remote = options.prometheusUrl ? await checkRemotePrometheus(options.prometheusUrl) : undefined;
 
@@ -171,18 +170,21 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       // One step at a time, judged by the same analysis as the verdict (its hold only: a ramp's
       // transients, such as the login burst of the devices joining, never stop a search) before
       // the next step starts, as the operator does between TestRuns.
-      const steps = new Set(plan.phases.map((p) => p.step!));
-      for (const step of steps) {
-        const result = await drive(phaseRangeOfStep(plan, step));
-        results.push(result);
-        if (result.aborted) break;
-        analysis = await analyse();
-        if (analysis.breakingPoint.status === 'broke') {
+      await searchStepByStep(new Set(plan.phases.map((p) => p.step)).size, {
+        run: async (step) => {
+          const result = await drive(phaseRangeOfStep(plan, step));
+          results.push(result);
+          return result.aborted ? 'aborted' : 'ran';
+        },
+        judge: async () => {
+          analysis = await analyse();
+          return stepOutcome(analysis.breakingPoint.status);
+        },
+        stopped: (step) => {
           view.finish();
           say(`step ${step + 1} broke the SLO: stopping the search`);
-          break;
-        }
-      }
+        },
+      });
     } else {
       results.push(await drive({ from: 0, to: plan.phases.length }));
     }
@@ -226,6 +228,28 @@ export async function waitForFinalScrape(prometheusUrl: string, selector: string
   await new Promise((r) => setTimeout(r, (scrapeIntervalS + 0.5) * 1000));
 }
 
+/**
+ * A breaking-point search one step at a time: run a step, judge it, then go on or stop as the
+ * search policy says (traffic/search-policy.ts, the operator's rule too). Resolves with the steps
+ * that ran.
+ */
+export async function searchStepByStep(
+  steps: number,
+  step: { run(step: number): Promise<'ran' | 'aborted'>; judge(step: number): Promise<StepOutcome>; stopped?(step: number): void },
+): Promise<number[]> {
+  const ran: number[] = [];
+  for (let next = 0; ; ) {
+    ran.push(next);
+    if ((await step.run(next)) === 'aborted') return ran;
+    const decision = afterSearchStep(next, steps, await step.judge(next));
+    if (decision.action === 'stop') {
+      if (decision.reason === 'broke') step.stopped?.(next);
+      return ran;
+    }
+    next = decision.step;
+  }
+}
+
 async function readExperiment(file: string): Promise<LoadExperiment> {
   let text: string;
   try {
@@ -252,7 +276,17 @@ async function writeReport(outDir: string, experiment: LoadExperiment, analysis:
   await writeFile(join(outDir, 'report.md'), renderMarkdown(analysis, { title }));
   await writeFile(join(outDir, 'report.html'), renderHtml(analysis, { title }));
   await writeFile(join(outDir, 'series.csv'), seriesToCsv(analysis.series));
-  await writeFile(join(outDir, 'summary.json'), `${JSON.stringify({ summary: analysis.summary, driver: results.map(({ endpoints, totals, timeline, cpuSeconds, maxLagS }) => ({ endpoints, totals, timeline, cpuSeconds, maxLagS })) }, null, 2)}\n`);
+  await writeFile(join(outDir, 'summary.json'), `${JSON.stringify({ summary: analysis.summary, driver: results.map(({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms }) => ({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms })) }, null, 2)}\n`);
+}
+
+/** The driver's CPU over its runs, in % of one core and µs per request sent. */
+export function formatGeneratorCpu(results: readonly DriverResult[]): string {
+  const cpuS = results.reduce((sum, r) => sum + r.cpuSeconds, 0);
+  const wallS = results.reduce((sum, r) => sum + (r.endUnixS - r.startUnixS), 0);
+  const sent = results.reduce((sum, r) => sum + r.totals.sent, 0);
+  const lagP99 = Math.max(0, ...results.map((r) => r.sendLagP99Ms));
+  const perRequest = sent > 0 ? `, ${Math.round((cpuS / sent) * 1e6)} µs per request` : '';
+  return `${wallS > 0 ? ((cpuS / wallS) * 100).toFixed(1) : '0.0'} % of one core${perRequest}; p99 send lag ${lagP99.toFixed(1)} ms`;
 }
 
 export function textTable(table: Table): string[] {
@@ -271,6 +305,7 @@ function printSummary(say: (line: string) => void, analysis: AnalysisResult, res
   say('');
   say(`requests: ${sent.toLocaleString('en')} sent, ${errors.toLocaleString('en')} errors, ${dropped.toLocaleString('en')} dropped by the driver`);
   say(`start-up to the first request: ${startupMs === undefined ? '-' : `${(startupMs / 1000).toFixed(1)} s`}; harness CPU while the load ran: ${formatHarnessCpu(harness)}`);
+  say(`load generator: ${formatGeneratorCpu(results)}`);
   const evidence = evidenceTable(analysis);
   if (evidence.rows.length > 0) {
     say('');

@@ -1,12 +1,12 @@
-import { RANK_BITS, fixedLevelsFor } from './arrivals.js';
 import { hash32, mix32 } from './hash.js';
 import type { Endpoint } from './plan.js';
 
 /*
- * The arithmetic shared by the k6 options builder (in the operator) and the k6 script (in a k6 VU):
- * the plan's cumulative arrivals, and which device a given k6 iteration stands for. It must run in
- * k6's JavaScript runtime too, so it imports nothing from Node and nothing heavy (tsconfig.k6.json
- * type-checks it without Node's types).
+ * The traffic model's schedule: when each request of the fleet is due and which device sends it.
+ * ONE schedule for both load generators: the k6 script computes it per iteration in a k6 VU, the
+ * local driver (traffic/arrivals.ts) walks it in time order; a test checks that the k6 options
+ * make k6 start exactly these arrivals. It must run in k6's JavaScript runtime too, so it imports
+ * nothing from Node and nothing heavy (tsconfig.k6.json type-checks it without Node's types).
  *
  * How an iteration finds its device. k6's arrival-rate executors start iteration n (0-based, counted
  * over the whole test by exec.scenario.iterationInTest, across all runners) when the integral of the
@@ -17,13 +17,19 @@ import type { Endpoint } from './plan.js';
  * slot picks the device at that position of the model's order. Consequences, documented:
  * - while the fleet holds, every online device is picked exactly once per slot, in the model's
  *   order (each device's period is the interval, as in the model);
- * - k6 spaces iterations evenly, so a device sends at its position in the order rather than at its
- *   exact hashed time within the slot: per-device phases are approximate (off by less than one
- *   device's share of the interval on average);
+ * - arrivals are evenly spaced (the offered rate is smooth), and a device sends at its position in
+ *   the slot's order: with jitter j its position moves only within its own 2^-L share of the order
+ *   (L: the smallest with 2^-L <= j), so consecutive requests of a device are one interval apart,
+ *   within +-2^-L of an interval;
  * - during a ramp the slot holds about the mean fleet size; its first ceil(mean) devices are used;
  * - a dropped iteration (no free VU) does not advance k6's counter, so later iterations shift by the
  *   number of drops: each device still sends about once per interval, at a shifted position. k6
- *   reports drops as dropped_iterations; the analysis treats them as a generator limit.
+ *   reports drops as dropped_iterations; the analysis treats them as a generator limit. (The local
+ *   driver drops an arrival without shifting the rest; both count what they drop.)
+ *
+ * Logins (loginPieces): each device logs in once, when the fleet first grows past it; a device that
+ * leaves and comes back keeps its token (devices store it; it lasts TOKEN_TTL_SECONDS, a week by
+ * default), so only a new peak brings logins.
  */
 
 /** The fleet's course over time: the plan's phases, as plain data the script can carry. */
@@ -130,12 +136,33 @@ function solveLinear(phase: SchedulePhase, value: number): number {
 // ------------------------------------------------------------------------- the model's slot order
 
 /*
- * The traffic model (traffic/arrivals.ts) orders the devices of a slot by a seeded, nested scramble
- * of their bit-reversed indices. It computes a device's position, or the device in a cell; k6 needs
- * the inverse by rank ("the j-th of the first m devices"), which the model does not export. Only
- * the tree's swap decision is restated here, with the model's constants; a test pins this order to
- * arrivalsBetween() for many fleets, seeds and jitters, so a change to the model fails loudly.
+ * The order of the devices within a slot: a seeded, nested ("Owen") scramble of their bit-reversed
+ * indices. The 2^24 ranks form a binary tree, and each tree node swaps its two halves or not,
+ * decided by a hash of the seed and the node. Why this scheme:
+ * - any fleet 0..n-1 is spread evenly over the order: the devices below 2^m own exactly one of 2^m
+ *   equal shares each (the van der Corput property survives the scramble), so the order stays
+ *   balanced while a ramp adds devices, with no per-device table;
+ * - the device at a position is found by walking the tree from the root (deviceAtPosition), one
+ *   hash per level, no memory;
+ * - jitter: the swaps of the top L levels are fixed per device, the levels below L are redrawn
+ *   every slot, so a device keeps its own 2^-L share of the order and moves within it.
  */
+
+/** 2^24 = 16,777,216 ranks: room for the schema's 10,000,000 devices. */
+export const RANK_BITS = 24;
+
+/** The number of fixed tree levels L for a jitter: the smallest L with 2^-L <= jitter. */
+export function fixedLevelsFor(jitter: number): number {
+  if (jitter <= 0) return RANK_BITS;
+  return Math.min(RANK_BITS, Math.max(0, Math.ceil(Math.log2(1 / jitter) - 1e-9)));
+}
+
+/** The fraction of an interval a request may move within, after rounding to a power of two. */
+export function effectiveJitter(jitter: number): number {
+  const levels = fixedLevelsFor(jitter);
+  return levels === RANK_BITS ? 0 : 2 ** -levels;
+}
+
 const ENDPOINT_SALT: Record<Endpoint, number> = { measurements: 0x6d656173, command: 0x636f6d6d };
 const SLOT_SALT = 0x632be5ab;
 

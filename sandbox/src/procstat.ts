@@ -1,6 +1,6 @@
 /**
- * CPU accounting from /proc (Linux): who used the machine's cores during a benchmark step.
- * Figures are in percent of ONE core (this 2-core machine tops out at 200 %).
+ * CPU accounting from /proc (Linux): who used the machine's cores during a run or a benchmark step.
+ * Figures are in percent of ONE core (a 2-core machine tops out at 200 %).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -29,7 +29,12 @@ export function processTicks(pid: number, withChildren = false): number {
   }
 }
 
-export function parentOf(pid: number): number | undefined {
+/** CPU seconds (user + system, all threads) a live process has used; 0 when it is gone or not on Linux. */
+export function cpuSeconds(pid: number | undefined): number {
+  return pid === undefined ? 0 : processTicks(pid) / CLOCK_TICKS;
+}
+
+function parentOf(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
