@@ -163,9 +163,8 @@ describe('fake Prometheus: errors by kind', () => {
   it('a Prometheus that does not answer in time is retryable (timeout)', async () => {
     answer = { hang: true };
     const client = new PrometheusClient({ baseUrl: fake.url, timeoutMs: 150 });
-    const started = performance.now();
+    // The fake never answers: only the client's own timeout can end this request.
     await assert.rejects(client.range('up', 0, 60, 15), (error: unknown) => error instanceof RetryableError && error.kind === 'timeout' && /150 ms/.test(error.message));
-    assert.ok(performance.now() - started < 2000, 'the timeout cut the request short');
   });
 
   it('an unreachable Prometheus (nothing listening) is retryable, and says where it looked', async () => {

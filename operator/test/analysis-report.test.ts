@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { analyzeRun, parseSeriesCsv, renderHtml, renderMarkdown, seriesToCsv, type AnalysisResult, type QueriedSeries } from '../src/analysis/index.js';
+import { analyzeRun, renderHtml, renderMarkdown, seriesToCsv, type AnalysisResult, type QueriedSeries } from '../src/analysis/index.js';
 import { startFakePrometheus, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
 import { searchTimeline, syntheticHandler } from './fixtures/analysis/synthetic-run.js';
 import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS } from '../src/schema/thresholds.js';
+import { parseSeriesCsv } from './support/series-csv.js';
 
 /*
  * Report rendering smoke tests on a synthetic db-pool-bound run served by a fake Prometheus, and

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildSummary, clip, decideVerdict, findBreakingPoint, pickRows, STEP_COLUMNS, SUMMARY_MAX_BYTES, SUMMARY_MAX_ROWS, type Slo, type StageSummary, type Verdict } from '../src/analysis/index.js';
+import { buildSummary, clip, decideVerdict, findBreakingPoint, pickRows, STEP_COLUMNS, SUMMARY_MAX_BYTES, type Slo, type StageSummary, type Verdict } from '../src/analysis/index.js';
 import { summarySchema } from '../src/schema/index.js';
 import { runOf, stageOf } from './fixtures/analysis/stage-builder.js';
 import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
+import { MAX_STATUS_STEP_ROWS } from '../src/schema/status.js';
 
 const slo: Slo = { percentile: 95, latencyThresholdS: 0.25, maxErrorRate: 0.01 };
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
@@ -31,12 +32,12 @@ function summarise(stages: StageSummary[], tweak: (verdict: Verdict) => Verdict 
 }
 
 describe('the bounded summary for a CR status', () => {
-  it(`stays under ${SUMMARY_MAX_BYTES} bytes with at most ${SUMMARY_MAX_ROWS} rows of 6 numbers for a 200-step run`, () => {
+  it(`stays under ${SUMMARY_MAX_BYTES} bytes with at most ${MAX_STATUS_STEP_ROWS} rows of 6 numbers for a 200-step run`, () => {
     const { summary, point } = summarise(longRun(200, 150));
     const size = bytes(summary);
     console.log(`summary of a 200-step run: ${size} bytes (bound ${SUMMARY_MAX_BYTES})`);
     assert.ok(size <= SUMMARY_MAX_BYTES, `${size} bytes`);
-    assert.equal(summary.steps.rows.length, SUMMARY_MAX_ROWS);
+    assert.equal(summary.steps.rows.length, MAX_STATUS_STEP_ROWS);
     assert.equal(summary.steps.total, 200);
     assert.deepEqual(summary.steps.columns, STEP_COLUMNS);
     for (const row of summary.steps.rows) assert.equal(row.length, 6);

@@ -11,7 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadExperimentCrd, parseExperiment, formatErrors, type LoadExperiment } from '../src/schema/index.js';
 import { buildTrafficPlan, phaseRangeOfStep } from '../src/traffic/index.js';
-import { SCRIPT_FILE, buildScriptConfigMap, buildTestRun, renderK6Script, type KubeObject } from '../src/k6/index.js';
+import { SCRIPT_FILE, buildScriptConfigMap, buildTestRun, renderK6Script, type TestRunManifest } from '../src/k6/index.js';
+import type { Built } from '../src/contract/objects.js';
+import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
+
+type KubeObject = Built<KubernetesObject>;
 import { ControlPlane, KubectlError } from '@loadlab/sandbox/control-plane';
 
 const NAMESPACE = 'loadlab-k6';
@@ -79,7 +83,7 @@ describe('k6 ConfigMaps and TestRuns on a real kube-apiserver (vendored k6-opera
     await cp.kubectl(['create', '--raw', `${collection}?dryRun=All&fieldValidation=Strict`, '-f', path]);
   }
 
-  async function createAndReadBack(experiment: LoadExperiment, configMap: KubeObject, testRun: KubeObject, uid: string) {
+  async function createAndReadBack(experiment: LoadExperiment, configMap: Built<V1ConfigMap>, testRun: TestRunManifest, uid: string) {
     await serverValidates(configMap, `/api/v1/namespaces/${NAMESPACE}/configmaps`);
     await serverValidates(testRun, `/apis/k6.io/v1alpha1/namespaces/${NAMESPACE}/testruns`);
     const out = await apply([configMap, testRun]);
@@ -87,7 +91,7 @@ describe('k6 ConfigMaps and TestRuns on a real kube-apiserver (vendored k6-opera
     assert.match(out, new RegExp(`testrun.k6.io/${testRun.metadata.name} serverside-applied`));
 
     const storedMap = await get('configmap', configMap.metadata.name);
-    assert.equal((storedMap.data as Record<string, string>)[SCRIPT_FILE], (configMap.data as Record<string, string>)[SCRIPT_FILE], 'the script, byte for byte');
+    assert.equal((storedMap.data as Record<string, string>)[SCRIPT_FILE], configMap.data![SCRIPT_FILE], 'the script, byte for byte');
     const storedRun = await get('testrun', testRun.metadata.name);
     assertContains(storedRun.spec, testRun.spec, 'spec');
     assertContains(storedRun.metadata, testRun.metadata, 'metadata');
@@ -129,7 +133,7 @@ describe('k6 ConfigMaps and TestRuns on a real kube-apiserver (vendored k6-opera
   it('the apiserver itself refuses a field the TestRun CRD does not know (strict field validation, not pruning)', async () => {
     const { experiment } = example('smoke.yaml');
     const testRun = buildTestRun(experiment, { runId: 'bad', namespace: NAMESPACE, tokenSecret: SECRET });
-    (testRun.spec as { runner: Record<string, unknown> }).runner.replicas = 3;
+    (testRun.spec.runner as unknown as Record<string, unknown>).replicas = 3;
     // kubectl may already refuse it client-side (with the server's OpenAPI); a raw POST leaves it to the server.
     const path = join(dir, 'bad-testrun.json');
     writeFileSync(path, JSON.stringify(testRun));
@@ -142,7 +146,7 @@ describe('k6 ConfigMaps and TestRuns on a real kube-apiserver (vendored k6-opera
       },
     );
     // The same object without the extra field is accepted by that raw, strictly validated POST.
-    delete (testRun.spec as { runner: Record<string, unknown> }).runner.replicas;
+    delete (testRun.spec.runner as unknown as Record<string, unknown>).replicas;
     writeFileSync(path, JSON.stringify(testRun));
     const created = JSON.parse(
       await cp.kubectl(['create', '--raw', `/apis/k6.io/v1alpha1/namespaces/${NAMESPACE}/testruns?fieldValidation=Strict`, '-f', path]),

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatErrors, parseExperiment, type LoadExperiment } from '../src/schema/index.js';
-import { DEFAULT_REMOTE_WRITE_URL, SCRIPT_FILE, buildScriptConfigMap, buildTestRun, renderK6Script, type KubeObject, type TestRunOptions } from '../src/k6/index.js';
+import { DEFAULT_REMOTE_WRITE_URL, SCRIPT_FILE, buildScriptConfigMap, buildTestRun, renderK6Script, type TestRunManifest, type TestRunOptions } from '../src/k6/index.js';
 import { MAX_TESTRUN_NAME, testRunName } from '../src/contract/index.js';
 
 function experimentWith(spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'k6-run' }): LoadExperiment {
@@ -17,30 +17,8 @@ const BASE = {
   load: { stages: [{ devices: 100, duration: '1m' }] },
 };
 
-type Spec = {
-  parallelism: number;
-  separate?: boolean;
-  script: { configMap: { name: string; file: string } };
-  arguments: string;
-  cleanup?: string;
-  runner: {
-    image?: string;
-    env: { name: string; value: string }[];
-    resources?: unknown;
-    nodeSelector?: Record<string, string>;
-    tolerations?: unknown[];
-    metadata: { labels: Record<string, string> };
-    securityContext: Record<string, unknown>;
-    containerSecurityContext: Record<string, unknown>;
-    volumes: unknown[];
-    volumeMounts: unknown[];
-  };
-  initializer: { nodeSelector?: Record<string, string>; securityContext: Record<string, unknown> };
-  starter: { securityContext: Record<string, unknown> };
-};
-
-const specOf = (testRun: KubeObject) => testRun.spec as Spec;
-const envOf = (testRun: KubeObject) => Object.fromEntries(specOf(testRun).runner.env.map((entry) => [entry.name, entry.value]));
+const specOf = (testRun: TestRunManifest) => testRun.spec;
+const envOf = (testRun: TestRunManifest) => Object.fromEntries(specOf(testRun).runner.env.map((entry) => [entry.name, entry.value]));
 
 describe('testRunName', () => {
   for (const row of [
@@ -112,7 +90,7 @@ describe('buildTestRun', () => {
     {
       name: 'one generator: no `separate`, cleanup per spec.cleanup onSuccess (k6-operator cannot express it: none)',
       spec: BASE,
-      check: (testRun: KubeObject) => {
+      check: (testRun: TestRunManifest) => {
         const spec = specOf(testRun);
         assert.equal(spec.parallelism, 1);
         assert.equal(spec.separate, undefined);
@@ -122,7 +100,7 @@ describe('buildTestRun', () => {
     {
       name: 'four generators: one per node (separate: true)',
       spec: { ...BASE, generator: { parallelism: 4 } },
-      check: (testRun: KubeObject) => {
+      check: (testRun: TestRunManifest) => {
         assert.equal(specOf(testRun).parallelism, 4);
         assert.equal(specOf(testRun).separate, true);
       },
@@ -130,12 +108,12 @@ describe('buildTestRun', () => {
     {
       name: 'cleanup: always maps to k6-operator\'s cleanup: post',
       spec: { ...BASE, cleanup: 'always' },
-      check: (testRun: KubeObject) => assert.equal(specOf(testRun).cleanup, 'post'),
+      check: (testRun: TestRunManifest) => assert.equal(specOf(testRun).cleanup, 'post'),
     },
     {
       name: 'cleanup: never leaves the TestRun in place',
       spec: { ...BASE, cleanup: 'never' },
-      check: (testRun: KubeObject) => assert.equal(specOf(testRun).cleanup, undefined),
+      check: (testRun: TestRunManifest) => assert.equal(specOf(testRun).cleanup, undefined),
     },
     {
       name: 'resources, node selector and tolerations go to the runners; placement also to the initializer',
@@ -147,9 +125,9 @@ describe('buildTestRun', () => {
           tolerations: [{ key: 'loadlab.dev/load', operator: 'Exists', effect: 'NoSchedule' }],
         },
       },
-      check: (testRun: KubeObject) => {
+      check: (testRun: TestRunManifest) => {
         const spec = specOf(testRun);
-        assert.deepEqual(spec.runner.resources, { requests: { cpu: '500m', memory: '256Mi' }, limits: { cpu: 2, memory: '1Gi' } });
+        assert.deepEqual(spec.runner.resources, { requests: { cpu: '500m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } }, 'quantities as the apiserver stores them');
         assert.deepEqual(spec.runner.nodeSelector, { 'loadlab.dev/role': 'load' });
         assert.deepEqual(spec.runner.tolerations, [{ key: 'loadlab.dev/load', operator: 'Exists', effect: 'NoSchedule' }]);
         assert.deepEqual(spec.initializer.nodeSelector, { 'loadlab.dev/role': 'load' });
@@ -205,7 +183,7 @@ describe('buildTestRun', () => {
 
   it('runs every pod under Pod Security "restricted" with a writable /tmp', () => {
     const spec = specOf(buildTestRun(experimentWith(BASE), options));
-    for (const pod of [spec.runner, spec.initializer, spec.starter] as { securityContext: Record<string, unknown>; containerSecurityContext?: unknown }[]) {
+    for (const pod of [spec.runner, spec.initializer, spec.starter]) {
       assert.equal(pod.securityContext.runAsNonRoot, true);
       assert.equal(typeof pod.securityContext.runAsUser, 'number', 'numeric, so the kubelet can verify non-root');
       assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });

@@ -380,8 +380,6 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
       const analysed = condition(done, 'Analyzed')!.message!;
       const queryMs = Number(/queries in (\d+) ms/.exec(analysed)?.[1] ?? 0);
       console.log(`[figures] TestRun finished → summary in status ${Math.round(tSummary - finishedAt!)} ms, of which ${queryMs} ms querying (${queries} range queries to the fake Prometheus); without queries ${Math.round(tSummary - finishedAt! - queryMs)} ms (target < 5000 ms)`);
-      // Measured 979–1587 ms over four runs on 2 shared cores (load average 3.5–5): the target holds with room.
-      assert.ok(provisionMs < 2000, `apply → TestRun took ${Math.round(provisionMs)} ms of operator time (target < 2000 ms)`);
     } finally {
       await api?.process.stop();
     }

@@ -322,15 +322,19 @@ describe('RBAC, leader election and an idle operator on a real kube-apiserver wi
 
   it('hands over on a clean stop: the leader releases the Lease and the standby takes over at once and runs the next experiment', async () => {
     const [a, b] = operators as [Operator, Operator];
+    const held = await admin.get<KubeObject & { spec: Json }>(RESOURCES.leases, SYSTEM, 'loadlab-operator');
+    assert.match(held.spec.holderIdentity, /^op-a_/);
     const stopped = performance.now();
     await a.stop();
+    // Released, not left to expire: the holder is cleared as the stop returns (unless the standby
+    // already took it over in between).
+    const released = await admin.get<KubeObject & { spec: Json }>(RESOURCES.leases, SYSTEM, 'loadlab-operator');
+    assert.ok(released.spec.holderIdentity === '' || /^op-b_/.test(released.spec.holderIdentity), `holder after a clean stop: "${released.spec.holderIdentity}"`);
     await b.whenLeader();
-    const handoverMs = performance.now() - stopped;
-    console.log(`[figures] clean hand-over (Lease released) took ${Math.round(handoverMs)} ms (retry period 2 s)`);
-    assert.ok(handoverMs < 5000);
+    console.log(`[figures] clean hand-over (Lease released) took ${Math.round(performance.now() - stopped)} ms (retry period 2 s)`);
     const lease = await admin.get<KubeObject & { spec: Json }>(RESOURCES.leases, SYSTEM, 'loadlab-operator');
     assert.match(lease.spec.holderIdentity, /^op-b_/);
-    assert.ok(lease.spec.leaseTransitions >= 0);
+    assert.ok(lease.spec.leaseTransitions > (held.spec.leaseTransitions ?? 0), 'the hand-over is a transition');
     const done = await runExperiment('after-handover');
     assert.equal(done.status!.phase, 'Succeeded');
     assert.deepEqual(forbidden(username('op-b')), []);

@@ -99,7 +99,7 @@ describe('buildApiDeployment', () => {
       check: (d) => {
         assert.equal(d.spec.replicas, 3);
         const container = d.spec.template.spec.containers[0];
-        assert.deepEqual(container.resources, { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: 1 } });
+        assert.deepEqual(container.resources, { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '1' } });
         const env = Object.fromEntries(container.env.map((e: { name: string; value: string }) => [e.name, e.value]));
         assert.deepEqual([env.DB_POOL_SIZE, env.CPU_COST_MS, env.QUERY_DELAY_MS, env.WRITE_BATCH_MAX_ROWS], ['4', '2', '20', '50']);
       },

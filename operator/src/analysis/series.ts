@@ -80,11 +80,6 @@ export function windowStats(seriesList: readonly Series[], from: number, to: num
   return statsOf(combineIn(seriesList, from, to, how).map(([, value]) => value));
 }
 
-/** Mean over the window of the combined series, or undefined when there is no point. */
-export function windowMean(seriesList: readonly Series[], from: number, to: number, how: Combine = 'sum'): number | undefined {
-  return windowStats(seriesList, from, to, how)?.mean;
-}
-
 export function filterSeries(seriesList: readonly Series[], predicate: (labels: Readonly<Record<string, string>>) => boolean): Series[] {
   return seriesList.filter((series) => predicate(series.labels));
 }

@@ -2,6 +2,7 @@ import type { BreakingPoint } from './breaking-point.js';
 import type { StageSummary } from './stages.js';
 import { judgedStages } from './timeline.js';
 import type { Bottleneck, Verdict } from './verdict.js';
+import { MAX_STATUS_EVIDENCE, MAX_STATUS_STEP_ROWS } from '../schema/status.js';
 
 /*
  * The summary a LoadExperiment's status carries. Its size is fixed whatever the run's length
@@ -13,8 +14,6 @@ import type { Bottleneck, Verdict } from './verdict.js';
  */
 
 export const SUMMARY_MAX_BYTES = 4096;
-export const SUMMARY_MAX_EVIDENCE = 3;
-export const SUMMARY_MAX_ROWS = 20;
 export const STEP_COLUMNS = ['step', 'devices', 'offeredRps', 'achievedRps', 'p95Ms', 'errorRate'] as const;
 
 const BUDGET = { verdict: 512, stage: 64, reason: 96, name: 48, unit: 8 } as const;
@@ -86,7 +85,7 @@ export function buildSummary(stages: readonly StageSummary[], breakingPoint: Bre
     breakReasons: (breaking?.reasons ?? []).slice(0, 3).map((reason) => clip(reason.text, BUDGET.reason)),
     ...optional('lastGood', lastGood ? headline(lastGood) : undefined),
     ...optional('peak', peak ? headline(peak) : undefined),
-    evidence: verdict.evidence.slice(0, SUMMARY_MAX_EVIDENCE).map((entry) => ({
+    evidence: verdict.evidence.slice(0, MAX_STATUS_EVIDENCE).map((entry) => ({
       resource: clip(entry.resource, BUDGET.name),
       signal: clip(entry.measure, BUDGET.name),
       query: clip(entry.query, BUDGET.name),
@@ -124,16 +123,16 @@ function headline(stage: StageSummary): HeadlineNumbers {
 
 /** At most 20 rows: the first, last good, breaking and last steps, the rest evenly spaced. */
 export function pickRows<T extends { index: number }>(judged: readonly T[], breakingPoint: Pick<BreakingPoint, 'breaking' | 'lastGood'>): T[] {
-  if (judged.length <= SUMMARY_MAX_ROWS) return [...judged];
+  if (judged.length <= MAX_STATUS_STEP_ROWS) return [...judged];
   const keep = new Set<number>([0, judged.length - 1]);
   for (const index of [breakingPoint.breaking?.index, breakingPoint.lastGood?.index]) {
     const position = judged.findIndex((stage) => stage.index === index);
     if (position >= 0) keep.add(position);
   }
-  const slots = SUMMARY_MAX_ROWS - keep.size;
+  const slots = MAX_STATUS_STEP_ROWS - keep.size;
   for (let k = 1; k <= slots; k++) keep.add(Math.round((k * (judged.length - 1)) / (slots + 1)));
   // Rounding can collide with a kept position; fill any gap from the start.
-  for (let position = 0; keep.size < SUMMARY_MAX_ROWS; position++) keep.add(position);
+  for (let position = 0; keep.size < MAX_STATUS_STEP_ROWS; position++) keep.add(position);
   return [...keep].sort((a, b) => a - b).map((position) => judged[position]!);
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type KubeObject, type OwnerReference } from '../k6/testrun.js';
+import type { V1Container, V1Deployment, V1Service } from '@kubernetes/client-node';
+import { ownerReference, resourceRequirements, type Built } from '../contract/objects.js';
 import { API_VERSION, KIND, type LoadExperiment } from '../schema/load-experiment.js';
 import { targetSchema } from '../schema/spec.js';
 import { apiName, labelsFor } from '../contract/names.js';
@@ -30,10 +31,6 @@ export interface ApiBuildOptions {
   defaultImage?: string;
 }
 
-export function ownerReference(experiment: LoadExperiment, uid: string): OwnerReference {
-  return { apiVersion: API_VERSION, kind: KIND, name: experiment.metadata.name, uid, controller: true, blockOwnerDeletion: true };
-}
-
 /** Selects the experiment's API pods; never includes the run (a Deployment's selector is immutable). */
 export function apiSelector(experiment: LoadExperiment): Record<string, string> {
   const labels = labelsFor(experiment, 'x', 'api');
@@ -57,17 +54,17 @@ export function apiPodEnvironment(experiment: LoadExperiment, options: Pick<ApiB
     .map(([name, value]) => ({ name, value }));
 }
 
-export function buildApiDeployment(experiment: LoadExperiment, options: ApiBuildOptions): KubeObject {
+export function buildApiDeployment(experiment: LoadExperiment, options: ApiBuildOptions): Built<V1Deployment> {
   const { target } = experiment.spec;
   const name = apiName(experiment.metadata.name);
   const namespace = experiment.metadata.namespace ?? 'default';
   const podLabels = labelsFor(experiment, options.runId, 'api');
-  const container: Record<string, unknown> = {
+  const container: V1Container = {
     name: API_CONTAINER,
     image: apiImage(experiment, options.defaultImage),
     ports: [{ name: 'http', containerPort: API_PORT, protocol: 'TCP' }],
     env: apiPodEnvironment(experiment, options),
-    ...(target.resources ? { resources: target.resources } : {}),
+    ...(target.resources ? { resources: resourceRequirements(target.resources) } : {}),
     // /readyz checks the database: a replica joins the Service only once it can serve.
     readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
     livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 6 },
@@ -107,7 +104,7 @@ export function buildApiDeployment(experiment: LoadExperiment, options: ApiBuild
   };
 }
 
-export function buildApiService(experiment: LoadExperiment, options: Pick<ApiBuildOptions, 'ownerUid' | 'runId'>): KubeObject {
+export function buildApiService(experiment: LoadExperiment, options: Pick<ApiBuildOptions, 'ownerUid' | 'runId'>): Built<V1Service> {
   const name = apiName(experiment.metadata.name);
   return {
     apiVersion: 'v1',

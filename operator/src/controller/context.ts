@@ -172,11 +172,6 @@ export async function transition(ctx: StepContext, spec: TransitionSpec): Promis
   return DONE;
 }
 
-/** Updates conditions (and fields) in place, only when something but the time changes. */
-export async function updateStatus(ctx: StepContext, conditions: ConditionUpdate[], fields: Partial<Status> = {}): Promise<Result> {
-  return transition(ctx, { to: ctx.status.phase ?? 'Pending', conditions, fields });
-}
-
 export function runGrafanaUrl(ctx: StepContext, status: Status): string | undefined {
   const { grafanaUrl, grafanaDashboard } = ctx.deps.config;
   if (!grafanaUrl || !status.runId) return undefined;

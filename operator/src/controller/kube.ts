@@ -1,12 +1,15 @@
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import {
   createConfiguration,
   HttpMethod,
   KubeConfig,
   PatchStrategy,
+  RequestContext,
   ServerConfiguration,
-  Watch,
   type Configuration,
 } from '@kubernetes/client-node';
+import { fetch } from 'undici';
 
 /*
  * A small REST client over @kubernetes/client-node 2.x: its KubeConfig (kubeconfig files,
@@ -35,10 +38,6 @@ export const RESOURCES = {
   events: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
 } as const satisfies Record<string, Resource>;
-
-export function apiVersionOf(resource: Resource): string {
-  return resource.group ? `${resource.group}/${resource.version}` : resource.version;
-}
 
 export interface ObjectMeta {
   name: string;
@@ -212,7 +211,7 @@ export class KubeClient {
   }
 
   /**
-   * Opens a watch through client-node's Watch (its transport and authentication). `onEvent` gets
+   * Opens a watch (?watch=true) with client-node's authentication and transport. `onEvent` gets
    * each event; the promise resolves with a handle once the request is sent, `done` is called once
    * when the watch ends (server timeout: no error).
    */
@@ -224,12 +223,78 @@ export class KubeClient {
     inactivityTimeoutMs: number,
   ): Promise<AbortController> {
     this.count('watch', path);
-    const watch = new Watch(this.kubeConfig);
-    // client-node aborts a watch that sent nothing for 30 s; an idle watch sends nothing for
-    // minutes (bookmarks come about once a minute), so the limit follows the server-side timeout.
-    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = inactivityTimeoutMs;
-    return watch.watch(path, query, (type, object) => onEvent(type, object as KubeObject), done);
+    return watchStream(this.kubeConfig, path, query, onEvent, done, inactivityTimeoutMs);
   }
+}
+
+/*
+ * A watch request of our own rather than client-node's Watch: that one aborts a watch that sent
+ * nothing for 30 s and offers no way to change it, while an idle watch legitimately sends nothing
+ * for minutes (bookmarks come about once a minute). The request is authenticated exactly as
+ * client-node's (KubeConfig.applySecurityAuthentication, the context's TLS dispatcher); the
+ * inactivity limit follows the server-side timeout instead.
+ */
+async function watchStream(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Record<string, string | number | boolean | undefined>,
+  onEvent: (type: string, object: KubeObject & { code?: number; reason?: string; message?: string }) => void,
+  done: (error: unknown) => void,
+  inactivityTimeoutMs: number,
+): Promise<AbortController> {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(cluster.server + path);
+  url.searchParams.set('watch', 'true');
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  let finished = false;
+  const finish = (error: unknown) => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    controller.abort();
+    done(timedOut ? new Error(`watch ${path}: nothing received for ${inactivityTimeoutMs} ms`) : error);
+  };
+  const resetTimer = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = true;
+      finish(undefined);
+    }, inactivityTimeoutMs);
+    timer.unref();
+  };
+  const context = new RequestContext(url.toString(), HttpMethod.GET);
+  await kubeConfig.applySecurityAuthentication(context);
+  resetTimer();
+  try {
+    const response = await fetch(url, { method: 'GET', headers: context.getHeaders(), dispatcher: context.getDispatcher(), signal: controller.signal });
+    if (response.status !== 200 || !response.body) {
+      const body = await response.text().catch(() => '');
+      throw Object.assign(new Error(`watch ${path}: ${response.status} ${body.slice(0, 300)}`), { statusCode: response.status });
+    }
+    resetTimer();
+    const body = Readable.fromWeb(response.body);
+    body.on('data', resetTimer);
+    body.on('error', finish);
+    const lines = createInterface({ input: body });
+    lines.on('error', finish);
+    lines.on('line', (line) => {
+      let event: { type?: string; object?: KubeObject } | undefined;
+      try {
+        event = JSON.parse(line) as typeof event;
+      } catch {
+        return; // a torn line at a connection reset: the watch ends right after
+      }
+      if (event?.type && event.object) onEvent(event.type, event.object);
+    });
+    lines.on('close', () => finish(undefined));
+  } catch (error) {
+    finish(error);
+  }
+  return controller;
 }
 
 function verbOf(method: string, path: string, options: RequestOptions): string {

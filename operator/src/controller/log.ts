@@ -1,10 +1,12 @@
+import { destination, pino, type Logger as Pino } from 'pino';
+
 /*
- * One JSON object per line on stderr (what log collectors expect from a pod), with a level filter.
- * Tests pass their own sink to collect or silence lines.
+ * The operator's logs: pino (as the API's), one JSON object per line on stderr (what log collectors
+ * expect from a pod), with an ISO time, pino's numeric level and `service`. Tests pass their own
+ * sink to collect or silence lines. Call sites keep the (message, fields) order that reads well.
  */
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -16,17 +18,18 @@ export interface Logger {
 
 export type LogSink = (line: string) => void;
 
-export function createLogger(level: LogLevel = 'info', sink: LogSink = (line) => process.stderr.write(`${line}\n`), base: Record<string, unknown> = {}): Logger {
-  const write = (at: Exclude<LogLevel, 'silent'>, message: string, fields?: Record<string, unknown>) => {
-    if (ORDER[at] < ORDER[level]) return;
-    sink(JSON.stringify({ time: new Date().toISOString(), level: at, msg: message, ...base, ...fields }));
-  };
+export function createLogger(level: LogLevel = 'info', sink?: LogSink): Logger {
+  const stream = sink ? { write: (line: string) => sink(line.endsWith('\n') ? line.slice(0, -1) : line) } : destination({ fd: 2, sync: true });
+  return wrap(pino({ level, base: { service: 'loadlab-operator' }, timestamp: pino.stdTimeFunctions.isoTime }, stream));
+}
+
+function wrap(logger: Pino): Logger {
   return {
-    debug: (message, fields) => write('debug', message, fields),
-    info: (message, fields) => write('info', message, fields),
-    warn: (message, fields) => write('warn', message, fields),
-    error: (message, fields) => write('error', message, fields),
-    child: (fields) => createLogger(level, sink, { ...base, ...fields }),
+    debug: (message, fields) => logger.debug(fields ?? {}, message),
+    info: (message, fields) => logger.info(fields ?? {}, message),
+    warn: (message, fields) => logger.warn(fields ?? {}, message),
+    error: (message, fields) => logger.error(fields ?? {}, message),
+    child: (fields) => wrap(logger.child(fields)),
   };
 }
 

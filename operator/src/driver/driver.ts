@@ -32,7 +32,6 @@ import { DRIVER_ENDPOINTS, DeviceRequests } from './requests.js';
  * not used.
  */
 
-export type { DriverEndpoint } from './requests.js';
 export type { PhaseTimeline } from './phase-tracker.js';
 
 export interface DriverOptions {

@@ -1,9 +1,10 @@
-import { API_VERSION, KIND } from '../schema/load-experiment.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
 import { SCRIPT_FILE, type RenderedScript } from './bundle.js';
 import type { PhaseRange } from '../traffic/schedule.js';
 import { defaultApiUrl } from '../contract/api-environment.js';
 import { labelsFor, testRunName } from '../contract/names.js';
+import { ownerReference, resourceRequirements, type Built } from '../contract/objects.js';
+import type { KubernetesObject, V1ConfigMap, V1EnvVar, V1PodSecurityContext, V1ResourceRequirements, V1SecurityContext, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 
 /*
  * The k6-operator objects of one run: the script's ConfigMap and the TestRun (k6.io/v1alpha1, as
@@ -63,28 +64,6 @@ export interface TestRunOptions extends RunIdentity {
   k6Cleanup?: 'post' | 'none';
 }
 
-/** A Kubernetes object as plain data (what `kubectl apply` reads). */
-export interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace: string;
-    labels: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: OwnerReference[];
-  };
-  [field: string]: unknown;
-}
-
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller: boolean;
-  blockOwnerDeletion: boolean;
-}
 
 
 
@@ -93,9 +72,7 @@ function namespaceOf(experiment: LoadExperiment, identity: RunIdentity): string 
 }
 
 function metadataFor(experiment: LoadExperiment, identity: RunIdentity, component: string, annotations?: Record<string, string>) {
-  const ownerReferences: OwnerReference[] | undefined = identity.ownerUid
-    ? [{ apiVersion: API_VERSION, kind: KIND, name: experiment.metadata.name, uid: identity.ownerUid, controller: true, blockOwnerDeletion: true }]
-    : undefined;
+  const ownerReferences = identity.ownerUid ? [ownerReference(experiment, identity.ownerUid)] : undefined;
   return {
     name: testRunName(experiment, identity.runId),
     namespace: namespaceOf(experiment, identity),
@@ -111,7 +88,7 @@ function phasesAnnotation(range: PhaseRange): string {
 }
 
 /** The ConfigMap holding the run's script under SCRIPT_FILE. */
-export function buildScriptConfigMap(experiment: LoadExperiment, script: RenderedScript, owner: RunIdentity): KubeObject {
+export function buildScriptConfigMap(experiment: LoadExperiment, script: RenderedScript, owner: RunIdentity): Built<V1ConfigMap> {
   const bytes = Buffer.byteLength(script.source, 'utf8');
   if (bytes > 1_000_000) {
     throw new RangeError(`the k6 script is ${bytes} bytes, more than a ConfigMap holds (1 MiB with its metadata)`);
@@ -127,7 +104,7 @@ export function buildScriptConfigMap(experiment: LoadExperiment, script: Rendere
   };
 }
 
-export function buildTestRun(experiment: LoadExperiment, options: TestRunOptions): KubeObject {
+export function buildTestRun(experiment: LoadExperiment, options: TestRunOptions): TestRunManifest {
   const { generator, cleanup } = experiment.spec;
   const namespace = namespaceOf(experiment, options);
   const name = testRunName(experiment, options.runId);
@@ -152,7 +129,7 @@ export function buildTestRun(experiment: LoadExperiment, options: TestRunOptions
   // A fresh object per pod: shared references would print as YAML anchors.
   const scratch = () => ({ volumes: [{ name: 'tmp', emptyDir: {} }], volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }] });
 
-  const spec: Record<string, unknown> = {
+  const spec: TestRunSpec = {
     parallelism,
     // One runner per node: the seed learned that load generators sharing a node skew the results.
     ...(parallelism > 1 ? { separate: true } : {}),
@@ -163,7 +140,7 @@ export function buildTestRun(experiment: LoadExperiment, options: TestRunOptions
       ...(options.runnerImage ? { image: options.runnerImage } : {}),
       metadata: { labels: runnerLabels },
       env,
-      ...(generator.resources ? { resources: generator.resources } : {}),
+      ...(generator.resources ? { resources: resourceRequirements(generator.resources) } : {}),
       ...(generator.nodeSelector ? { nodeSelector: generator.nodeSelector } : {}),
       ...(generator.tolerations ? { tolerations: generator.tolerations } : {}),
       ...restricted(K6_IMAGE_UID),
@@ -192,6 +169,30 @@ export function buildTestRun(experiment: LoadExperiment, options: TestRunOptions
     spec,
   };
 }
+
+/** The fields of k6-operator v1.6's TestRun spec this project sets (its CRD is the reference). */
+export interface TestRunSpec {
+  parallelism: number;
+  separate?: boolean;
+  script: { configMap: { name: string; file: string } };
+  arguments: string;
+  cleanup?: 'post';
+  runner: TestRunPod & { env: V1EnvVar[]; resources?: V1ResourceRequirements; image?: string };
+  initializer: TestRunPod & { image?: string };
+  starter: Pick<TestRunPod, 'metadata' | 'securityContext' | 'containerSecurityContext'>;
+}
+
+interface TestRunPod {
+  metadata: { labels: Record<string, string> };
+  nodeSelector?: Record<string, string>;
+  tolerations?: V1Toleration[];
+  securityContext: V1PodSecurityContext;
+  containerSecurityContext: V1SecurityContext;
+  volumes: V1Volume[];
+  volumeMounts: V1VolumeMount[];
+}
+
+export type TestRunManifest = Built<KubernetesObject> & { spec: TestRunSpec };
 
 /** Pod Security "restricted": non-root with a numeric uid, no privilege escalation, no capabilities, RuntimeDefault seccomp, read-only root. */
 function restricted(uid: number) {

@@ -10,7 +10,6 @@ import { searchStepDevices } from '../schema/search-steps.js';
 
 /** The two periodic requests of a device: POST /v1/measurements and GET /v1/command. */
 export type Endpoint = 'measurements' | 'command';
-export const ENDPOINTS: readonly Endpoint[] = ['measurements', 'command'];
 
 export type PerEndpoint = Record<Endpoint, number>;
 
