@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Container, V1Deployment, V1Service } from '@kubernetes/client-node';
 import { ownerReference, resourceRequirements, type Built } from '../contract/objects.js';
-import { API_VERSION, KIND, type LoadExperiment } from '../schema/load-experiment.js';
+import type { LoadExperiment } from '../schema/load-experiment.js';
 import { targetSchema } from '../schema/spec.js';
 import { apiName, labelsFor } from '../contract/names.js';
 import { API_PORT, apiEnvironment } from '../contract/api-environment.js';
