@@ -4,7 +4,8 @@
 // repository's own configuration, and the repository itself passes both.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -80,6 +81,15 @@ describe('npm run lint: the architecture rules', () => {
     const { code, output } = await tool('knip', ['--no-progress'], dir);
     assert.notEqual(code, 0, output);
     assert.match(output, /Unused exports \(1\)\s+forgotten\s+function\s+operator\/src\/k6\/lib\.ts/);
+  });
+
+  it('covers every folder of operator/src, in the layers docs/architecture.md describes', () => {
+    const folders = readdirSync(join(ROOT, 'operator', 'src'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+    const config = createRequire(import.meta.url)(join(ROOT, '.dependency-cruiser.cjs')) as { forbidden: { name: string }[] };
+    const layered = config.forbidden.filter((rule) => rule.name.startsWith('layer-')).map((rule) => rule.name.slice('layer-'.length)).sort();
+    assert.deepEqual(layered, folders, 'a layer rule for each folder, and no rule for a folder that is gone');
+    const page = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
+    for (const folder of folders) assert.match(page, new RegExp(`\\b${folder}/`), `docs/architecture.md does not place ${folder}/`);
   });
 
   it('the repository itself passes both', async () => {

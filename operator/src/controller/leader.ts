@@ -123,17 +123,28 @@ export class LeaderElector {
   }
 
   private async release(): Promise<void> {
-    const lease = this.lease;
-    if (!lease || lease.spec?.holderIdentity !== this.options.identity) return;
-    const now = microTime(new Date());
-    try {
-      this.lease = await this.options.client.replace<Lease>(RESOURCES.leases, this.options.namespace, this.options.name, {
-        ...lease,
-        spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
-      });
-      this.options.log.info('released the lease', { lease: `${this.options.namespace}/${this.options.name}` });
-    } catch (error) {
-      this.options.log.warn('could not release the lease; a standby takes over once it expires', { error: String(error) });
+    const { client, namespace, name, identity, log } = this.options;
+    let lease = this.lease;
+    // Twice at most: a renewal cut short by the stop may have been written after our copy was
+    // read, so a conflict means "read it again", not "someone else holds it".
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!lease || lease.spec?.holderIdentity !== identity) return;
+      const now = microTime(new Date());
+      try {
+        this.lease = await client.replace<Lease>(RESOURCES.leases, namespace, name, {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now },
+        });
+        log.info('released the lease', { lease: `${namespace}/${name}` });
+        return;
+      } catch (error) {
+        if (attempt === 0 && isConflict(error)) {
+          lease = await client.get<Lease>(RESOURCES.leases, namespace, name).catch(() => undefined);
+          continue;
+        }
+        log.warn('could not release the lease; a standby takes over once it expires', { error: String(error) });
+        return;
+      }
     }
   }
 
@@ -188,7 +199,8 @@ export class LeaderElector {
         leaseDurationSeconds: durationS,
         acquireTime: taking ? now : (spec.acquireTime ?? now),
         renewTime: now,
-        leaseTransitions: (spec.leaseTransitions ?? 0) + (taking && holder !== '' ? 1 : 0),
+        // As client-go counts: a new holder is a transition, a released Lease (holder '') included.
+        leaseTransitions: (spec.leaseTransitions ?? 0) + (taking ? 1 : 0),
       };
       this.lease = await client.replace<Lease>(RESOURCES.leases, namespace, name, { ...this.lease, spec: next }, undefined, signal);
       this.observed = { record: JSON.stringify(this.lease.spec), atMs: nowMs };
