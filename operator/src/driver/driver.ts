@@ -159,20 +159,33 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
       if (blocked && engine.free >= refillAt) schedulePump();
     },
   });
-  const metrics = new DriverMetrics({ counts: counters.endpoints, inFlight: () => engine.inFlight }, options.labels);
+  let lagNowS = 0;
+  let running = false;
+  const metrics = new DriverMetrics(
+    {
+      counts: counters.endpoints,
+      inFlight: () => engine.inFlight,
+      scheduleLagS: () => (running ? lagNowS : 0),
+      fleet: () => (running ? phases.fleetAt(planTimeAt(wallNowMs())) : 0),
+      phase: () => (running ? phases.phase : -1),
+    },
+    options.labels,
+  );
   metrics.maxInFlight.set(maxInFlight);
   const pacer = new Pacer([periodicArrivals(plan, 'measurements', range), periodicArrivals(plan, 'command', range), loginArrivals(plan, range)], options.maxLagS ?? 1, {
     offered: (stream) => counters.offered(DRIVER_ENDPOINTS[stream]!),
     dropped: (stream) => counters.dropped(DRIVER_ENDPOINTS[stream]!),
   });
   const phases = new PhaseTracker(plan, range);
+  let startMs = 0;
+  const planTimeAt = (nowMs: number) => rangeStartS + (nowMs - startMs) / 1000;
+  const unixAt = (planS: number) => (startMs + (planS - rangeStartS) * 1000) / 1000;
 
   await closeLingering(options.metricsPort);
   const { server, url: metricsUrl } = await serveMetrics(metrics.registry, options.metricsPort);
 
-  const startMs = wallNowMs() + START_DELAY_MS;
-  const planTimeAt = (nowMs: number) => rangeStartS + (nowMs - startMs) / 1000;
-  let lagNowS = 0;
+  startMs = wallNowMs() + START_DELAY_MS;
+  running = true;
   let ended: 'schedule' | 'aborted' | undefined;
   let endSchedule: () => void = () => undefined;
   const scheduleDone = new Promise<void>((resolve) => (endSchedule = resolve));
@@ -188,7 +201,7 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     if (ended) return;
     const nowMs = wallNowMs();
     const planTimeS = planTimeAt(nowMs);
-    phases.follow(planTimeS, nowMs / 1000);
+    phases.follow(planTimeS, unixAt);
     pacer.advance(planTimeS);
     const due = pacer.due;
     blocked = false;
@@ -208,11 +221,8 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     }
     lagNowS = pacer.lagS(planTimeS);
     if (lagNowS > counters.maxLagS) counters.maxLagS = lagNowS;
-    metrics.scheduleLag.set(lagNowS);
-    metrics.phase.set(phases.phase);
-    metrics.fleet.set(phases.fleetAt(planTimeS));
     if (planTimeS >= rangeEndS && pacer.exhausted) {
-      phases.follow(Math.max(planTimeS, rangeEndS), nowMs / 1000);
+      phases.follow(Math.max(planTimeS, rangeEndS), unixAt);
       finish('schedule');
     }
   };
@@ -267,7 +277,11 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     const tick = () => {
       progressTimer ??= setInterval(progress, 1000);
       pump();
-      if (!ended) ticker = setTimeout(tick, tickMs);
+      if (ended) return;
+      // Nothing waiting: sleep until the next arrival (up to 100 ms, so the phase timeline keeps
+      // its resolution), instead of waking every tick of a quiet schedule for nothing.
+      const untilNextMs = pacer.due.length > 0 ? 0 : (pacer.nextTimeS - planTimeAt(wallNowMs())) * 1000;
+      ticker = setTimeout(tick, Math.min(100, Math.max(tickMs, untilNextMs)));
     };
     if (!ended) ticker = setTimeout(tick, Math.max(0, startMs - wallNowMs()));
     await scheduleDone;
@@ -285,10 +299,8 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     if (linger > 0) lingerOn(options.metricsPort, server, linger);
     else await closeServer(server);
   }
+  running = false;
   progress();
-  metrics.scheduleLag.set(0);
-  metrics.fleet.set(0);
-  metrics.phase.set(-1);
   const cpu = process.cpuUsage(cpuAtStart);
   return {
     aborted: ended === 'aborted',

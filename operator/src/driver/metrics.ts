@@ -56,9 +56,16 @@ interface Observe {
   observe(value: number): void;
 }
 
+/** What the gauges read when Prometheus scrapes: the driver's state at that moment. */
 export interface MetricSources {
   counts: PerEndpoint<EndpointCounts>;
   inFlight(): number;
+  /** Seconds the oldest waiting arrival is behind its time (0 when nothing waits). */
+  scheduleLagS(): number;
+  /** Devices online in the schedule now (0 outside the run). */
+  fleet(): number;
+  /** The plan phase running now (-1 outside the run). */
+  phase(): number;
 }
 
 /*
@@ -68,9 +75,6 @@ export interface MetricSources {
 export class DriverMetrics {
   readonly registry = new Registry();
   readonly duration: PerEndpoint<Observe>;
-  readonly scheduleLag: Gauge;
-  readonly fleet: Gauge;
-  readonly phase: Gauge;
   readonly maxInFlight: Gauge;
 
   constructor(sources: MetricSources, labels: Record<string, string> = {}) {
@@ -129,18 +133,20 @@ export class DriverMetrics {
       histogram.zero({ endpoint });
       return histogram.labels({ endpoint });
     });
-    this.scheduleLag = new Gauge({ name: 'loadlab_driver_schedule_lag_seconds', help: 'How far behind its schedule the driver is now.', registers });
-    this.fleet = new Gauge({ name: 'loadlab_driver_fleet_devices', help: 'Devices online in the schedule now.', registers });
-    this.phase = new Gauge({ name: 'loadlab_driver_phase_index', help: 'Index of the plan phase running now (-1 outside the plan).', registers });
-    this.phase.set(-1);
-    new Gauge({
-      name: 'loadlab_driver_in_flight_requests',
-      help: 'Requests sent and not yet answered.',
-      registers,
-      collect() {
-        this.set(sources.inFlight());
-      },
-    });
+    // Read at scrape time rather than set on every pacing tick (a thousand times a second).
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    gauge('loadlab_driver_schedule_lag_seconds', 'How far behind its schedule the driver is now.', sources.scheduleLagS);
+    gauge('loadlab_driver_fleet_devices', 'Devices online in the schedule now.', sources.fleet);
+    gauge('loadlab_driver_phase_index', 'Index of the plan phase running now (-1 outside the plan).', sources.phase);
+    gauge('loadlab_driver_in_flight_requests', 'Requests sent and not yet answered.', sources.inFlight);
     this.maxInFlight = new Gauge({ name: 'loadlab_driver_max_in_flight_requests', help: 'The engine\'s concurrency cap (maxVUs).', registers });
     const reportedFailures = new Map<string, number>();
     const failures: Counter<'endpoint' | 'kind'> = new Counter({

@@ -111,6 +111,13 @@ export class Pacer {
     return this.due.length > 0 ? Math.max(0, planTimeS - this.due.time) : 0;
   }
 
+  /** When the next arrival not yet in the queue falls due (Infinity when none is left). */
+  get nextTimeS(): number {
+    let next = Infinity;
+    for (const head of this.heads) if (head && head.timeS < next) next = head.timeS;
+    return next;
+  }
+
   /** No arrival is waiting and none is left to come. */
   get exhausted(): boolean {
     return this.due.length === 0 && this.heads.every((head) => head === undefined);

@@ -34,14 +34,17 @@ export class PhaseTracker {
     }));
   }
 
-  /** Records phase entries and exits up to planTimeS, which the schedule reached at nowUnixS. */
-  follow(planTimeS: number, nowUnixS: number): void {
+  /**
+   * Records the phase entries and exits the schedule has passed by planTimeS, each at the wall time
+   * of its plan time (`unixAt`): exact, however often the driver wakes up.
+   */
+  follow(planTimeS: number, unixAt: (planS: number) => number): void {
     while (this.cursor < this.timeline.length) {
       const entry = this.timeline[this.cursor]!;
       const phase = this.plan.phases[entry.index]!;
-      if (entry.startUnixS === undefined && planTimeS >= phase.startS) entry.startUnixS = nowUnixS;
+      if (entry.startUnixS === undefined && planTimeS >= phase.startS) entry.startUnixS = unixAt(phase.startS);
       if (planTimeS < phase.endS) break;
-      entry.endUnixS = nowUnixS;
+      entry.endUnixS = unixAt(phase.endS);
       this.cursor++;
     }
   }
