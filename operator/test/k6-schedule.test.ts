@@ -218,19 +218,22 @@ describe('k6 iterations to devices', () => {
   });
 });
 
+/** A plan that shrinks and grows again: who logs in, and when (shared by the login and agreement tests). */
+const SHRINK_THEN_GROW = {
+  fleet: { devices: 1000, reportInterval: '10s', pollInterval: '5s' },
+  load: {
+    stages: [
+      { devices: 100, duration: '30s', shape: 'hold' },
+      { devices: 400, duration: '30s' },
+      { devices: 200, duration: '20s' },
+      { devices: 600, duration: '40s' },
+      { devices: 900, duration: '15s', shape: 'hold' },
+    ],
+  },
+};
+
 describe('logins: each device once, when it joins', () => {
-  const spec = {
-    fleet: { devices: 1000, reportInterval: '10s', pollInterval: '5s' },
-    load: {
-      stages: [
-        { devices: 100, duration: '30s', shape: 'hold' },
-        { devices: 400, duration: '30s' },
-        { devices: 200, duration: '20s' },
-        { devices: 600, duration: '40s' },
-        { devices: 900, duration: '15s', shape: 'hold' },
-      ],
-    },
-  };
+  const spec = SHRINK_THEN_GROW;
   const experiment = experimentWith(spec);
   const plan = buildTrafficPlan(experiment);
   const phases = schedulePhases(plan);
@@ -284,18 +287,7 @@ describe('one schedule for both generators: k6 and the local driver agree', () =
       fleet: { devices: 600, reportInterval: '7s', pollInterval: '3s', jitter: 0.25 },
       load: { stages: [{ devices: 600, duration: '40s' }, { devices: 600, duration: '30s', shape: 'hold' }] },
     },
-    'shrink then grow again': {
-      fleet: { devices: 1000, reportInterval: '10s', pollInterval: '5s' },
-      load: {
-        stages: [
-          { devices: 100, duration: '30s', shape: 'hold' },
-          { devices: 400, duration: '30s' },
-          { devices: 200, duration: '20s' },
-          { devices: 600, duration: '40s' },
-          { devices: 900, duration: '15s', shape: 'hold' },
-        ],
-      },
-    },
+    'shrink then grow again': SHRINK_THEN_GROW,
     'a hold that steps down': {
       fleet: { devices: 300, reportInterval: '2s', pollInterval: '4s', jitter: 0 },
       load: { stages: [{ devices: 300, duration: '10s', shape: 'hold' }, { devices: 50, duration: '10s', shape: 'hold' }, { devices: 250, duration: '12s' }] },

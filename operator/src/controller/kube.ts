@@ -61,6 +61,9 @@ export interface KubeObject {
   [field: string]: unknown;
 }
 
+/** What a watch hands over: each event's type and object (an ERROR event's object is a Status). */
+export type WatchEventHandler = (type: string, object: KubeObject & { code?: number; reason?: string; message?: string }) => void;
+
 export interface KubeList<T> {
   metadata: { resourceVersion: string; continue?: string };
   items: T[];
@@ -218,7 +221,7 @@ export class KubeClient {
   async watch(
     path: string,
     query: Record<string, string | number | boolean | undefined>,
-    onEvent: (type: string, object: KubeObject & { code?: number; reason?: string; message?: string }) => void,
+    onEvent: WatchEventHandler,
     done: (error: unknown) => void,
     inactivityTimeoutMs: number,
   ): Promise<AbortController> {
@@ -238,7 +241,7 @@ async function watchStream(
   kubeConfig: KubeConfig,
   path: string,
   query: Record<string, string | number | boolean | undefined>,
-  onEvent: (type: string, object: KubeObject & { code?: number; reason?: string; message?: string }) => void,
+  onEvent: WatchEventHandler,
   done: (error: unknown) => void,
   inactivityTimeoutMs: number,
 ): Promise<AbortController> {
