@@ -3,8 +3,6 @@
 #   - Debian packages: PostgreSQL (server binaries for throwaway test clusters), Prometheus and its
 #     exporters (local mode and the analysis tests), shellcheck (lint).
 #   - npm dependencies, including Node 24 from the npm package `node` (the machine's Node may be older).
-#   - vegeta (MIT), the open-model load generator, built from the Go module proxy into
-#     ~/.cache/loadlab/bin (LOADLAB_CACHE overrides).
 #   - kube-apiserver + etcd for the operator's tests (scripts/build-control-plane.sh; about 10 minutes
 #     the first time on 2 cores, then cached).
 #
@@ -14,8 +12,6 @@ cd "$(dirname "$0")/.."
 for_tests=1
 [ "${1:-}" = "--local" ] && for_tests=0
 
-VEGETA_VERSION=v12.13.0
-CACHE="${LOADLAB_CACHE:-$HOME/.cache/loadlab}"
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
@@ -53,19 +49,7 @@ case "$node_version" in
   *) die "node_modules/.bin/node is '${node_version:-missing}', expected v24 (the npm package 'node' runs an install script: check that npm allows it, see package.json allowScripts)" ;;
 esac
 
-# --- vegeta --------------------------------------------------------------------------------------
-vegeta="$CACHE/bin/vegeta-$VEGETA_VERSION"
-if [ ! -x "$vegeta" ]; then
-  command -v go >/dev/null || die "vegeta $VEGETA_VERSION is built from the Go module proxy, and go is not installed (Go >= 1.22)"
-  say "building vegeta $VEGETA_VERSION (once; cached in $CACHE/bin)"
-  mkdir -p "$CACHE/bin"
-  tmp=$(mktemp -d)
-  GOBIN="$tmp" go install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION"
-  mv "$tmp/vegeta" "$vegeta"
-  rm -rf "$tmp"
-fi
-
 # --- kube-apiserver + etcd (operator tests) -------------------------------------------------------
 if [ "$for_tests" = 1 ]; then bash scripts/build-control-plane.sh; fi
 
-say "ready (node $node_version, PostgreSQL in $(latest_pg_bin), vegeta $VEGETA_VERSION)"
+say "ready (node $node_version, PostgreSQL in $(latest_pg_bin))"

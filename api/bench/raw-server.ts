@@ -4,8 +4,9 @@
  * on a pg.Pool of the same size. Deliberately minimal: one INGEST_SQL statement per request (no
  * write batching), hand-written validation, no metrics, no logging, no Nest, no TypeORM.
  *
- * Run as its own process (bench.ts starts it like the API: `node api/dist/bench/raw-server.js`)
- * with DATABASE_URL, TOKEN_SECRET, PORT, optional HOST (default 127.0.0.1), DB_POOL_SIZE (10),
+ * Run as its own process (the API benchmark, operator/bench/api, starts it like the API, by the path
+ * the package export "@loadlab/api/bench/raw-server" resolves to: api/dist/bench/raw-server.js) with
+ * DATABASE_URL, TOKEN_SECRET, PORT, optional HOST (default 127.0.0.1), DB_POOL_SIZE (10),
  * TOKEN_TTL_SECONDS, DB_POOL_ACQUIRE_TIMEOUT_MS (5000) and DB_STATEMENT_TIMEOUT_MS (10000), the
  * API's defaults. The schema must already exist (the API's migrations).
  */
@@ -14,7 +15,7 @@ import pg from 'pg';
 import { DeviceTokens } from '../src/auth/device-token.js';
 import { NEXT_COMMAND_SQL, NO_OP_COMMAND, type CommandRow } from '../src/commands/commands.controller.js';
 import { LOGIN_SQL } from '../src/devices/devices.controller.js';
-import { INGEST_SQL } from '../src/measurements/measurement-writer.js';
+import { INGEST_SQL, ROLLUP_SHARDS } from '../src/measurements/ingest-sql.js';
 
 const env = process.env;
 const databaseUrl = env.DATABASE_URL;
@@ -29,8 +30,6 @@ const poolSize = Number(env.DB_POOL_SIZE ?? 10);
 const tokens = new DeviceTokens(secret, Number(env.TOKEN_TTL_SECONDS ?? 7 * 24 * 3600));
 const maxAgeMs = Number(env.MEASUREMENT_MAX_AGE_HOURS ?? 24 * 7) * 3600_000;
 const maxSkewMs = Number(env.MEASUREMENT_MAX_SKEW_SECONDS ?? 300) * 1000;
-// The API spreads its rollup updates over 16 shards (ROLLUP_SHARDS, module-private there).
-const ROLLUP_SHARDS = 16;
 
 const pool = new pg.Pool({
   connectionString: databaseUrl,

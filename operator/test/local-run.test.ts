@@ -198,7 +198,7 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     assert.ok(started.length >= 4, `the run's processes were found: ${started.length}`);
     const ports = portsIn(run.output());
     assert.ok(ports.length >= 4, `database, two APIs and Prometheus ports in the output: ${ports.join(', ')}`);
-    // A terminal's Ctrl-C goes to the whole foreground process group: the CLI and vegeta alike.
+    // A terminal's Ctrl-C goes to the whole foreground process group: the CLI and its children alike.
     process.kill(-run.child.pid!, 'SIGINT');
     assert.equal(await run.exited, 130, run.output());
     assert.match(run.output(), /interrupted/);

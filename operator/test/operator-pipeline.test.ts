@@ -6,7 +6,7 @@
 // What runs for real: kube-apiserver + etcd, the operator (in this process), PostgreSQL (the shared
 // database the operator gives each experiment a schema and role in), the API (api/dist, started
 // with the container environment of the operator's Deployment), postgres_exporter, Prometheus, and
-// the local load driver (vegeta) running the experiment's traffic plan.
+// the local load driver running the experiment's traffic plan.
 //
 // What the test stands in for, and how:
 // - the kubelet and the Deployment controller: it starts the API process from the Deployment's
@@ -226,7 +226,7 @@ async function actAsK6Operator(pod: ApiPod): Promise<K6Run> {
   assert.deepEqual(tags, { experiment: `${NS}/${NAME}`, run: runId });
   const service = await admin.get(RESOURCES.services, NS, `${NAME}-api`);
   assert.equal(runnerEnv.LOADLAB_API_URL, `http://${service.metadata.name}.${NS}.svc:${API_PORT}`, 'the runners reach the API through its Service');
-  // k6's concurrency cap is the scenarios' VUs together; vegeta's is its workers.
+  // k6's concurrency cap is the scenarios' VUs together; the driver's is its maxInFlight.
   const maxInFlight = Object.values(script.options.scenarios).reduce((sum, scenario) => sum + scenario!.maxVUs, 0);
 
   await setTestRunStage(admin, NS, testRun.metadata.name, 'initialization');

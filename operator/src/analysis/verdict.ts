@@ -186,7 +186,7 @@ export function decideVerdict(stages: readonly StageSummary[], breakingPoint: Br
 }
 
 /**
- * An open-model generator has a concurrency cap (vegeta's workers, k6's maxVUs): when the API
+ * An open-model generator has a concurrency cap (the driver's maxInFlight, k6's maxVUs): when the API
  * answers slower than the SLO allows, requests pile up to the cap and later arrivals are dropped.
  * Those drops are a consequence of the API's saturation, not a generator limit. So the generator
  * is blamed when its own CPU saturated, or when it fell behind while the API itself answered within

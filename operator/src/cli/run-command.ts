@@ -8,8 +8,8 @@ export const RUN_USAGE = `Usage: loadlab run <experiment.yaml> [options]
 Runs an experiment on this machine: a PostgreSQL (DATABASE_URL, or a throwaway cluster from the
 machine's PostgreSQL binaries), target.replicas API processes with the experiment's knobs,
 postgres_exporter and node_exporter when installed, a Prometheus that scrapes them all, and the
-local load driver (vegeta). Then it analyses the run from Prometheus, prints the summary and
-writes the report. Everything it started is stopped when it ends, Ctrl-C included.
+local load driver (in this process). Then it analyses the run from Prometheus, prints the summary
+and writes the report. Everything it started is stopped when it ends, Ctrl-C included.
 
 Options:
   --out DIR              where the report goes (default loadlab-runs/<name>-<time>)
@@ -22,7 +22,6 @@ Environment:
   PROMETHEUS_URL         analyse from this Prometheus instead of one of loadlab's own; it must run
                          with --web.enable-remote-write-receiver: a local Prometheus agent scrapes
                          the run's processes and forwards their samples there
-  LOADLAB_VEGETA         the vegeta binary (default: the one npm run setup builds)
 
 Exit status: 0 when the experiment ran (the SLO verdict is in the output), 1 when it could not
 run, 2 for invalid input, 130 when interrupted.`;
