@@ -239,7 +239,18 @@ debian_package_image() { # debian_package_image IMAGE DIR
 }
 if wanted postgres || [ ${#only[@]} -eq 0 ]; then debian_package_image "$IMG_POSTGRES" "$D/postgres"; fi
 if wanted postgres-exporter || [ ${#only[@]} -eq 0 ]; then debian_package_image "$IMG_POSTGRES_EXPORTER" "$D/postgres-exporter"; fi
-if wanted prometheus || [ ${#only[@]} -eq 0 ]; then debian_package_image "$IMG_PROMETHEUS" "$D/prometheus"; fi
+if wanted prometheus || [ ${#only[@]} -eq 0 ]; then
+  debian_package_image "$IMG_PROMETHEUS" "$D/prometheus"
+  # prometheus-operator's Prometheus resource names the version it runs (up.sh reads this file).
+  version_file="$IMAGE_DIR/$(file_name "$IMG_PROMETHEUS").version"
+  if [ ! -s "$version_file" ] || [ "$version_file" -ot "$(archive_of "$IMG_PROMETHEUS")" ]; then
+    c=$(bh_plain from --pull=never "docker.io/$IMG_PROMETHEUS")
+    bh_plain run "$c" -- prometheus --version 2>&1 |
+      sed -n 's/^prometheus, version \([0-9][0-9.]*\).*/v\1/p' >"$version_file"
+    bh_plain rm "$c" >/dev/null
+    [ -s "$version_file" ] || die "could not read the Prometheus version of $IMG_PROMETHEUS"
+  fi
+fi
 
 # --- single static binaries ----------------------------------------------------------------------------
 static_image() { # static_image NAME IMAGE BINARY TARGET
@@ -251,10 +262,10 @@ static_image() { # static_image NAME IMAGE BINARY TARGET
     say "$image: cached ($(size_of "$image"))"
     return
   fi
-  mkdir -p "$tmp/$name"
-  cp "$binary" "$tmp/$name/$(basename "$target")"
-  build_containerfile "$image" "$D/static" "$tmp/$name" "$inputs" \
-    "BINARY=$(basename "$target")" "TARGET=$target"
+  mkdir -p "$tmp/$name/ctx" "$tmp/$name/def"
+  cp "$binary" "$tmp/$name/ctx/$(basename "$target")"
+  sed -e "s|@BINARY@|$(basename "$target")|g" -e "s|@TARGET@|$target|g" "$D/static/Containerfile" >"$tmp/$name/def/Containerfile"
+  build_containerfile "$image" "$tmp/$name/def" "$tmp/$name/ctx" "$inputs"
 }
 static_image pause "$IMG_PAUSE" "$PAUSE_BIN" /pause
 static_image coredns "$IMG_COREDNS" "$COREDNS_BIN" /coredns
