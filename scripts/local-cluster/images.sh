@@ -49,6 +49,13 @@ EOF
 cat >"$BUILDAH_DIR/policy.json" <<EOF
 {"default": [{"type": "insecureAcceptAnything"}]}
 EOF
+# Builds use the host network (RUN apt-get / npm ci) or none: buildah never creates a CNI network,
+# and its CNI bookkeeping stays in the cache instead of /etc/cni.
+cat >"$BUILDAH_DIR/containers.conf" <<EOF
+[network]
+network_config_dir = "$BUILDAH_DIR/cni"
+EOF
+export CONTAINERS_CONF="$BUILDAH_DIR/containers.conf"
 export CONTAINERS_STORAGE_CONF="$BUILDAH_DIR/storage.conf"
 export CONTAINERS_REGISTRIES_CONF="$BUILDAH_DIR/registries.conf"
 export BUILDAH_ISOLATION=oci
@@ -99,7 +106,7 @@ build_containerfile() {
   local args=() a t=$SECONDS
   for a in "$@"; do args+=(--build-arg "$a"); done
   say "$image: building ($(basename "$dir")/Containerfile)"
-  quiet nice -n 10 "${BUILDAH_CMD[@]}" bud --pull=never --network host --layers=false \
+  quiet nice -n 10 "${BUILDAH_CMD[@]}" bud --pull=never --network host --layers=false --force-rm \
     -f "$dir/Containerfile" -t "docker.io/$image" "${args[@]}" "$context"
   finish_image "$image" "$inputs"
   say "$image: built in $(elapsed "$t") ($(size_of "$image"))"
@@ -196,7 +203,7 @@ build_repo_image() { # build_repo_image IMAGE DOCKERFILE PATH...
   say "$image: building $df with buildah (npm ci from the npm registry: a few minutes the first time)"
   # --layers: a source-only change reuses the npm ci layer. The build context is the repository
   # root, filtered by its .dockerignore, as with docker build.
-  quiet nice -n 10 "${BUILDAH_CMD[@]}" bud --pull=never --network host --layers "${NPM_BUILD_MOUNTS[@]}" \
+  quiet nice -n 10 "${BUILDAH_CMD[@]}" bud --pull=never --network host --layers --force-rm "${NPM_BUILD_MOUNTS[@]}" \
     -f "$REPO_ROOT/$df" -t "docker.io/$image" "$REPO_ROOT"
   finish_image "$image" "$inputs"
   say "$image: built in $(elapsed "$t") ($(size_of "$image"))"
@@ -245,7 +252,7 @@ if wanted prometheus || [ ${#only[@]} -eq 0 ]; then
   version_file="$IMAGE_DIR/$(file_name "$IMG_PROMETHEUS").version"
   if [ ! -s "$version_file" ] || [ "$version_file" -ot "$(archive_of "$IMG_PROMETHEUS")" ]; then
     c=$(bh_plain from --pull=never "docker.io/$IMG_PROMETHEUS")
-    bh_plain run "$c" -- prometheus --version 2>&1 |
+    bh_plain run --network none "$c" -- prometheus --version 2>&1 |
       sed -n 's/^prometheus, version \([0-9][0-9.]*\).*/v\1/p' >"$version_file"
     bh_plain rm "$c" >/dev/null
     [ -s "$version_file" ] || die "could not read the Prometheus version of $IMG_PROMETHEUS"

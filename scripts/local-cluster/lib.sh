@@ -78,6 +78,29 @@ NODES=(
   "loadlab-load|13|3|load|loadlab.dev/role=load:NoSchedule"
   "loadlab-monitoring|14|4|monitoring|loadlab.dev/role=monitoring:NoSchedule"
 )
+# The images each node's containerd holds (pods use imagePullPolicy IfNotPresent or Never: nothing
+# can be pulled here). The untainted sut node gets everything a pod without tolerations may need;
+# the tainted ones what their role runs. LOADLAB_ALL_IMAGES_EVERYWHERE=1 puts every image on every
+# node instead (more disk, a longer first start).
+ALL_IMAGES=("$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_NODE" "$IMG_API" "$IMG_OPERATOR" "$IMG_POSTGRES"
+  "$IMG_POSTGRES_EXPORTER" "$IMG_PROMETHEUS" "$IMG_COREDNS" "$IMG_LOCAL_PATH" "$IMG_PROMETHEUS_OPERATOR"
+  "$IMG_CONFIG_RELOADER")
+node_images() { # node_images NODE-NAME
+  if [ "${LOADLAB_ALL_IMAGES_EVERYWHERE:-0}" = 1 ]; then printf '%s\n' "${ALL_IMAGES[@]}"; return; fi
+  case "$1" in
+    *-control-plane) printf '%s\n' "$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_COREDNS" "$IMG_LOCAL_PATH" ;;
+    *-sut) printf '%s\n' "$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_NODE" "$IMG_API" "$IMG_OPERATOR" "$IMG_POSTGRES" "$IMG_POSTGRES_EXPORTER" ;;
+    *-load) printf '%s\n' "$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_NODE" "$IMG_OPERATOR" ;;
+    *-monitoring) printf '%s\n' "$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_NODE" "$IMG_PROMETHEUS" "$IMG_CONFIG_RELOADER" "$IMG_PROMETHEUS_OPERATOR" "$IMG_OPERATOR" "$IMG_POSTGRES_EXPORTER" ;;
+    *) printf '%s\n' "${ALL_IMAGES[@]}" ;;
+  esac
+}
+image_archive() { printf '%s/%s.tar' "$IMAGE_DIR" "$(printf '%s' "$1" | tr '/:' '__')"; }
+image_inputs() { cat "$IMAGE_DIR/$(printf '%s' "$1" | tr '/:' '__').inputs" 2>/dev/null || true; }
+# Each node's image store (its containerd root) outlives the cluster, so a second start imports
+# only what changed; up.sh empties it of containers before every start.
+NODE_IMAGE_STORE="$LC_CACHE/node-images"
+
 node_field() { # node_field "entry" N
   local IFS='|'
   # shellcheck disable=SC2206

@@ -52,11 +52,9 @@ for f in "$ETCD_BIN" "$APISERVER_BIN" "$CONTROLLER_MANAGER_BIN" "$SCHEDULER_BIN"
 done
 [ -f "$PROMETHEUS_OPERATOR_MANIFESTS/.complete" ] || missing+=("prometheus-operator CRDs")
 [ ${#missing[@]} -eq 0 ] || die "not built yet: ${missing[*]}: run scripts/local-cluster/build.sh"
-ALL_IMAGES=("$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_NODE" "$IMG_API" "$IMG_OPERATOR" "$IMG_POSTGRES" "$IMG_POSTGRES_EXPORTER"
-  "$IMG_PROMETHEUS" "$IMG_COREDNS" "$IMG_LOCAL_PATH" "$IMG_PROMETHEUS_OPERATOR" "$IMG_CONFIG_RELOADER")
 missing=()
 for img in "${ALL_IMAGES[@]}"; do
-  [ -f "$IMAGE_DIR/$(printf '%s' "$img" | tr '/:' '__').tar" ] || missing+=("$img")
+  [ -f "$(image_archive "$img")" ] || missing+=("$img")
 done
 [ ${#missing[@]} -eq 0 ] || die "images not built yet: ${missing[*]}: run scripts/local-cluster/images.sh"
 [ -n "$(cgroup_hierarchies)" ] || die "no cgroups: nothing mounted under $CGROUP_ROOT_FS (a kubelet needs cgroup v1 controllers or cgroup v2)"
@@ -282,12 +280,15 @@ for entry in "${NODES[@]}"; do
   n=$(node_field "$entry" 0); sfx=$(node_field "$entry" 1); idx=$(node_field "$entry" 2)
   role=$(node_field "$entry" 3); taint=$(node_field "$entry" 4)
   dir="$STATE/nodes/$n"
-  mkdir -p "$dir"/{kubelet,containerd,cni,local-path,log/pods,log/containers,cni-conf}
-  cat >"$dir/containerd.toml" <<EOF
+  mkdir -p "$dir"/{kubelet,cni,local-path,log/pods,log/containers,cni-conf} "$NODE_IMAGE_STORE/$n"
+  # Two configurations of the node's containerd: without the CRI plugin (to empty the image store
+  # of a previous run's containers and import images, before any kubelet can see it), then with it.
+  containerd_config() {
+    cat <<EOF
 version = 2
 root = "/var/lib/containerd"
 state = "/run/containerd"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+disabled_plugins = [$1"io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 [grpc]
   address = "/run/containerd/containerd.sock"
 [plugins."io.containerd.grpc.v1.cri"]
@@ -306,6 +307,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     bin_dir = "$CNI_BIN_DIR"
     conf_dir = "$dir/cni-conf"
 EOF
+  }
+  containerd_config '"io.containerd.grpc.v1.cri", ' >"$dir/containerd-images.toml"
+  containerd_config "" >"$dir/containerd.toml"
   # Pods: a cni0 bridge inside the node, addresses from the node's /24, no masquerade.
   cat >"$dir/cni-conf/10-loadlab.conflist" <<EOF
 {
@@ -347,6 +351,9 @@ readOnlyPort: 0
 rotateCertificates: false
 serializeImagePulls: false
 evictionHard: {memory.available: 100Mi, nodefs.available: 5%, imagefs.available: 5%}
+# Never garbage-collect images: none can be pulled again here.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
 $taints_yaml
 EOF
   # The node's own mount namespace: its /run, /var/lib and /var/log are its own (tmpfs, with the
@@ -360,7 +367,7 @@ EOF
   fi
   touch "$(node_mntns "$n")"
   # shellcheck disable=SC2016
-  NODE_DIR="$dir" nsenter --net="/run/netns/$n" unshare --mount="$(node_mntns "$n")" --propagation private sh -euc '
+  NODE_DIR="$dir" IMAGE_STORE="$NODE_IMAGE_STORE/$n" nsenter --net="/run/netns/$n" unshare --mount="$(node_mntns "$n")" --propagation private sh -euc '
     mount -t tmpfs -o mode=755 tmpfs /run
     mkdir /run/cgroup-move
     mount --rbind /sys/fs/cgroup /run/cgroup-move
@@ -372,7 +379,7 @@ EOF
     mount -t tmpfs -o mode=755 tmpfs /var/log
     for d in kubelet containerd cni local-path-provisioner; do mkdir /var/lib/$d; done
     mount --bind "$NODE_DIR/kubelet" /var/lib/kubelet
-    mount --bind "$NODE_DIR/containerd" /var/lib/containerd
+    mount --bind "$IMAGE_STORE" /var/lib/containerd
     mount --bind "$NODE_DIR/cni" /var/lib/cni
     mount --bind "$NODE_DIR/local-path" /var/lib/local-path-provisioner
     mkdir /var/log/pods /var/log/containers
@@ -382,31 +389,77 @@ EOF
   '
   cg_create "nodes/$n"
   cg_create "nodes/$n/system"
-  start_daemon "containerd-$n" "nodes/$n/system" "$n" containerd --config "$dir/containerd.toml" --log-level warn
 done
-for entry in "${NODES[@]}"; do
-  n=$(node_field "$entry" 0)
-  wait_for "containerd on $n" 30 "containerd-$n" node_exec "$n" ctr --address /run/containerd/containerd.sock version
-done
-say "nodes: $(( ${#NODES[@]} )) containerds up ($(elapsed "$t"))"
+say "nodes: network and mount namespaces ready ($(elapsed "$t"))"
 
-# Images: every node gets every image (docker-archives from images.sh), the nodes in parallel.
+# Images: each node's store keeps what it imported before (stamped with the image's inputs hash);
+# import what is missing or changed, remove what the node no longer holds. All nodes in parallel.
 t=$SECONDS
-import_pids=()
+ctr_n() { local n=$1; shift; node_exec "$n" ctr --address /run/containerd/containerd.sock -n k8s.io "$@"; }
+prepare_images() { # prepare_images NODE: runs with the CRI-less containerd
+  local n=$1 img imported=0 kept=0 stale stamp_dir
+  stamp_dir="$NODE_IMAGE_STORE/$n/loadlab-imported"
+  mkdir -p "$stamp_dir"
+  # A killed run leaves its containers in the store: remove them (and their snapshots).
+  stale=$(ctr_n "$n" containers ls -q)
+  if [ -n "$stale" ]; then
+    # shellcheck disable=SC2086
+    ctr_n "$n" containers rm $stale >/dev/null
+  fi
+  local have wanted
+  have=$(ctr_n "$n" images ls -q)
+  wanted=$(node_images "$n" | sed 's|^|docker.io/|')
+  for img in $(node_images "$n"); do
+    local stamp
+    stamp="$stamp_dir/$(printf '%s' "$img" | tr '/:' '__')"
+    if grep -qxF "docker.io/$img" <<<"$have" && [ "$(cat "$stamp" 2>/dev/null)" = "$(image_inputs "$img")" ]; then
+      kept=$((kept + 1)); continue
+    fi
+    ctr_n "$n" images import --snapshotter overlayfs "$(image_archive "$img")" >/dev/null
+    image_inputs "$img" >"$stamp"
+    imported=$((imported + 1))
+  done
+  for img in $have; do
+    grep -qxF "$img" <<<"$wanted" || ctr_n "$n" images rm "$img" >/dev/null
+  done
+  echo "$imported imported, $kept kept"
+}
+prep_pids=()
 for entry in "${NODES[@]}"; do
   n=$(node_field "$entry" 0)
   (
-    for img in "${ALL_IMAGES[@]}"; do
-      node_exec "$n" ctr --address /run/containerd/containerd.sock -n k8s.io images import \
-        --snapshotter overlayfs "$IMAGE_DIR/$(printf '%s' "$img" | tr '/:' '__').tar" >/dev/null
-    done
-  ) >"$STATE/logs/import-$n.log" 2>&1 &
-  import_pids+=($!)
+    set -e
+    start_daemon "containerd-images-$n" "nodes/$n/system" "$n" containerd --config "$STATE/nodes/$n/containerd-images.toml" --log-level warn
+    wait_for "containerd (images) on $n" 30 "containerd-images-$n" ctr_n "$n" version
+    result=$(prepare_images "$n")
+    pid=$(cat "$STATE/pids/containerd-images-$n")
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f "$STATE/pids/containerd-images-$n"
+    # The CRI plugin's own records of earlier pods (their hosts files, logs dirs) go too.
+    rm -rf "$NODE_IMAGE_STORE/$n/io.containerd.grpc.v1.cri"
+    echo "$result"
+  ) >"$STATE/logs/images-$n.log" 2>&1 &
+  prep_pids+=($!)
 done
-for i in "${!import_pids[@]}"; do
-  wait "${import_pids[$i]}" || { tail -n 20 "$STATE/logs/import-$(node_field "${NODES[$i]}" 0).log" >&2; die "importing images into $(node_field "${NODES[$i]}" 0) failed"; }
+summary=()
+for i in "${!prep_pids[@]}"; do
+  n=$(node_field "${NODES[$i]}" 0)
+  wait "${prep_pids[$i]}" || { tail -n 20 "$STATE/logs/images-$n.log" >&2; die "preparing the images of $n failed (log: $STATE/logs/images-$n.log)"; }
+  summary+=("$n: $(tail -n1 "$STATE/logs/images-$n.log")")
 done
-say "images: ${#ALL_IMAGES[@]} imported into each node's containerd ($(elapsed "$t"))"
+say "images: $(IFS=';'; echo "${summary[*]}" | sed 's/;/; /g') ($(elapsed "$t"))"
+
+t=$SECONDS
+for entry in "${NODES[@]}"; do
+  n=$(node_field "$entry" 0)
+  start_daemon "containerd-$n" "nodes/$n/system" "$n" containerd --config "$STATE/nodes/$n/containerd.toml" --log-level warn
+done
+for entry in "${NODES[@]}"; do
+  n=$(node_field "$entry" 0)
+  wait_for "containerd on $n" 30 "containerd-$n" ctr_n "$n" version
+done
+say "nodes: containerd (CRI) up ($(elapsed "$t"))"
 
 t=$SECONDS
 for entry in "${NODES[@]}"; do
