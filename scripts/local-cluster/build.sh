@@ -8,7 +8,8 @@
 #       kube-controller-manager, kube-scheduler, kubelet, kube-proxy: ONE `go build` of the four
 #         cmds (their shared packages compile once; the apiserver's build cache makes it cheaper);
 #       coredns, kube-router (NetworkPolicy), prometheus-operator + prometheus-config-reloader,
-#         local-path-provisioner, and pause (scripts/local-cluster/pause, versioned by its hash).
+#         Prometheus (Debian's lacks Kubernetes service discovery), local-path-provisioner, and
+#         pause (scripts/local-cluster/pause, versioned by its hash).
 #   - prometheus-operator's CRDs and RBAC examples, copied from its module into the cache.
 # Builds run one at a time under `nice -n 10` (the machine is shared).
 set -euo pipefail
@@ -68,6 +69,19 @@ build_go() {
   (
     cd "$dir"
     quiet go mod init "loadlab.invalid/$name-build"
+    # The module's own version replacements (not its local-directory ones) apply to its release
+    # build, but a main module ignores a dependency's replace directives: repeat them here.
+    local gomod edits=()
+    gomod=$(go mod download -json "$modver" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
+    [ -f "$gomod" ] || die "could not download $modver's go.mod from the Go module proxy"
+    while read -r from to; do
+      edits+=(-replace "$from=$to")
+    done < <(awk '/^replace \(/ {r=1; next} r && /^\)/ {r=0} /^replace / && !/\(/ {sub(/^replace /, ""); print_it=1}
+                 (r || print_it) && /=>/ {split($0, a, "=>"); gsub(/^[ \t]+|[ \t]+$/, "", a[1]); gsub(/^[ \t]+|[ \t]+$/, "", a[2]);
+                   n1 = split(a[1], f, " "); n2 = split(a[2], t, " ");
+                   if (t[1] !~ /^\./ && n2 == 2) print (n1 == 2 ? f[1] "@" f[2] : f[1]), t[1] "@" t[2] }
+                 {print_it=0}' "$gomod")
+    if [ ${#edits[@]} -gt 0 ]; then go mod edit "${edits[@]}"; fi
     say "$name: resolving ${modver} and downloading its modules"
     quiet go get "${gets[@]}"
     say "$name: compiling ${pkgs[*]}"
@@ -179,6 +193,17 @@ else
   say "built local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION in $(elapsed "$t")"
 fi
 
+if all_exist "$PROMETHEUS_BIN"; then
+  say "prometheus $PROMETHEUS_VERSION: cached"
+else
+  t=$SECONDS
+  v=${PROMETHEUS_VERSION#v}
+  build_go prometheus "github.com/prometheus/prometheus@$(prometheus_module_version)" \
+    "-s -w -X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Revision=module-proxy -X github.com/prometheus/common/version.Branch=v$v" \
+    "$PROMETHEUS_BIN=github.com/prometheus/prometheus/cmd/prometheus"
+  say "built prometheus $PROMETHEUS_VERSION in $(elapsed "$t") (no web UI assets: the HTTP API only)"
+fi
+
 if all_exist "$PAUSE_BIN"; then
   say "pause $PAUSE_VERSION: cached"
 else
@@ -203,4 +228,4 @@ else
   say "copied prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs and RBAC to $PROMETHEUS_OPERATOR_MANIFESTS"
 fi
 
-say "ready in $(elapsed "$start_all"): Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, kube-router $KUBE_ROUTER_VERSION, prometheus-operator $PROMETHEUS_OPERATOR_VERSION, local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION, pause $PAUSE_VERSION (in $BIN_DIR)"
+say "ready in $(elapsed "$start_all"): Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, kube-router $KUBE_ROUTER_VERSION, prometheus-operator $PROMETHEUS_OPERATOR_VERSION, Prometheus $PROMETHEUS_VERSION, local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION, pause $PAUSE_VERSION (in $BIN_DIR)"

@@ -11,9 +11,10 @@
 #   loadlab/api:dev                api/Dockerfile, unchanged (buildah bud --pull=never; npm ci in the
 #   loadlab/operator:dev           build needs the npm registry, so RUN steps use the host network)
 #   loadlab/postgres:bookworm      PostgreSQL from Debian (plays TimescaleDB here)
-#   loadlab/postgres-exporter:bookworm, loadlab/prometheus:bookworm   Debian's packages
+#   loadlab/postgres-exporter:bookworm   Debian's package
 #   loadlab/coredns, loadlab/local-path-provisioner, loadlab/prometheus-operator,
-#   loadlab/prometheus-config-reloader, loadlab/pause: the static binaries build.sh made, alone
+#   loadlab/prometheus-config-reloader, loadlab/prometheus, loadlab/pause: the static binaries
+#                                  build.sh made, each alone in an image
 #
 # Usage: images.sh [--only NAME...]   (NAME: debian node api operator postgres ...)
 set -euo pipefail
@@ -246,18 +247,6 @@ debian_package_image() { # debian_package_image IMAGE DIR
 }
 if wanted postgres || [ ${#only[@]} -eq 0 ]; then debian_package_image "$IMG_POSTGRES" "$D/postgres"; fi
 if wanted postgres-exporter || [ ${#only[@]} -eq 0 ]; then debian_package_image "$IMG_POSTGRES_EXPORTER" "$D/postgres-exporter"; fi
-if wanted prometheus || [ ${#only[@]} -eq 0 ]; then
-  debian_package_image "$IMG_PROMETHEUS" "$D/prometheus"
-  # prometheus-operator's Prometheus resource names the version it runs (up.sh reads this file).
-  version_file="$IMAGE_DIR/$(file_name "$IMG_PROMETHEUS").version"
-  if [ ! -s "$version_file" ] || [ "$version_file" -ot "$(archive_of "$IMG_PROMETHEUS")" ]; then
-    c=$(bh_plain from --pull=never "docker.io/$IMG_PROMETHEUS")
-    bh_plain run --network none "$c" -- prometheus --version 2>&1 |
-      sed -n 's/^prometheus, version \([0-9][0-9.]*\).*/v\1/p' >"$version_file"
-    bh_plain rm "$c" >/dev/null
-    [ -s "$version_file" ] || die "could not read the Prometheus version of $IMG_PROMETHEUS"
-  fi
-fi
 
 # --- single static binaries ----------------------------------------------------------------------------
 static_image() { # static_image NAME IMAGE BINARY TARGET
@@ -279,6 +268,7 @@ static_image coredns "$IMG_COREDNS" "$COREDNS_BIN" /coredns
 static_image local-path-provisioner "$IMG_LOCAL_PATH" "$LOCAL_PATH_BIN" /usr/bin/local-path-provisioner
 static_image prometheus-operator "$IMG_PROMETHEUS_OPERATOR" "$PROMETHEUS_OPERATOR_BIN" /bin/operator
 static_image prometheus-config-reloader "$IMG_CONFIG_RELOADER" "$CONFIG_RELOADER_BIN" /bin/prometheus-config-reloader
+static_image prometheus "$IMG_PROMETHEUS" "$PROMETHEUS_BIN" /bin/prometheus
 
 # Layers no tag refers to any more (earlier builds of api/operator).
 bh_plain rmi --prune >/dev/null 2>&1 || true

