@@ -89,6 +89,7 @@ start_daemon() {
     exec setsid nsenter --net="/run/netns/$node" --mount="$(node_mntns "$node")" -- "$@"
   ) >"$STATE/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$STATE/pids/$name"
+  disown $!   # its end is down.sh's business, not this shell's (no "Killed" job notices)
 }
 daemon_alive() { local pid; pid=$(cat "$STATE/pids/$1" 2>/dev/null) && kill -0 "$pid" 2>/dev/null; }
 # Fails with the daemon's last log lines when it is not running.

@@ -96,7 +96,11 @@ on_exit() {
     warn "LOADLAB_KEEP_FAILED=1: leaving the failed cluster in place for a look (logs in $STATE/logs); scripts/local-cluster/down.sh removes it"
     exit "$rc"
   fi
-  if [ "$rc" != 0 ]; then warn "start-up failed: removing what it started (logs kept in $LC_CACHE/last-run-logs)"; fi
+  if [ "$rc" = 130 ]; then
+    say "removing what this run started"
+  elif [ "$rc" != 0 ]; then
+    warn "start-up failed: removing what it started (logs kept in $LC_CACHE/last-run-logs)"
+  fi
   say "tearing down"
   teardown || true
   say "down"
@@ -184,6 +188,16 @@ for id in controller-manager scheduler kube-proxy kube-router; do kubeconfig "$P
 for entry in "${NODES[@]}"; do n=$(node_field "$entry" 0); kubeconfig "$PKI/kubelet-$n.kubeconfig" "kubelet-$n"; done
 say "certificates and kubeconfigs in $PKI ($(elapsed "$t"))"
 k() { kubectl --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+# For the long waits: kubectl exits normally on Ctrl-C, and bash then goes on as if the child had
+# handled it (the INT trap never runs). Run apart from the terminal's process group instead, so
+# Ctrl-C reaches only this shell, whose `wait` returns at once.
+k_wait() {
+  local rc=0
+  setsid kubectl --kubeconfig "$KUBECONFIG_PATH" "$@" &
+  wait $! || rc=$?
+  if [ "$rc" -gt 128 ]; then warn "interrupted"; exit 130; fi
+  return "$rc"
+}
 
 # The kubelet sets these machine-wide sysctls; down.sh puts the values back.
 for key in "${HOST_SYSCTLS[@]}"; do
@@ -525,15 +539,15 @@ render "$LC_DIR/manifests/local-path.yaml" | k apply -f - >/dev/null
 # The CRDs are too large for client-side apply's annotation.
 k apply --server-side --force-conflicts -f "$PROMETHEUS_OPERATOR_MANIFESTS/crd/" >/dev/null
 k apply -f "$PROMETHEUS_OPERATOR_MANIFESTS/rbac/" >/dev/null
-k wait --for condition=Established --timeout 60s crd/prometheuses.monitoring.coreos.com crd/podmonitors.monitoring.coreos.com >/dev/null
+k_wait wait --for condition=Established --timeout 60s crd/prometheuses.monitoring.coreos.com crd/podmonitors.monitoring.coreos.com >/dev/null
 render "$LC_DIR/manifests/monitoring.yaml" | k apply -f - >/dev/null
 say "add-ons applied: CoreDNS, local-path-provisioner (StorageClass standard), prometheus-operator + Prometheus $PROMETHEUS_VERSION ($(elapsed "$t"))"
 
 # --- ready? -----------------------------------------------------------------------------------------------
 t=$SECONDS
-k wait --for condition=Ready --timeout 120s node --all >/dev/null || die "not every node became Ready: $(k get nodes --no-headers 2>&1 | tr '\n' ';')"
+k_wait wait --for condition=Ready --timeout 120s node --all >/dev/null || die "not every node became Ready: $(k get nodes --no-headers 2>&1 | tr '\n' ';')"
 say "nodes Ready: $(k get nodes --no-headers -o custom-columns=N:.metadata.name | tr '\n' ' ')($(elapsed "$t"))"
-k -n kube-system rollout status deploy/coredns --timeout 120s >/dev/null || die "CoreDNS did not become available: $(k -n kube-system get pods -l k8s-app=kube-dns --no-headers 2>&1)"
+k_wait -n kube-system rollout status deploy/coredns --timeout 120s >/dev/null || die "CoreDNS did not become available: $(k -n kube-system get pods -l k8s-app=kube-dns --no-headers 2>&1)"
 # CoreDNS answers: resolve the API's Service name through the DNS Service, from a node (a resolver
 # pointed at the cluster DNS in a throwaway mount namespace; getent is glibc's own resolver).
 printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$DNS_SVC_IP" >"$STATE/resolv.conf.cluster"
@@ -545,10 +559,10 @@ dns_answers() {
 }
 wait_for "CoreDNS to answer kubernetes.default.svc.$CLUSTER_DOMAIN" 60 - dns_answers
 say "CoreDNS answers: kubernetes.default.svc.$CLUSTER_DOMAIN is $KUBERNETES_SVC_IP ($(elapsed "$t"))"
-k -n local-path-storage rollout status deploy/local-path-provisioner --timeout 120s >/dev/null || die "local-path-provisioner did not become available"
-k -n monitoring rollout status deploy/prometheus-operator --timeout 120s >/dev/null || die "prometheus-operator did not become available"
+k_wait -n local-path-storage rollout status deploy/local-path-provisioner --timeout 120s >/dev/null || die "local-path-provisioner did not become available"
+k_wait -n monitoring rollout status deploy/prometheus-operator --timeout 120s >/dev/null || die "prometheus-operator did not become available"
 wait_for "the Prometheus pod" 120 - k -n monitoring get pod prometheus-loadlab-0
-k -n monitoring wait --for condition=Ready --timeout 180s pod/prometheus-loadlab-0 >/dev/null ||
+k_wait -n monitoring wait --for condition=Ready --timeout 180s pod/prometheus-loadlab-0 >/dev/null ||
   die "Prometheus did not become ready: $(k -n monitoring describe pod prometheus-loadlab-0 | tail -n 15)"
 say "storage provisioner, prometheus-operator and Prometheus ready ($(elapsed "$t"))"
 
