@@ -48,13 +48,15 @@ cg_enter() { # cg_enter REL PID
     echo "$2" >"$h/$CGROUP_PARENT/$1/cgroup.procs"
   done < <(cgroup_hierarchies)
 }
-# Every process in any cgroup under /loadlab, in any hierarchy.
+# Every process in any cgroup under /loadlab. Every process of the cluster is in every hierarchy
+# (cg_enter joins them all, children inherit, runc places containers in all), so one suffices.
 cg_all_pids() {
   local h
-  while read -r h; do
-    [ -d "$h/$CGROUP_PARENT" ] || continue
-    find "$h/$CGROUP_PARENT" -name cgroup.procs -exec cat {} + 2>/dev/null
-  done < <(cgroup_hierarchies) | sort -un
+  for h in "$CGROUP_ROOT_FS/pids" "$CGROUP_ROOT_FS/memory" "$CGROUP_ROOT_FS"; do
+    [ -f "$h/cgroup.procs" ] || continue
+    [ -d "$h/$CGROUP_PARENT" ] && find "$h/$CGROUP_PARENT" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -un
+    return 0
+  done
 }
 cg_remove_all() {
   local h
@@ -107,9 +109,9 @@ teardown() {
   local found=0 pids pid n alive f mnt
 
   # 1. Processes: everything in the cluster's cgroups (control plane, node daemons, shims and every
-  #    container), plus the recorded pids in case one never reached its cgroup. SIGTERM first so
-  #    etcd and the kubelets stop cleanly, then SIGKILL what is left (frozen first, so nothing forks
-  #    meanwhile).
+  #    container), plus the recorded pids in case one never reached its cgroup. SIGTERM first and
+  #    up to 2 s for it (nothing here needs a clean stop: the state is thrown away, and containerd's
+  #    image store is transactional), then SIGKILL what is left (frozen first, so nothing forks).
   pids=$(cg_all_pids)
   for f in "$STATE"/pids/*; do [ -f "$f" ] && pids+=$'\n'$(cat "$f"); done
   pids=$(printf '%s\n' "$pids" | grep -E '^[0-9]+$' | sort -un || true)
@@ -118,7 +120,7 @@ teardown() {
     say "stopping $(printf '%s\n' "$pids" | wc -l) processes"
     # shellcheck disable=SC2086
     kill -TERM $pids 2>/dev/null || true
-    for _ in $(seq 1 30); do
+    for _ in $(seq 1 10); do
       alive=0
       for pid in $(cg_all_pids); do kill -0 "$pid" 2>/dev/null && { alive=1; break; }; done
       [ "$alive" = 0 ] && break

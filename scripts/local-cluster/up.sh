@@ -263,6 +263,14 @@ start_daemon kube-apiserver control-plane - "$APISERVER_BIN" \
   --requestheader-extra-headers-prefix X-Remote-Extra- \
   --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
   --anonymous-auth=false --allow-privileged=true --profiling=false
+wait_job() { # wait_job PID WHAT LOG: wait for a background job; fail with its log's end
+  local rc=0
+  wait "$1" || rc=$?
+  if [ "$rc" -gt 128 ]; then warn "interrupted"; exit 130; fi
+  [ "$rc" = 0 ] && return 0
+  tail -n 20 "$3" >&2
+  die "$2 failed (log: $3)"
+}
 wait_for() { # wait_for WHAT SECONDS DAEMON|- cmd...: poll cmd until it succeeds
   local what=$1 limit=$2 daemon=$3 waited=0; shift 3
   until "$@" >/dev/null 2>&1; do
@@ -286,6 +294,28 @@ start_daemon kube-scheduler control-plane - "$SCHEDULER_BIN" \
   --authentication-kubeconfig "$PKI/scheduler.kubeconfig" --authorization-kubeconfig "$PKI/scheduler.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port 10359 --leader-elect=false
 say "control plane: etcd $ETCD_VERSION, kube-apiserver, kube-controller-manager, kube-scheduler $KUBE_VERSION ($(elapsed "$t"))"
+
+# --- add-ons (pods; applied now, they start as soon as nodes are there) -----------------------------
+t=$SECONDS
+render() {
+  sed -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" \
+    -e "s|@IMG_COREDNS@|$IMG_COREDNS|g" -e "s|@IMG_LOCAL_PATH@|$IMG_LOCAL_PATH|g" -e "s|@IMG_DEBIAN@|$IMG_DEBIAN|g" \
+    -e "s|@IMG_PROMETHEUS_OPERATOR@|$IMG_PROMETHEUS_OPERATOR|g" -e "s|@IMG_CONFIG_RELOADER@|$IMG_CONFIG_RELOADER|g" \
+    -e "s|@IMG_PROMETHEUS@|$IMG_PROMETHEUS|g" -e "s|@PROMETHEUS_VERSION@|$PROMETHEUS_VERSION|g" "$1"
+}
+# In the background while the nodes start (the large CRDs take a few seconds).
+(
+  set -e
+  render "$LC_DIR/manifests/coredns.yaml" | k apply -f -
+  render "$LC_DIR/manifests/local-path.yaml" | k apply -f -
+  # The CRDs are too large for client-side apply's annotation.
+  k apply --server-side --force-conflicts -f "$PROMETHEUS_OPERATOR_MANIFESTS/crd/"
+  k apply -f "$PROMETHEUS_OPERATOR_MANIFESTS/rbac/"
+  k wait --for condition=Established --timeout 60s crd/prometheuses.monitoring.coreos.com crd/podmonitors.monitoring.coreos.com
+  render "$LC_DIR/manifests/monitoring.yaml" | k apply -f -
+) >"$STATE/logs/add-ons.log" 2>&1 </dev/null &
+addons_pid=$!
+addons_started=$SECONDS
 
 # --- nodes --------------------------------------------------------------------------------------------------
 t=$SECONDS
@@ -459,7 +489,7 @@ done
 summary=()
 for i in "${!prep_pids[@]}"; do
   n=$(node_field "${NODES[$i]}" 0)
-  wait "${prep_pids[$i]}" || { tail -n 20 "$STATE/logs/images-$n.log" >&2; die "preparing the images of $n failed (log: $STATE/logs/images-$n.log)"; }
+  wait_job "${prep_pids[$i]}" "preparing the images of $n" "$STATE/logs/images-$n.log"
   summary+=("$n: $(tail -n1 "$STATE/logs/images-$n.log")")
 done
 joined=$(printf '%s; ' "${summary[@]}")
@@ -526,22 +556,8 @@ EOF
 done
 say "nodes: kubelets registered, kube-proxy and kube-router started ($(elapsed "$t"))"
 
-# --- add-ons (pods) ----------------------------------------------------------------------------------------
-t=$SECONDS
-render() {
-  sed -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" \
-    -e "s|@IMG_COREDNS@|$IMG_COREDNS|g" -e "s|@IMG_LOCAL_PATH@|$IMG_LOCAL_PATH|g" -e "s|@IMG_DEBIAN@|$IMG_DEBIAN|g" \
-    -e "s|@IMG_PROMETHEUS_OPERATOR@|$IMG_PROMETHEUS_OPERATOR|g" -e "s|@IMG_CONFIG_RELOADER@|$IMG_CONFIG_RELOADER|g" \
-    -e "s|@IMG_PROMETHEUS@|$IMG_PROMETHEUS|g" -e "s|@PROMETHEUS_VERSION@|$PROMETHEUS_VERSION|g" "$1"
-}
-render "$LC_DIR/manifests/coredns.yaml" | k apply -f - >/dev/null
-render "$LC_DIR/manifests/local-path.yaml" | k apply -f - >/dev/null
-# The CRDs are too large for client-side apply's annotation.
-k apply --server-side --force-conflicts -f "$PROMETHEUS_OPERATOR_MANIFESTS/crd/" >/dev/null
-k apply -f "$PROMETHEUS_OPERATOR_MANIFESTS/rbac/" >/dev/null
-k_wait wait --for condition=Established --timeout 60s crd/prometheuses.monitoring.coreos.com crd/podmonitors.monitoring.coreos.com >/dev/null
-render "$LC_DIR/manifests/monitoring.yaml" | k apply -f - >/dev/null
-say "add-ons applied: CoreDNS, local-path-provisioner (StorageClass standard), prometheus-operator + Prometheus $PROMETHEUS_VERSION ($(elapsed "$t"))"
+wait_job "$addons_pid" "applying the add-ons" "$STATE/logs/add-ons.log"
+say "add-ons applied: CoreDNS, local-path-provisioner (StorageClass standard), prometheus-operator + Prometheus $PROMETHEUS_VERSION ($(elapsed "$addons_started"))"
 
 # --- ready? -----------------------------------------------------------------------------------------------
 t=$SECONDS
