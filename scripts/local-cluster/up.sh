@@ -355,7 +355,10 @@ EOF
   containerd_config '"io.containerd.grpc.v1.cri", ' >"$dir/containerd-images.toml"
   containerd_config "" >"$dir/containerd.toml"
   # Pods: a cni0 bridge inside the node, addresses from the node's /24, no masquerade.
-  cat >"$dir/cni-conf/10-loadlab.conflist" <<EOF
+  # Written to the directory containerd reads only once kube-proxy has programmed the Services
+  # (see below): until then the node is NotReady and gets no pods, which would otherwise start
+  # before the kubernetes Service works and fail to reach the API server.
+  cat >"$dir/10-loadlab.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "loadlab",
@@ -554,7 +557,15 @@ EOF
     --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
     --service-cluster-ip-range "$SERVICE_NET" --metrics-port 0
 done
-say "nodes: kubelets registered, kube-proxy and kube-router started ($(elapsed "$t"))"
+service_rules_ready() { netns_exec "$1" iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -q 'default/kubernetes:https'; }
+for entry in "${NODES[@]}"; do
+  n=$(node_field "$entry" 0)
+  wait_for "kube-proxy on $n to program the Services" 60 "kube-proxy-$n" service_rules_ready "$n"
+  # Written, not moved: containerd 1.6 reloads its CNI configuration on a write to the directory,
+  # and ignores a file that merely appears (fsnotify Create).
+  cat "$STATE/nodes/$n/10-loadlab.conflist" >"$STATE/nodes/$n/cni-conf/10-loadlab.conflist"
+done
+say "nodes: kubelets registered, kube-proxy and kube-router started, pod network configured ($(elapsed "$t"))"
 
 wait_job "$addons_pid" "applying the add-ons" "$STATE/logs/add-ons.log"
 say "add-ons applied: CoreDNS, local-path-provisioner (StorageClass standard), prometheus-operator + Prometheus $PROMETHEUS_VERSION ($(elapsed "$addons_started"))"
