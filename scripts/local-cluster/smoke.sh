@@ -3,7 +3,8 @@
 #   1. every node Ready, with kind-config.yaml's loadlab.dev/role labels and taints
 #   2. PostgreSQL (loadlab/postgres) on a PersistentVolumeClaim the provisioner binds
 #   3. the API (loadlab/api:dev) against it: non-root, read-only root filesystem, Ready
-#   4. the API's Service reached by ClusterIP and by DNS name from a pod on another node
+#   4. the API's Service reached by ClusterIP and by DNS name from a pod on another node; the
+#      machine's gateway and outside address unreachable from a pod (traffic stays on the machine)
 #   5. NetworkPolicy: with default-deny in the API's namespace, a pod in another namespace is
 #      blocked while one in an allowed namespace passes (and both passed before the policy)
 #   6. PodMonitors for the API and postgres_exporter (a sidecar of PostgreSQL) become Prometheus
@@ -248,6 +249,16 @@ got=$(fetch_from "$NS_DENIED" "http://api.$NS/readyz")
 [ "$got" = 200 ] || fail "GET http://api.$NS/readyz (DNS) from $NS_DENIED: $got"
 pass "DNS: $name is $api_ip; http://api.$NS/readyz answers 200 (search path)"
 
+# Nothing leaves the machine: the host's gateway and the host's own outside address are unreachable
+# from a pod (no node has a route beyond the cluster's ranges; nothing masquerades).
+gateway=$(ip -4 route show default | awk '{print $3; exit}')
+host_ip=$(ip -4 route get "${gateway:-192.0.2.1}" 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") {print $(i + 1); exit}}')
+for target in $gateway $host_ip; do
+  got=$(fetch_from "$NS_DENIED" "http://$target/")
+  case "$got" in "error: ENETUNREACH"|"error: EHOSTUNREACH") ;; *) fail "a pod reached $target, outside the cluster: $got" ;; esac
+done
+pass "egress stays inside: from a pod, the machine's gateway ${gateway:-(none)} and its address ${host_ip:-(none)} are unreachable ($got)"
+
 # --- 5. NetworkPolicy ---------------------------------------------------------------------------------------------
 k apply -f - >/dev/null <<EOF
 apiVersion: networking.k8s.io/v1
@@ -297,17 +308,20 @@ ready=$(k -n "$NS" get pod "$api_pod" -o jsonpath='{.status.conditions[?(@.type=
 [ "$ready" = True ] || fail "NetworkPolicy: the API pod is no longer Ready behind default-deny (kubelet probes blocked?)"
 
 # --- 6. PodMonitors become Prometheus scrape targets -------------------------------------------------------------
+# Named per run: the job label (<namespace>/<PodMonitor>) then exists only in the configuration
+# the operator generates now, not in one a previous run left in Prometheus.
+run_id=$(date +%s)
 k apply -f - >/dev/null <<EOF
 apiVersion: monitoring.coreos.com/v1
 kind: PodMonitor
-metadata: {name: api, namespace: $NS}
+metadata: {name: api-$run_id, namespace: $NS}
 spec:
   selector: {matchLabels: {app: api}}
   podMetricsEndpoints: [{port: http, path: /metrics, interval: 5s}]
 ---
 apiVersion: monitoring.coreos.com/v1
 kind: PodMonitor
-metadata: {name: postgres, namespace: $NS}
+metadata: {name: postgres-$run_id, namespace: $NS}
 spec:
   selector: {matchLabels: {app: postgres}}
   podMetricsEndpoints: [{port: metrics, interval: 5s}]
@@ -318,14 +332,14 @@ query() { k get --raw "$prom/query?query=$1" | sed -n 's/.*"value":\[[0-9.]*,"\(
 t=$SECONDS
 api_up="" pg_up=""
 for _ in $(seq 1 90); do
-  api_up=$(query "up%7Bnamespace%3D%22$NS%22%2Cjob%3D%22$NS%2Fapi%22%7D")
-  pg_up=$(query "pg_up%7Bnamespace%3D%22$NS%22%7D")
+  api_up=$(query "up%7Bjob%3D%22$NS%2Fapi-$run_id%22%2Cpod%3D%22$api_pod%22%7D")
+  pg_up=$(query "pg_up%7Bjob%3D%22$NS%2Fpostgres-$run_id%22%7D")
   [ "$api_up" = 1 ] && [ "$pg_up" = 1 ] && break
   sleep 2
 done
 [ "$api_up" = 1 ] || fail "Prometheus: no healthy scrape of the API's PodMonitor after $(elapsed "$t") (up=$api_up): $(k get --raw "$prom/targets?state=active" | head -c 600)"
 [ "$pg_up" = 1 ] || fail "Prometheus: postgres_exporter's pg_up is '$pg_up' after $(elapsed "$t")"
-pass "PodMonitors became scrape targets in $(elapsed "$t"): up{job=\"$NS/api\"} = 1, pg_up = 1 (postgres_exporter), through NetworkPolicy from namespace monitoring"
+pass "PodMonitors became scrape targets in $(elapsed "$t"): up{job=\"$NS/api-$run_id\",pod=\"$api_pod\"} = 1, pg_up{job=\"$NS/postgres-$run_id\"} = 1 (postgres_exporter), through NetworkPolicy from namespace monitoring"
 
 # --- 7. garbage collection ----------------------------------------------------------------------------------------
 k apply -f - >/dev/null <<EOF

@@ -586,6 +586,7 @@ dns_answers() {
 }
 wait_for "CoreDNS to answer kubernetes.default.svc.$CLUSTER_DOMAIN" 60 - dns_answers
 say "CoreDNS answers: kubernetes.default.svc.$CLUSTER_DOMAIN is $KUBERNETES_SVC_IP ($(elapsed "$t"))"
+cluster_ready_after=$(elapsed "$start_all")
 k_wait -n local-path-storage rollout status deploy/local-path-provisioner --timeout 120s >/dev/null || die "local-path-provisioner did not become available"
 k_wait -n monitoring rollout status deploy/prometheus-operator --timeout 120s >/dev/null || die "prometheus-operator did not become available"
 wait_for "the Prometheus pod" 120 - k -n monitoring get pod prometheus-loadlab-0
@@ -594,9 +595,10 @@ k_wait -n monitoring wait --for condition=Ready --timeout 180s pod/prometheus-lo
 say "storage provisioner, prometheus-operator and Prometheus ready ($(elapsed "$t"))"
 
 # --- done ---------------------------------------------------------------------------------------------------
-mem_kib=$(awk '/^total_rss / {print int($2 / 1024)}' "$CGROUP_ROOT_FS/memory/$CGROUP_PARENT/memory.stat" 2>/dev/null || echo "?")
+# cgroup v1's total_rss: anonymous memory, the binaries' pages (shared, evictable) not counted.
+mem_mib=$(awk '/^total_rss / {print int($2 / 1048576)}' "$CGROUP_ROOT_FS/memory/$CGROUP_PARENT/memory.stat" 2>/dev/null || true)
 UP_DONE=1
-say "cluster up in $(elapsed "$start_all"); memory (RSS of every process and container of the cluster): $((mem_kib / 1024)) MiB"
+say "cluster up in $cluster_ready_after (nodes Ready, CoreDNS answering), add-ons ready in $(elapsed "$start_all"); memory: ${mem_mib:-?} MiB (anonymous memory of every process and container in the cluster's cgroups)"
 k get nodes -o wide --no-headers | awk '{printf "up:   %-24s %-6s %s\n", $1, $2, $6}'
 cat <<EOF
 up: kubeconfig: $KUBECONFIG_PATH
