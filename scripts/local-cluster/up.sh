@@ -64,13 +64,8 @@ for c in cpu memory pids; do
 done
 [ -w "$CGROUP_ROOT_FS/memory" ] || [ -w "$CGROUP_ROOT_FS" ] || die "no cgroups: $CGROUP_ROOT_FS is not writable (a container without --privileged?)"
 
-# --- leftovers of an earlier run ------------------------------------------------------------------
-if [ -d "$STATE" ] || [ -n "$(our_netns)" ] || [ -n "$(cg_all_pids)" ] || ip link show "$HOST_VETH" >/dev/null 2>&1; then
-  say "cleaning up what an earlier run left (processes, namespaces, mounts, $STATE)"
-  teardown
-fi
-
-# Address plan vs. this machine: none of our ranges may overlap a route or address here.
+# Address plan vs. this machine: none of our ranges may overlap a route or address here (an earlier
+# run's own, on ll-host, aside).
 ip2int() { local IFS=.; read -r a b c d <<<"$1"; echo $(((a << 24) + (b << 16) + (c << 8) + d)); }
 overlaps() { # overlaps CIDR CIDR
   local a=${1%/*} am=${1#*/} b=${2%/*} bm=${2#*/} m
@@ -85,7 +80,15 @@ while read -r dst; do
   for ours in "$NODE_NET" "$POD_NET" "$SERVICE_NET"; do
     overlaps "$dst" "$ours" && die "$ours (this cluster's) overlaps $dst on this machine ($(ip -4 route show table all | grep -F "$dst" | head -n1)): choose other ranges with LOADLAB_NODE_NET_PREFIX, LOADLAB_POD_NET_PREFIX, LOADLAB_SERVICE_NET"
   done
-done < <( { ip -4 route show table all | awk '$1 != "local" && $1 != "broadcast" && $1 != "unreachable" {print $1}'; ip -4 -o addr show | awk '{print $4}'; } | sort -u)
+done < <( { ip -4 route show table all | grep -v " dev $HOST_VETH" |
+             awk '$1 != "local" && $1 != "broadcast" && $1 != "unreachable" {print $1}'
+           ip -4 -o addr show | awk -v own="$HOST_VETH" '$2 != own {print $4}'; } | sort -u)
+
+# --- leftovers of an earlier run ------------------------------------------------------------------
+if [ -d "$STATE" ] || [ -n "$(our_netns)" ] || [ -n "$(cg_all_pids)" ] || ip link show "$HOST_VETH" >/dev/null 2>&1; then
+  say "cleaning up what an earlier run left (processes, namespaces, mounts, $STATE)"
+  teardown
+fi
 
 # From here on, a failure or Ctrl-C removes everything this run started.
 on_exit() {
