@@ -1,0 +1,3 @@
+module loadlab.invalid/pause
+
+go 1.22
