@@ -1,17 +1,15 @@
 import 'reflect-metadata';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { DataSource } from 'typeorm';
 import { AppModule } from './app.module.js';
 import { DeviceTokens } from './auth/device-token.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
-import { Database } from './db/database.js';
+import { connectWithRetry, Database, type DatabaseSettings } from './db/database.js';
 import { createDataSource, migrate } from './db/data-source.js';
 import { Lifecycle } from './health/lifecycle.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { installRequestHooks } from './http/request-hooks.js';
-import { createLogger, NestPinoLogger } from './logger.js';
+import { createLogger, NestPinoLogger, type Logger } from './logger.js';
 import { MeasurementWriter } from './measurements/measurement-writer.js';
 import { ApiMetrics } from './metrics/metrics.js';
 
@@ -25,21 +23,13 @@ export interface RunningApi {
 export async function startApi(config: Config): Promise<RunningApi> {
   const log = createLogger(config.LOG_LEVEL);
   const lifecycle = new Lifecycle();
-  const dataSource = createDataSource({
-    url: config.DATABASE_URL,
-    poolSize: config.DB_POOL_SIZE,
-    acquireTimeoutMs: config.DB_POOL_ACQUIRE_TIMEOUT_MS,
-    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
-  });
-  await connectWithRetry(dataSource, log);
-  if (config.MIGRATE_ON_START) {
-    const applied = await migrate(dataSource);
-    if (applied.length > 0) log.info({ applied }, 'migrations applied');
-  }
+  const settings = databaseSettings(config);
+  const onRetry = (attempt: number, error: Error) => log.warn({ attempt, error: error.message }, 'database not reachable yet; retrying');
+  if (config.MIGRATE_ON_START) await migrateOnStart(settings, log, onRetry);
 
   const metrics = new ApiMetrics();
-  metrics.poolMax.set(config.DB_POOL_SIZE);
-  const db = new Database(dataSource, metrics, config.QUERY_DELAY_MS);
+  const db = new Database(settings, metrics);
+  await db.connect(onRetry);
   const writer = new MeasurementWriter(db, metrics, {
     maxBatchRows: config.WRITE_BATCH_MAX_ROWS,
     maxConcurrency: config.WRITE_BATCH_MAX_CONCURRENCY,
@@ -72,22 +62,35 @@ export async function startApi(config: Config): Promise<RunningApi> {
       await app.close().finally(() => clearInterval(reaper));
       log.info('http server closed; flushing queued writes');
       await writer.drain();
-      await dataSource.destroy();
+      await db.end();
       log.info('stopped');
     })());
   return { app, url: `http://127.0.0.1:${port}`, close };
 }
 
-async function connectWithRetry(dataSource: DataSource, log: ReturnType<typeof createLogger>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await dataSource.initialize();
-      return;
-    } catch (error) {
-      if (attempt >= 30) throw error;
-      log.warn({ attempt, error: (error as Error).message }, 'database not reachable yet; retrying');
-      await sleep(Math.min(5000, 200 * attempt));
-    }
+function databaseSettings(config: Config): DatabaseSettings {
+  return {
+    url: config.DATABASE_URL,
+    poolSize: config.DB_POOL_SIZE,
+    acquireTimeoutMs: config.DB_POOL_ACQUIRE_TIMEOUT_MS,
+    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+    queryDelayMs: config.QUERY_DELAY_MS,
+  };
+}
+
+/**
+ * Migrations run on a DataSource of their own, with one connection, closed before the request
+ * pool opens any: a database that takes a single connection (PGlite in the tests) would otherwise
+ * wait forever, and while serving the process holds DB_POOL_SIZE connections, no more.
+ */
+async function migrateOnStart(settings: DatabaseSettings, log: Logger, onRetry: (attempt: number, error: Error) => void): Promise<void> {
+  const dataSource = createDataSource({ ...settings, poolSize: 1 });
+  await connectWithRetry(() => dataSource.initialize(), onRetry);
+  try {
+    const applied = await migrate(dataSource);
+    if (applied.length > 0) log.info({ applied }, 'migrations applied');
+  } finally {
+    await dataSource.destroy();
   }
 }
 
