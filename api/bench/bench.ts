@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { DeviceTokens } from '../src/auth/device-token.js';
 import { createDataSource, migrate } from '../src/db/data-source.js';
-import { INGEST_SQL } from '../src/measurements/measurement-writer.js';
+import { INGEST_SQL } from '../src/measurements/measurements.repository.js';
 import { freePort, PostgresCluster } from '../test/support/postgres.js';
 import { childrenOf, formatUsage, processTicks, snapshot, usageBetween, type CpuSnapshot, type CpuUsage } from './procstat.js';
 import { analyse, startAttack, vegetaPath, VEGETA_VERSION, type WindowStats } from './vegeta.js';

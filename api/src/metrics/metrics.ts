@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface PoolCounts {
@@ -12,6 +13,7 @@ export interface PoolCounts {
  * process/nodejs defaults keep their standard names); label sets are bounded: route templates,
  * never device ids. README.md lists them; the analysis queries them by these names.
  */
+@Injectable()
 export class ApiMetrics {
   readonly registry = new Registry();
 
