@@ -5,7 +5,8 @@ import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 export class Lifecycle implements BeforeApplicationShutdown {
   shuttingDown = false;
 
-  // Before Nest closes the HTTP server, which waits for the requests in flight.
+  // Nest calls this before it closes the HTTP server, which waits for the requests in flight:
+  // readiness answers 503 while they drain.
   beforeApplicationShutdown(): void {
     this.shuttingDown = true;
   }
