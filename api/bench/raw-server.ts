@@ -13,8 +13,9 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import pg from 'pg';
 import { DeviceTokens } from '../src/auth/device-token.js';
-import { NEXT_COMMAND_SQL, NO_OP_COMMAND, type CommandRow } from '../src/commands/commands.controller.js';
-import { LOGIN_SQL } from '../src/devices/devices.controller.js';
+import { NO_OP_COMMAND } from '../src/commands/commands.controller.js';
+import { NEXT_COMMAND_SQL, type CommandRow } from '../src/commands/commands.repository.js';
+import { LOGIN_SQL } from '../src/devices/devices.repository.js';
 import { INGEST_SQL, ROLLUP_SHARDS } from '../src/measurements/ingest-sql.js';
 
 const env = process.env;

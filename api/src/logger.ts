@@ -1,6 +1,8 @@
 import type { LoggerService } from '@nestjs/common';
 import { pino, type Logger } from 'pino';
 
+export type { Logger };
+
 /** Structured JSON logs (one object per line) for both Nest's logger and our own messages. */
 export function createLogger(level: string): Logger {
   return pino({ level, base: { service: 'loadlab-api' }, timestamp: pino.stdTimeFunctions.isoTime });

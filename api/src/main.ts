@@ -1,18 +1,13 @@
 import 'reflect-metadata';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { DataSource } from 'typeorm';
 import { AppModule } from './app.module.js';
-import { DeviceTokens } from './auth/device-token.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
-import { Database } from './db/database.js';
+import { connectWithRetry } from './db/database.js';
+import { databaseSettings } from './db/database.module.js';
 import { createDataSource, migrate } from './db/data-source.js';
-import { Lifecycle } from './health/lifecycle.js';
-import { ErrorFilter } from './http/error.filter.js';
 import { installRequestHooks } from './http/request-hooks.js';
-import { createLogger, NestPinoLogger } from './logger.js';
-import { MeasurementWriter } from './measurements/measurement-writer.js';
+import { createLogger, NestPinoLogger, type Logger } from './logger.js';
 import { ApiMetrics } from './metrics/metrics.js';
 
 export interface RunningApi {
@@ -24,35 +19,15 @@ export interface RunningApi {
 /** Starts the API; resolves once it listens. Used by the process entry point and by the tests. */
 export async function startApi(config: Config): Promise<RunningApi> {
   const log = createLogger(config.LOG_LEVEL);
-  const lifecycle = new Lifecycle();
-  const dataSource = createDataSource({
-    url: config.DATABASE_URL,
-    poolSize: config.DB_POOL_SIZE,
-    acquireTimeoutMs: config.DB_POOL_ACQUIRE_TIMEOUT_MS,
-    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
-  });
-  await connectWithRetry(dataSource, log);
-  if (config.MIGRATE_ON_START) {
-    const applied = await migrate(dataSource);
-    if (applied.length > 0) log.info({ applied }, 'migrations applied');
-  }
-
-  const metrics = new ApiMetrics();
-  metrics.poolMax.set(config.DB_POOL_SIZE);
-  const db = new Database(dataSource, metrics, config.QUERY_DELAY_MS);
-  const writer = new MeasurementWriter(db, metrics, {
-    maxBatchRows: config.WRITE_BATCH_MAX_ROWS,
-    maxConcurrency: config.WRITE_BATCH_MAX_CONCURRENCY,
-    maxPendingRows: config.MAX_PENDING_WRITES,
-  });
-  const tokens = new DeviceTokens(config.TOKEN_SECRET, config.TOKEN_TTL_SECONDS);
+  if (config.MIGRATE_ON_START) await migrateOnStart(config, log);
 
   const adapter = new FastifyAdapter({ bodyLimit: config.MAX_BODY_BYTES, return503OnClosing: true });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.with({ config, metrics, db, writer, tokens, lifecycle }), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     logger: new NestPinoLogger(log),
   });
-  installRequestHooks(app.getHttpAdapter().getInstance(), metrics, { maxInFlight: config.MAX_IN_FLIGHT, cpuCostMs: config.CPU_COST_MS });
-  app.useGlobalFilters(new ErrorFilter(metrics));
+  // On Fastify itself, before listen(); see request-hooks.ts for why not a Nest interceptor.
+  installRequestHooks(app.getHttpAdapter().getInstance(), app.get(ApiMetrics), { maxInFlight: config.MAX_IN_FLIGHT, cpuCostMs: config.CPU_COST_MS });
+  // listen() runs the modules' init hooks first: the database module waits for its first connection.
   await app.listen(config.PORT, config.HOST);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
@@ -61,33 +36,38 @@ export async function startApi(config: Config): Promise<RunningApi> {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      lifecycle.shuttingDown = true;
-      // Stop accepting, let in-flight requests finish, then flush queued writes, then the pool.
       log.info('shutting down: no new requests; finishing in-flight ones');
       // Node closes idle keep-alive sockets only once, when close() starts; sockets that finish a
       // request afterwards would hold the close open until the client hangs up. Reap them as they
       // go idle (requests arriving meanwhile get Fastify's 503 with Connection: close).
       const server = app.getHttpServer();
       const reaper = setInterval(() => server.closeIdleConnections(), 50);
+      // Nest turns readiness to 503, closes the HTTP server once the requests in flight are
+      // answered, then runs the shutdown hooks: queued writes are flushed, then the pool closed.
       await app.close().finally(() => clearInterval(reaper));
-      log.info('http server closed; flushing queued writes');
-      await writer.drain();
-      await dataSource.destroy();
       log.info('stopped');
     })());
   return { app, url: `http://127.0.0.1:${port}`, close };
 }
 
-async function connectWithRetry(dataSource: DataSource, log: ReturnType<typeof createLogger>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await dataSource.initialize();
-      return;
-    } catch (error) {
-      if (attempt >= 30) throw error;
-      log.warn({ attempt, error: (error as Error).message }, 'database not reachable yet; retrying');
-      await sleep(Math.min(5000, 200 * attempt));
-    }
+/**
+ * Migrations run here, before Nest builds the application, rather than in a lifecycle hook: no
+ * provider can then touch a schema that is not current yet, and the migrations' one connection
+ * (a DataSource of their own) is closed before the request pool opens any. A database that takes
+ * a single connection (PGlite in the tests) would otherwise wait forever, and while serving the
+ * process holds DB_POOL_SIZE connections, no more.
+ */
+async function migrateOnStart(config: Config, log: Logger): Promise<void> {
+  const dataSource = createDataSource({ ...databaseSettings(config), poolSize: 1 });
+  await connectWithRetry(
+    () => dataSource.initialize(),
+    (attempt, error) => log.warn({ attempt, error: error.message }, 'database not reachable yet; retrying'),
+  );
+  try {
+    const applied = await migrate(dataSource);
+    if (applied.length > 0) log.info({ applied }, 'migrations applied');
+  } finally {
+    await dataSource.destroy();
   }
 }
 

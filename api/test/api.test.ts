@@ -271,5 +271,22 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
       const ingested = Number(/^loadlab_api_measurements_ingested_total (\d+)/m.exec(text)?.[1]);
       assert.equal(ingested, Number(await pg.psql('SELECT count(*) FROM measurement')), 'the ingest counter matches the stored rows');
     });
+
+    it('reports its own database pool: its size, its connections, and one timed acquire per statement', async () => {
+      const scrape = async () => {
+        const text = await (await get(api, '/metrics')).text();
+        const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+        return { max: value('loadlab_api_db_pool_max'), total: value('loadlab_api_db_pool_connections'), idle: value('loadlab_api_db_pool_idle'), waiting: value('loadlab_api_db_pool_waiting'), acquires: value('loadlab_api_db_pool_acquire_seconds_count') };
+      };
+      const before = await scrape();
+      // Each GET /v1/stats runs two statements, each on a connection of its own.
+      for (let i = 0; i < 3; i++) assert.equal((await get(api, '/v1/stats')).status, 200);
+      const after = await scrape();
+      assert.equal(after.acquires - before.acquires, 6);
+      assert.equal(after.max, api.config.DB_POOL_SIZE);
+      assert.ok(after.total >= 1 && after.total <= after.max, JSON.stringify(after));
+      assert.equal(after.idle, after.total, 'nothing is running between requests');
+      assert.equal(after.waiting, 0);
+    });
   });
 });

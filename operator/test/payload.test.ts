@@ -105,7 +105,7 @@ describe('device serials', () => {
     assert.equal(deviceSerial(experiment, 42), 'kettle-7-00000042');
     assert.equal(deviceSerial(experiment, 9_999_999), 'kettle-7-09999999');
     const longest = deviceSerial(experimentWith({ seed: 4_294_967_295, serialPrefix: 'k'.repeat(64) }), 9_999_999);
-    // The login schema in api/src/devices/devices.controller.ts: 1..128 of [A-Za-z0-9._:-].
+    // The login schema in api/src/devices/login.schema.ts: 1..128 of [A-Za-z0-9._:-].
     assert.match(longest, /^[A-Za-z0-9._:-]{1,128}$/);
   });
 

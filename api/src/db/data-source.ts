@@ -1,3 +1,4 @@
+import type { PoolConfig } from 'pg';
 import { DataSource, MigrationExecutor } from 'typeorm';
 import { migrations } from './migrations/index.js';
 
@@ -10,28 +11,45 @@ export interface DataSourceSettings {
 }
 
 /**
- * The one DataSource definition shared by the app, the migrate command and the tests.
- * Migrations only: `synchronize` stays off so the schema is what the migrations say.
+ * How every connection of the API is opened, whoever pools it: the API's request pool
+ * (db/database.ts) and TypeORM's, which runs the migrations. One definition, so the two cannot
+ * disagree on timeouts or on the name the database sees.
+ */
+export function poolConfig(settings: DataSourceSettings): PoolConfig {
+  return {
+    connectionString: settings.url,
+    max: settings.poolSize,
+    // Bounds both the wait for a free connection and opening a new one: without it, a request
+    // waits forever for a connection when the database is gone.
+    connectionTimeoutMillis: settings.acquireTimeoutMs,
+    application_name: settings.applicationName ?? 'loadlab-api',
+    statement_timeout: settings.statementTimeoutMs || undefined,
+    // Recycle connections now and then so a replaced database host is picked up.
+    maxUses: 100_000,
+  };
+}
+
+/**
+ * The one DataSource definition shared by the app (for its migrations on start), the migrate
+ * command and the tests. Migrations only: `synchronize` stays off so the schema is what the
+ * migrations say.
  */
 export function createDataSource(settings: DataSourceSettings): DataSource {
+  // TypeORM's typed options where it has them; `extra` goes to pg's Pool as it is.
+  const { connectionString, max, connectionTimeoutMillis, application_name, ...extra } = poolConfig(settings);
   return new DataSource({
     type: 'postgres',
-    url: settings.url,
-    poolSize: settings.poolSize,
-    // Without a bound, a request waits forever for a connection when the database is gone.
-    connectTimeoutMS: settings.acquireTimeoutMs,
-    applicationName: settings.applicationName ?? 'loadlab-api',
+    url: connectionString,
+    poolSize: max,
+    connectTimeoutMS: connectionTimeoutMillis,
+    applicationName: application_name,
+    extra,
     synchronize: false,
     migrationsRun: false,
     migrations,
     migrationsTableName: 'loadlab_migrations',
     entities: [],
     installExtensions: false,
-    extra: {
-      statement_timeout: settings.statementTimeoutMs || undefined,
-      // Recycle connections now and then so a replaced database host is picked up.
-      maxUses: 100_000,
-    },
   });
 }
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Pool, PoolClient } from 'pg';
-import type { DataSource } from 'typeorm';
+import pg from 'pg';
 import type { ApiMetrics } from '../metrics/metrics.js';
+import { poolConfig, type DataSourceSettings } from './data-source.js';
 
 /** The database could not be reached: callers answer 503 with Retry-After, never 500 or 2xx. */
 export class DatabaseUnavailableError extends Error {}
@@ -36,43 +36,50 @@ const BUSY_CODES = new Set([
 ]);
 
 export function isUnavailable(error: unknown): boolean {
-  const e = error as { code?: string; driverError?: { code?: string }; message?: string };
-  const code = e?.driverError?.code ?? e?.code;
+  const code = pgCode(error);
   if (code && UNAVAILABLE_CODES.has(code)) return true;
-  const message = String(e?.message ?? '');
-  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Driver not Connected|Cannot use a pool after calling end/i.test(message);
+  const message = String((error as { message?: string } | undefined)?.message ?? '');
+  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end/i.test(message);
 }
 
-/** Code of a PostgreSQL error, through TypeORM's wrapper. */
+/** SQLSTATE of a PostgreSQL error (or the errno code of a socket error). */
 export function pgCode(error: unknown): string | undefined {
-  const e = error as { code?: string; driverError?: { code?: string } };
-  return e?.driverError?.code ?? e?.code;
+  return (error as { code?: string } | undefined)?.code;
+}
+
+export interface DatabaseSettings extends DataSourceSettings {
+  /** QUERY_DELAY_MS: a slow database, simulated by pg_sleep before every statement. */
+  queryDelayMs: number;
 }
 
 /**
- * Runs the API's statements on the TypeORM DataSource's pool, with per-query metrics, the
- * QUERY_DELAY_MS knob (a slow database, simulated inside the database so the connection is held
+ * The API's request statements, on a pg Pool the API creates and owns (TypeORM only runs the
+ * migrations): per-query metrics, the pool's acquire time and counters, the QUERY_DELAY_MS knob
+ * (simulated inside the database on the statement's own connection, so the connection is held
  * exactly as a slow query would hold it) and error classification.
  */
 export class Database {
-  private readonly pool: Pool;
+  private readonly pool: pg.Pool;
+  private readonly queryDelayMs: number;
 
   constructor(
-    readonly dataSource: DataSource,
+    settings: DatabaseSettings,
     private readonly metrics: ApiMetrics,
-    private readonly queryDelayMs: number,
   ) {
-    this.pool = (dataSource.driver as unknown as { master: Pool }).master;
-    this.instrumentAcquire();
-    metrics.readPool = () => ({ total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount });
+    this.pool = new pg.Pool(poolConfig(settings));
+    // An idle connection that breaks (the database restarted) is dropped and replaced on demand;
+    // the requests that need the database meanwhile get its error. Unhandled, it would crash us.
+    this.pool.on('error', () => undefined);
+    this.queryDelayMs = settings.queryDelayMs;
+    metrics.trackPool(settings.poolSize, () => ({ total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount }));
   }
 
   /** `name` labels the metrics and names the prepared statement: one name, one SQL text. */
   async run<Row = Record<string, unknown>>(name: string, sql: string, params: unknown[] = []): Promise<Row[]> {
     const end = this.metrics.queryDuration.startTimer({ query: name });
-    let client: PoolClient | undefined;
+    let client: pg.PoolClient | undefined;
     try {
-      client = await this.pool.connect();
+      client = await this.acquire();
       if (this.queryDelayMs > 0) await client.query({ name: 'query_delay', text: 'SELECT pg_sleep($1)', values: [this.queryDelayMs / 1000] });
       // Named: each connection prepares the statement once and then only binds and executes it
       // (the benchmark measured 720 µs of PostgreSQL CPU per ingest re-planned, 290 µs prepared).
@@ -106,24 +113,40 @@ export class Database {
   }
 
   /**
-   * pg-pool has no hook for "connection handed out", so connect() is wrapped once here to time
-   * the wait. Both the promise form (ours) and the callback form (TypeORM's) are covered.
+   * Opens a first connection, retrying while the database is not reachable yet (it may start
+   * after the API), so the process listens only once it can serve.
    */
-  private instrumentAcquire(): void {
-    const original = this.pool.connect.bind(this.pool) as (cb?: (...args: unknown[]) => void) => Promise<PoolClient> | undefined;
-    const histogram = this.metrics.poolAcquire;
-    (this.pool as unknown as { connect: unknown }).connect = (callback?: (...args: unknown[]) => void) => {
-      const end = histogram.startTimer();
-      if (callback) {
-        return original((...args: unknown[]) => {
-          end();
-          callback(...args);
-        });
-      }
-      return original()!.then(
-        (client) => (end(), client),
-        (error: unknown) => (end(), Promise.reject(error)),
-      );
-    };
+  async connect(onRetry: (attempt: number, error: Error) => void): Promise<void> {
+    await connectWithRetry(async () => (await this.pool.connect()).release(), onRetry);
+  }
+
+  /** Closes every connection; statements still running finish first. */
+  end(): Promise<void> {
+    return this.pool.end();
+  }
+
+  // pg-pool counts waiting callers but not how long they wait: the wait is timed around our own
+  // connect() call, the one way the API acquires a connection.
+  private async acquire(): Promise<pg.PoolClient> {
+    const end = this.metrics.poolAcquire.startTimer();
+    try {
+      return await this.pool.connect();
+    } finally {
+      end();
+    }
+  }
+}
+
+/** Retries `connect` for about two minutes (30 attempts, backing off up to 5 s), then gives up. */
+export async function connectWithRetry(connect: () => Promise<unknown>, onRetry: (attempt: number, error: Error) => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await connect();
+      return;
+    } catch (error) {
+      if (attempt >= 30) throw error;
+      onRetry(attempt, error as Error);
+      await sleep(Math.min(5000, 200 * attempt));
+    }
   }
 }

@@ -1,8 +1,8 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { DatabaseBusyError, DatabaseUnavailableError } from '../db/database.js';
 import { UnknownDeviceError, WriteQueueFullError } from '../measurements/measurement-writer.js';
-import type { ApiMetrics } from '../metrics/metrics.js';
+import { ApiMetrics } from '../metrics/metrics.js';
 import { badRequest } from './validation.js';
 
 // Fastify's JSON parser refuses these before any controller runs; Nest hands them over as an
@@ -22,7 +22,7 @@ const UNPARSABLE_BODY_REASONS: Record<string, string> = {
 export class ErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
 
-  constructor(private readonly metrics: ApiMetrics) {}
+  constructor(@Inject(ApiMetrics) private readonly metrics: ApiMetrics) {}
 
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();

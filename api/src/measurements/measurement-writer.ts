@@ -1,16 +1,15 @@
-import { Database, DatabaseBusyError, DatabaseUnavailableError, pgCode } from '../db/database.js';
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { DatabaseBusyError, DatabaseUnavailableError, pgCode } from '../db/database.js';
 import type { ApiMetrics } from '../metrics/metrics.js';
-import { INGEST_SQL, ROLLUP_SHARDS } from './ingest-sql.js';
 import type { MeasurementInput } from './measurement.schema.js';
+import type { DeviceReadings, MeasurementsRepository } from './measurements.repository.js';
 
 /** The queue of rows waiting to be written is full: shed the request (503) instead of growing. */
 export class WriteQueueFullError extends Error {}
 /** The token names a device the database does not know (e.g. after a reset): log in again. */
 export class UnknownDeviceError extends Error {}
 
-interface PendingWrite {
-  deviceId: number;
-  rows: MeasurementInput[];
+interface PendingWrite extends DeviceReadings {
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -27,14 +26,15 @@ export interface WriterSettings {
  * load every request is written at once; under load batches grow, so the database does fewer,
  * larger commits. A request is resolved only after its statement committed.
  */
-export class MeasurementWriter {
+export class MeasurementWriter implements OnApplicationShutdown {
+  private readonly logger = new Logger('MeasurementWriter');
   private queue: PendingWrite[] = [];
   private queuedRows = 0;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly db: Database,
+    private readonly measurements: MeasurementsRepository,
     private readonly metrics: ApiMetrics,
     private readonly settings: WriterSettings,
   ) {}
@@ -49,6 +49,13 @@ export class MeasurementWriter {
       this.metrics.pendingWrites.set(this.queuedRows);
       this.pump();
     });
+  }
+
+  // Nest runs this once the HTTP server has closed (no request can queue a write any more) and
+  // before the database module closes the pool.
+  async onApplicationShutdown(): Promise<void> {
+    this.logger.log('http server closed; flushing queued writes');
+    await this.drain();
   }
 
   /** Resolves once nothing is queued or being written (graceful shutdown). */
@@ -102,31 +109,9 @@ export class MeasurementWriter {
   }
 
   private async store(batch: PendingWrite[]): Promise<void> {
-    const columns: unknown[][] = [[], [], [], [], [], [], [], []];
-    for (const { deviceId, rows } of batch) {
-      for (const m of rows) {
-        columns[0]!.push(deviceId);
-        columns[1]!.push(m.deviceTime);
-        columns[2]!.push(m.chargeNow);
-        columns[3]!.push(m.chargeFull);
-        columns[4]!.push(m.chargeRate);
-        columns[5]!.push(m.ambientTemp);
-        columns[6]!.push(m.waterTemp);
-        columns[7]!.push(m.waterLevel);
-      }
-    }
-    const total = columns[0]!.length;
-    const shard = Math.floor(Math.random() * ROLLUP_SHARDS);
-    let result: { inserted: number }[];
-    try {
-      result = await this.db.run<{ inserted: number }>('ingest', INGEST_SQL, [...columns, shard]);
-    } catch (error) {
-      // Two batches carrying the same device can deadlock on its rollup row; PostgreSQL aborts
-      // one of them, and running it again is the standard answer.
-      if (pgCode(error) !== '40P01') throw error;
-      result = await this.db.run<{ inserted: number }>('ingest', INGEST_SQL, [...columns, shard]);
-    }
-    const inserted = result[0]?.inserted ?? 0;
+    let total = 0;
+    for (const { rows } of batch) total += rows.length;
+    const inserted = await this.measurements.insert(batch);
     this.metrics.writeBatchRows.observe(total);
     this.metrics.ingested.inc(inserted);
     this.metrics.duplicates.inc(total - inserted);

@@ -1,11 +1,19 @@
 import { performance } from 'node:perf_hooks';
+import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface PoolCounts {
+  total: number;
+  idle: number;
+  waiting: number;
+}
 
 /**
  * Every metric the API exposes on GET /metrics. Names carry the `loadlab_api_` prefix (the
  * process/nodejs defaults keep their standard names); label sets are bounded: route templates,
  * never device ids. README.md lists them; the analysis queries them by these names.
  */
+@Injectable()
 export class ApiMetrics {
   readonly registry = new Registry();
 
@@ -61,9 +69,6 @@ export class ApiMetrics {
     buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
-  /** Reads the pool's counters at scrape time; set once the DataSource is up. */
-  readPool: () => { total: number; idle: number; waiting: number } | undefined = () => undefined;
-
   readonly poolMax = new Gauge({ name: 'loadlab_api_db_pool_max', help: 'Configured pool size (DB_POOL_SIZE).', registers: [this.registry] });
   readonly poolTotal = new Gauge({
     name: 'loadlab_api_db_pool_connections',
@@ -81,9 +86,16 @@ export class ApiMetrics {
   });
 
   private lastElu = performance.eventLoopUtilization();
+  private readPool: () => PoolCounts | undefined = () => undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+  }
+
+  /** The database pool to report: its size, and its counters, read at scrape time. */
+  trackPool(max: number, read: () => PoolCounts): void {
+    this.poolMax.set(max);
+    this.readPool = read;
   }
 
   // Sampled at scrape time, so an idle service does no metrics work between scrapes.

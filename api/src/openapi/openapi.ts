@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loginSchema } from '../devices/devices.controller.js';
+import { loginSchema } from '../devices/login.schema.js';
 import { measurementSchema } from '../measurements/measurement.schema.js';
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'openapi-3.0', unrepresentable: 'any' });

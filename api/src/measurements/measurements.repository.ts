@@ -1,0 +1,43 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Database, pgCode } from '../db/database.js';
+import { INGEST_SQL, ROLLUP_SHARDS } from './ingest-sql.js';
+import type { MeasurementInput } from './measurement.schema.js';
+
+/** Readings of one device, as one request brought them. */
+export interface DeviceReadings {
+  deviceId: number;
+  rows: readonly MeasurementInput[];
+}
+
+@Injectable()
+export class MeasurementsRepository {
+  constructor(@Inject(Database) private readonly db: Database) {}
+
+  /** Stores the readings of several requests in one statement; resolves to how many were new. */
+  async insert(batch: readonly DeviceReadings[]): Promise<number> {
+    const columns: unknown[][] = [[], [], [], [], [], [], [], []];
+    for (const { deviceId, rows } of batch) {
+      for (const m of rows) {
+        columns[0]!.push(deviceId);
+        columns[1]!.push(m.deviceTime);
+        columns[2]!.push(m.chargeNow);
+        columns[3]!.push(m.chargeFull);
+        columns[4]!.push(m.chargeRate);
+        columns[5]!.push(m.ambientTemp);
+        columns[6]!.push(m.waterTemp);
+        columns[7]!.push(m.waterLevel);
+      }
+    }
+    const params = [...columns, Math.floor(Math.random() * ROLLUP_SHARDS)];
+    let result: { inserted: number }[];
+    try {
+      result = await this.db.run<{ inserted: number }>('ingest', INGEST_SQL, params);
+    } catch (error) {
+      // Two batches carrying the same device can deadlock on its rollup row; PostgreSQL aborts
+      // one of them, and running it again is the standard answer.
+      if (pgCode(error) !== '40P01') throw error;
+      result = await this.db.run<{ inserted: number }>('ingest', INGEST_SQL, params);
+    }
+    return result[0]?.inserted ?? 0;
+  }
+}
