@@ -78,15 +78,24 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = process.env) {
  * The processes a run started: its descendants, plus the PostgreSQL server, which pg_ctl detaches
  * (found by its data directory in the run's temp dir).
  */
+/** A /proc file of a process that may exit while we read the table: '' once it is gone. */
+function procFile(pid: number, name: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${name}`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function processesOf(root: number, tempDirs: string[]): number[] {
   const all = readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
-  const parent = new Map(all.map((pid) => [pid, Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1])] as const).filter(([, ppid]) => !Number.isNaN(ppid)));
+  const parent = new Map(all.map((pid) => [pid, Number(procFile(pid, 'stat').replace(/^.*\) /s, '').split(' ')[1])] as const).filter(([, ppid]) => !Number.isNaN(ppid)));
   const found = new Set<number>();
   for (const pid of all) {
     for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
       if (p === root) found.add(pid);
     }
-    const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+    const cmdline = procFile(pid, 'cmdline');
     if (tempDirs.some((d) => cmdline.includes(d))) found.add(pid);
   }
   return [...found];
@@ -204,8 +213,8 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     assert.match(run.output(), /interrupted/);
     const left = [...ourTempDirs()].filter((d) => !before.has(d));
     assert.deepEqual(left, [], 'temp dirs left behind');
-    const alive = started.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '));
-    assert.deepEqual(alive, [], `processes still running: ${alive.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')).join('; ')}`);
+    const alive = started.filter((pid) => { const stat = procFile(pid, 'stat'); return stat !== '' && !stat.includes(') Z '); });
+    assert.deepEqual(alive, [], `processes still running: ${alive.map((pid) => procFile(pid, 'cmdline').replace(/\0/g, ' ')).join('; ')}`);
     const open = [];
     for (const port of ports) if (await listening(port)) open.push(port);
     assert.deepEqual(open, [], 'ports still listening');
