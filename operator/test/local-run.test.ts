@@ -205,13 +205,17 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     assert.match(run.output(), /\[00:0/, `the run got going: ${run.output()}`);
     const started = processesOf(run.child.pid!, [...ourTempDirs()].filter((d) => !before.has(d)));
     assert.ok(started.length >= 4, `the run's processes were found: ${started.length}`);
+    // The run's own temp dirs: those its processes use (other loadlab runs on the machine may make theirs meanwhile).
+    const cmdlines = started.map((pid) => procFile(pid, 'cmdline')).join('\n');
+    const runDirs = [...ourTempDirs()].filter((d) => !before.has(d) && cmdlines.includes(d));
+    assert.ok(runDirs.length >= 2, `the run's PostgreSQL and Prometheus dirs were found: ${runDirs.join(', ')}`);
     const ports = portsIn(run.output());
     assert.ok(ports.length >= 4, `database, two APIs and Prometheus ports in the output: ${ports.join(', ')}`);
     // A terminal's Ctrl-C goes to the whole foreground process group: the CLI and its children alike.
     process.kill(-run.child.pid!, 'SIGINT');
     assert.equal(await run.exited, 130, run.output());
     assert.match(run.output(), /interrupted/);
-    const left = [...ourTempDirs()].filter((d) => !before.has(d));
+    const left = runDirs.filter((d) => ourTempDirs().has(d));
     assert.deepEqual(left, [], 'temp dirs left behind');
     const alive = started.filter((pid) => { const stat = procFile(pid, 'stat'); return stat !== '' && !stat.includes(') Z '); });
     assert.deepEqual(alive, [], `processes still running: ${alive.map((pid) => procFile(pid, 'cmdline').replace(/\0/g, ' ')).join('; ')}`);
