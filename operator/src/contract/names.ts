@@ -89,6 +89,13 @@ export function runSelector(namespace: string, name: string, runId: string): str
   return `experiment="${namespace}/${name}",run=~"${runId}(-s[0-9]+)?"`;
 }
 
+/**
+ * The job label of the load driver's series, locally (local mode's Prometheus) and in a cluster
+ * (the load-generator PodMonitor): the analysis reads the driver's own process metrics by it, and
+ * keeps its Node.js metrics (event loop, GC, heap) apart from the API's.
+ */
+export const DRIVER_JOB = 'driver';
+
 /** cAdvisor / kube-state-metrics series carry only namespace and pod: the API's and the runners' pods. */
 export function resourceSelector(namespace: string, name: string): string {
   return `namespace="${namespace}",pod=~"${name}-.*"`;
