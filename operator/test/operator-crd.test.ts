@@ -155,7 +155,7 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
       (error: unknown) => error instanceof KubeError && error.status === 422 && /status\.phase: Unsupported value: "Exploded"/.test(error.message),
     );
     await assert.rejects(
-      client.replace(RESOURCES.loadExperiments, NS, 'smoke', { ...object, status: { timeline: Array.from({ length: MAX_TIMELINE_CHECKPOINTS + 1 }, (_, unit) => ({ unit, testRun: 'x', phases: { from: 0, to: 1 } })) } }, 'status'),
+      client.replace(RESOURCES.loadExperiments, NS, 'smoke', { ...object, status: { timeline: Array.from({ length: MAX_TIMELINE_CHECKPOINTS + 1 }, (_, unit) => ({ unit, kind: 'TestRun', name: 'x', phases: { from: 0, to: 1 } })) } }, 'status'),
       (error: unknown) => error instanceof KubeError && /status\.timeline: Too many: 101: must have at most 100 items/.test(error.message),
     );
   });
@@ -190,7 +190,7 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
         type, status: 'True', reason: 'Done', message: 'x'.repeat(1024), lastTransitionTime: '2026-01-01T01:00:00Z', observedGeneration: 1,
       })),
       timeline: Array.from({ length: MAX_TIMELINE_CHECKPOINTS }, (_, unit) => ({
-        unit, testRun: `breaking-point-r1-abcdef-s${unit}-k6`, uid: '0f8e4c4e-5f5c-4f51-9d58-3c4f0a1b2c3d', phases: { from: 2 * unit, to: 2 * unit + 2 },
+        unit, kind: 'TestRun', name: `breaking-point-r1-abcdef-s${unit}-k6`, uid: '0f8e4c4e-5f5c-4f51-9d58-3c4f0a1b2c3d', phases: { from: 2 * unit, to: 2 * unit + 2 },
         startTime: '2026-01-01T00:00:00.123Z', endTime: '2026-01-01T00:01:10.456Z', outcome: 'Held',
       })),
       summary,

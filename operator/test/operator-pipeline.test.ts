@@ -211,7 +211,7 @@ async function actAsK6Operator(pod: ApiPod): Promise<K6Run> {
     return object.status?.timeline?.length ? object : undefined;
   }, { timeoutMs: 30_000 });
   const runId = running.status!.runId!;
-  const testRun = await admin.get<TestRunObject>(RESOURCES.testRuns, NS, running.status!.timeline![0]!.testRun);
+  const testRun = await admin.get<TestRunObject>(RESOURCES.testRuns, NS, running.status!.timeline![0]!.name);
   const configMap = await admin.get<KubeObject & { data: Record<string, string> }>(RESOURCES.configMaps, NS, testRun.spec.script.configMap.name);
   const script = embeddedScriptConfig(configMap.data[testRun.spec.script.configMap.file]!);
   const runnerEnv = Object.fromEntries(testRun.spec.runner.env.map((entry) => [entry.name, entry.value]));

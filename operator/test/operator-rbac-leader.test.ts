@@ -223,7 +223,7 @@ async function runExperiment(name: string): Promise<ExperimentObject> {
     const object = await get(name);
     return object.status?.timeline?.[0] ? object : undefined;
   });
-  const testRun = running.status!.timeline![0]!.testRun;
+  const testRun = running.status!.timeline![0]!.name;
   const end = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
   await setTestRunStage(admin, NS, testRun, 'started', { at: new Date(end.getTime() - 30_000) });
   await setTestRunStage(admin, NS, testRun, 'finished', { at: end });

@@ -7,7 +7,7 @@ import type { OperatorConfig } from './config.js';
 import type { EventRecorder, EventSpec } from './events.js';
 import { grafanaLink } from './grafana.js';
 import type { Informer } from './informer.js';
-import { isConflict, isNotFound, RESOURCES, type KubeClient, type KubeObject, type Resource } from './kube.js';
+import { isConflict, isNotFound, LOAD_OBJECT_RESOURCES, RESOURCES, type KubeClient, type KubeObject, type Resource } from './kube.js';
 import type { Logger } from './log.js';
 import { loadSpanMs, type Checkpoint } from './run-units.js';
 
@@ -29,6 +29,20 @@ export interface TestRunObject extends KubeObject {
   status?: { stage?: string; testRunId?: string; conditions?: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[] };
 }
 
+/** A batch/v1 Job (the loadlab engine's driver Job) as far as the operator reads it. */
+export interface JobObject extends KubeObject {
+  spec?: { parallelism?: number; completions?: number };
+  status?: {
+    startTime?: string;
+    completionTime?: string;
+    active?: number;
+    ready?: number;
+    succeeded?: number;
+    failed?: number;
+    conditions?: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[];
+  };
+}
+
 export interface DeploymentObject extends KubeObject {
   spec?: { replicas?: number };
   status?: import('./builders.js').DeploymentStatus;
@@ -38,6 +52,7 @@ export interface Caches {
   experiments: Informer<ExperimentObject>;
   deployments: Informer<DeploymentObject>;
   testRuns: Informer<TestRunObject>;
+  jobs: Informer<JobObject>;
 }
 
 export interface Deps {
@@ -181,17 +196,20 @@ export function runGrafanaUrl(ctx: StepContext, status: Status): string | undefi
   return grafanaLink({ baseUrl: grafanaUrl, dashboard: grafanaDashboard, namespace: ctx.namespace, experiment: ctx.name, runId: status.runId, fromMs, ...(toMs !== undefined ? { toMs } : {}) });
 }
 
-/** The TestRun of a checkpoint still running, if any. */
+/** The load object (TestRun or Job) of a checkpoint still running, if any. */
 export function inFlight(status: Status): Checkpoint | undefined {
   const last = status.timeline?.at(-1);
   return last && !last.endTime ? last : undefined;
 }
 
-/** Deletes the TestRun of the checkpoint in flight (k6-operator then stops its runners): the one way to stop load. */
+/**
+ * Deletes the TestRun or Job of the checkpoint in flight: the one way to stop load (k6-operator
+ * stops a deleted TestRun's runners; a deleted Job's pods are deleted with it, in the background).
+ */
 export async function stopLoad(ctx: StepContext): Promise<Checkpoint | undefined> {
   const running = inFlight(ctx.status);
   if (!running) return undefined;
-  await ctx.deps.client.delete(RESOURCES.testRuns, ctx.namespace, running.testRun, running.uid);
+  await ctx.deps.client.delete(LOAD_OBJECT_RESOURCES[running.kind], ctx.namespace, running.name, running.uid);
   return running;
 }
 
