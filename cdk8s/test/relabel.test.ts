@@ -37,7 +37,7 @@ describe('the API and load-generator PodMonitors\' relabelling, applied by a rea
     dir = mkdtempSync(join(tmpdir(), 'loadlab-relabel-'));
     const labelled = await metricsServer();
     const unlabelled = await metricsServer();
-    const driver = await metricsServer('# TYPE loadlab_driver_fleet_devices gauge\nloadlab_driver_fleet_devices 500\n');
+    const driver = await metricsServer('# TYPE loadlab_driver_fleet_devices gauge\nloadlab_driver_fleet_devices 500\n# TYPE loadlab_driver_requests_sent_total counter\nloadlab_driver_requests_sent_total{endpoint="measurements"} 42\n');
     servers.push(labelled.server, unlabelled.server, driver.server);
     const free = await metricsServer();
     const port = free.port;
@@ -65,7 +65,8 @@ describe('the API and load-generator PodMonitors\' relabelling, applied by a rea
             static_configs: [
               {
                 targets: [`127.0.0.1:${driver.port}`],
-                labels: { __meta_kubernetes_namespace: 'lab', __meta_kubernetes_pod_label_loadlab_dev_experiment: 'seed-20k', __meta_kubernetes_pod_label_loadlab_dev_run: 'r2-abcdef-s3', pod: 'seed-20k-r2-abcdef-s3-driver-1-x7k2p' },
+                // prometheus-operator labels every target with its endpoint (the port's name).
+                labels: { __meta_kubernetes_namespace: 'lab', __meta_kubernetes_pod_label_loadlab_dev_experiment: 'seed-20k', __meta_kubernetes_pod_label_loadlab_dev_run: 'r2-abcdef-s3', pod: 'seed-20k-r2-abcdef-s3-driver-1-x7k2p', endpoint: 'metrics' },
               },
             ],
             relabel_configs: [{ target_label: 'job', replacement: 'loadlab-system/loadlab-load-generator' }, ...relabelConfigs(LOAD_GENERATOR_RELABELINGS)],
@@ -121,5 +122,8 @@ describe('the API and load-generator PodMonitors\' relabelling, applied by a rea
     assert.equal(series.length, 1, 'the driver\'s series, found by the analysis\' selector and job="driver"');
     assert.equal(series[0]!.metric.run, 'r2-abcdef-s3');
     assert.equal(series[0]!.metric.pod, 'seed-20k-r2-abcdef-s3-driver-1-x7k2p');
+    const sent = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent('loadlab_driver_requests_sent_total{job="driver"}')}`)).json()) as { data: { result: { metric: Record<string, string> }[] } };
+    assert.equal(sent.data.result[0]?.metric.endpoint, 'measurements', 'the driver\'s own endpoint label, not the target\'s port name');
+    assert.equal(sent.data.result[0]?.metric.exported_endpoint, undefined);
   });
 });

@@ -30,11 +30,15 @@ export const EXPERIMENT_RELABELINGS = [
  * The loadlab engine's driver pods: the run's labels as the API's, and job="driver", the job local
  * mode's Prometheus gives the driver, which the analysis selects the generator's own CPU by and
  * keeps out of the API's Node.js queries (operator/src/analysis/queries.ts). prometheus-operator
- * sets job before a PodMonitor's own relabelings, so this one has the last word.
+ * sets job, and an `endpoint` label (the port's name) on every target, before a PodMonitor's own
+ * relabelings: these have the last word. The driver's series carry an `endpoint` of their own
+ * (measurements, command, login), which the target's would otherwise push aside as
+ * exported_endpoint; so the target's is dropped.
  */
 export const LOAD_GENERATOR_RELABELINGS = [
   ...EXPERIMENT_RELABELINGS,
   { targetLabel: 'job', replacement: DRIVER_JOB, action: 'replace' },
+  { regex: 'endpoint', action: 'labeldrop' },
 ];
 
 /**
