@@ -66,6 +66,7 @@ const INVALID: readonly { name: string; field: string; message: string; change: 
   { name: 'a jitter over 1', field: 'spec.fleet.jitter', message: 'should be less than or equal to 1', change: (m) => (m.spec.fleet.jitter = 1.5) },
   { name: '101 replicas', field: 'spec.target.replicas', message: 'should be less than or equal to 100', change: (m) => (m.spec.target = { replicas: 101 }) },
   { name: 'an unknown cleanup policy', field: 'spec.cleanup', message: 'Unsupported value: "sometimes"', change: (m) => (m.spec.cleanup = 'sometimes') },
+  { name: 'a load engine that does not exist', field: 'spec.generator.engine', message: 'Unsupported value: "locust": supported values: "k6", "loadlab"', change: (m) => (m.spec.generator = { engine: 'locust' }) },
   { name: 'a saturation threshold of 0', field: 'spec.analysis.thresholds.apiCpuCores', message: 'should be greater than 0',
     change: (m) => (m.spec.analysis = { thresholds: { apiCpuCores: 0 } }) },
   { name: 'a fraction threshold given in percent', field: 'spec.analysis.thresholds.memoryLimitFraction', message: 'should be less than or equal to 1',
@@ -111,6 +112,7 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
     assert.equal(stored.target.replicas, 1);
     assert.equal(stored.cleanup, 'onSuccess');
     assert.equal(stored.fleet.seed, 1);
+    assert.equal(stored.generator.engine, 'k6', 'the load engine defaults to k6-operator TestRuns');
     // No analysis block materialised: the analysis library's defaults apply.
     assert.equal(stored.analysis, undefined);
     const dbPool = (await client.get<KubeObject & { spec: Json }>(RESOURCES.loadExperiments, NS, 'bottleneck-db-pool')).spec;
@@ -222,6 +224,8 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
     const threshold = await cp.kubectl(['explain', 'loadexperiment.spec.analysis.thresholds.dbHoldMeanS']);
     assert.match(threshold, /holds its connection this many\s+seconds[\s\S]*Default 0\.02; greater\s+than 0 and at most 60/);
     const status = await cp.kubectl(['explain', 'loadexperiment.status.timeline']);
-    assert.match(status, /one checkpoint per TestRun/);
+    assert.match(status, /one checkpoint per TestRun\s+or Job/);
+    const engine = await cp.kubectl(['explain', 'loadexperiment.spec.generator.engine']);
+    assert.match(engine, /What generates the load in a cluster\. k6:[\s\S]*loadlab:[\s\S]*loadlab\s+driver/);
   });
 });

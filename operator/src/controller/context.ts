@@ -215,18 +215,21 @@ export async function stopLoad(ctx: StepContext): Promise<Checkpoint | undefined
 
 /**
  * The run failed: stop its load, record why (phase Failed, Succeeded=False with the reason), and
- * report it. Cleanup follows per spec.cleanup in the next reconcile.
+ * report it. Cleanup follows per spec.cleanup in the next reconcile. With `loadEnded` the load
+ * object in flight has already stopped by itself (a failed Job: its controller ended every pod):
+ * it is recorded as Error and left as it is, pods and logs, for inspection.
  */
-export async function fail(ctx: StepContext, reason: string, message: string, extra: ConditionUpdate[] = []): Promise<Result> {
-  const stopped = await stopLoad(ctx);
+export async function fail(ctx: StepContext, reason: string, message: string, extra: ConditionUpdate[] = [], options: { loadEnded?: boolean } = {}): Promise<Result> {
+  const stopped = options.loadEnded ? inFlight(ctx.status) : await stopLoad(ctx);
   const now = ctx.deps.now();
+  const outcome = options.loadEnded ? ('Error' as const) : ('Stopped' as const);
   const timeline = stopped
-    ? (ctx.status.timeline ?? []).map((checkpoint, index, all) => (index === all.length - 1 ? { ...checkpoint, endTime: now.toISOString(), outcome: 'Stopped' as const } : checkpoint))
+    ? (ctx.status.timeline ?? []).map((checkpoint, index, all) => (index === all.length - 1 ? { ...checkpoint, endTime: now.toISOString(), outcome } : checkpoint))
     : ctx.status.timeline;
   return transition(ctx, {
     to: 'Failed',
     conditions: [
-      ...(stopped ? [{ type: LOAD_COMPLETE, status: 'False' as const, reason, message: `load stopped: ${message}` }] : []),
+      ...(stopped ? [{ type: LOAD_COMPLETE, status: 'False' as const, reason, message: `${options.loadEnded ? 'load failed' : 'load stopped'}: ${message}` }] : []),
       ...extra,
       { type: SUCCEEDED, status: 'False', reason, message },
     ],

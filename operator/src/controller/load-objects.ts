@@ -25,7 +25,8 @@ export type UnitProgress =
   | { state: 'waiting'; wakeAtMs?: number }
   | { state: 'started'; startTime: string }
   | { state: 'ended'; startTime?: string; endTime: string }
-  | { state: 'failed'; message: string };
+  /** loadStopped: nothing of it runs any more (else the object is deleted to stop what may). */
+  | { state: 'failed'; message: string; loadStopped: boolean };
 
 export interface LoadObjects {
   kind: LoadObjectKind;
@@ -89,7 +90,8 @@ const testRuns: LoadObjects = {
     const name = testRun.metadata.name;
     if (stage === 'error') {
       const detail = times.message ? `: ${times.message}` : '';
-      return { state: 'failed', message: `TestRun ${name} reached stage "error"${detail} (kubectl describe testrun ${name} -n ${testRun.metadata.namespace})` };
+      // k6-operator may leave other runners going: deleting the TestRun stops them.
+      return { state: 'failed', message: `TestRun ${name} reached stage "error"${detail} (kubectl describe testrun ${name} -n ${testRun.metadata.namespace})`, loadStopped: false };
     }
     if (stage === 'finished') return { state: 'ended', ...(times.runningSince ? { startTime: times.runningSince } : {}), endTime: times.stoppedAt ?? now.toISOString() };
     if (stage === 'started') return { state: 'started', startTime: times.runningSince ?? now.toISOString() };
@@ -128,7 +130,8 @@ const jobs: LoadObjects = {
     if (failed) {
       const why = [failed.reason, failed.message].filter(Boolean).join(': ') || 'a runner failed';
       const where = `kubectl logs -n ${job.metadata.namespace} -l job-name=${name} --prefix; kubectl describe job ${name} -n ${job.metadata.namespace}`;
-      return { state: 'failed', message: `Job ${name} failed (${why}; ${job.status?.failed ?? 0} of ${job.spec?.completions ?? '?'} runners failed) (${where})` };
+      // A failed Job's controller has ended its other pods: keep it, and their logs, to look at.
+      return { state: 'failed', message: `Job ${name} failed (${why}; ${job.status?.failed ?? 0} of ${job.spec?.completions ?? '?'} runners failed) (${where})`, loadStopped: true };
     }
     const complete = holds('Complete');
     if (complete) return { state: 'ended', ...(startAt ? { startTime: startAt } : {}), endTime: complete.lastTransitionTime ?? job.status?.completionTime ?? now.toISOString() };

@@ -104,7 +104,7 @@ async function follow(ctx: StepContext, current: Checkpoint, units: RunUnit[]): 
   const now = ctx.deps.now();
   const progress = objects.progress(object, now);
 
-  if (progress.state === 'failed') return fail(ctx, `${kind}Failed`, progress.message);
+  if (progress.state === 'failed') return fail(ctx, `${kind}Failed`, progress.message, [], { loadEnded: progress.loadStopped });
   if (progress.state === 'ended') {
     const endTime = progress.endTime;
     // Missed "started" (the operator was down for the whole unit): the generator ran the planned schedule.
