@@ -213,8 +213,8 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
     assert.equal(rows.length, examples.length);
     const wide = await cp.kubectl(['get', 'lex', 'breaking-point', '-n', NS, '-o', 'wide']);
     const [wideHeader, wideRow] = wide.trim().split('\n');
-    assert.deepEqual(wideHeader!.split(/\s{2,}/), ['NAME', 'PHASE', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE', 'BREAK-RPS', 'REPLICAS', 'VERDICT']);
-    assert.match(wideRow!, /4321\s+1\s+The SLO broke at 67,500 devices/);
+    assert.deepEqual(wideHeader!.split(/\s{2,}/), ['NAME', 'PHASE', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE', 'BREAK-RPS', 'REPLICAS', 'ENGINE', 'VERDICT']);
+    assert.match(wideRow!, /4321\s+1\s+k6\s+The SLO broke at 67,500 devices/);
     console.log(`[kubectl get loadexperiments]\n${table}`);
   });
 

@@ -39,6 +39,7 @@ import {
   runUnits,
   setCondition,
   SPEC_HASH_ANNOTATION,
+  LOAD_OBJECTS,
   testRunTimes,
   unitLoadObjectName,
   WorkQueue,
@@ -385,6 +386,20 @@ describe('the timeline: checkpoints to the analysis\' stages', () => {
     assert.deepEqual(testRunTimes(running), { runningSince: '2026-01-01T00:00:00Z' });
     const finished = { metadata: { name: 'x' }, status: { stage: 'finished', conditions: [{ type: 'TestRunRunning', status: 'False', lastTransitionTime: '2026-01-01T00:02:00Z', message: '' }] } };
     assert.deepEqual(testRunTimes(finished), { stoppedAt: '2026-01-01T00:02:00Z' });
+  });
+  it('reads a driver Job\'s status as its unit\'s progress: waiting until its start time, started once its pods run, ended when Complete, failed with its reason', () => {
+    const progress = (status: Json, now: string) =>
+      LOAD_OBJECTS.Job.progress({ metadata: { name: 'x-r1-driver', namespace: 'lab', annotations: { 'loadlab.dev/start-at': '2026-01-01T00:00:20Z' } }, spec: { completions: 2 }, status }, new Date(now));
+    assert.deepEqual(progress({ active: 2 }, '2026-01-01T00:00:10Z'), { state: 'waiting', wakeAtMs: Date.parse('2026-01-01T00:00:20Z') });
+    assert.deepEqual(progress({}, '2026-01-01T00:00:30Z'), { state: 'waiting' }, 'no pod yet');
+    assert.deepEqual(progress({ active: 2 }, '2026-01-01T00:00:30Z'), { state: 'started', startTime: '2026-01-01T00:00:20Z' }, 'the schedule began at the start time');
+    const complete = { succeeded: 2, completionTime: '2026-01-01T00:05:01Z', conditions: [{ type: 'SuccessCriteriaMet', status: 'True' }, { type: 'Complete', status: 'True', lastTransitionTime: '2026-01-01T00:05:00Z' }] };
+    assert.deepEqual(progress(complete, '2026-01-01T00:06:00Z'), { state: 'ended', startTime: '2026-01-01T00:00:20Z', endTime: '2026-01-01T00:05:00Z' });
+    const failed = progress({ failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' }] }, '2026-01-01T00:06:00Z');
+    assert.equal(failed.state, 'failed');
+    assert.match((failed as { message: string }).message, /^Job x-r1-driver failed \(DeadlineExceeded: Job was active longer than specified deadline; 1 of 2 runners failed\) \(kubectl logs -n lab -l job-name=x-r1-driver --prefix/);
+    assert.equal((failed as { loadStopped: boolean }).loadStopped, true, 'a failed Job\'s pods have ended: kept for inspection');
+    assert.equal((LOAD_OBJECTS.TestRun.progress({ metadata: { name: 't', namespace: 'lab' }, status: { stage: 'error' } }, new Date()) as { loadStopped: boolean }).loadStopped, false, 'a TestRun in error may leave runners: deleted');
   });
 });
 

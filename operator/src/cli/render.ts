@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { analysisDelayDefaultS, DEFAULT_SCRAPE_INTERVAL_S } from '../controller/config.js';
 import { buildDriverConfigMap, buildDriverJob, DEFAULT_DRIVER_IMAGE } from '../driver-job/index.js';
 import { buildScriptConfigMap, buildTestRun, DEFAULT_REMOTE_WRITE_URL, renderK6Script } from '../k6/index.js';
 import { formatErrors, parseExperiment } from '../schema/index.js';
@@ -11,8 +12,8 @@ import { parsePhasesOption } from './phases-option.js';
 import { checkRunId, defaultApiUrl } from '../contract/index.js';
 import { type PhaseRange } from '../traffic/index.js';
 
-/** Two scrapes of kube-prometheus-stack's default 15 s interval, as the operator keeps them with its defaults. */
-const DEFAULT_LINGER_S = 30;
+/** As long as the operator with its default scrape interval keeps the drivers' metrics up. */
+const DEFAULT_LINGER_S = analysisDelayDefaultS(DEFAULT_SCRAPE_INTERVAL_S);
 
 export const RENDER_USAGE = `Usage: loadlab render <experiment.yaml> [options]
 

@@ -43,6 +43,9 @@ const httpUrl = (example: string) =>
     }, `must be an http:// or https:// URL such as ${example}`)
     .transform((value) => value.replace(/\/+$/, ''));
 
+/** kube-prometheus-stack's scrape interval, which the charts keep: the operator's default. */
+export const DEFAULT_SCRAPE_INTERVAL_S = 15;
+
 /** Where load generators run when an experiment does not say (the install knows its nodes). */
 const placementSchema = z.strictObject({
   nodeSelector: z.record(z.string(), z.string()).optional(),
@@ -88,7 +91,7 @@ export const operatorEnvSchema = z
     POD_NAMESPACE: z.string().trim().regex(DNS_LABEL, 'must be a namespace name').optional(),
     MAX_CONCURRENT_RECONCILES: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(32, 'must be at most 32').default(4),
     ANALYSIS_STEP_SECONDS: seconds(1, 3600, '15').default(15),
-    SCRAPE_INTERVAL_SECONDS: seconds(1, 600, '15').default(15),
+    SCRAPE_INTERVAL_SECONDS: seconds(1, 600, '15').default(DEFAULT_SCRAPE_INTERVAL_S),
     /** Waits this long after the load ends before querying; default: analysisDelayDefaultS(). */
     ANALYSIS_DELAY_SECONDS: seconds(0, 600, '30').optional(),
     RETRY_BASE_SECONDS: seconds(0.01, 60, '1').default(1),
