@@ -5,14 +5,15 @@
 //   1 schema          the LoadExperiment schema: CRD, types, validation, the thresholds table
 //   2 contract        names and labels, the device token format, the API's environment
 //   3 traffic         the traffic model: plan, schedule (arrivals, logins), phase ranges, search policy
-//   4 k6 | driver | analysis | dataset
-//                     the generators, the Prometheus analysis, the experiment's database contents
+//   4 k6 | driver | driver-job | analysis | dataset
+//                     the generators (k6 TestRuns, the load driver, the driver as a Job), the Prometheus
+//                     analysis, the experiment's database contents
 //   5 controller | local
 //                     the operator's reconciler, local mode
 //   6 cli             the `loadlab` command
 // Across workspaces: api (the system under test) and sandbox (throwaway infrastructure) import no
 // other workspace of ours; nothing under src imports tests; no cycles anywhere.
-const LAYERS = [['schema'], ['contract'], ['traffic'], ['k6', 'driver', 'analysis', 'dataset'], ['controller', 'local'], ['cli']];
+const LAYERS = [['schema'], ['contract'], ['traffic'], ['k6', 'driver', 'driver-job', 'analysis', 'dataset'], ['controller', 'local'], ['cli']];
 
 const layerRules = LAYERS.flatMap((layer, index) => {
   const below = LAYERS.slice(0, index).flat();

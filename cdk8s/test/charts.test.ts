@@ -4,15 +4,27 @@ import { loadExperimentCrd } from '@loadlab/operator/crd';
 import { DASHBOARD_UID, dashboardQueries } from '@loadlab/operator/dashboard';
 import { allRules } from '@loadlab/operator/rbac';
 import { loadOperatorConfig } from '@loadlab/operator/config';
+import { buildDriverJob, DRIVER_METRICS_PORT, DRIVER_METRICS_PORT_NAME } from '@loadlab/operator/driver-job';
+import { parseExperiment } from '@loadlab/operator/schema';
+import { buildTrafficPlan } from '@loadlab/operator/traffic';
 import { parse } from 'yaml';
 import { CHART_IDS, extraFiles } from '../src/app.js';
-import { EXPERIMENT_RELABELINGS } from '../src/charts/monitoring.js';
+import { EXPERIMENT_RELABELINGS, LOAD_GENERATOR_RELABELINGS } from '../src/charts/monitoring.js';
 import { staleFiles } from '../src/main.js';
 import type { Manifest } from '../src/objects.js';
 import { DATABASE_SECRET, NAMESPACES } from '../src/settings.js';
 import { allManifests, podTemplates, renderedCharts, type Container } from './support.js';
 
 const charts = renderedCharts();
+
+/** An experiment on the loadlab engine, for the driver Job the operator would build for it. */
+function driverExperiment() {
+  const parsed = parseExperiment(JSON.stringify({
+    apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: 'drv', namespace: NAMESPACES.experiments },
+    spec: { fleet: { devices: 10 }, load: { stages: [{ devices: 10, duration: '10s' }] }, generator: { engine: 'loadlab', parallelism: 2 } },
+  }), 'drv.json');
+  return parsed.ok ? parsed.experiment : assert.fail('the test experiment is valid');
+}
 const chart = (id: string) => charts.get(id) ?? assert.fail(`no chart ${id}`);
 const find = (manifests: readonly Manifest[], kind: string, name: string) =>
   manifests.find((m) => m.kind === kind && m.metadata.name === name) ?? assert.fail(`no ${kind}/${name}`);
@@ -65,6 +77,7 @@ describe('each chart', () => {
     assert.deepEqual(config.generatorPlacement?.nodeSelector, { 'loadlab.dev/role': 'load' });
     assert.equal(config.databaseMetricsSelector, 'job="timescaledb"', 'the default matches the TimescaleDB PodMonitor\'s jobLabel');
     assert.equal(config.leaderElection.namespace, NAMESPACES.system);
+    assert.equal(config.driver.image, 'loadlab/operator:dev', 'the driver Jobs run the operator\'s own image');
   });
 
   it('20-api: the experiments namespace enforces restricted, denies by default, and opens generator → API → TimescaleDB', () => {
@@ -72,6 +85,10 @@ describe('each chart', () => {
     assert.equal(find(manifests, 'Namespace', NAMESPACES.experiments).metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
     const names = manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => m.metadata.name).sort();
     assert.deepEqual(names, ['default-deny', 'loadlab-api', 'loadlab-load-generator']);
+    // Prometheus (in its namespace) may scrape the driver pods' metrics port, and nothing else may.
+    const generators = find(manifests, 'NetworkPolicy', 'loadlab-load-generator').spec as { ingress: { from: { namespaceSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }[] };
+    const scrape = generators.ingress.find((rule) => rule.ports.some((port) => port.port === DRIVER_METRICS_PORT));
+    assert.deepEqual(scrape?.from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NAMESPACES.monitoring } } }]);
   });
 
   it('30-timescaledb: a StatefulSet on the timescale image with a PVC, settings, and postgres_exporter beside it', () => {
@@ -86,7 +103,16 @@ describe('each chart', () => {
 
   it('40-monitoring: PodMonitors label series experiment=<namespace>/<pod label> and run=<pod label>', () => {
     const monitors = chart('40-monitoring');
-    assert.deepEqual(monitors.map((m) => m.metadata.name).sort(), ['loadlab-api', 'loadlab-operator', 'timescaledb']);
+    assert.deepEqual(monitors.map((m) => m.metadata.name).sort(), ['loadlab-api', 'loadlab-load-generator', 'loadlab-operator', 'timescaledb']);
+    // The loadlab engine's driver pods: the same labels, job="driver", their Job's metrics port.
+    const drivers = find(monitors, 'PodMonitor', 'loadlab-load-generator').spec as { namespaceSelector: unknown; selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string; relabelings: unknown }[] };
+    assert.deepEqual(drivers.namespaceSelector, { any: true });
+    assert.deepEqual(drivers.podMetricsEndpoints[0]!.relabelings, LOAD_GENERATOR_RELABELINGS);
+    assert.equal(drivers.podMetricsEndpoints[0]!.port, DRIVER_METRICS_PORT_NAME);
+    const job = buildDriverJob(driverExperiment(), { runId: 'r1', image: 'x', plan: buildTrafficPlan(driverExperiment()), phaseRange: { from: 0, to: 1 }, tokenSecret: 'x'.repeat(32), metricsLingerS: 30 });
+    const podLabels = job.spec.template.metadata!.labels!;
+    for (const [key, value] of Object.entries(drivers.selector.matchLabels)) assert.equal(podLabels[key], value, `the PodMonitor selects the driver pods (${key})`);
+    assert.ok(job.spec.template.spec!.containers[0]!.ports!.some((port) => port.name === drivers.podMetricsEndpoints[0]!.port), 'on a port their container names');
     const api = find(monitors, 'PodMonitor', 'loadlab-api').spec as { namespaceSelector: unknown; podMetricsEndpoints: { relabelings: unknown }[] };
     assert.deepEqual(api.namespaceSelector, { any: true });
     assert.deepEqual(api.podMetricsEndpoints[0]!.relabelings, EXPERIMENT_RELABELINGS);

@@ -3,6 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildApiDeployment, buildApiService } from '@loadlab/operator/builders';
+import { buildDriverConfigMap, buildDriverJob } from '@loadlab/operator/driver-job';
+import { buildTrafficPlan } from '@loadlab/operator/traffic';
 import { parseExperiment } from '@loadlab/operator/schema';
 import { ControlPlane, repoRoot } from '@loadlab/sandbox/control-plane';
 import { CHARTS_DIR } from '../src/main.js';
@@ -79,6 +81,33 @@ describe('charts/ on a real kube-apiserver (server-side dry-run)', () => {
       let warnings = '';
       await plane.kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=loadlab-operator', '-f', '-'], {
         stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [buildApiDeployment(experiment, options), buildApiService(experiment, options)] }),
+        onStderr: (text) => (warnings += text),
+      });
+      assert.doesNotMatch(warnings, /PodSecurity|violate/i, `${file}: ${warnings}`);
+    }
+  });
+
+  it('admits the driver Job and ConfigMap the operator builds for each example experiment on the loadlab engine in the restricted namespace, without a Pod Security warning', async () => {
+    await plane.kubectl(['apply', '--server-side', '-f', join(CHARTS_DIR, 'loadlab', '20-api.yaml')]);
+    const dir = resolve(repoRoot(), 'experiments');
+    for (const file of readdirSync(dir).filter((name) => name.endsWith('.yaml'))) {
+      const parsed = parseExperiment(readFileSync(join(dir, file), 'utf8'), file);
+      assert.ok(parsed.ok, file);
+      const experiment = {
+        ...parsed.experiment,
+        metadata: { ...parsed.experiment.metadata, namespace: NAMESPACES.experiments },
+        // Two runners: the one-per-node rule is part of what is admitted.
+        spec: { ...parsed.experiment.spec, generator: { ...parsed.experiment.spec.generator, engine: 'loadlab' as const, parallelism: 2 } },
+      };
+      const plan = buildTrafficPlan(experiment);
+      const identity = { runId: 'r1-3f1c2f', ownerUid: '3f1c2f4e-0000-4000-8000-000000000001' };
+      const job = buildDriverJob(experiment, {
+        ...identity, image: 'loadlab/operator:dev', plan, phaseRange: { from: 0, to: plan.phases.length }, tokenSecret: 'x'.repeat(32),
+        start: { at: new Date(Date.now() + 20_000).toISOString(), delayS: 20 }, metricsLingerS: 30,
+      });
+      let warnings = '';
+      await plane.kubectl(['apply', '--server-side', '--dry-run=server', '--validate=strict', '--field-manager=loadlab-operator', '-f', '-'], {
+        stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [buildDriverConfigMap(experiment, identity), job] }),
         onStderr: (text) => (warnings += text),
       });
       assert.doesNotMatch(warnings, /PodSecurity|violate/i, `${file}: ${warnings}`);

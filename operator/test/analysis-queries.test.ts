@@ -6,15 +6,22 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { buildCatalog, defaultRateWindowS, measuresFor, type Source } from '../src/analysis/index.js';
+import type { LoadEngine } from '../src/schema/index.js';
 
-const SOURCES: Source[] = ['local', 'kubernetes'];
+/** Local mode always runs the loadlab driver; a cluster runs either engine. */
+const PLACES: { source: Source; engine: LoadEngine }[] = [
+  { source: 'local', engine: 'loadlab' },
+  { source: 'kubernetes', engine: 'k6' },
+  { source: 'kubernetes', engine: 'loadlab' },
+];
 const SELECTOR = 'experiment="quickstart",run="3"';
 
 describe('the query catalog', () => {
-  for (const source of SOURCES) {
-    const catalog = buildCatalog({ selector: SELECTOR, source, rateWindowS: 20, resourceSelector: 'namespace="lab",pod=~"quickstart-.*"' });
+  for (const { source, engine } of PLACES) {
+    const label = `${source}, engine ${engine}`;
+    const catalog = buildCatalog({ selector: SELECTOR, source, engine, rateWindowS: 20, resourceSelector: 'namespace="lab",pod=~"quickstart-.*"' });
 
-    it(`${source}: fewer than 50 queries, uniquely named, each selecting the run`, () => {
+    it(`${label}: fewer than 50 queries, uniquely named, each selecting the run`, () => {
       assert.ok(catalog.length < 50, `${catalog.length} queries`);
       assert.equal(new Set(catalog.map((query) => query.name)).size, catalog.length);
       for (const query of catalog) {
@@ -27,12 +34,20 @@ describe('the query catalog', () => {
       }
     });
 
-    it(`${source}: every USE measure reads a query of the catalog`, () => {
+    it(`${label}: every USE measure reads a query of the catalog`, () => {
       const names = new Set(catalog.map((query) => query.name));
-      for (const measure of measuresFor(source)) assert.ok(names.has(measure.query), `${measure.key} → ${measure.query}`);
+      for (const measure of measuresFor(source, engine)) assert.ok(names.has(measure.query), `${measure.key} → ${measure.query}`);
     });
 
-    it(`${source}: promtool (Prometheus' own parser, 2.42 from Debian) accepts every query`, () => {
+    it(`${label}: the generator's metrics are the engine's, and the API's Node.js metrics never include the driver's`, () => {
+      const generator = catalog.filter((query) => query.resource === 'load-generator' || query.name.startsWith('generator_'));
+      for (const query of generator) assert.match(query.promql, engine === 'loadlab' ? /loadlab_driver_|job="driver"/ : /\bk6_|container="k6"/, query.name);
+      for (const query of catalog.filter((entry) => /nodejs_/.test(entry.promql))) {
+        for (const [selector] of query.promql.matchAll(/nodejs_\w+\{[^}]*\}/g)) assert.match(selector, /job!="driver"/, `${query.name}: ${selector}`);
+      }
+    });
+
+    it(`${label}: promtool (Prometheus' own parser, 2.42 from Debian) accepts every query`, () => {
       const directory = mkdtempSync(join(tmpdir(), 'loadlab-catalog-'));
       try {
         const file = join(directory, 'catalog.yml');

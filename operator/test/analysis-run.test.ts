@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { analyzeRun, buildCatalog, PrometheusClient, renderMarkdown, RetryableError, TerminalError, uslCapacity, type Bottleneck, type Source } from '../src/analysis/index.js';
-import { formatErrors, parseExperiment } from '../src/schema/index.js';
+import { formatErrors, parseExperiment, type LoadEngine } from '../src/schema/index.js';
 import { startFakePrometheus, type FakeHandler, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
 import { searchTimeline, syntheticHandler, type Scenario } from './fixtures/analysis/synthetic-run.js';
 import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
@@ -30,13 +30,13 @@ after(async () => {
 function run(scenario: Scenario, client = new PrometheusClient({ baseUrl: fake.url }), stages = timeline) {
   const rateWindowS = scenario.source === 'local' ? 20 : 60;
   handler = syntheticHandler(scenario, stages, rateWindowS, SELECTOR);
-  return analyzeRun({ prometheus: client, selector: SELECTOR, timeline: stages, slo, source: scenario.source, step: STEP_S, scrapeIntervalS: rateWindowS / 4 });
+  return analyzeRun({ prometheus: client, selector: SELECTOR, timeline: stages, slo, source: scenario.source, ...(scenario.engine ? { engine: scenario.engine } : {}), step: STEP_S, scrapeIntervalS: rateWindowS / 4 });
 }
 
 describe('fake Prometheus: analyzeRun on synthetic runs with a known bottleneck', () => {
   // Capacity 400 rps: ρ = 0.92 at step 11 (5,500 devices × 2/30 s); the generator in its own
   // scenario tops out at 300 rps, reached at step 10.
-  const cases: { kind: Scenario['kind']; source: Source; bottleneck: Bottleneck; breaksAt?: number; lastGood?: number }[] = [
+  const cases: { kind: Scenario['kind']; source: Source; engine?: LoadEngine; bottleneck: Bottleneck; breaksAt?: number; lastGood?: number }[] = [
     { kind: 'none', source: 'local', bottleneck: 'none' },
     { kind: 'api-cpu', source: 'local', bottleneck: 'api-cpu', breaksAt: 5500, lastGood: 5000 },
     { kind: 'db-pool', source: 'local', bottleneck: 'db-pool', breaksAt: 5500, lastGood: 5000 },
@@ -45,18 +45,28 @@ describe('fake Prometheus: analyzeRun on synthetic runs with a known bottleneck'
     { kind: 'memory-gc', source: 'local', bottleneck: 'memory-gc', breaksAt: 5500, lastGood: 5000 },
     { kind: 'api-cpu', source: 'kubernetes', bottleneck: 'api-cpu', breaksAt: 5500, lastGood: 5000 },
     { kind: 'db-pool', source: 'kubernetes', bottleneck: 'db-pool', breaksAt: 5500, lastGood: 5000 },
+    // A cluster on the loadlab engine: the driver's own metrics, the cluster's resources.
+    { kind: 'db-pool', source: 'kubernetes', engine: 'loadlab', bottleneck: 'db-pool', breaksAt: 5500, lastGood: 5000 },
+    { kind: 'load-generator', source: 'kubernetes', engine: 'loadlab', bottleneck: 'load-generator', breaksAt: 5000, lastGood: 4500 },
   ];
   for (const testCase of cases) {
-    it(`${testCase.source}: a run bound by ${testCase.kind} → ${testCase.bottleneck}`, async () => {
-      const result = await run({ kind: testCase.kind, source: testCase.source, capacityRps: testCase.kind === 'load-generator' ? 300 : testCase.kind === 'none' ? 1e9 : 400 });
+    it(`${testCase.source}${testCase.engine ? `, engine ${testCase.engine}` : ''}: a run bound by ${testCase.kind} → ${testCase.bottleneck}`, async () => {
+      const result = await run({ kind: testCase.kind, source: testCase.source, ...(testCase.engine ? { engine: testCase.engine } : {}), capacityRps: testCase.kind === 'load-generator' ? 300 : testCase.kind === 'none' ? 1e9 : 400 });
       assert.equal(result.verdict.bottleneck, testCase.bottleneck, result.verdict.text);
       assert.equal(result.summary.bottleneck, testCase.bottleneck);
       assert.equal(result.breakingPoint.breaking?.devices, testCase.breaksAt, result.verdict.text);
       assert.equal(result.breakingPoint.lastGood?.devices, testCase.lastGood ?? 10000);
       assert.equal(result.stages.length, 40);
       assert.deepEqual(result.failed, []);
-      if (testCase.source === 'kubernetes') assert.deepEqual(result.missing, ['db_cpu_limit_fraction'], 'an absent exporter is reported, not zero');
+      // The driver's labelled counters of rare events have no series until the first one (a generator that kept up).
+      const neverCounted = testCase.engine !== 'loadlab' ? [] : testCase.kind === 'load-generator' ? ['api_shed'] : ['generator_dropped', 'generator_late'];
+      if (testCase.source === 'kubernetes') assert.deepEqual(result.missing, [...neverCounted, 'db_cpu_limit_fraction'], 'an absent exporter is reported, not zero');
       if (testCase.kind === 'load-generator') assert.match(result.verdict.text, /not blamed on the API/);
+      if (testCase.engine === 'loadlab' && testCase.source === 'kubernetes') {
+        assert.equal(result.settings.engine, 'loadlab');
+        assert.ok(result.catalog.some((query) => query.name === 'generator_offered'), 'the driver\'s own counters are read');
+        if (testCase.kind === 'load-generator') assert.match(result.verdict.text, /driver pods more CPU \(spec\.generator\.resources\)/);
+      }
     });
   }
 

@@ -1,12 +1,13 @@
 // `loadlab render` and the `loadlab` dispatcher, run as users run them: the compiled bin, spawned.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parseDocument } from 'yaml';
+import { parseExperiment } from '../src/schema/index.js';
 
 const OPERATOR_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = join(OPERATOR_DIR, 'dist', 'src', 'cli', 'main.js');
@@ -146,6 +147,78 @@ describe('loadlab render <experiment.yaml>', () => {
   });
 });
 
+describe('loadlab render <experiment.yaml> with spec.generator.engine: loadlab', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loadlab-cli-engine-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** An example experiment switched to the loadlab engine, as a file. */
+  function onLoadlabEngine(file: string, generator: Record<string, unknown> = {}): string {
+    const document = parseDocument(readFileSync(join(EXPERIMENTS, file), 'utf8'));
+    document.setIn(['spec', 'generator', 'engine'], 'loadlab');
+    for (const [key, value] of Object.entries(generator)) document.setIn(['spec', 'generator', key], value);
+    const path = join(dir, file);
+    writeFileSync(path, document.toString());
+    return path;
+  }
+
+  for (const file of readdirSync(EXPERIMENTS).filter((name) => name.endsWith('.yaml'))) {
+    it(`${file}: prints the experiment's ConfigMap and the driver Job; the ConfigMap parses back to the experiment`, () => {
+      const path = onLoadlabEngine(file);
+      const result = loadlab(['render', path, '--token-secret', SECRET]);
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stderr, '');
+      assert.doesNotMatch(result.stdout, /: [&*]a\d+$/m, 'plain YAML, no anchors or aliases');
+      const [configMap, job, ...rest] = manifests(result.stdout);
+      assert.deepEqual(rest, []);
+      const name = `${file.replace(/\.yaml$/, '')}-manual-driver`;
+      assert.deepEqual([configMap!.kind, configMap!.metadata.name, job!.kind, job!.metadata.name], ['ConfigMap', name, 'Job', name]);
+      const parsed = parseExperiment(configMap!.data!['experiment.json']!, 'experiment.json');
+      assert.ok(parsed.ok);
+      const original = parseExperiment(readFileSync(path, 'utf8'), file);
+      assert.ok(original.ok);
+      assert.deepEqual(parsed.experiment.spec, original.experiment.spec);
+      const container = (job!.spec as { template: { spec: { containers: { args: string[]; image: string; env: { name: string; value: string }[] }[] } } }).template.spec.containers[0]!;
+      assert.equal(container.image, 'loadlab/operator:dev');
+      assert.equal(container.args[0], 'drive');
+      assert.deepEqual(container.env.map((entry) => entry.name), ['LOADLAB_API_URL', 'LOADLAB_TOKEN_SECRET']);
+      assert.equal(container.env[1]!.value, SECRET);
+      assert.match(result.stdout, /^# Needs no k6-operator/m);
+    });
+  }
+
+  it('takes the image, the start time, the linger and the phases; without --start-at each runner starts when its pod does', () => {
+    const path = onLoadlabEngine('breaking-point.yaml', { parallelism: 2 });
+    const result = loadlab(['render', path, '--phases', '2-3', '--run-id', 'step-1', '--token-secret', SECRET, '--image', 'registry.example/loadlab/operator:1.2', '--start-at', '2026-06-01T12:00:00Z', '--linger', '10']);
+    assert.equal(result.status, 0, result.stderr);
+    const [, job] = manifests(result.stdout);
+    const spec = job!.spec as { parallelism: number; template: { spec: { containers: { args: string[]; image: string }[] } } };
+    const container = spec.template.spec.containers[0]!;
+    assert.equal(spec.parallelism, 2);
+    assert.equal(container.image, 'registry.example/loadlab/operator:1.2');
+    const flag = (name: string) => container.args[container.args.indexOf(name) + 1];
+    assert.deepEqual([flag('--phases'), flag('--runners'), flag('--start-at'), flag('--linger')], ['2-3', '2', '2026-06-01T12:00:00Z', '10']);
+    assert.equal(job!.metadata.annotations!['loadlab.dev/start-at'], '2026-06-01T12:00:00Z');
+    const byHand = loadlab(['render', path, '--token-secret', SECRET]);
+    assert.ok(!manifests(byHand.stdout)[1]!.metadata.annotations!['loadlab.dev/start-at']);
+    assert.doesNotMatch(byHand.stdout, /--start-at/);
+  });
+
+  for (const row of [
+    { engine: 'loadlab', args: ['--format', 'script'], want: /--format script: the loadlab engine runs no script/ },
+    { engine: 'loadlab', args: ['--remote-write-url', 'http://prometheus:9090/api/v1/write'], want: /--remote-write-url is for engine k6/ },
+    { engine: 'loadlab', args: ['--start-at', 'soon'], want: /--start-at must be an RFC 3339 time/ },
+    { engine: 'loadlab', args: ['--linger', 'forever'], want: /--linger must be a number of seconds from 0 to 3600/ },
+    { engine: 'k6', args: ['--image', 'x'], want: /--image is for engine loadlab \(this experiment's spec\.generator\.engine is k6\)/ },
+  ]) {
+    it(`engine ${row.engine}: exits 2 on ${row.args.join(' ')}, saying why`, () => {
+      const path = row.engine === 'loadlab' ? onLoadlabEngine('smoke.yaml') : join(EXPERIMENTS, 'smoke.yaml');
+      const result = loadlab(['render', path, '--token-secret', SECRET, ...row.args]);
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, row.want);
+    });
+  }
+});
+
 describe('loadlab (the dispatcher)', () => {
   it('runs through a symlink, as npm links package bins', () => {
     const dir = mkdtempSync(join(tmpdir(), 'loadlab-bin-'));
@@ -160,11 +233,12 @@ describe('loadlab (the dispatcher)', () => {
   });
 
   for (const row of [
-    { args: ['--help'], status: 0, out: /Usage: loadlab <command>[\s\S]*render <experiment\.yaml>[\s\S]*run <experiment\.yaml>/ },
+    { args: ['--help'], status: 0, out: /Usage: loadlab <command>[\s\S]*render <experiment\.yaml>[\s\S]*run <experiment\.yaml>[\s\S]*drive --experiment FILE/ },
     { args: ['help'], status: 0, out: /Usage: loadlab <command>/ },
     { args: ['render', '--help'], status: 0, out: /Usage: loadlab render <experiment\.yaml> \[options\][\s\S]*--run-id ID[\s\S]*Exit status/ },
     { args: ['help', 'render'], status: 0, out: /Usage: loadlab render/ },
     { args: ['run', '--help'], status: 0, out: /Usage: loadlab run <experiment\.yaml>[\s\S]*--out DIR[\s\S]*Exit status/ },
+    { args: ['drive', '--help'], status: 0, out: /Usage: loadlab drive --experiment FILE[\s\S]*--runners N[\s\S]*LOADLAB_TOKEN_SECRET[\s\S]*Exit status/ },
     { args: [], status: 2, err: /Usage: loadlab <command>/ },
     { args: ['frobnicate'], status: 2, err: /loadlab: unknown command "frobnicate"/ },
     { args: ['run'], status: 2, err: /give exactly one experiment file/ },

@@ -319,6 +319,63 @@ describe('the driver against a trivial server', () => {
     }
   });
 
+  it('two runners with one start time send the schedule between them, each arrival once (runner slices)', async () => {
+    const measurements: string[] = [];
+    const byPath = new Map<string, number>();
+    const server = await httpServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        byPath.set(request.url ?? '', (byPath.get(request.url ?? '') ?? 0) + 1);
+        // A device's token and its reading's time tell one arrival from another.
+        if (request.url === '/v1/measurements') measurements.push(`${request.headers.authorization} ${(JSON.parse(body) as { deviceTime: string }).deviceTime}`);
+        response.writeHead(204).end();
+      });
+    });
+    try {
+      const startAtUnixMs = Date.now() + 300;
+      const runners = await Promise.all(
+        [0, 1].map((index) =>
+          runDriver({ experiment, plan, baseUrls: [server.url], tokenSecret: secret, metricsPort: 0, slice: { index, count: 2 }, startAtUnixMs, ...(index === 1 ? { metricsHost: '0.0.0.0' } : {}) }),
+        ),
+      );
+      const whole = arrivalCounts(plan);
+      for (const endpoint of ['measurements', 'command', 'login'] as const) {
+        runners.forEach((result, index) => assert.equal(result.endpoints[endpoint].sent, arrivalCounts(plan, undefined, { index, count: 2 })[endpoint], `runner ${index} ${endpoint}`));
+        assert.equal(runners[0]!.endpoints[endpoint].sent + runners[1]!.endpoints[endpoint].sent, whole[endpoint], `${endpoint}: the two slices are the schedule`);
+      }
+      assert.equal(byPath.get('/v1/measurements'), whole.measurements);
+      assert.equal(byPath.get('/v1/command'), whole.command);
+      assert.equal(byPath.get('/v1/devices/login'), whole.login);
+      assert.equal(new Set(measurements).size, measurements.length, 'no measurement sent twice');
+      for (const result of runners) {
+        assert.equal(result.startUnixS, startAtUnixMs / 1000, 'both schedules start at the common start time');
+        assert.equal(result.totals.dropped, 0);
+      }
+      assert.match(runners[1]!.metricsUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, 'a server on every interface is reached through loopback');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('joins a schedule that started before it where it is now: what fell due more than maxLag ago is offered and dropped', async () => {
+    const server = await httpServer((_request, response) => response.writeHead(204).end());
+    try {
+      const startAtUnixMs = Date.now() - 1800;
+      const result = await runDriver({ experiment, plan, baseUrls: [server.url], tokenSecret: secret, metricsPort: 0, startAtUnixMs, maxLagS: 0.5 });
+      const whole = arrivalCounts(plan);
+      for (const endpoint of ['measurements', 'command', 'login'] as const) {
+        const counts = result.endpoints[endpoint];
+        assert.equal(counts.offered, whole[endpoint], `${endpoint}: the whole schedule is offered`);
+        assert.equal(counts.sent + counts.dropped, counts.offered, `${endpoint}: what was not sent is dropped`);
+      }
+      assert.ok(result.totals.dropped > 0 && result.totals.sent > 0, `dropped ${result.totals.dropped}, sent ${result.totals.sent}`);
+      assert.equal(result.timeline[0]!.startUnixS, startAtUnixMs / 1000, 'the timeline keeps the schedule\'s own times');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('stops on abort: the running phase ends there, what was sent is accounted for', async () => {
     const server = await httpServer((_request, response) => response.writeHead(204).end());
     const controller = new AbortController();

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { type LoadExperiment } from '../src/schema/index.js';
 import { buildTrafficPlan, effectiveJitter, loginArrivals, periodicArrivals, fleetAt, type Endpoint, type TrafficPlan, FleetIntegral, IterationDevices, deviceAtPosition, loginPieces, loginSpreadS, peakBefore, phaseRangeOfStep, schedulePhases, slotOrderFor, type PhaseRange } from '../src/traffic/index.js';
 import { buildScriptConfig, k6DurationNs, k6Options, type RampingArrivalRateScenario } from '../src/k6/index.js';
-import { FIVE_STAGES, experimentWith as sharedExperimentWith } from './support/fixtures.js';
+import { FIVE_STAGES, SHRINK_THEN_GROW, experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
 const experimentWith = (spec: Record<string, unknown>) => sharedExperimentWith(spec, 'k6-schedule');
 
@@ -217,20 +217,6 @@ describe('k6 iterations to devices', () => {
     }
   });
 });
-
-/** A plan that shrinks and grows again: who logs in, and when (shared by the login and agreement tests). */
-const SHRINK_THEN_GROW = {
-  fleet: { devices: 1000, reportInterval: '10s', pollInterval: '5s' },
-  load: {
-    stages: [
-      { devices: 100, duration: '30s', shape: 'hold' },
-      { devices: 400, duration: '30s' },
-      { devices: 200, duration: '20s' },
-      { devices: 600, duration: '40s' },
-      { devices: 900, duration: '15s', shape: 'hold' },
-    ],
-  },
-};
 
 describe('logins: each device once, when it joins', () => {
   const spec = SHRINK_THEN_GROW;

@@ -66,6 +66,7 @@ const INVALID: readonly { name: string; field: string; message: string; change: 
   { name: 'a jitter over 1', field: 'spec.fleet.jitter', message: 'should be less than or equal to 1', change: (m) => (m.spec.fleet.jitter = 1.5) },
   { name: '101 replicas', field: 'spec.target.replicas', message: 'should be less than or equal to 100', change: (m) => (m.spec.target = { replicas: 101 }) },
   { name: 'an unknown cleanup policy', field: 'spec.cleanup', message: 'Unsupported value: "sometimes"', change: (m) => (m.spec.cleanup = 'sometimes') },
+  { name: 'a load engine that does not exist', field: 'spec.generator.engine', message: 'Unsupported value: "locust": supported values: "k6", "loadlab"', change: (m) => (m.spec.generator = { engine: 'locust' }) },
   { name: 'a saturation threshold of 0', field: 'spec.analysis.thresholds.apiCpuCores', message: 'should be greater than 0',
     change: (m) => (m.spec.analysis = { thresholds: { apiCpuCores: 0 } }) },
   { name: 'a fraction threshold given in percent', field: 'spec.analysis.thresholds.memoryLimitFraction', message: 'should be less than or equal to 1',
@@ -111,6 +112,7 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
     assert.equal(stored.target.replicas, 1);
     assert.equal(stored.cleanup, 'onSuccess');
     assert.equal(stored.fleet.seed, 1);
+    assert.equal(stored.generator.engine, 'k6', 'the load engine defaults to k6-operator TestRuns');
     // No analysis block materialised: the analysis library's defaults apply.
     assert.equal(stored.analysis, undefined);
     const dbPool = (await client.get<KubeObject & { spec: Json }>(RESOURCES.loadExperiments, NS, 'bottleneck-db-pool')).spec;
@@ -155,7 +157,7 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
       (error: unknown) => error instanceof KubeError && error.status === 422 && /status\.phase: Unsupported value: "Exploded"/.test(error.message),
     );
     await assert.rejects(
-      client.replace(RESOURCES.loadExperiments, NS, 'smoke', { ...object, status: { timeline: Array.from({ length: MAX_TIMELINE_CHECKPOINTS + 1 }, (_, unit) => ({ unit, testRun: 'x', phases: { from: 0, to: 1 } })) } }, 'status'),
+      client.replace(RESOURCES.loadExperiments, NS, 'smoke', { ...object, status: { timeline: Array.from({ length: MAX_TIMELINE_CHECKPOINTS + 1 }, (_, unit) => ({ unit, kind: 'TestRun', name: 'x', phases: { from: 0, to: 1 } })) } }, 'status'),
       (error: unknown) => error instanceof KubeError && /status\.timeline: Too many: 101: must have at most 100 items/.test(error.message),
     );
   });
@@ -190,7 +192,7 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
         type, status: 'True', reason: 'Done', message: 'x'.repeat(1024), lastTransitionTime: '2026-01-01T01:00:00Z', observedGeneration: 1,
       })),
       timeline: Array.from({ length: MAX_TIMELINE_CHECKPOINTS }, (_, unit) => ({
-        unit, testRun: `breaking-point-r1-abcdef-s${unit}-k6`, uid: '0f8e4c4e-5f5c-4f51-9d58-3c4f0a1b2c3d', phases: { from: 2 * unit, to: 2 * unit + 2 },
+        unit, kind: 'TestRun', name: `breaking-point-r1-abcdef-s${unit}-k6`, uid: '0f8e4c4e-5f5c-4f51-9d58-3c4f0a1b2c3d', phases: { from: 2 * unit, to: 2 * unit + 2 },
         startTime: '2026-01-01T00:00:00.123Z', endTime: '2026-01-01T00:01:10.456Z', outcome: 'Held',
       })),
       summary,
@@ -211,8 +213,8 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
     assert.equal(rows.length, examples.length);
     const wide = await cp.kubectl(['get', 'lex', 'breaking-point', '-n', NS, '-o', 'wide']);
     const [wideHeader, wideRow] = wide.trim().split('\n');
-    assert.deepEqual(wideHeader!.split(/\s{2,}/), ['NAME', 'PHASE', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE', 'BREAK-RPS', 'REPLICAS', 'VERDICT']);
-    assert.match(wideRow!, /4321\s+1\s+The SLO broke at 67,500 devices/);
+    assert.deepEqual(wideHeader!.split(/\s{2,}/), ['NAME', 'PHASE', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE', 'BREAK-RPS', 'REPLICAS', 'ENGINE', 'VERDICT']);
+    assert.match(wideRow!, /4321\s+1\s+k6\s+The SLO broke at 67,500 devices/);
     console.log(`[kubectl get loadexperiments]\n${table}`);
   });
 
@@ -222,6 +224,8 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
     const threshold = await cp.kubectl(['explain', 'loadexperiment.spec.analysis.thresholds.dbHoldMeanS']);
     assert.match(threshold, /holds its connection this many\s+seconds[\s\S]*Default 0\.02; greater\s+than 0 and at most 60/);
     const status = await cp.kubectl(['explain', 'loadexperiment.status.timeline']);
-    assert.match(status, /one checkpoint per TestRun/);
+    assert.match(status, /one checkpoint per TestRun\s+or Job/);
+    const engine = await cp.kubectl(['explain', 'loadexperiment.spec.generator.engine']);
+    assert.match(engine, /What generates the load in a cluster\. k6:[\s\S]*loadlab:[\s\S]*loadlab\s+driver/);
   });
 });

@@ -64,7 +64,7 @@ let prometheusBudget: number | undefined;
 interface Model {
   scenario: Scenario;
   plan: TrafficPlan;
-  checkpoints: Pick<Checkpoint, 'unit' | 'testRun' | 'phases' | 'startTime' | 'endTime'>[];
+  checkpoints: Pick<Checkpoint, 'unit' | 'kind' | 'name' | 'phases' | 'startTime' | 'endTime'>[];
 }
 const models = new Map<string, Model>();
 
@@ -210,15 +210,15 @@ async function actAsK6Operator(name: string, unit: number, startUnixMs: number, 
   const object = await waitForStatus(name, `TestRun of unit ${unit} recorded`, (found) => found.status?.timeline?.some((checkpoint) => checkpoint.unit === unit) === true);
   const checkpoint = object.status!.timeline!.find((entry) => entry.unit === unit)!;
   const { start, end } = unitTimes(model, unit, startUnixMs);
-  await setTestRunStage(admin, NS, checkpoint.testRun, 'created');
-  await setTestRunStage(admin, NS, checkpoint.testRun, 'started', { at: start });
+  await setTestRunStage(admin, NS, checkpoint.name, 'created');
+  await setTestRunStage(admin, NS, checkpoint.name, 'started', { at: start });
   if (options.waitForStart ?? true) {
-    await waitForStatus(name, `start of ${checkpoint.testRun} recorded`, (found) => !!found.status?.timeline?.find((entry) => entry.unit === unit)?.startTime);
+    await waitForStatus(name, `start of ${checkpoint.name} recorded`, (found) => !!found.status?.timeline?.find((entry) => entry.unit === unit)?.startTime);
   }
-  model.checkpoints.push({ unit, testRun: checkpoint.testRun, phases: checkpoint.phases, startTime: start.toISOString(), endTime: end.toISOString() });
-  if (options.finish === false) return { testRun: checkpoint.testRun };
-  await setTestRunStage(admin, NS, checkpoint.testRun, 'finished', { at: end });
-  return { testRun: checkpoint.testRun, finishedAt: performance.now() };
+  model.checkpoints.push({ unit, kind: checkpoint.kind, name: checkpoint.name, phases: checkpoint.phases, startTime: start.toISOString(), endTime: end.toISOString() });
+  if (options.finish === false) return { testRun: checkpoint.name };
+  await setTestRunStage(admin, NS, checkpoint.name, 'finished', { at: end });
+  return { testRun: checkpoint.name, finishedAt: performance.now() };
 }
 
 async function children(name: string) {
@@ -309,15 +309,15 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
       const tTestRun = performance.now();
       const checkpoint = running.status!.timeline![0]!;
       const runId = running.status!.runId!;
-      assert.equal(checkpoint.testRun, `${name}-${runId}-k6`);
+      assert.equal(checkpoint.name, `${name}-${runId}-k6`);
       assert.deepEqual(checkpoint.phases, { from: 0, to: 4 });
-      const testRun = await admin.get<KubeObject & { spec: Json }>(RESOURCES.testRuns, NS, checkpoint.testRun);
+      const testRun = await admin.get<KubeObject & { spec: Json }>(RESOURCES.testRuns, NS, checkpoint.name);
       assert.equal(testRun.metadata.uid, checkpoint.uid);
       assert.equal(testRun.spec.cleanup, undefined, 'k6-operator must not delete the TestRun before the operator read its outcome');
       const runnerEnv = Object.fromEntries((testRun.spec.runner.env as { name: string; value: string }[]).map((entry) => [entry.name, entry.value]));
       assert.equal(runnerEnv.LOADLAB_TOKEN_SECRET, env.TOKEN_SECRET, 'the runners mint tokens with the API\'s secret');
       assert.equal(runnerEnv.LOADLAB_API_URL, `http://${name}-api.${NS}.svc:3000`);
-      await admin.get(RESOURCES.configMaps, NS, checkpoint.testRun);
+      await admin.get(RESOURCES.configMaps, NS, checkpoint.name);
 
       // The database: the API's tables in the experiment's own schema, the fleet registered with ids i + 1.
       const devices = await sql<{ count: string; min: string; max: string }>(`SELECT count(*), min(id), max(id) FROM "${schema}".device`);
@@ -442,7 +442,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     await create(name, stagesSpec());
     await actAsKubelet(name);
     const running = await waitForStatus(name, 'TestRun', (object) => (object.status?.timeline?.length ?? 0) > 0);
-    const testRun = running.status!.timeline![0]!.testRun;
+    const testRun = running.status!.timeline![0]!.name;
     await setTestRunStage(admin, NS, testRun, 'started');
     await setTestRunStage(admin, NS, testRun, 'error', { message: 'runner job loadlab-1 failed: OOMKilled' });
     const failed = await waitForPhase(name, 'Failed');
@@ -460,7 +460,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     await create(name, { ...stagesSpec(), load: { stages: [{ devices: 100, duration: '2s' }] }, timeout: '5s', cleanup: 'never' });
     await actAsKubelet(name);
     const running = await waitForStatus(name, 'TestRun', (object) => (object.status?.timeline?.length ?? 0) > 0);
-    const testRun = running.status!.timeline![0]!.testRun;
+    const testRun = running.status!.timeline![0]!.name;
     const failed = await waitForPhase(name, 'Failed', 15_000);
     assert.equal(condition(failed, 'Succeeded')?.reason, 'Timeout');
     assert.match(condition(failed, 'Succeeded')!.message!, /spec\.timeout \(5s\)/);
@@ -501,7 +501,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     await actAsKubelet(name);
     const running = await waitForStatus(name, 'TestRun', (object) => (object.status?.timeline?.length ?? 0) > 0);
     const firstRun = running.status!.runId!;
-    const firstTestRun = running.status!.timeline![0]!.testRun;
+    const firstTestRun = running.status!.timeline![0]!.name;
     await admin.mergePatch(RESOURCES.loadExperiments, NS, name, { spec: { slo: { latencyThreshold: '300ms' } } });
     const restarted = await waitForStatus(name, 'restarted', (object) => object.status?.observedGeneration === 2);
     assert.notEqual(restarted.status!.runId, firstRun);
@@ -545,7 +545,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     assert.equal((await get(name)).status?.timeline, undefined);
     operator = await startOperator();
     const adopted = await waitForStatus(name, 'the TestRun recorded again', (object) => object.status?.phase === 'Running' && (object.status?.timeline?.length ?? 0) === 1);
-    assert.equal(adopted.status!.timeline![0]!.testRun, created.testRun);
+    assert.equal(adopted.status!.timeline![0]!.name, created.name);
     assert.equal(adopted.status!.timeline![0]!.uid, created.uid, 'the same TestRun, adopted');
     assert.notEqual(condition(adopted, 'Succeeded')?.reason, 'NameConflict');
     const left = await children(name);
@@ -589,7 +589,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     // Running, started: stopped; k6-operator finishes it meanwhile.
     await operator!.stop({ release: false });
     const { start: s0, end: e0 } = unitTimes(model, 0, start);
-    await setTestRunStage(admin, NS, first.status!.timeline![0]!.testRun, 'finished', { at: e0 });
+    await setTestRunStage(admin, NS, first.status!.timeline![0]!.name, 'finished', { at: e0 });
     // Between steps with Prometheus down: the step cannot be judged yet.
     prometheusDown = true;
     operator = await startOperator();
@@ -607,8 +607,8 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     await operator!.stop({ release: false });
     const step4 = (await get(name)).status!.timeline![3]!;
     const { start: s3, end: e3 } = unitTimes(model, 3, start);
-    await setTestRunStage(admin, NS, step4.testRun, 'finished', { at: e3 });
-    model.checkpoints.push({ unit: 3, testRun: step4.testRun, phases: step4.phases, startTime: s3.toISOString(), endTime: e3.toISOString() });
+    await setTestRunStage(admin, NS, step4.name, 'finished', { at: e3 });
+    model.checkpoints.push({ unit: 3, kind: step4.kind, name: step4.name, phases: step4.phases, startTime: s3.toISOString(), endTime: e3.toISOString() });
 
     // Analyzing with Prometheus down: it answers the step's judgement, then fails; the operator is
     // stopped and restarted there, then Prometheus comes back.
@@ -637,7 +637,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     assert.equal(left.deployments.length, 1);
     assert.equal(left.deployments[0]!.metadata.uid, deploymentUid, 'the Deployment was never re-created');
     for (const [index, checkpoint] of timeline.entries()) {
-      assert.equal(left.testRuns.find((testRun) => testRun.metadata.name === checkpoint.testRun)?.metadata.uid, checkpoint.uid, `step ${index + 1}`);
+      assert.equal(left.testRuns.find((testRun) => testRun.metadata.name === checkpoint.name)?.metadata.uid, checkpoint.uid, `step ${index + 1}`);
     }
     const names = (await eventsOf(name)).map((event) => event.name);
     assert.equal(new Set(names).size, names.length);

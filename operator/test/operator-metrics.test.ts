@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FleetIntegral } from '../src/traffic/schedule.js';
 import { MetricsServer, type ExperimentOutcome } from '../src/controller/metrics-server.js';
-import { withDefaultPlacement } from '../src/controller/load-step.js';
+import { withDefaultPlacement } from '../src/controller/load-objects.js';
 import { experimentWith } from './support/fixtures.js';
 
 describe("the operator's /metrics, /healthz and /readyz", () => {

@@ -24,12 +24,11 @@
 // What cannot exist here: cAdvisor and kube-state-metrics series (no kubelet), so the container CPU,
 // throttling and memory-limit queries find nothing, as they would in a cluster without them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { parseAllDocuments } from 'yaml';
 import { buildCatalog, defaultRateWindowS } from '../src/analysis/index.js';
 import { runDriver, type DriverResult } from '../src/driver/index.js';
 import { buildScriptConfig, embeddedScriptConfig } from '../src/k6/index.js';
@@ -53,7 +52,8 @@ import { loadExperimentCrd, loadExperimentSchema, type LoadExperiment } from '..
 import { buildTrafficPlan } from '../src/traffic/index.js';
 import { runApiPod, type ApiDeployment, type ApiPod } from './support/api-pod.js';
 import { startPostgres } from './support/postgres.js';
-import { ControlPlane, repoRoot } from '@loadlab/sandbox/control-plane';
+import { ControlPlane } from '@loadlab/sandbox/control-plane';
+import { discoveredPod, podMonitorRelabelConfigs, writeTargets } from './support/pod-discovery.js';
 import { startTestOperator } from './support/operator.js';
 import { API_PORT } from '../src/contract/index.js';
 
@@ -97,42 +97,6 @@ const K6_REMOTE_WRITE_STAND_IN = [
   ...Object.entries(K6_NAMES).map(([driver, k6]) => ({ source_labels: ['__name__'], regex: driver, target_label: '__name__', replacement: k6 })),
   { source_labels: ['__name__'], regex: 'k6_.*', action: 'keep' },
 ];
-
-/** The API PodMonitor's relabelings as prometheus-operator writes them into relabel_configs, from the synthesized chart. */
-function apiPodMonitorRelabelConfigs(): Record<string, unknown>[] {
-  const file = join(repoRoot(), 'charts', 'loadlab', '40-monitoring.yaml');
-  const monitors = parseAllDocuments(readFileSync(file, 'utf8')).map((document) => document.toJS() as { kind: string; metadata: { name: string }; spec: { podMetricsEndpoints: { relabelings?: Record<string, unknown>[] }[] } });
-  const api = monitors.find((monitor) => monitor.kind === 'PodMonitor' && monitor.metadata.name === 'loadlab-api');
-  assert.ok(api, `${file} has the loadlab-api PodMonitor`);
-  const relabelings = api.spec.podMetricsEndpoints[0]?.relabelings ?? [];
-  assert.ok(relabelings.length > 0, 'the API PodMonitor relabels');
-  return relabelings.map((rule) => Object.fromEntries(Object.entries(rule).map(([key, value]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), value])));
-}
-
-/** What Kubernetes pod discovery and prometheus-operator give an API pod's target, before the PodMonitor's relabelings. */
-function discoveredApiPod(deployment: ApiDeployment, pod: ApiPod, podName: string) {
-  const podLabels = deployment.spec.template.metadata.labels;
-  return {
-    targets: [`127.0.0.1:${pod.port}`],
-    labels: {
-      __meta_kubernetes_namespace: NS,
-      __meta_kubernetes_pod_name: podName,
-      ...Object.fromEntries(Object.entries(podLabels).map(([key, value]) => [`__meta_kubernetes_pod_label_${key.replace(/[^a-zA-Z0-9_]/g, '_')}`, value])),
-      // prometheus-operator's own relabelling of every PodMonitor target:
-      namespace: NS,
-      pod: podName,
-      container: 'api',
-      endpoint: 'http',
-      job: 'loadlab-system/loadlab-api',
-    },
-  };
-}
-
-/** Targets appear to Prometheus through its file_sd file, written whole and renamed, as its docs ask. */
-function writeTargets(file: string, groups: { targets: string[]; labels: Record<string, string> }[]): void {
-  writeFileSync(`${file}.tmp`, JSON.stringify(groups));
-  renameSync(`${file}.tmp`, file);
-}
 
 let cp: ControlPlane;
 let postgres: PostgresCluster;
@@ -182,7 +146,9 @@ async function actAsKubelet(): Promise<{ deployment: ApiDeployment; pod: ApiPod 
   });
   const pod = await runApiPod(deployment);
   apiPod = pod;
-  writeTargets(files().apiPods, [discoveredApiPod(deployment, pod, `${deployment.metadata.name}-0`)]);
+  writeTargets(files().apiPods, [
+    discoveredPod({ namespace: NS, name: `${deployment.metadata.name}-0`, labels: deployment.spec.template.metadata.labels, address: `127.0.0.1:${pod.port}`, container: 'api', endpoint: 'http', monitor: 'loadlab-api' }),
+  ]);
   await markDeploymentAvailable(admin, NS, deployment.metadata.name);
   return { deployment, pod };
 }
@@ -211,7 +177,7 @@ async function actAsK6Operator(pod: ApiPod): Promise<K6Run> {
     return object.status?.timeline?.length ? object : undefined;
   }, { timeoutMs: 30_000 });
   const runId = running.status!.runId!;
-  const testRun = await admin.get<TestRunObject>(RESOURCES.testRuns, NS, running.status!.timeline![0]!.testRun);
+  const testRun = await admin.get<TestRunObject>(RESOURCES.testRuns, NS, running.status!.timeline![0]!.name);
   const configMap = await admin.get<KubeObject & { data: Record<string, string> }>(RESOURCES.configMaps, NS, testRun.spec.script.configMap.name);
   const script = embeddedScriptConfig(configMap.data[testRun.spec.script.configMap.file]!);
   const runnerEnv = Object.fromEntries(testRun.spec.runner.env.map((entry) => [entry.name, entry.value]));
@@ -292,7 +258,7 @@ describe('the whole pipeline: operator, real API, PostgreSQL and Prometheus (the
       labels: {},
       scrapeIntervalS: SCRAPE_S,
       jobs: [
-        { job: 'podMonitor/loadlab-system/loadlab-api/0', targets: [], targetsFile: files().apiPods, relabelConfigs: apiPodMonitorRelabelConfigs() },
+        { job: 'podMonitor/loadlab-system/loadlab-api/0', targets: [], targetsFile: files().apiPods, relabelConfigs: podMonitorRelabelConfigs('loadlab-api') },
         { job: 'podMonitor/loadlab-system/timescaledb/0', targets: [postgresExporter.address], labels: { job: 'timescaledb', namespace: 'loadlab-system', pod: 'timescaledb-0' } },
         { job: 'k6-remote-write-stand-in', targets: [], targetsFile: files().runners, metricRelabelConfigs: K6_REMOTE_WRITE_STAND_IN },
       ],

@@ -28,7 +28,7 @@ import {
   type ExperimentObject,
   type KubeObject,
 } from '../src/controller/index.js';
-import { markDeploymentAvailable, setTestRunStage, waitFor } from './support/stand-ins.js';
+import { markDeploymentAvailable, setJobStatus, setTestRunStage, waitFor } from './support/stand-ins.js';
 import { loadExperimentCrd } from '../src/schema/index.js';
 import { startFakePrometheus, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
 import { ControlPlane } from '@loadlab/sandbox/control-plane';
@@ -190,6 +190,7 @@ async function startOperator(kubeconfig: string, identity: string, timings: { le
       // The load is backdated; the analysis need not wait for scrapes.
       ANALYSIS_DELAY_SECONDS: '0',
       SECRET_KEY: 'operator-rbac-test-secret-key-0123456789abcdef',
+      DRIVER_START_DELAY_SECONDS: '1',
     }),
     kubeConfig: loadKubeConfig(kubeconfig),
     log: createLogger('info', (line) => {
@@ -206,14 +207,15 @@ const get = (name: string) => admin.get<ExperimentObject>(RESOURCES.loadExperime
 
 /**
  * One small experiment through its whole life, the test standing in for the kubelet (migrations,
- * Deployment available) and for k6-operator (TestRun started and finished a minute ago).
+ * Deployment available) and for k6-operator (TestRun started and finished a minute ago) or, on the
+ * loadlab engine, the Job controller (the driver Job running from its start time, then complete).
  */
-async function runExperiment(name: string): Promise<ExperimentObject> {
+async function runExperiment(name: string, engine: 'k6' | 'loadlab' = 'k6'): Promise<ExperimentObject> {
   await admin.create(RESOURCES.loadExperiments, NS, {
     apiVersion: 'loadlab.dev/v1alpha1',
     kind: 'LoadExperiment',
     metadata: { name, namespace: NS },
-    spec: { fleet: { devices: 50 }, load: { stages: [{ devices: 50, duration: '30s', shape: 'hold' }] }, timeout: '10m', cleanup: 'always' },
+    spec: { fleet: { devices: 50 }, load: { stages: [{ devices: 50, duration: '30s', shape: 'hold' }] }, generator: { engine }, timeout: '10m', cleanup: 'always' },
   });
   const deployment = await waitFor(`${name}: API Deployment`, () => admin.get<KubeObject & { spec: Json }>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined));
   const env = Object.fromEntries((deployment.spec.template.spec.containers[0].env as { name: string; value: string }[]).map((entry) => [entry.name, entry.value]));
@@ -223,10 +225,20 @@ async function runExperiment(name: string): Promise<ExperimentObject> {
     const object = await get(name);
     return object.status?.timeline?.[0] ? object : undefined;
   });
-  const testRun = running.status!.timeline![0]!.testRun;
-  const end = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
-  await setTestRunStage(admin, NS, testRun, 'started', { at: new Date(end.getTime() - 30_000) });
-  await setTestRunStage(admin, NS, testRun, 'finished', { at: end });
+  const loadObject = running.status!.timeline![0]!.name;
+  if (engine === 'loadlab') {
+    const job = await admin.get<KubeObject>(RESOURCES.jobs, NS, loadObject);
+    const startAt = Date.parse(job.metadata.annotations!['loadlab.dev/start-at']!);
+    await sleep(Math.max(0, startAt - Date.now()) + 200);
+    await setJobStatus(admin, NS, loadObject, 'running', { startedAt: new Date(startAt) });
+    await waitFor(`${name}: the Job's start recorded`, async () => !!(await get(name)).status?.timeline?.[0]?.startTime);
+    await sleep(1500);
+    await setJobStatus(admin, NS, loadObject, 'succeeded');
+  } else {
+    const end = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    await setTestRunStage(admin, NS, loadObject, 'started', { at: new Date(end.getTime() - 30_000) });
+    await setTestRunStage(admin, NS, loadObject, 'finished', { at: end });
+  }
   return waitFor(`${name}: Succeeded and cleaned up`, async () => {
     const object = await get(name);
     return object.status?.phase === 'Succeeded' && object.status.conditions?.some((condition) => condition.type === 'CleanedUp') ? object : undefined;
@@ -279,6 +291,7 @@ describe('RBAC, leader election and an idle operator on a real kube-apiserver wi
     assert.equal(await can(['update', 'loadexperiments.loadlab.dev', '--subresource=status', '-n', NS]), 'yes');
     assert.equal(await can(['update', 'loadexperiments.loadlab.dev', '-n', NS]), 'no', 'spec updates are not the operator\'s');
     assert.equal(await can(['create', 'testruns.k6.io', '-n', NS]), 'yes');
+    assert.equal(await can(['create', 'jobs.batch', '-n', NS]), 'yes');
     assert.equal(await can(['update', 'leases.coordination.k8s.io', '-n', SYSTEM]), 'yes');
   });
 
@@ -320,7 +333,7 @@ describe('RBAC, leader election and an idle operator on a real kube-apiserver wi
     void b;
   });
 
-  it('hands over on a clean stop: the leader releases the Lease and the standby takes over at once and runs the next experiment', async () => {
+  it('hands over on a clean stop: the leader releases the Lease and the standby takes over at once and runs the next experiment (on the loadlab engine: its Job under the same rules)', async () => {
     const [a, b] = operators as [Operator, Operator];
     const held = await admin.get<KubeObject & { spec: Json }>(RESOURCES.leases, SYSTEM, 'loadlab-operator');
     assert.match(held.spec.holderIdentity, /^op-a_/);
@@ -335,7 +348,8 @@ describe('RBAC, leader election and an idle operator on a real kube-apiserver wi
     const lease = await admin.get<KubeObject & { spec: Json }>(RESOURCES.leases, SYSTEM, 'loadlab-operator');
     assert.match(lease.spec.holderIdentity, /^op-b_/);
     assert.ok(lease.spec.leaseTransitions > (held.spec.leaseTransitions ?? 0), 'the hand-over is a transition');
-    const done = await runExperiment('after-handover');
+    // The loadlab engine under the same rules: its driver Job created, followed and deleted.
+    const done = await runExperiment('after-handover', 'loadlab');
     assert.equal(done.status!.phase, 'Succeeded');
     assert.deepEqual(forbidden(username('op-b')), []);
     await b.stop();

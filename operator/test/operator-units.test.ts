@@ -39,8 +39,9 @@ import {
   runUnits,
   setCondition,
   SPEC_HASH_ANNOTATION,
+  LOAD_OBJECTS,
   testRunTimes,
-  unitTestRunName,
+  unitLoadObjectName,
   WorkQueue,
   type Checkpoint,
   type KubeObject,
@@ -166,7 +167,7 @@ describe('the run\'s ConfigMap and TestRun as the operator asks for them', () =>
     const plan = buildTrafficPlan(search);
     const units = runUnits(plan);
     assert.deepEqual(units.map((unit) => unit.phases), [{ from: 0, to: 2 }, { from: 2, to: 4 }, { from: 4, to: 6 }, { from: 6, to: 8 }, { from: 8, to: 10 }]);
-    assert.equal(unitTestRunName(search, 'r1-abcdef', 'search', 2), 'bp-r1-abcdef-s2-k6');
+    assert.equal(unitLoadObjectName('TestRun', search, 'r1-abcdef', 'search', 2), 'bp-r1-abcdef-s2-k6');
     const script = renderK6Script(search, { plan, phaseRange: units[2]!.phases });
     const identity = { runId: 'r1-abcdef-s2', namespace: 'lab', ownerUid: 'uid-1' };
     const testRun = buildTestRun(search, { ...identity, tokenSecret: 'secret', phaseRange: units[2]!.phases, k6Cleanup: 'none' }) as Json;
@@ -180,7 +181,7 @@ describe('the run\'s ConfigMap and TestRun as the operator asks for them', () =>
   it('one TestRun over the whole plan for stages', () => {
     const plan = buildTrafficPlan(experiment({ load: { stages: [{ devices: 10, duration: '10s' }, { devices: 10, duration: '20s', shape: 'hold' }] } }));
     assert.deepEqual(runUnits(plan), [{ unit: 0, phases: { from: 0, to: 2 }, durationS: 30 }]);
-    assert.equal(unitTestRunName(experiment(), 'r1-abcdef', 'stages', 0), 'quickstart-r1-abcdef-k6');
+    assert.equal(unitLoadObjectName('TestRun', experiment(), 'r1-abcdef', 'stages', 0), 'quickstart-r1-abcdef-k6');
   });
 });
 
@@ -217,7 +218,7 @@ describe('names', () => {
   it('names runs r<generation>-<uid tag> and TestRuns within k6-operator\'s 51 characters', () => {
     assert.match(runIdFor('uid-1', 7), /^r7-[0-9a-f]{6}$/);
     const long = experiment({}, 'a'.repeat(48));
-    assert.ok(unitTestRunName(long, runIdFor('uid', 123456), 'search', 99).length <= 51);
+    assert.ok(unitLoadObjectName('TestRun', long, runIdFor('uid', 123456), 'search', 99).length <= 51);
   });
 
   it('selects a run\'s series across its step TestRuns, and the pods of the experiment', () => {
@@ -358,10 +359,10 @@ describe('the timeline: checkpoints to the analysis\' stages', () => {
   const plan = buildTrafficPlan(search);
   const at = (s: number) => new Date(1_700_000_000_000 + s * 1000).toISOString();
   const checkpoints: Checkpoint[] = [
-    { unit: 0, testRun: 'a', phases: { from: 0, to: 2 }, startTime: at(0), endTime: at(70), outcome: 'Held' },
-    { unit: 1, testRun: 'b', phases: { from: 2, to: 4 }, startTime: at(80), endTime: at(150), outcome: 'Held' },
+    { unit: 0, kind: 'TestRun', name: 'a', phases: { from: 0, to: 2 }, startTime: at(0), endTime: at(70), outcome: 'Held' },
+    { unit: 1, kind: 'TestRun', name: 'b', phases: { from: 2, to: 4 }, startTime: at(80), endTime: at(150), outcome: 'Held' },
     // Stopped halfway through its hold.
-    { unit: 2, testRun: 'c', phases: { from: 4, to: 6 }, startTime: at(160), endTime: at(200), outcome: 'Stopped' },
+    { unit: 2, kind: 'TestRun', name: 'c', phases: { from: 4, to: 6 }, startTime: at(160), endTime: at(200), outcome: 'Stopped' },
     // Created but never started: no load to analyse.
   ];
   it('places each phase at its TestRun\'s own start, cutting a unit stopped early', () => {
@@ -375,7 +376,7 @@ describe('the timeline: checkpoints to the analysis\' stages', () => {
       { index: 4, startUnixS: base + 160, endUnixS: base + 170 },
       { index: 5, startUnixS: base + 170, endUnixS: base + 200 },
     ]);
-    const timeline = analysisTimeline(plan, [...checkpoints, { unit: 3, testRun: 'd', phases: { from: 6, to: 6 } } as Checkpoint], 2);
+    const timeline = analysisTimeline(plan, [...checkpoints, { unit: 3, kind: 'TestRun', name: 'd', phases: { from: 6, to: 6 } } as Checkpoint], 2);
     assert.deepEqual(timeline.map((stage) => [stage.name, stage.devicesEnd, stage.replicas]), [
       ['step 1 ramp', 100, 2], ['step 1 hold', 100, 2], ['step 2 ramp', 200, 2], ['step 2 hold', 200, 2], ['step 3 ramp', 300, 2], ['step 3 hold', 300, 2],
     ]);
@@ -385,6 +386,20 @@ describe('the timeline: checkpoints to the analysis\' stages', () => {
     assert.deepEqual(testRunTimes(running), { runningSince: '2026-01-01T00:00:00Z' });
     const finished = { metadata: { name: 'x' }, status: { stage: 'finished', conditions: [{ type: 'TestRunRunning', status: 'False', lastTransitionTime: '2026-01-01T00:02:00Z', message: '' }] } };
     assert.deepEqual(testRunTimes(finished), { stoppedAt: '2026-01-01T00:02:00Z' });
+  });
+  it('reads a driver Job\'s status as its unit\'s progress: waiting until its start time, started once its pods run, ended when Complete, failed with its reason', () => {
+    const progress = (status: Json, now: string) =>
+      LOAD_OBJECTS.Job.progress({ metadata: { name: 'x-r1-driver', namespace: 'lab', annotations: { 'loadlab.dev/start-at': '2026-01-01T00:00:20Z' } }, spec: { completions: 2 }, status }, new Date(now));
+    assert.deepEqual(progress({ active: 2 }, '2026-01-01T00:00:10Z'), { state: 'waiting', wakeAtMs: Date.parse('2026-01-01T00:00:20Z') });
+    assert.deepEqual(progress({}, '2026-01-01T00:00:30Z'), { state: 'waiting' }, 'no pod yet');
+    assert.deepEqual(progress({ active: 2 }, '2026-01-01T00:00:30Z'), { state: 'started', startTime: '2026-01-01T00:00:20Z' }, 'the schedule began at the start time');
+    const complete = { succeeded: 2, completionTime: '2026-01-01T00:05:01Z', conditions: [{ type: 'SuccessCriteriaMet', status: 'True' }, { type: 'Complete', status: 'True', lastTransitionTime: '2026-01-01T00:05:00Z' }] };
+    assert.deepEqual(progress(complete, '2026-01-01T00:06:00Z'), { state: 'ended', startTime: '2026-01-01T00:00:20Z', endTime: '2026-01-01T00:05:00Z' });
+    const failed = progress({ failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' }] }, '2026-01-01T00:06:00Z');
+    assert.equal(failed.state, 'failed');
+    assert.match((failed as { message: string }).message, /^Job x-r1-driver failed \(DeadlineExceeded: Job was active longer than specified deadline; 1 of 2 runners failed\) \(kubectl logs -n lab -l job-name=x-r1-driver --prefix/);
+    assert.equal((failed as { loadStopped: boolean }).loadStopped, true, 'a failed Job\'s pods have ended: kept for inspection');
+    assert.equal((LOAD_OBJECTS.TestRun.progress({ metadata: { name: 't', namespace: 'lab' }, status: { stage: 'error' } }, new Date()) as { loadStopped: boolean }).loadStopped, false, 'a TestRun in error may leave runners: deleted');
   });
 });
 
@@ -433,6 +448,7 @@ describe('RBAC rules as data', () => {
       'apps/deployments': 'create,delete,get,list,patch,watch',
       '/services': 'create,delete,get,patch',
       '/configmaps': 'create,delete,patch',
+      'batch/jobs': 'create,delete,get,list,watch',
       'k6.io/testruns': 'create,delete,get,list,watch',
       'events.k8s.io/events': 'create',
       'coordination.k8s.io/leases': 'create,get,update',

@@ -78,7 +78,7 @@ describe('defaults', () => {
     assert.deepEqual(spec.slo, { latencyPercentile: 95, latencyThreshold: '250ms', maxErrorRate: 0.01 });
     assert.deepEqual(spec.target, { replicas: 1, dbPoolSize: 10, image: 'loadlab/api:dev' });
     assert.deepEqual(spec.database, { mode: 'reset', preloadDays: 0 });
-    assert.deepEqual(spec.generator, { parallelism: 1 });
+    assert.deepEqual(spec.generator, { engine: 'k6', parallelism: 1 });
     assert.equal(spec.cleanup, 'onSuccess');
     assert.equal(spec.timeout, '1h');
     // The analysis' own defaults apply; the experiment does not store a copy of them.
@@ -176,6 +176,8 @@ const INVALID: readonly { name: string; change: Mutation; path: string; message:
     change: (m) => delete m.spec.fleet.devices },
   { name: 'a misspelt field', path: 'spec.fleet.device', message: 'unknown field: check the spelling (kubectl explain loadexperiment.spec.fleet lists the fields)',
     change: (m) => (m.spec.fleet.device = 3) },
+  { name: 'a load engine that does not exist', path: 'spec.generator.engine', message: 'must be "k6" or "loadlab"',
+    change: (m) => (m.spec.generator = { engine: 'locust' }) },
   { name: 'a serial prefix the API refuses', path: 'spec.fleet.serialPrefix', message: /may only contain letters, digits/,
     change: (m) => (m.spec.fleet.serialPrefix = 'my kettle') },
   { name: 'search: max below start', path: 'spec.load.search.maxDevices', message: 'must be at least startDevices: the search starts at startDevices and stops at maxDevices',

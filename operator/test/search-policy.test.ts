@@ -30,7 +30,7 @@ async function localSteps(outcomes: readonly StepOutcome[]): Promise<number[]> {
 function controllerSteps(outcomes: readonly StepOutcome[]): number[] {
   let timeline: Checkpoint[] = [];
   for (const unit of units) {
-    timeline = [...timeline, { unit: unit.unit, testRun: `t${unit.unit}`, phases: { ...unit.phases }, startTime: '2026-12-01T00:00:00Z', endTime: '2026-12-01T00:01:00Z' }];
+    timeline = [...timeline, { unit: unit.unit, kind: 'TestRun', name: `t${unit.unit}`, phases: { ...unit.phases }, startTime: '2026-12-01T00:00:00Z', endTime: '2026-12-01T00:01:00Z' }];
     const next = judgedStepTransition(plan, timeline, units, outcomes[unit.unit]!, 'the verdict');
     timeline = next.fields!.timeline!;
     if (next.to !== 'Running') break;

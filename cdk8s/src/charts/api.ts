@@ -1,3 +1,4 @@
+import { DRIVER_METRICS_PORT } from '@loadlab/operator/driver-job';
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { add, COMMON_LABELS, DNS_EGRESS, defaultDeny, inNamespace, restrictedNamespace, type Manifest } from '../objects.js';
@@ -66,7 +67,11 @@ function apiPolicy(namespace: string): Manifest {
   };
 }
 
-/** k6's pods: out to the API, to Prometheus' remote-write receiver, between runners and starter; in from k6-operator. */
+/**
+ * The load generators' pods: k6's (out to the API, to Prometheus' remote-write receiver, between
+ * runners and starter; in from k6-operator) and the loadlab engine's drivers (out to the API; in:
+ * Prometheus scraping their metrics port).
+ */
 function generatorPolicy(namespace: string): Manifest {
   return {
     apiVersion: 'networking.k8s.io/v1',
@@ -77,6 +82,7 @@ function generatorPolicy(namespace: string): Manifest {
       policyTypes: ['Ingress', 'Egress'],
       ingress: [
         { from: [inNamespace(K6_OPERATOR_NAMESPACE), { podSelector: component('load-generator-starter') }], ports: [{ protocol: 'TCP', port: K6_REST_PORT }] },
+        { from: [inNamespace(NAMESPACES.monitoring)], ports: [{ protocol: 'TCP', port: DRIVER_METRICS_PORT }] },
       ],
       egress: [
         DNS_EGRESS,

@@ -1,3 +1,5 @@
+import { DRIVER_METRICS_PORT_NAME } from '@loadlab/operator/driver-job';
+import { DRIVER_JOB } from '@loadlab/operator/names';
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { add, COMMON_LABELS, type Manifest } from '../objects.js';
@@ -25,9 +27,24 @@ export const EXPERIMENT_RELABELINGS = [
 ];
 
 /**
- * PodMonitors for the experiments' API pods (every namespace), the operator and TimescaleDB's
- * postgres_exporter. Prometheus itself (remote-write receiver on, for k6) comes from
- * kube-prometheus-stack with the values in kubePrometheusStackValues().
+ * The loadlab engine's driver pods: the run's labels as the API's, and job="driver", the job local
+ * mode's Prometheus gives the driver, which the analysis selects the generator's own CPU by and
+ * keeps out of the API's Node.js queries (operator/src/analysis/queries.ts). prometheus-operator
+ * sets job, and an `endpoint` label (the port's name) on every target, before a PodMonitor's own
+ * relabelings: these have the last word. The driver's series carry an `endpoint` of their own
+ * (measurements, command, login), which the target's would otherwise push aside as
+ * exported_endpoint; so the target's is dropped.
+ */
+export const LOAD_GENERATOR_RELABELINGS = [
+  ...EXPERIMENT_RELABELINGS,
+  { targetLabel: 'job', replacement: DRIVER_JOB, action: 'replace' },
+  { regex: 'endpoint', action: 'labeldrop' },
+];
+
+/**
+ * PodMonitors for the experiments' API pods and the loadlab engine's driver pods (every
+ * namespace), the operator and TimescaleDB's postgres_exporter. Prometheus itself (remote-write
+ * receiver on, for k6) comes from kube-prometheus-stack with the values in kubePrometheusStackValues().
  */
 export class MonitoringChart extends Chart {
   constructor(scope: Construct, id: string) {
@@ -46,6 +63,16 @@ function podMonitors(): Manifest[] {
         namespaceSelector: { any: true },
         selector: { matchLabels: { 'app.kubernetes.io/part-of': 'loadlab', 'app.kubernetes.io/component': 'api' } },
         podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: SCRAPE_INTERVAL, relabelings: EXPERIMENT_RELABELINGS }],
+      },
+    },
+    {
+      ...POD_MONITOR,
+      metadata: { name: 'loadlab-load-generator', namespace, labels: { ...COMMON_LABELS } },
+      spec: {
+        namespaceSelector: { any: true },
+        // The driver pods' metrics port; k6's runners (the same component) have none: k6 remote-writes.
+        selector: { matchLabels: { 'app.kubernetes.io/part-of': 'loadlab', 'app.kubernetes.io/component': 'load-generator' } },
+        podMetricsEndpoints: [{ port: DRIVER_METRICS_PORT_NAME, path: '/metrics', interval: SCRAPE_INTERVAL, relabelings: LOAD_GENERATOR_RELABELINGS }],
       },
     },
     {

@@ -1,3 +1,4 @@
+import { OPERATOR_IMAGE_UID } from '@loadlab/operator/driver-job';
 import { rbacManifests } from '@loadlab/operator/rbac';
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
@@ -9,8 +10,6 @@ export const OPERATOR_NAME = 'loadlab-operator';
 /** The ConfigMap of defaults the operator stamps into every experiment (the API chart writes it). */
 export const DEFAULTS_CONFIGMAP = 'loadlab-defaults';
 export const OPERATOR_LABELS = { 'app.kubernetes.io/name': 'loadlab', 'app.kubernetes.io/component': 'operator', ...COMMON_LABELS } as const;
-/** The operator image's `node` user (operator/Dockerfile: USER 1000:1000). */
-const OPERATOR_UID = 1000;
 
 /**
  * The operator: its namespace (Pod Security "restricted" enforced), ServiceAccount, the RBAC the
@@ -56,7 +55,7 @@ function operatorDeployment(namespace: string): Manifest {
         metadata: { labels: { ...OPERATOR_LABELS } },
         spec: {
           serviceAccountName: OPERATOR_NAME,
-          securityContext: restrictedPod(OPERATOR_UID),
+          securityContext: restrictedPod(OPERATOR_IMAGE_UID),
           // The operator is control, not load: it lives with monitoring, off the system under test.
           nodeSelector: onRole('monitoring'),
           tolerations: tolerate('monitoring'),
@@ -78,6 +77,8 @@ function operatorDeployment(namespace: string): Manifest {
                 // The status link is opened from the user's machine, through the port-forward.
                 { name: 'GRAFANA_URL', value: MONITORING.grafanaUrl },
                 { name: 'SCRAPE_INTERVAL_SECONDS', value: '15' },
+                // The loadlab engine's driver Jobs run the operator's own image (`loadlab drive`).
+                { name: 'DRIVER_IMAGE', value: IMAGES.operator },
                 { name: 'METRICS_PORT', value: String(PORTS.operatorMetrics) },
                 fromSecret('DATABASE_URL', DATABASE_SECRET.urlKey),
                 fromSecret('SECRET_KEY', DATABASE_SECRET.secretKeyKey),

@@ -2,7 +2,8 @@ import { AnalysisInputError } from './errors.js';
 import { durationSeconds } from '../schema/duration.js';
 import { findBreakingPoint, type BreakingPoint } from './breaking-point.js';
 import { isMissing, PrometheusClient, TerminalError } from './prometheus-client.js';
-import { buildCatalog, defaultRateWindowS, type CatalogOptions, type CatalogQuery, type Source } from './queries.js';
+import { buildCatalog, defaultRateWindowS, engineOf, type CatalogOptions, type CatalogQuery, type Source } from './queries.js';
+import type { LoadEngine } from '../schema/spec.js';
 import type { Series } from './series.js';
 import { summariseStages, type Slo, type StageSummary } from './stages.js';
 import { buildSummary, type AnalysisSummary } from './summary.js';
@@ -28,6 +29,8 @@ export interface AnalyzeRunOptions {
   timeline: readonly TimelineStage[];
   slo: SloInput;
   source: Source;
+  /** The load generator whose metrics the run has (default: engineOf(source)). */
+  engine?: LoadEngine;
   /** Resolution of the range queries, seconds (default 15). */
   step?: number;
   /** How often Prometheus scraped the targets (default: 5 s locally, 15 s in a cluster). */
@@ -68,6 +71,7 @@ export interface AnalysisResult {
   settings: {
     selector: string;
     source: Source;
+    engine: LoadEngine;
     stepS: number;
     rateWindowS: number;
     startUnixS: number;
@@ -96,9 +100,11 @@ export async function analyzeRun(options: AnalyzeRunOptions): Promise<AnalysisRe
   // a millisecond outside a window's edge would count as zero).
   const startUnixS = Math.round(options.timeline[0]!.startUnixS * 1000) / 1000;
   const endUnixS = options.timeline[options.timeline.length - 1]!.endUnixS;
+  const engine = engineOf(options);
   const catalog = buildCatalog({
     selector: options.selector,
     source: options.source,
+    engine,
     rateWindowS,
     ...(options.containers ? { containers: options.containers } : {}),
     ...(options.resourceSelector ? { resourceSelector: options.resourceSelector } : {}),
@@ -127,10 +133,10 @@ export async function analyzeRun(options: AnalyzeRunOptions): Promise<AnalysisRe
 
   const analysisStarted = performance.now();
   const stages = summariseStages(options.timeline, results, {
-    catalog, source: options.source, slo, thresholds, stepS, rateWindowS, queryStartUnixS: startUnixS,
+    catalog, source: options.source, engine, slo, thresholds, stepS, rateWindowS, queryStartUnixS: startUnixS,
   });
   const breakingPoint = findBreakingPoint(stages, slo, thresholds);
-  const verdict = decideVerdict(stages, breakingPoint, { thresholds, source: options.source, slo });
+  const verdict = decideVerdict(stages, breakingPoint, { thresholds, source: options.source, engine, slo });
   const summary = buildSummary(stages, breakingPoint, verdict);
   const usl = fitUslIfVaried(stages);
 
@@ -148,7 +154,7 @@ export async function analyzeRun(options: AnalyzeRunOptions): Promise<AnalysisRe
     failed,
     queries: { count: client.queryCount - countBefore, timeMs: client.queryTimeMs - timeBefore },
     timing: { queryWallMs: analysisStarted - queryStarted, analysisMs },
-    settings: { selector: options.selector, source: options.source, stepS, rateWindowS, startUnixS, endUnixS, slo, thresholds },
+    settings: { selector: options.selector, source: options.source, engine, stepS, rateWindowS, startUnixS, endUnixS, slo, thresholds },
   };
 }
 

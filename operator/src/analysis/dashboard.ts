@@ -3,9 +3,10 @@ import { DATABASE_METRICS_SELECTOR, resourceSelector, runSelector } from '../con
 
 /*
  * The experiment overview dashboard, as data. Its panels are the analysis' own query catalog (the
- * Kubernetes flavour), so the dashboard shows exactly the signals the verdict was reached from,
- * under the same names; an overview row on top tells the story: fleet size, offered vs achieved
- * rate, latency percentiles, errors and the breaking point. The cdk8s dashboards chart provisions
+ * Kubernetes flavour, with both load engines' generator queries: a run shows those of the engine
+ * it ran on, the other row stays empty), so the dashboard shows exactly the signals the verdict
+ * was reached from, under the same names; an overview row on top tells the story: fleet size,
+ * offered vs achieved rate, latency percentiles, errors and the breaking point. The cdk8s dashboards chart provisions
  * it as a ConfigMap for kube-prometheus-stack's Grafana sidecar.
  *
  * Variables: namespace, experiment, run (what the operator's status link preselects, see
@@ -90,7 +91,7 @@ const DEVICE_ROUTE_MATCHER = 'route=~"/v1/(measurements|command)"';
  * Counters of rare events have no series until the first one: drawn as 0 rather than "No data",
  * which would read as "not measured". (The analysis tells the two apart itself.)
  */
-const ZERO_WHEN_ABSENT = new Set(['api_shed', 'db_query_errors', 'db_deadlocks', 'generator_dropped']);
+const ZERO_WHEN_ABSENT = new Set(['api_shed', 'db_query_errors', 'db_deadlocks', 'generator_dropped', 'generator_late']);
 
 export function experimentDashboard(): GrafanaDashboard {
   const w = '$__rate_interval';
@@ -99,9 +100,11 @@ export function experimentDashboard(): GrafanaDashboard {
     resourceSelector: PANEL_SELECTORS.resources,
     databaseSelector: PANEL_SELECTORS.database,
     source: 'kubernetes',
+    engine: 'k6',
     rateWindowS: 60,
     rateWindow: w,
   });
+  const driverCatalog = buildCatalog({ selector: PANEL_SELECTORS.run, source: 'kubernetes', engine: 'loadlab', rateWindowS: 60, rateWindow: w });
   const run = PANEL_SELECTORS.run;
   const panels: GrafanaPanel[] = [];
   let y = 0;
@@ -140,13 +143,19 @@ export function experimentDashboard(): GrafanaDashboard {
 
   row('Overview: the fleet, the load, and where it broke');
   panels.push(
-    timeseries('Fleet size', 'Devices the plan has now (k6 runners report it; the max across runners).', 'short', targets([`max(k6_loadlab_fleet_devices{${run}})`, 'devices'])),
+    timeseries(
+      'Fleet size',
+      'Devices the plan has now (every load-generator runner reports it, k6\'s or the loadlab driver\'s; the max across runners).',
+      'short',
+      targets([`max(k6_loadlab_fleet_devices{${run}})`, 'devices (k6)'], [`max(loadlab_driver_fleet_devices{${run}})`, 'devices (loadlab driver)']),
+    ),
     timeseries(
       'Offered vs achieved rate',
-      'Offered: iterations k6 started plus those it dropped (an open model: what the fleet asked for). Achieved: device requests the API answered with 2xx.',
+      'Offered: iterations k6 started plus those it dropped, or the arrivals the loadlab driver\'s schedule asked for (an open model: what the fleet asked for). Achieved: device requests the API answered with 2xx.',
       'reqps',
       targets(
         [`sum(rate(k6_iterations_total{${run}}[${w}])) + (sum(rate(k6_dropped_iterations_total{${run}}[${w}])) or vector(0))`, 'offered (k6)'],
+        [`sum(rate(loadlab_driver_requests_offered_total{${run},endpoint!="login"}[${w}]))`, 'offered (loadlab driver)'],
         [`sum(rate(loadlab_api_http_request_duration_seconds_count{${run},${DEVICE_ROUTE_MATCHER},status=~"2.."}[${w}]))`, 'achieved (API, 2xx)'],
       ),
     ),
@@ -197,6 +206,12 @@ export function experimentDashboard(): GrafanaDashboard {
     row(title);
     for (const query of queries) panels.push(catalogPanel(query, timeseries));
     endRow(8);
+    if (resource === 'load-generator') {
+      // The loadlab engine's generator: the driver's own series, what the analysis reads of it.
+      row('Load generator (the loadlab driver): did it keep up?');
+      for (const query of driverCatalog.filter((entry) => entry.name.startsWith('generator_'))) panels.push(catalogPanel(query, timeseries));
+      endRow(8);
+    }
   }
 
   return {

@@ -1,4 +1,5 @@
 import type { Resource, Source, Unit } from './queries.js';
+import type { LoadEngine } from '../schema/spec.js';
 import type { Thresholds } from '../schema/thresholds.js';
 
 /*
@@ -23,18 +24,20 @@ export interface MeasureInfo {
   query: string;
   /** Only meaningful with this source. */
   source?: Source;
+  /** Only meaningful with this load generator. */
+  engine?: LoadEngine;
 }
 
 export const SATURABLE_RESOURCES: readonly SaturableResource[] = ['load-generator', 'api-cpu', 'event-loop', 'db-pool', 'database', 'memory-gc'];
 
 export const USE_MEASURES: readonly MeasureInfo[] = [
   // load generator
-  { key: 'generator_cpu.mean', label: 'driver CPU', unit: 'cores', resource: 'load-generator', use: 'utilisation', threshold: 'generatorCpuCores', query: 'generator_cpu', source: 'local' },
-  { key: 'generator_cpu.mean', label: 'k6 pod CPU', unit: 'cores', resource: 'load-generator', use: 'utilisation', query: 'generator_cpu', source: 'kubernetes' },
-  { key: 'generator_vus.mean', label: 'k6 VUs in use', unit: 'count', resource: 'load-generator', use: 'utilisation', query: 'generator_vus', source: 'kubernetes' },
+  { key: 'generator_cpu.mean', label: 'driver CPU', unit: 'cores', resource: 'load-generator', use: 'utilisation', threshold: 'generatorCpuCores', query: 'generator_cpu', engine: 'loadlab' },
+  { key: 'generator_cpu.mean', label: 'k6 pod CPU', unit: 'cores', resource: 'load-generator', use: 'utilisation', query: 'generator_cpu', engine: 'k6' },
+  { key: 'generator_vus.mean', label: 'k6 VUs in use', unit: 'count', resource: 'load-generator', use: 'utilisation', query: 'generator_vus', engine: 'k6' },
   { key: 'generator_dropped_fraction', label: 'dropped / offered', unit: 'ratio', resource: 'load-generator', use: 'saturation', threshold: 'generatorDroppedFraction', query: 'generator_dropped' },
-  { key: 'generator_schedule_lag.mean', label: 'schedule lag', unit: 'seconds', resource: 'load-generator', use: 'saturation', threshold: 'generatorLagS', query: 'generator_schedule_lag', source: 'local' },
-  { key: 'generator_late_fraction', label: 'sent late / sent', unit: 'ratio', resource: 'load-generator', use: 'saturation', query: 'generator_late', source: 'local' },
+  { key: 'generator_schedule_lag.mean', label: 'schedule lag', unit: 'seconds', resource: 'load-generator', use: 'saturation', threshold: 'generatorLagS', query: 'generator_schedule_lag', engine: 'loadlab' },
+  { key: 'generator_late_fraction', label: 'sent late / sent', unit: 'ratio', resource: 'load-generator', use: 'saturation', query: 'generator_late', engine: 'loadlab' },
   { key: 'generator_transport_error_fraction', label: 'transport errors / responses', unit: 'ratio', resource: 'load-generator', use: 'errors', query: 'generator_responses' },
   // API CPU
   { key: 'api_cpu.mean', label: 'API CPU (hottest replica)', unit: 'cores', resource: 'api-cpu', use: 'utilisation', threshold: 'apiCpuCores', query: 'api_cpu' },
@@ -66,6 +69,6 @@ export const USE_MEASURES: readonly MeasureInfo[] = [
   { key: 'gc_time_fraction.mean', label: 'time in GC', unit: 'ratio', resource: 'memory-gc', use: 'saturation', threshold: 'gcTimeFraction', query: 'gc_time_fraction' },
 ];
 
-export function measuresFor(source: Source): MeasureInfo[] {
-  return USE_MEASURES.filter((measure) => measure.source === undefined || measure.source === source);
+export function measuresFor(source: Source, engine: LoadEngine): MeasureInfo[] {
+  return USE_MEASURES.filter((measure) => (measure.source === undefined || measure.source === source) && (measure.engine === undefined || measure.engine === engine));
 }

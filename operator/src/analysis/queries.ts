@@ -1,3 +1,5 @@
+import { DRIVER_JOB } from '../contract/names.js';
+import { DEFAULT_LOAD_ENGINE, type LoadEngine } from '../schema/spec.js';
 import type { Combine } from './series.js';
 
 /*
@@ -9,7 +11,17 @@ import type { Combine } from './series.js';
  * enough samples; stages exclude their first `w` seconds for the same reason (see timeline.ts).
  */
 
+/** Where the run's resources are measured: local processes (/proc, exporters) or a cluster (cAdvisor, kube-state-metrics). */
 export type Source = 'local' | 'kubernetes';
+
+/**
+ * Which load generator's metrics a run has: the loadlab driver's (loadlab_driver_*, scraped with
+ * job="driver" and the run's labels, locally and in a cluster alike) or k6's (remote-written k6_*).
+ * Local mode always runs the driver; in a cluster it is spec.generator.engine.
+ */
+export function engineOf(options: { source: Source; engine?: LoadEngine | undefined }): LoadEngine {
+  return options.engine ?? (options.source === 'local' ? 'loadlab' : DEFAULT_LOAD_ENGINE);
+}
 
 /** The resources the USE method looks at, plus "traffic" for what the load itself did. */
 export type Resource = 'traffic' | 'load-generator' | 'api-cpu' | 'event-loop' | 'db-pool' | 'database' | 'memory-gc';
@@ -35,6 +47,8 @@ export interface CatalogOptions {
   /** Label matchers that select this experiment's run, e.g. `experiment="quickstart",run="3"`. */
   selector: string;
   source: Source;
+  /** The generator whose metrics to read (default: engineOf). */
+  engine?: LoadEngine;
   /** The window of rate(), seconds. */
   rateWindowS: number;
   /** The window of rate() as PromQL writes it, instead of rateWindowS: Grafana's `$__rate_interval`. */
@@ -83,6 +97,9 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
     return `${metric}{${[matchers, extra].filter((part) => part !== '').join(',')}}`;
   };
   const rate = (metric: string, extra = '') => `rate(${m(metric, extra)}[${w}])`;
+  // The driver is a Node.js process too, scraped with the run's labels: its event loop, GC and
+  // heap are the generator's, never the API's.
+  const notDriver = `job!="${DRIVER_JOB}"`;
   const q = (entry: CatalogQuery) => entry;
 
   const api: CatalogQuery[] = [
@@ -113,7 +130,7 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
     }),
   ];
 
-  const generator: CatalogQuery[] = options.source === 'local'
+  const generator: CatalogQuery[] = engineOf(options) === 'loadlab'
     ? [
         q({
           name: 'generator_offered', resource: 'load-generator', unit: 'rps', combine: 'sum',
@@ -152,13 +169,13 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
         }),
         q({
           name: 'generator_cpu', resource: 'load-generator', unit: 'cores', combine: 'max',
-          description: 'CPU of the driver process.',
-          promql: `sum by (instance) (${rate('process_cpu_seconds_total', 'job="driver"')})`,
+          description: 'CPU of each driver process (a driver pod\'s whole CPU: it sends every request itself).',
+          promql: `sum by (${replica}) (${rate('process_cpu_seconds_total', `job="${DRIVER_JOB}"`)})`,
         }),
         q({
-          name: 'generator_fleet', resource: 'load-generator', unit: 'devices', combine: 'sum',
-          description: 'Devices the driver simulates.',
-          promql: `sum(${m('loadlab_driver_fleet_devices')})`,
+          name: 'generator_fleet', resource: 'load-generator', unit: 'devices', combine: 'max',
+          description: 'Devices the plan has now (every driver runner reports the whole fleet).',
+          promql: `max(${m('loadlab_driver_fleet_devices')})`,
         }),
       ]
     : [
@@ -248,7 +265,7 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
     q({
       name: 'event_loop_lag_p99', resource: 'event-loop', unit: 'seconds', combine: 'max',
       description: 'Event-loop lag p99 of each replica.',
-      promql: `max by (${replica}) (${m('nodejs_eventloop_lag_p99_seconds')})`,
+      promql: `max by (${replica}) (${m('nodejs_eventloop_lag_p99_seconds', notDriver)})`,
     }),
   ];
 
@@ -362,17 +379,17 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
     q({
       name: 'gc_time_fraction', resource: 'memory-gc', unit: 'ratio', combine: 'max',
       description: 'Fraction of wall time each replica spent in garbage collection.',
-      promql: `sum by (${replica}) (${rate('nodejs_gc_duration_seconds_sum')})`,
+      promql: `sum by (${replica}) (${rate('nodejs_gc_duration_seconds_sum', notDriver)})`,
     }),
     q({
       name: 'heap_used', resource: 'memory-gc', unit: 'bytes', combine: 'max',
       description: 'V8 heap in use, each replica.',
-      promql: `max by (${replica}) (${m('nodejs_heap_size_used_bytes')})`,
+      promql: `max by (${replica}) (${m('nodejs_heap_size_used_bytes', notDriver)})`,
     }),
     q({
       name: 'heap_used_fraction', resource: 'memory-gc', unit: 'ratio', combine: 'max',
       description: 'V8 heap in use as a fraction of the heap allocated, each replica.',
-      promql: `max by (${replica}) (${m('nodejs_heap_size_used_bytes')} / ${m('nodejs_heap_size_total_bytes')})`,
+      promql: `max by (${replica}) (${m('nodejs_heap_size_used_bytes', notDriver)} / ${m('nodejs_heap_size_total_bytes', notDriver)})`,
     }),
     ...(options.source === 'kubernetes'
       ? [

@@ -1,5 +1,6 @@
 import { quantilesInWindow } from './histogram.js';
-import { DEVICE_ROUTES, replicaLabel, type CatalogQuery, type Source } from './queries.js';
+import type { LoadEngine } from '../schema/spec.js';
+import { DEVICE_ROUTES, engineOf, replicaLabel, type CatalogQuery, type Source } from './queries.js';
 import { filterSeries, groupByLabel, rateMean, windowStats, type Series } from './series.js';
 import { meanFleet, perDeviceRps, steadyWindow, type SteadyWindow, type TimelineStage } from './timeline.js';
 import type { Thresholds } from '../schema/thresholds.js';
@@ -75,6 +76,8 @@ export interface StageSummary {
 export interface StageOptions {
   catalog: readonly CatalogQuery[];
   source: Source;
+  /** Default: engineOf(source). */
+  engine?: LoadEngine;
   slo: Slo;
   thresholds: Thresholds;
   stepS: number;
@@ -125,7 +128,8 @@ function summariseStage(stage: TimelineStage, results: QueryResults, options: St
   // A labelled counter has no series until its first increment: while the generator reports its
   // other counters, an absent "dropped" or "late" means none yet, not "unknown".
   const countedOrZero = (name: string, reporting: boolean) => rate(name) ?? (reporting ? 0 : undefined);
-  if (options.source === 'local') {
+  const driver = engineOf(options) === 'loadlab';
+  if (driver) {
     generatorOfferedRps = rate('generator_offered');
     sentRps = rate('generator_sent');
     const dropped = countedOrZero('generator_dropped', generatorOfferedRps !== undefined);
@@ -146,7 +150,7 @@ function summariseStage(stage: TimelineStage, results: QueryResults, options: St
   // --- latency: the client's view (includes queueing before the API's timer starts), else the API's ---
   const deviceRoute = (labels: Readonly<Record<string, string>>) => labels.route !== undefined && DEVICE_ROUTES[labels.route] !== undefined;
   const serverLatency = quantiles(filterSeries(get('api_latency'), deviceRoute), from, to, sloQ);
-  const clientLatency = options.source === 'local'
+  const clientLatency = driver
     ? quantiles(get('generator_latency'), from, to, sloQ)
     : trendQuantiles(get('generator_latency_trend'), from, to, options.slo.percentile);
   const clientHasSlo = clientLatency.slo !== undefined;
@@ -311,7 +315,7 @@ function endpointSummaries(
     const route = Object.keys(DEVICE_ROUTES).find((candidate) => DEVICE_ROUTES[candidate] === endpoint);
     const counts = tally?.get(endpoint);
     const p95S =
-      (options.source === 'local' ? quantilesInWindow(clientLatency.get(endpoint) ?? [], from, to, [0.95])[0] : windowStats(trend.get(endpoint) ?? [], from, to, 'max')?.mean) ??
+      (engineOf(options) === 'loadlab' ? quantilesInWindow(clientLatency.get(endpoint) ?? [], from, to, [0.95])[0] : windowStats(trend.get(endpoint) ?? [], from, to, 'max')?.mean) ??
       quantilesInWindow(route ? serverLatency.get(route) ?? [] : [], from, to, [0.95])[0];
     const summary: EndpointSummary = defined({
       achievedRps: counts?.ok,

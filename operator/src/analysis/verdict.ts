@@ -1,7 +1,8 @@
 import type { BreakingPoint } from './breaking-point.js';
 import { formatNumber, formatValue } from './format.js';
 import { measuresFor, SATURABLE_RESOURCES, type MeasureInfo, type SaturableResource, type UseCategory } from './measures.js';
-import type { Source } from './queries.js';
+import type { LoadEngine } from '../schema/spec.js';
+import { engineOf, type Source } from './queries.js';
 import type { Slo, StageSummary } from './stages.js';
 import type { Thresholds } from '../schema/thresholds.js';
 import { judgedStages } from './timeline.js';
@@ -93,6 +94,8 @@ export interface Verdict {
 export interface VerdictOptions {
   thresholds: Thresholds;
   source: Source;
+  /** Default: engineOf(source). */
+  engine?: LoadEngine;
   /** With it, a generator that fell behind only because the API answered too slowly is not blamed. */
   slo?: Slo;
 }
@@ -105,7 +108,7 @@ interface ResourceState {
 }
 
 export function decideVerdict(stages: readonly StageSummary[], breakingPoint: BreakingPoint, options: VerdictOptions): Verdict {
-  const measures = measuresFor(options.source);
+  const measures = measuresFor(options.source, engineOf(options));
   const judged = judgedStages(stages);
   const limit = breakingPoint.breaking?.index ?? judged[judged.length - 1]?.index ?? -1;
   const considered = judged.filter((stage) => stage.index <= limit);
@@ -128,9 +131,12 @@ export function decideVerdict(stages: readonly StageSummary[], breakingPoint: Br
     const stage = considered[generatorAt]!;
     const evidence = strongest(states[generatorAt]!.get('load-generator')!.evidence);
     const alsoBroke = breakingPoint.breaking ? ` The SLO breach at ${breakingPoint.breaking.name} is not blamed on the API.` : '';
-    const k6Hint = options.source === 'kubernetes'
+    const k6Hint = engineOf(options) === 'k6'
       ? ' k6 drops iterations when all its VUs are busy: raise spec.generator.maxVUs or parallelism and run again.'
-      : ' Give the driver more CPU or concurrency (or fewer other processes on the machine) and run again.';
+      : options.source === 'kubernetes'
+        ? ' Give the driver pods more CPU (spec.generator.resources), more of them (spec.generator.parallelism) or more requests in flight (spec.generator.maxVUs), and run again. ' +
+          'A driver pod that started after its Job\'s start time also counts what it missed as dropped: the operator\'s DRIVER_START_DELAY_SECONDS gives the pods longer.'
+        : ' Give the driver more CPU or concurrency (or fewer other processes on the machine) and run again.';
     return {
       bottleneck: 'load-generator',
       text: `The load generator fell behind at ${stage.name} (${formatNumber(stage.devices)} devices): ${describe(evidence)}. ` +

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 /*
  * The `loadlab` command (package.json bin: dist/src/cli/main.js). One subcommand per verb:
- *   loadlab render <experiment.yaml>   print the k6 script, its ConfigMap and the TestRun
+ *   loadlab render <experiment.yaml>   print what a cluster run creates: the k6 script's ConfigMap and the
+ *                                      TestRun (engine k6), or the driver Job and its ConfigMap (engine loadlab)
  *   loadlab run <experiment.yaml>      local mode: run it here, analyse it, write the report
+ *   loadlab drive --experiment FILE    one runner of the loadlab engine's driver Job (what its pods run)
  *   loadlab operator                   the LoadExperiment operator (in a cluster; see src/controller/README.md)
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { drive } from './drive-command.js';
 import { operatorCommand } from './operator-command.js';
 import { EXIT, processIo, type Io } from './io.js';
 import { render } from './render.js';
@@ -17,9 +20,12 @@ export const USAGE = `Usage: loadlab <command> [options]
 How does the ingest API behave as the device fleet grows, where does it break, and why?
 
 Commands:
-  render <experiment.yaml>   validate an experiment and print the k6 script, its ConfigMap and
-                             the k6-operator TestRun a cluster run would use
+  render <experiment.yaml>   validate an experiment and print what a cluster run would create:
+                             with spec.generator.engine k6 the k6 script's ConfigMap and the
+                             k6-operator TestRun, with loadlab the driver Job and its ConfigMap
   run <experiment.yaml>      run an experiment on this machine (local mode) and print the verdict
+  drive --experiment FILE    run one load-generator runner's share of an experiment's schedule
+                             (what the pods of the loadlab engine's Job run)
   operator                   run the LoadExperiment operator against a cluster (configured by
                              environment variables; \`loadlab operator --help\` lists them)
   help [command]             show this help, or a command's
@@ -33,6 +39,7 @@ type Command = (args: readonly string[], io: Io) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   render,
   run,
+  drive,
   operator: operatorCommand,
 
 };

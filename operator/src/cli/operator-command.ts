@@ -17,7 +17,8 @@ interface Io {
 export const OPERATOR_USAGE = `Usage: loadlab operator [--kubeconfig FILE]
 
 Runs the LoadExperiment operator: watches LoadExperiments, provisions each one's API, runs its
-load through k6-operator TestRuns, analyses it from Prometheus and writes the verdict into status.
+load through k6-operator TestRuns or Jobs of loadlab drivers (spec.generator.engine), analyses it
+from Prometheus and writes the verdict into status.
 Configured through the environment (validated at start):
 
   PROMETHEUS_URL          Prometheus' base URL (required), e.g. http://prometheus-operated.monitoring.svc:9090
@@ -29,6 +30,10 @@ Configured through the environment (validated at start):
   GRAFANA_DASHBOARD       the dashboard uid (default: loadlab-experiment)
   REMOTE_WRITE_URL        where k6 remote-writes (default: kube-prometheus-stack's Prometheus)
   K6_RUNNER_IMAGE         the k6 runner image (default: k6-operator's)
+  DRIVER_IMAGE            the loadlab engine's driver pods: this operator's own image
+                          (default: loadlab/operator:dev)
+  DRIVER_START_DELAY_SECONDS  how long after creating a driver Job its runners start the
+                          schedule together (default 20)
   LEADER_ELECTION         true|false (default: true); LEASE_NAMESPACE (default: POD_NAMESPACE),
                           LEASE_NAME (default: loadlab-operator), LEASE_DURATION_SECONDS (15),
                           RENEW_DEADLINE_SECONDS (10), RETRY_PERIOD_SECONDS (2)
@@ -38,6 +43,8 @@ Configured through the environment (validated at start):
   ANALYSIS_DELAY_SECONDS  the wait after the load ends before analysing (default: two scrape
                           intervals, so a scrape after the end has landed even if one was missed)
   DATABASE_METRICS_SELECTOR  matchers for the shared TimescaleDB's postgres_exporter (job="timescaledb")
+  GENERATOR_PLACEMENT     JSON {"nodeSelector": {...}, "tolerations": [...]} for load-generator pods
+                          of experiments that set neither
   METRICS_PORT            /metrics, /healthz and /readyz (default 8080; 0 turns them off)
 
 The cluster is reached through --kubeconfig, else KUBECONFIG, ~/.kube/config or the pod's

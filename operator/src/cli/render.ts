@@ -2,30 +2,45 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { analysisDelayDefaultS, DEFAULT_SCRAPE_INTERVAL_S } from '../controller/config.js';
+import { buildDriverConfigMap, buildDriverJob, DEFAULT_DRIVER_IMAGE } from '../driver-job/index.js';
 import { buildScriptConfigMap, buildTestRun, DEFAULT_REMOTE_WRITE_URL, renderK6Script } from '../k6/index.js';
 import { formatErrors, parseExperiment } from '../schema/index.js';
 import { buildTrafficPlan } from '../traffic/plan.js';
 import { EXIT, type Io } from './io.js';
+import { parsePhasesOption } from './phases-option.js';
 import { checkRunId, defaultApiUrl } from '../contract/index.js';
 import { type PhaseRange } from '../traffic/index.js';
 
+/** As long as the operator with its default scrape interval keeps the drivers' metrics up. */
+const DEFAULT_LINGER_S = analysisDelayDefaultS(DEFAULT_SCRAPE_INTERVAL_S);
+
 export const RENDER_USAGE = `Usage: loadlab render <experiment.yaml> [options]
 
-Validates a LoadExperiment and prints what the operator would create for one run in a cluster:
-the k6 script's ConfigMap and the k6-operator TestRun, as a YAML stream for \`kubectl apply -f -\`
-(or, with --format script, only the k6 script). k6 runs in the cluster through k6-operator; the
-script cannot be run here.
+Validates a LoadExperiment and prints what the operator would create for one run in a cluster, as
+a YAML stream for \`kubectl apply -f -\`. With spec.generator.engine k6 (the default): the k6
+script's ConfigMap and the k6-operator TestRun (or, with --format script, only the k6 script; k6
+runs in the cluster through k6-operator, the script cannot be run here). With loadlab: the
+experiment's ConfigMap and the Job of spec.generator.parallelism driver pods (\`loadlab drive\`
+on the operator's image), each sending its share of the schedule.
 
 Options:
-  --run-id ID             names the run: <experiment>-<ID>-k6, tag run=<ID> (default: manual)
+  --run-id ID             names the run: <experiment>-<ID>-k6 or -driver, run=<ID> (default: manual)
   --namespace NS          the namespace of the objects (default: the experiment's, else default)
   --api-url URL           the API's base URL (default: http://<experiment>-api.<NS>.svc:3000)
-  --format yaml|script    what to print (default: yaml)
+  --format yaml|script    what to print (default: yaml; script: engine k6 only)
   --phases FROM-TO        run only these plan phases, 0-based and inclusive (e.g. one search step)
-  --token-secret SECRET   the API's TOKEN_SECRET, which the runners mint device tokens with
+  --token-secret SECRET   the API's TOKEN_SECRET, which the generators mint device tokens with
                           (default: $LOADLAB_TOKEN_SECRET, else a new random one, printed to stderr)
-  --remote-write-url URL  where k6 remote-writes its metrics
+  --remote-write-url URL  engine k6: where k6 remote-writes its metrics
                           (default: ${DEFAULT_REMOTE_WRITE_URL})
+  --image IMAGE           engine loadlab: the drivers' image, the operator's own
+                          (default: ${DEFAULT_DRIVER_IMAGE})
+  --start-at TIME         engine loadlab: when every runner starts the schedule, RFC 3339 (default:
+                          each when its pod starts; the operator always sets one, so that several
+                          runners keep in step)
+  --linger SECONDS        engine loadlab: how long each runner keeps its metrics up after the
+                          schedule, for Prometheus' last scrape (default: ${DEFAULT_LINGER_S}, two 15 s scrapes)
   -h, --help              show this help
 
 Exit status: 0 printed; 1 the file cannot be read; 2 the experiment or an option is invalid.`;
@@ -45,6 +60,9 @@ export async function render(args: readonly string[], io: Io): Promise<number> {
         phases: { type: 'string' },
         'token-secret': { type: 'string' },
         'remote-write-url': { type: 'string' },
+        image: { type: 'string' },
+        'start-at': { type: 'string' },
+        linger: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -94,19 +112,29 @@ export async function render(args: readonly string[], io: Io): Promise<number> {
 
   let phaseRange: PhaseRange | undefined;
   if (values.phases !== undefined) {
-    const match = /^(\d+)-(\d+)$/.exec(values.phases);
-    const from = Number(match?.[1]);
-    const to = Number(match?.[2]) + 1;
-    if (!match || from >= to || to > plan.phases.length) {
-      return usageError(io, `--phases must be FROM-TO with 0 <= FROM <= TO <= ${plan.phases.length - 1} (the plan has ${plan.phases.length} phases), not "${values.phases}"`);
-    }
-    phaseRange = { from, to };
+    const parsedPhases = parsePhasesOption(values.phases, plan);
+    if ('error' in parsedPhases) return usageError(io, parsedPhases.error);
+    phaseRange = parsedPhases;
   }
 
   const apiUrl = values['api-url'] ?? defaultApiUrl(experiment);
-  const script = renderK6Script(experiment, { plan, apiUrl, ...(phaseRange ? { phaseRange } : {}) });
+  const { engine } = experiment.spec.generator;
+  if (engine === 'loadlab') {
+    if (format === 'script') return usageError(io, '--format script: the loadlab engine runs no script (its pods run `loadlab drive` on the experiment itself); print the Job with --format yaml');
+    if (values['remote-write-url'] !== undefined) return usageError(io, '--remote-write-url is for engine k6: the loadlab engine\'s drivers are scraped by Prometheus (the load-generator PodMonitor)');
+  } else {
+    for (const flag of ['image', 'start-at', 'linger'] as const) {
+      if (values[flag] !== undefined) return usageError(io, `--${flag} is for engine loadlab (this experiment's spec.generator.engine is k6)`);
+    }
+  }
+  const startAt = values['start-at'];
+  if (startAt !== undefined && Number.isNaN(Date.parse(startAt))) return usageError(io, `--start-at must be an RFC 3339 time such as 2026-05-01T12:00:00Z, not "${startAt}"`);
+  const lingerS = values.linger === undefined ? DEFAULT_LINGER_S : Number(values.linger);
+  if (!(lingerS >= 0 && lingerS <= 3600)) return usageError(io, `--linger must be a number of seconds from 0 to 3600, not "${values.linger}"`);
+
+  const script = engine === 'k6' ? renderK6Script(experiment, { plan, apiUrl, ...(phaseRange ? { phaseRange } : {}) }) : undefined;
   if (format === 'script') {
-    io.stdout(script.source);
+    io.stdout(script!.source);
     return EXIT.ok;
   }
 
@@ -116,6 +144,32 @@ export async function render(args: readonly string[], io: Io): Promise<number> {
     io.stderr(`loadlab render: no --token-secret: generated ${tokenSecret}; run the experiment's API with TOKEN_SECRET set to it\n`);
   }
   const identity = { runId, namespace };
+  const range = phaseRange ?? { from: 0, to: plan.phases.length };
+  const toYaml = (objects: unknown[]) => objects.map((object) => stringify(object, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+  if (!script) {
+    const configMap = buildDriverConfigMap(experiment, identity);
+    const job = buildDriverJob(experiment, {
+      ...identity,
+      image: values.image ?? DEFAULT_DRIVER_IMAGE,
+      plan,
+      phaseRange: range,
+      tokenSecret,
+      apiUrl,
+      metricsLingerS: lingerS,
+      ...(startAt !== undefined ? { start: { at: startAt, delayS: Math.max(0, Math.ceil((Date.parse(startAt) - Date.now()) / 1000)) } } : {}),
+    });
+    const first = plan.phases[range.from]!;
+    const last = plan.phases[range.to - 1]!;
+    const header = [
+      `# loadlab render ${file}: run ${runId} of LoadExperiment ${namespace}/${experiment.metadata.name} on the loadlab engine,`,
+      `# phases ${range.from}-${range.to - 1} of ${plan.phases.length} (${last.endS - first.startS} s of load) by ${experiment.spec.generator.parallelism} driver pod(s), each its share of the schedule.`,
+      '# Needs no k6-operator: only the operator\'s image on the load nodes, and the experiment\'s API reachable at',
+      `# ${apiUrl}, with TOKEN_SECRET as below and the devices registered as ids 1..N in index order.`,
+      '# Prometheus scrapes the pods through the load-generator PodMonitor (charts/loadlab/40-monitoring.yaml).',
+    ].join('\n');
+    io.stdout(`${header}\n---\n${toYaml([configMap, job])}`);
+    return EXIT.ok;
+  }
   const configMap = buildScriptConfigMap(experiment, script, identity);
   const testRun = buildTestRun(experiment, {
     ...identity,
@@ -130,8 +184,7 @@ export async function render(args: readonly string[], io: Io): Promise<number> {
     '# Needs grafana/k6-operator (TestRun CRD) in the cluster and the experiment\'s API reachable at',
     `# ${apiUrl}, with the devices registered as ids 1..N in index order.`,
   ].join('\n');
-  const documents = [configMap, testRun].map((object) => stringify(object, { lineWidth: 0, aliasDuplicateObjects: false }));
-  io.stdout(`${header}\n---\n${documents.join('---\n')}`);
+  io.stdout(`${header}\n---\n${toYaml([configMap, testRun])}`);
   return EXIT.ok;
 }
 

@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { LoadExperiment } from '../schema/load-experiment.js';
+import type { LoadObjectKind } from '../schema/status.js';
 
 /*
  * Every name the operator gives is derived from the experiment (its name, uid and generation), so
@@ -44,15 +45,44 @@ export function checkRunId(runId: string): void {
  */
 export const MAX_TESTRUN_NAME = 51;
 
+/**
+ * A Job's name is its pods' job-name label (at most 63 characters), and an Indexed Job's pods are
+ * named and host-named <job>-<index>: with at most 64 runners, 60 leaves room for "-63".
+ */
+export const MAX_DRIVER_JOB_NAME = 60;
+
+/** <experiment>-<run><suffix> within `max` characters: the experiment part shortened, with a hash to keep names apart, if needed. */
+function runChildName(experiment: LoadExperiment, runId: string, suffix: string, max: number): string {
+  checkRunId(runId);
+  const tail = `-${runId}${suffix}`;
+  const full = `${experiment.metadata.name}${tail}`;
+  if (full.length <= max) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
+  const room = max - tail.length - hash.length - 1;
+  return `${experiment.metadata.name.slice(0, room).replace(/-+$/, '')}-${hash}${tail}`;
+}
+
 /** The TestRun's name (and its ConfigMap's): <experiment>-<run>-k6, at most 51 characters. */
 export function testRunName(experiment: LoadExperiment, runId: string): string {
-  checkRunId(runId);
-  const suffix = `-${runId}-k6`;
-  const full = `${experiment.metadata.name}${suffix}`;
-  if (full.length <= MAX_TESTRUN_NAME) return full;
-  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
-  const room = MAX_TESTRUN_NAME - suffix.length - hash.length - 1;
-  return `${experiment.metadata.name.slice(0, room).replace(/-+$/, '')}-${hash}${suffix}`;
+  return runChildName(experiment, runId, '-k6', MAX_TESTRUN_NAME);
+}
+
+/** The driver Job's name (and its config ConfigMap's): <experiment>-<run>-driver, at most 60 characters. */
+export function driverJobName(experiment: LoadExperiment, runId: string): string {
+  return runChildName(experiment, runId, '-driver', MAX_DRIVER_JOB_NAME);
+}
+
+/** Annotations on the objects of a run, for people and for the checks that read them back. */
+export const ANNOTATIONS = {
+  /** The plan phases the object runs, FROM-TO inclusive (as `loadlab render --phases` takes them). */
+  phases: 'loadlab.dev/phases',
+  scriptSha256: 'loadlab.dev/script-sha256',
+  /** When a driver Job's runners start their schedule (RFC 3339): the unit's start in status.timeline. */
+  startAt: 'loadlab.dev/start-at',
+} as const;
+
+export function phasesAnnotation(range: { from: number; to: number }): string {
+  return `${range.from}-${range.to - 1}`;
 }
 
 export const FINALIZER = 'loadlab.dev/database-schema';
@@ -74,22 +104,30 @@ export function runIdFor(uid: string, generation: number): string {
   return `r${generation}-${uidTag(uid)}`;
 }
 
-/** A search runs one TestRun per step; a run of stages has one TestRun, named by the run id alone. */
+/** A search runs one TestRun or Job per step; a run of stages has one, named by the run id alone. */
 export function unitRunId(runId: string, source: 'stages' | 'search', unit: number): string {
   return source === 'search' ? `${runId}-s${unit}` : runId;
 }
 
-/** The TestRun (and its script ConfigMap) of one unit of the run. */
-export function unitTestRunName(experiment: LoadExperiment, runId: string, source: 'stages' | 'search', unit: number): string {
-  return testRunName(experiment, unitRunId(runId, source, unit));
+/** The load object (TestRun or driver Job, and its ConfigMap) of one unit of the run. */
+export function unitLoadObjectName(kind: LoadObjectKind, experiment: LoadExperiment, runId: string, source: 'stages' | 'search', unit: number): string {
+  const unitRun = unitRunId(runId, source, unit);
+  return kind === 'Job' ? driverJobName(experiment, unitRun) : testRunName(experiment, unitRun);
 }
 
-/** Every series of the run (k6's tags, the API's relabelled pod labels) matches this. */
+/** Every series of the run (k6's tags; the API's and the drivers' relabelled pod labels) matches this. */
 export function runSelector(namespace: string, name: string, runId: string): string {
   return `experiment="${namespace}/${name}",run=~"${runId}(-s[0-9]+)?"`;
 }
 
-/** cAdvisor / kube-state-metrics series carry only namespace and pod: the API's and the runners' pods. */
+/**
+ * The job label of the load driver's series, locally (local mode's Prometheus) and in a cluster
+ * (the load-generator PodMonitor): the analysis reads the driver's own process metrics by it, and
+ * keeps its Node.js metrics (event loop, GC, heap) apart from the API's.
+ */
+export const DRIVER_JOB = 'driver';
+
+/** cAdvisor / kube-state-metrics series carry only namespace and pod: the API's and the load generators' pods. */
 export function resourceSelector(namespace: string, name: string): string {
   return `namespace="${namespace}",pod=~"${name}-.*"`;
 }

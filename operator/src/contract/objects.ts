@@ -1,5 +1,6 @@
-import type { KubernetesObject, V1ObjectMeta, V1OwnerReference, V1ResourceRequirements } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ObjectMeta, V1OwnerReference, V1PodSecurityContext, V1ResourceRequirements, V1SecurityContext } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type LoadExperiment } from '../schema/load-experiment.js';
+import { labelsFor } from './names.js';
 
 /*
  * The Kubernetes objects loadlab builds, typed with client-node's model types (types only: the
@@ -29,4 +30,44 @@ export function resourceRequirements(resources: { requests?: Quantities; limits?
   const requests = strings(resources.requests);
   const limits = strings(resources.limits);
   return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
+}
+
+/** Which run of which experiment a child object belongs to. */
+export interface RunIdentity {
+  /** Names the run: lowercase letters, digits and "-", at most 24 characters (e.g. "r3" or "step-4"). */
+  runId: string;
+  /** Default: the experiment's namespace, else "default". */
+  namespace?: string;
+  /** The LoadExperiment's uid: when given, the object is owned by (and garbage-collected with) it. */
+  ownerUid?: string;
+}
+
+export function namespaceOf(experiment: LoadExperiment, identity: RunIdentity): string {
+  return identity.namespace ?? experiment.metadata.namespace ?? 'default';
+}
+
+/** The metadata of a run's child object: its name, namespace, the run's labels, and the experiment as owner when known. */
+export function runChildMetadata(experiment: LoadExperiment, identity: RunIdentity, name: string, component: string, annotations?: Record<string, string>): BuiltMetadata {
+  const ownerReferences = identity.ownerUid ? [ownerReference(experiment, identity.ownerUid)] : undefined;
+  return {
+    name,
+    namespace: namespaceOf(experiment, identity),
+    labels: labelsFor(experiment, identity.runId, component),
+    ...(annotations ? { annotations } : {}),
+    ...(ownerReferences ? { ownerReferences } : {}),
+  };
+}
+
+/**
+ * Pod Security "restricted" for a pod: non-root with a numeric uid (the kubelet can only verify
+ * runAsNonRoot for a number), RuntimeDefault seccomp. A fresh object per call: shared references
+ * would print as YAML anchors.
+ */
+export function restrictedPodSecurityContext(uid: number): V1PodSecurityContext {
+  return { runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: 'RuntimeDefault' } };
+}
+
+/** Pod Security "restricted" for a container: no privilege escalation, no capabilities, a read-only root filesystem. */
+export function restrictedContainerSecurityContext(): V1SecurityContext {
+  return { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true };
 }

@@ -23,6 +23,7 @@ export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | '
     resourceSelector: resourceSelector(ctx.namespace, ctx.name),
     databaseSelector: ctx.deps.config.databaseMetricsSelector,
     source: 'kubernetes' as const,
+    engine: ctx.experiment.spec.generator.engine,
     step: analysis.stepS,
     scrapeIntervalS: analysis.scrapeIntervalS,
   };

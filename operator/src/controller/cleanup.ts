@@ -2,13 +2,14 @@ import { CLEANED_UP, findCondition } from './conditions.js';
 import { DONE, getIfExists, transition, type ExperimentObject, type Result, type StepContext } from './context.js';
 import { dropExperimentDatabase } from './experiment-database.js';
 import type { Deps } from './context.js';
-import { isConflict, isNotFound, RESOURCES } from './kube.js';
+import { isConflict, isNotFound, LOAD_OBJECT_RESOURCES, RESOURCES } from './kube.js';
 import { apiName, databaseSchemaName, FINALIZER } from '../contract/names.js';
 import { ownedBy } from './ownership.js';
 
 /*
  * The end of a run, per spec.cleanup (always; onSuccess: keep a failed run to inspect it; never):
- * the run's TestRuns and script ConfigMaps, the API Deployment and Service, and — with
+ * the run's TestRuns or driver Jobs (their pods go with them) and their ConfigMaps, the API
+ * Deployment and Service, and — with
  * database.mode reset, whose data the next run would empty anyway — the experiment's schema.
  * With mode keep the schema stays for the next run until the experiment is deleted.
  *
@@ -28,9 +29,10 @@ export async function cleanup(ctx: StepContext): Promise<Result> {
   const { client, caches } = ctx.deps;
   const deleted: string[] = [];
   for (const checkpoint of ctx.status.timeline ?? []) {
-    if (await client.delete(RESOURCES.testRuns, ctx.namespace, checkpoint.testRun, checkpoint.uid)) deleted.push(`testrun/${checkpoint.testRun}`);
-    // The script ConfigMap has the TestRun's name.
-    if (await client.delete(RESOURCES.configMaps, ctx.namespace, checkpoint.testRun)) deleted.push(`configmap/${checkpoint.testRun}`);
+    const resource = LOAD_OBJECT_RESOURCES[checkpoint.kind];
+    if (await client.delete(resource, ctx.namespace, checkpoint.name, checkpoint.uid)) deleted.push(`${resource.kind.toLowerCase()}/${checkpoint.name}`);
+    // The script's or the experiment's ConfigMap has the TestRun's or Job's name.
+    if (await client.delete(RESOURCES.configMaps, ctx.namespace, checkpoint.name)) deleted.push(`configmap/${checkpoint.name}`);
   }
   // The API's name may be somebody else's (provisioning then failed with NameConflict): delete
   // only what this experiment owns, and only that very object (uid precondition). A Deployment

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_REMOTE_WRITE_URL } from '../k6/testrun.js';
+import { DEFAULT_DRIVER_IMAGE } from '../driver-job/job.js';
 import { tolerationSchema } from '../schema/spec.js';
 import { DATABASE_METRICS_SELECTOR } from '../contract/names.js';
 
@@ -42,6 +43,9 @@ const httpUrl = (example: string) =>
     }, `must be an http:// or https:// URL such as ${example}`)
     .transform((value) => value.replace(/\/+$/, ''));
 
+/** kube-prometheus-stack's scrape interval, which the charts keep: the operator's default. */
+export const DEFAULT_SCRAPE_INTERVAL_S = 15;
+
 /** Where load generators run when an experiment does not say (the install knows its nodes). */
 const placementSchema = z.strictObject({
   nodeSelector: z.record(z.string(), z.string()).optional(),
@@ -74,6 +78,8 @@ export const operatorEnvSchema = z
     GRAFANA_DASHBOARD: z.string().trim().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be a Grafana dashboard uid, e.g. loadlab-experiment').default('loadlab-experiment'),
     REMOTE_WRITE_URL: httpUrl(DEFAULT_REMOTE_WRITE_URL).default(DEFAULT_REMOTE_WRITE_URL),
     K6_RUNNER_IMAGE: z.string().trim().max(512).optional(),
+    DRIVER_IMAGE: z.string().trim().min(1, 'must name an image, e.g. loadlab/operator:dev').max(512, 'must be at most 512 characters').default(DEFAULT_DRIVER_IMAGE),
+    DRIVER_START_DELAY_SECONDS: seconds(1, 600, '20').default(20),
     SECRET_KEY: z.string().min(32, 'must be at least 32 characters (mount it from a Secret); it keys the per-experiment API token secret and database password').optional(),
     LEADER_ELECTION: boolean('LEADER_ELECTION').default(true),
     LEASE_NAMESPACE: z.string().trim().regex(DNS_LABEL, 'must be a namespace name, e.g. loadlab-system').optional(),
@@ -85,7 +91,7 @@ export const operatorEnvSchema = z
     POD_NAMESPACE: z.string().trim().regex(DNS_LABEL, 'must be a namespace name').optional(),
     MAX_CONCURRENT_RECONCILES: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(32, 'must be at most 32').default(4),
     ANALYSIS_STEP_SECONDS: seconds(1, 3600, '15').default(15),
-    SCRAPE_INTERVAL_SECONDS: seconds(1, 600, '15').default(15),
+    SCRAPE_INTERVAL_SECONDS: seconds(1, 600, '15').default(DEFAULT_SCRAPE_INTERVAL_S),
     /** Waits this long after the load ends before querying; default: analysisDelayDefaultS(). */
     ANALYSIS_DELAY_SECONDS: seconds(0, 600, '30').optional(),
     RETRY_BASE_SECONDS: seconds(0.01, 60, '1').default(1),
@@ -154,6 +160,13 @@ export interface OperatorConfig {
   remoteWriteUrl: string;
   runnerImage?: string;
   /**
+   * The loadlab engine's driver Jobs: the image (the operator's own, whose entry point is
+   * `loadlab`), how long after creating a Job its runners start their schedule (time for the pods
+   * to be scheduled and start; a runner later than that joins late and its missed arrivals show as
+   * dropped), and how long each keeps its metrics up afterwards for Prometheus' last scrape.
+   */
+  driver: { image: string; startDelayS: number; metricsLingerS: number };
+  /**
    * Keys the secrets derived per experiment (names.ts). Default: derived from DATABASE_URL, which
    * only the operator holds; set it to keep those secrets stable when the admin password rotates.
    */
@@ -197,6 +210,8 @@ export function loadOperatorConfig(env: Readonly<Record<string, string | undefin
     grafanaDashboard: e.GRAFANA_DASHBOARD,
     remoteWriteUrl: e.REMOTE_WRITE_URL,
     ...(e.K6_RUNNER_IMAGE ? { runnerImage: e.K6_RUNNER_IMAGE } : {}),
+    // The metrics stay up as long as the analysis waits after a unit, and for the same reason.
+    driver: { image: e.DRIVER_IMAGE, startDelayS: e.DRIVER_START_DELAY_SECONDS, metricsLingerS: analysisDelayDefaultS(e.SCRAPE_INTERVAL_SECONDS) },
     secretKey: e.SECRET_KEY ?? createHash('sha256').update(`loadlab-operator/${e.DATABASE_URL}`).digest('hex'),
     leaderElection: {
       enabled: e.LEADER_ELECTION,

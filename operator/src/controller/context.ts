@@ -7,7 +7,7 @@ import type { OperatorConfig } from './config.js';
 import type { EventRecorder, EventSpec } from './events.js';
 import { grafanaLink } from './grafana.js';
 import type { Informer } from './informer.js';
-import { isConflict, isNotFound, RESOURCES, type KubeClient, type KubeObject, type Resource } from './kube.js';
+import { isConflict, isNotFound, LOAD_OBJECT_RESOURCES, RESOURCES, type KubeClient, type KubeObject, type Resource } from './kube.js';
 import type { Logger } from './log.js';
 import { loadSpanMs, type Checkpoint } from './run-units.js';
 
@@ -29,6 +29,20 @@ export interface TestRunObject extends KubeObject {
   status?: { stage?: string; testRunId?: string; conditions?: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[] };
 }
 
+/** A batch/v1 Job (the loadlab engine's driver Job) as far as the operator reads it. */
+export interface JobObject extends KubeObject {
+  spec?: { parallelism?: number; completions?: number };
+  status?: {
+    startTime?: string;
+    completionTime?: string;
+    active?: number;
+    ready?: number;
+    succeeded?: number;
+    failed?: number;
+    conditions?: { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }[];
+  };
+}
+
 export interface DeploymentObject extends KubeObject {
   spec?: { replicas?: number };
   status?: import('./builders.js').DeploymentStatus;
@@ -38,6 +52,7 @@ export interface Caches {
   experiments: Informer<ExperimentObject>;
   deployments: Informer<DeploymentObject>;
   testRuns: Informer<TestRunObject>;
+  jobs: Informer<JobObject>;
 }
 
 export interface Deps {
@@ -181,34 +196,40 @@ export function runGrafanaUrl(ctx: StepContext, status: Status): string | undefi
   return grafanaLink({ baseUrl: grafanaUrl, dashboard: grafanaDashboard, namespace: ctx.namespace, experiment: ctx.name, runId: status.runId, fromMs, ...(toMs !== undefined ? { toMs } : {}) });
 }
 
-/** The TestRun of a checkpoint still running, if any. */
+/** The load object (TestRun or Job) of a checkpoint still running, if any. */
 export function inFlight(status: Status): Checkpoint | undefined {
   const last = status.timeline?.at(-1);
   return last && !last.endTime ? last : undefined;
 }
 
-/** Deletes the TestRun of the checkpoint in flight (k6-operator then stops its runners): the one way to stop load. */
+/**
+ * Deletes the TestRun or Job of the checkpoint in flight: the one way to stop load (k6-operator
+ * stops a deleted TestRun's runners; a deleted Job's pods are deleted with it, in the background).
+ */
 export async function stopLoad(ctx: StepContext): Promise<Checkpoint | undefined> {
   const running = inFlight(ctx.status);
   if (!running) return undefined;
-  await ctx.deps.client.delete(RESOURCES.testRuns, ctx.namespace, running.testRun, running.uid);
+  await ctx.deps.client.delete(LOAD_OBJECT_RESOURCES[running.kind], ctx.namespace, running.name, running.uid);
   return running;
 }
 
 /**
  * The run failed: stop its load, record why (phase Failed, Succeeded=False with the reason), and
- * report it. Cleanup follows per spec.cleanup in the next reconcile.
+ * report it. Cleanup follows per spec.cleanup in the next reconcile. With `loadEnded` the load
+ * object in flight has already stopped by itself (a failed Job: its controller ended every pod):
+ * it is recorded as Error and left as it is, pods and logs, for inspection.
  */
-export async function fail(ctx: StepContext, reason: string, message: string, extra: ConditionUpdate[] = []): Promise<Result> {
-  const stopped = await stopLoad(ctx);
+export async function fail(ctx: StepContext, reason: string, message: string, extra: ConditionUpdate[] = [], options: { loadEnded?: boolean } = {}): Promise<Result> {
+  const stopped = options.loadEnded ? inFlight(ctx.status) : await stopLoad(ctx);
   const now = ctx.deps.now();
+  const outcome = options.loadEnded ? ('Error' as const) : ('Stopped' as const);
   const timeline = stopped
-    ? (ctx.status.timeline ?? []).map((checkpoint, index, all) => (index === all.length - 1 ? { ...checkpoint, endTime: now.toISOString(), outcome: 'Stopped' as const } : checkpoint))
+    ? (ctx.status.timeline ?? []).map((checkpoint, index, all) => (index === all.length - 1 ? { ...checkpoint, endTime: now.toISOString(), outcome } : checkpoint))
     : ctx.status.timeline;
   return transition(ctx, {
     to: 'Failed',
     conditions: [
-      ...(stopped ? [{ type: LOAD_COMPLETE, status: 'False' as const, reason, message: `load stopped: ${message}` }] : []),
+      ...(stopped ? [{ type: LOAD_COMPLETE, status: 'False' as const, reason, message: `${options.loadEnded ? 'load failed' : 'load stopped'}: ${message}` }] : []),
       ...extra,
       { type: SUCCEEDED, status: 'False', reason, message },
     ],

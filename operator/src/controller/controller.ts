@@ -1,5 +1,5 @@
 import type { OperatorConfig } from './config.js';
-import { describeError, type Caches, type Deps, type DeploymentObject, type ExperimentObject, type TestRunObject } from './context.js';
+import { describeError, type Caches, type Deps, type DeploymentObject, type ExperimentObject, type JobObject, type TestRunObject } from './context.js';
 import { EventRecorder } from './events.js';
 import { Informer, keyOf } from './informer.js';
 import { RESOURCES, type KubeClient } from './kube.js';
@@ -10,7 +10,7 @@ import { WorkQueue } from './workqueue.js';
 import { LABELS } from '../contract/names.js';
 
 /*
- * The controller: three caches (LoadExperiments, and the Deployments and TestRuns the operator
+ * The controller: four caches (LoadExperiments, and the Deployments, TestRuns and Jobs the operator
  * made, selected by label), a work queue keyed by namespace/name, and N workers that reconcile.
  * Cache events only enqueue keys — an experiment's own key, or the owner's key for a child — and
  * the reconcile reads the caches. Reconcile errors are logged and retried with backoff; they never
@@ -50,7 +50,9 @@ export class Controller {
     this.caches = {
       experiments: new Informer<ExperimentObject>(client, RESOURCES.loadExperiments, { namespaces, log }),
       deployments: new Informer<DeploymentObject>(client, RESOURCES.deployments, { namespaces, labelSelector: MANAGED_BY_SELECTOR, log }),
-      testRuns: new Informer<TestRunObject>(client, RESOURCES.testRuns, { namespaces, labelSelector: `${MANAGED_BY_SELECTOR},${LABELS.experiment}`, log }),
+      // k6-operator may not be installed where every experiment runs the loadlab engine.
+      testRuns: new Informer<TestRunObject>(client, RESOURCES.testRuns, { namespaces, labelSelector: `${MANAGED_BY_SELECTOR},${LABELS.experiment}`, log, mayBeAbsent: true }),
+      jobs: new Informer<JobObject>(client, RESOURCES.jobs, { namespaces, labelSelector: `${MANAGED_BY_SELECTOR},${LABELS.experiment}`, log }),
     };
     this.queue = new WorkQueue({ baseMs: config.retry.baseMs, maxMs: config.retry.maxMs });
     this.deps = {
@@ -63,17 +65,18 @@ export class Controller {
       now: options.now ?? (() => new Date()),
     };
     this.caches.experiments.on((_event, object) => this.queue.add(keyOf(object)));
-    const enqueueOwner = (_event: string, object: DeploymentObject | TestRunObject) => {
+    const enqueueOwner = (_event: string, object: DeploymentObject | TestRunObject | JobObject) => {
       const key = ownerKey(object);
       if (key) this.queue.add(key);
     };
     this.caches.deployments.on(enqueueOwner);
     this.caches.testRuns.on(enqueueOwner);
+    this.caches.jobs.on(enqueueOwner);
   }
 
   /** Syncs the caches (children first, so the first reconciles see them), then starts the workers. */
   async start(): Promise<void> {
-    await Promise.all([this.caches.deployments.start(), this.caches.testRuns.start()]);
+    await Promise.all([this.caches.deployments.start(), this.caches.testRuns.start(), this.caches.jobs.start()]);
     await this.caches.experiments.start();
     this.workers = Array.from({ length: this.options.config.maxConcurrentReconciles }, () => this.work());
     this.options.log.info('controller started', { namespaces: this.options.config.watchNamespaces, workers: this.workers.length });
@@ -84,7 +87,7 @@ export class Controller {
     this.abort.abort();
     this.queue.shutdown();
     await Promise.allSettled(this.workers);
-    await Promise.allSettled([this.caches.experiments.stop(), this.caches.deployments.stop(), this.caches.testRuns.stop()]);
+    await Promise.allSettled([this.caches.experiments.stop(), this.caches.deployments.stop(), this.caches.testRuns.stop(), this.caches.jobs.stop()]);
   }
 
   /** Runs one reconcile directly (tests; the workers go through the queue). */

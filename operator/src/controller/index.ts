@@ -18,6 +18,7 @@ export * from './ownership.js';
 export * from './provision.js';
 export * from './rbac.js';
 export * from './reconciler.js';
+export * from './load-objects.js';
 export * from './load-step.js';
 export * from './run-units.js';
 export * from './workqueue.js';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isGone, KubeError, resourcePath, type KubeClient, type KubeObject, type Resource } from './kube.js';
+import { isGone, isNotFound, KubeError, resourcePath, type KubeClient, type KubeObject, type Resource } from './kube.js';
 import type { Logger } from './log.js';
 
 /*
@@ -21,8 +21,17 @@ export interface InformerOptions {
   labelSelector?: string;
   /** Server-side watch timeout, seconds; each watch gets a random value in [min, 2 × min) (client-go: 5-10 min). */
   minWatchTimeoutS?: number;
+  /**
+   * A kind whose CRD may not be installed (k6-operator's TestRun where every experiment runs the
+   * loadlab engine): while it is not served (404), the cache counts as synced and empty, and the
+   * list is tried again now and then, so installing it later needs no restart.
+   */
+  mayBeAbsent?: boolean;
   log: Logger;
 }
+
+/** How often a kind that is not served is looked for again. */
+const ABSENT_RETRY_MS = 60_000;
 
 export interface InformerStats {
   lists: number;
@@ -96,11 +105,14 @@ export class Informer<T extends KubeObject> {
     const path = resourcePath(this.resource, namespace);
     let resourceVersion: string | undefined;
     let failures = 0;
+    let absent = false;
     while (!this.abort.signal.aborted) {
       try {
         if (resourceVersion === undefined) {
           resourceVersion = await this.relist(namespace, path);
           synced();
+          if (absent) this.options.log.info('now served', { resource: this.resource.plural, namespace: namespace ?? '(all)' });
+          absent = false;
         }
         const outcome = await this.watchOnce(path, resourceVersion, (version) => (resourceVersion = version));
         if (outcome === 'expired') {
@@ -110,6 +122,13 @@ export class Informer<T extends KubeObject> {
         failures = 0;
       } catch (error) {
         if (this.abort.signal.aborted) break;
+        if (this.options.mayBeAbsent && resourceVersion === undefined && isNotFound(error)) {
+          synced();
+          if (!absent) this.options.log.info('not served; its cache stays empty until it is', { resource: this.resource.plural, namespace: namespace ?? '(all)', ...hint(this.resource, error) });
+          absent = true;
+          await sleep(ABSENT_RETRY_MS, undefined, { signal: this.abort.signal }).catch(() => undefined);
+          continue;
+        }
         this.stats.errors++;
         if (isGone(error)) {
           this.stats.relists++;

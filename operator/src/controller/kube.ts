@@ -10,6 +10,7 @@ import {
   type Configuration,
 } from '@kubernetes/client-node';
 import { fetch } from 'undici';
+import type { LoadObjectKind } from '../schema/status.js';
 
 /*
  * A small REST client over @kubernetes/client-node 2.x: its KubeConfig (kubeconfig files,
@@ -35,9 +36,13 @@ export const RESOURCES = {
   services: { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true },
   configMaps: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
   testRuns: { group: 'k6.io', version: 'v1alpha1', plural: 'testruns', kind: 'TestRun', namespaced: true },
+  jobs: { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job', namespaced: true },
   events: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
 } as const satisfies Record<string, Resource>;
+
+/** The resource of each kind of object that runs a unit of the load (status.timeline's checkpoints name one). */
+export const LOAD_OBJECT_RESOURCES: Readonly<Record<LoadObjectKind, Resource>> = { TestRun: RESOURCES.testRuns, Job: RESOURCES.jobs };
 
 export interface ObjectMeta {
   name: string;

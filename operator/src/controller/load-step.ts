@@ -1,37 +1,23 @@
 import { AnalysisInputError } from '../analysis/errors.js';
 import { RetryableError, TerminalError } from '../analysis/prometheus-client.js';
-import { renderK6Script } from '../k6/bundle.js';
-import { buildScriptConfigMap, buildTestRun } from '../k6/testrun.js';
 import { analyseCheckpoints, analysisDelayMs, waitForPrometheus } from './analysis-step.js';
 import { ANALYZED, LOAD_COMPLETE } from './conditions.js';
-import { fail, requeueAfter, timedOut, transition, untilDeadline, type Result, type StepContext, type TestRunObject, type TransitionSpec } from './context.js';
-import { isAlreadyExists, isNotFound, RESOURCES } from './kube.js';
-import { FIELD_MANAGER, unitRunId, unitTestRunName } from '../contract/names.js';
-import { ownedBy } from './ownership.js';
-import { runTokenSecret } from './provision.js';
+import { fail, requeueAfter, timedOut, transition, untilDeadline, type Result, type StepContext, type TransitionSpec } from './context.js';
+import { isAlreadyExists, isNotFound, type KubeObject } from './kube.js';
+import { LOAD_OBJECTS, type LoadObjects } from './load-objects.js';
+import { unitLoadObjectName, unitRunId } from '../contract/names.js';
+import { nameConflictMessage, ownedBy } from './ownership.js';
 import { runUnits, type Checkpoint, type RunUnit } from './run-units.js';
-import type { LoadExperiment } from '../schema/load-experiment.js';
+import { LOAD_OBJECT_OF_ENGINE } from '../schema/status.js';
 import type { TrafficPlan } from '../traffic/plan.js';
 import { afterSearchStep, stepOutcome, type StepOutcome } from '../traffic/search-policy.js';
-import type { OperatorConfig } from './config.js';
 
 /*
- * Running: one TestRun per unit (the whole plan for stages, one per step for a search; see
- * timeline.ts), followed through k6-operator's status.stage to finished or error. Each TestRun is
- * a checkpoint in status.timeline: created (name, uid), started (when the load began), ended.
+ * Running: one load object per unit (the whole plan for stages, one per step for a search; see
+ * run-units.ts): a TestRun with engine k6, a driver Job with engine loadlab (load-objects.ts),
+ * followed through its status until it ended or failed. Each is a checkpoint in status.timeline:
+ * created (kind, name, uid), started (when the load began), ended.
  */
-
-/** When the load of a TestRun began and ended, from k6-operator's TestRunRunning condition. */
-export function testRunTimes(testRun: TestRunObject): { runningSince?: string; stoppedAt?: string; message?: string } {
-  const conditions = testRun.status?.conditions ?? [];
-  const running = conditions.find((condition) => condition.type === 'TestRunRunning');
-  const failed = conditions.find((condition) => condition.status === 'False' && condition.message && condition.type !== 'TestRunRunning');
-  return {
-    ...(running?.status === 'True' && running.lastTransitionTime ? { runningSince: running.lastTransitionTime } : {}),
-    ...(running?.status === 'False' && running.lastTransitionTime ? { stoppedAt: running.lastTransitionTime } : {}),
-    ...(failed?.message ? { message: failed.message } : running?.message ? { message: running.message } : {}),
-  };
-}
 
 function replaceLast(timeline: readonly Checkpoint[], checkpoint: Checkpoint): Checkpoint[] {
   return [...timeline.slice(0, -1), checkpoint];
@@ -57,75 +43,72 @@ export async function run(ctx: StepContext): Promise<Result> {
   return follow(ctx, current, units);
 }
 
+/** Why an engine's object cannot be made at all (its kind not served), and what to do. */
+function notServedMessage(objects: LoadObjects): string {
+  return objects.kind === 'TestRun'
+    ? 'the cluster does not serve k6-operator\'s TestRun (k6.io/v1alpha1): install grafana/k6-operator, or set spec.generator.engine: loadlab to run loadlab\'s own driver as Jobs'
+    : `the cluster does not serve ${objects.resource.group}/${objects.resource.version} ${objects.resource.plural}`;
+}
+
 async function startUnit(ctx: StepContext, unit: RunUnit): Promise<Result> {
-  const { client, caches, config } = ctx.deps;
+  const { client } = ctx.deps;
+  const objects = LOAD_OBJECTS[LOAD_OBJECT_OF_ENGINE[ctx.experiment.spec.generator.engine]];
+  const { kind } = objects;
+  const cache = objects.cache(ctx.deps.caches);
   const runId = ctx.status.runId ?? '';
-  const name = unitTestRunName(ctx.experiment, runId, ctx.plan.source, unit.unit);
-  let testRun = caches.testRuns.get(ctx.namespace, name);
-  if (testRun && !ownedBy(testRun, ctx.uid)) {
-    return fail(ctx, 'NameConflict', `a TestRun named ${name} already exists and does not belong to this experiment`);
-  }
-  if (!testRun) {
+  const name = unitLoadObjectName(kind, ctx.experiment, runId, ctx.plan.source, unit.unit);
+  const conflict = (object: KubeObject) => fail(ctx, 'NameConflict', nameConflictMessage(objects.resource, object, { name: ctx.name, uid: ctx.uid }));
+  let object = cache.get(ctx.namespace, name);
+  if (object && !ownedBy(object, ctx.uid)) return conflict(object);
+  if (!object) {
     const identity = { runId: unitRunId(runId, ctx.plan.source, unit.unit), namespace: ctx.namespace, ownerUid: ctx.uid };
-    const script = renderK6Script(ctx.experiment, { plan: ctx.plan, phaseRange: unit.phases });
-    const configMap = buildScriptConfigMap(ctx.experiment, script, identity);
-    await client.apply(RESOURCES.configMaps, ctx.namespace, configMap.metadata.name, configMap, FIELD_MANAGER);
-    const manifest = buildTestRun(withDefaultPlacement(ctx.experiment, config.generatorPlacement), {
-      ...identity,
-      tokenSecret: runTokenSecret(ctx),
-      remoteWriteUrl: config.remoteWriteUrl,
-      ...(config.runnerImage ? { runnerImage: config.runnerImage } : {}),
-      phaseRange: unit.phases,
-      // The operator reads the outcome first, then cleans up per spec.cleanup.
-      k6Cleanup: 'none',
-    });
+    const manifest = await objects.prepare(ctx, unit, identity);
     try {
-      testRun = await client.create<TestRunObject>(RESOURCES.testRuns, ctx.namespace, manifest);
+      object = await client.create<KubeObject>(objects.resource, ctx.namespace, manifest);
     } catch (error) {
+      if (isNotFound(error)) return fail(ctx, `${kind}NotServed`, notServedMessage(objects));
       if (!isAlreadyExists(error)) throw error;
       // Created by an earlier attempt whose status write did not happen: adopt it.
-      testRun = await client.get<TestRunObject>(RESOURCES.testRuns, ctx.namespace, name);
-      if (!ownedBy(testRun, ctx.uid)) return fail(ctx, 'NameConflict', `a TestRun named ${name} already exists and does not belong to this experiment`);
+      object = await client.get<KubeObject>(objects.resource, ctx.namespace, name);
+      if (!ownedBy(object, ctx.uid)) return conflict(object);
     }
-    caches.testRuns.observe(testRun);
+    cache.observe(object);
   }
-  const checkpoint: Checkpoint = { unit: unit.unit, testRun: name, ...(testRun.metadata.uid ? { uid: testRun.metadata.uid } : {}), phases: { ...unit.phases } };
+  const checkpoint: Checkpoint = { unit: unit.unit, kind, name, ...(object.metadata.uid ? { uid: object.metadata.uid } : {}), phases: { ...unit.phases } };
   return transition(ctx, {
     to: 'Running',
     fields: { timeline: [...(ctx.status.timeline ?? []), checkpoint] },
-    conditions: [{ type: LOAD_COMPLETE, status: 'Unknown', reason: 'TestRunCreated', message: `TestRun ${name} created for ${describeUnit(ctx, unit)}; waiting for k6-operator to start it` }],
-    event: { type: 'Normal', reason: 'TestRunCreated', note: `TestRun ${name}: ${describeUnit(ctx, unit)}`, action: 'Run', detail: unit.unit },
+    conditions: [{ type: LOAD_COMPLETE, status: 'Unknown', reason: `${kind}Created`, message: `${kind} ${name} created for ${describeUnit(ctx, unit)}; ${objects.waitingFor}` }],
+    event: { type: 'Normal', reason: `${kind}Created`, note: `${kind} ${name}: ${describeUnit(ctx, unit)}`, action: 'Run', detail: unit.unit },
   });
 }
 
 async function follow(ctx: StepContext, current: Checkpoint, units: RunUnit[]): Promise<Result> {
-  const { client, caches } = ctx.deps;
-  let testRun = caches.testRuns.get(ctx.namespace, current.testRun);
-  if (!testRun || (current.uid && testRun.metadata.uid !== current.uid)) {
+  const { client } = ctx.deps;
+  const objects = LOAD_OBJECTS[current.kind];
+  const { kind } = objects;
+  let object = objects.cache(ctx.deps.caches).get(ctx.namespace, current.name);
+  if (!object || (current.uid && object.metadata.uid !== current.uid)) {
     // The cache may be behind: ask the apiserver before concluding anything.
     try {
-      testRun = await client.get<TestRunObject>(RESOURCES.testRuns, ctx.namespace, current.testRun, ctx.signal);
+      object = await client.get<KubeObject>(objects.resource, ctx.namespace, current.name, ctx.signal);
     } catch (error) {
       if (!isNotFound(error)) throw error;
-      return fail(ctx, 'TestRunDeleted', `TestRun ${current.testRun} was deleted before it finished`);
+      return fail(ctx, `${kind}Deleted`, `${kind} ${current.name} was deleted before it finished`);
     }
-    if (current.uid && testRun.metadata.uid !== current.uid) {
-      return fail(ctx, 'TestRunReplaced', `TestRun ${current.testRun} was deleted and created again by someone else before it finished`);
+    if (current.uid && object.metadata.uid !== current.uid) {
+      return fail(ctx, `${kind}Replaced`, `${kind} ${current.name} was deleted and created again by someone else before it finished`);
     }
   }
-  const stage = testRun.status?.stage;
-  const times = testRunTimes(testRun);
   const unit = units.find((entry) => entry.unit === current.unit)!;
   const now = ctx.deps.now();
+  const progress = objects.progress(object, now);
 
-  if (stage === 'error') {
-    const detail = times.message ? `: ${times.message}` : '';
-    return fail(ctx, 'TestRunFailed', `TestRun ${current.testRun} reached stage "error"${detail} (kubectl describe testrun ${current.testRun} -n ${ctx.namespace})`);
-  }
-  if (stage === 'finished') {
-    const endTime = times.stoppedAt ?? now.toISOString();
-    // Missed "started" (the operator was down for the whole unit): k6 ran the planned schedule.
-    const startTime = current.startTime ?? times.runningSince ?? new Date(Date.parse(endTime) - unit.durationS * 1000).toISOString();
+  if (progress.state === 'failed') return fail(ctx, `${kind}Failed`, progress.message, [], { loadEnded: progress.loadStopped });
+  if (progress.state === 'ended') {
+    const endTime = progress.endTime;
+    // Missed "started" (the operator was down for the whole unit): the generator ran the planned schedule.
+    const startTime = current.startTime ?? progress.startTime ?? new Date(Date.parse(endTime) - unit.durationS * 1000).toISOString();
     const ended: Checkpoint = { ...current, startTime, endTime, ...(ctx.plan.source === 'stages' ? { outcome: 'Finished' as const } : {}) };
     const timeline = replaceLast(ctx.status.timeline ?? [], ended);
     if (ctx.plan.source === 'stages') {
@@ -133,25 +116,26 @@ async function follow(ctx: StepContext, current: Checkpoint, units: RunUnit[]): 
         to: 'Analyzing',
         fields: { timeline },
         conditions: [
-          { type: LOAD_COMPLETE, status: 'True', reason: 'TestRunFinished', message: `TestRun ${current.testRun} finished (${Math.round((Date.parse(endTime) - Date.parse(startTime)) / 1000)} s of load)` },
+          { type: LOAD_COMPLETE, status: 'True', reason: `${kind}Finished`, message: `${kind} ${current.name} finished (${Math.round((Date.parse(endTime) - Date.parse(startTime)) / 1000)} s of load)` },
           { type: ANALYZED, status: 'Unknown', reason: 'Analyzing', message: 'querying Prometheus over the run' },
         ],
-        event: { type: 'Normal', reason: 'LoadFinished', note: `TestRun ${current.testRun} finished; analysing`, action: 'Run' },
+        event: { type: 'Normal', reason: 'LoadFinished', note: `${kind} ${current.name} finished; analysing`, action: 'Run' },
       });
     }
     // A search step: record it, then judge it (next reconcile) before the next step.
     return transition(ctx, { to: 'Running', fields: { timeline } });
   }
-  if (stage === 'started' && !current.startTime) {
-    const startTime = times.runningSince ?? now.toISOString();
+  if (progress.state === 'started' && !current.startTime) {
     return transition(ctx, {
       to: 'Running',
-      fields: { timeline: replaceLast(ctx.status.timeline ?? [], { ...current, startTime }) },
-      conditions: [{ type: LOAD_COMPLETE, status: 'Unknown', reason: 'TestRunStarted', message: `TestRun ${current.testRun} started at ${startTime}` }],
+      fields: { timeline: replaceLast(ctx.status.timeline ?? [], { ...current, startTime: progress.startTime }) },
+      conditions: [{ type: LOAD_COMPLETE, status: 'Unknown', reason: `${kind}Started`, message: `${kind} ${current.name} started at ${progress.startTime}` }],
     });
   }
-  // initialization, initialized, created, stopped: k6-operator is at work; its status changes wake us.
-  return untilDeadline(ctx);
+  // The object's status changes wake us; a Job's start time, which changes nothing in it, too.
+  const wait = untilDeadline(ctx);
+  if (progress.state === 'waiting' && progress.wakeAtMs !== undefined) return requeueAfter(Math.min(wait.requeueAfterMs ?? Infinity, progress.wakeAtMs - now.getTime() + 10));
+  return wait;
 }
 
 /** After a search step: judge it from Prometheus, then go on or stop (traffic/search-policy.ts). */
@@ -203,11 +187,4 @@ export function judgedStepTransition(plan: TrafficPlan, timeline: readonly Check
     conditions: [{ type: ANALYZED, status: 'Unknown', reason: 'StepJudged', message: `step ${current.unit + 1} (${devices} devices): ${outcome === 'Held' ? 'the SLO held' : 'nothing could be judged'}; going on` }],
     event: { type: 'Normal', reason: outcome === 'Held' ? 'StepHeld' : 'StepUndetermined', note: `step ${current.unit + 1} (${devices} devices): ${verdict}`, action: 'Run', detail: current.unit },
   };
-}
-
-/** The install's generator placement (GENERATOR_PLACEMENT) for an experiment that sets none of its own. */
-export function withDefaultPlacement(experiment: LoadExperiment, placement: OperatorConfig['generatorPlacement']): LoadExperiment {
-  const { generator } = experiment.spec;
-  if (!placement || generator.nodeSelector !== undefined || generator.tolerations !== undefined) return experiment;
-  return { ...experiment, spec: { ...experiment.spec, generator: { ...generator, ...placement } } };
 }

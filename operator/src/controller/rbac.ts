@@ -17,9 +17,13 @@
  *                              somebody else's?), create + patch (server-side apply creates or
  *                              updates; creating through apply needs create), delete (cleanup)
  *   services                   get (is the name somebody else's?), create + patch, delete
- *   configmaps                 create + patch (server-side apply), delete (cleanup)
+ *   configmaps                 create + patch (server-side apply: k6 scripts, the drivers'
+ *                              experiment), delete (cleanup)
  *   testruns                   get (confirm a TestRun the cache lacks), list/watch (the cache),
  *                              create, delete (stop the load, cleanup)
+ *   jobs (batch)               the loadlab engine's driver Jobs, as testruns: get, list/watch,
+ *                              create, delete (their pods go with them: background propagation;
+ *                              the operator never touches the pods themselves)
  *   events (events.k8s.io)     create (one per transition; duplicates are refused by name)
  *   leases                     get, create, update (acquire, renew, release)
  */
@@ -38,6 +42,7 @@ export const EXPERIMENT_RULES: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['services'], verbs: ['get', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'patch', 'delete'] },
   { apiGroups: ['k6.io'], resources: ['testruns'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
 ];
 

@@ -5,7 +5,7 @@ import { analyze } from './analysis-step.js';
 import { cleanup, finalize } from './cleanup.js';
 import { SUCCEEDED, setConditions, rfc3339 } from './conditions.js';
 import { DONE, runGrafanaUrl, stopLoad, writeStatus, type Deps, type ExperimentObject, type Result, type Status, type StepContext } from './context.js';
-import { RESOURCES, isConflict, isNotFound } from './kube.js';
+import { LOAD_OBJECT_RESOURCES, RESOURCES, isConflict, isNotFound } from './kube.js';
 import { databaseSchemaName, FINALIZER, runIdFor } from '../contract/names.js';
 import { pending, provision } from './provision.js';
 import { run } from './load-step.js';
@@ -22,7 +22,7 @@ import { run } from './load-step.js';
  *
  * A spec edit (metadata.generation != status.observedGeneration) starts a new run: a finished
  * run's summary is kept as status.previousSummary; a run still going is stopped first (its
- * TestRuns are deleted, which stops the load) and started again from Pending with the new spec.
+ * TestRuns or Jobs are deleted, which stops the load) and started again from Pending with the new spec.
  */
 
 const TERMINAL = new Set(['Succeeded', 'Failed']);
@@ -100,11 +100,11 @@ async function startRun(ctx: StepContext): Promise<Result> {
   const previous = ctx.status;
   const active = previous.phase !== undefined && !TERMINAL.has(previous.phase);
   if (active) {
-    // Stop the load of the superseded run, and remove its TestRuns and scripts: nothing of it is analysed.
+    // Stop the load of the superseded run, and remove its TestRuns or Jobs and their ConfigMaps: nothing of it is analysed.
     await stopLoad(ctx);
     for (const checkpoint of previous.timeline ?? []) {
-      await ctx.deps.client.delete(RESOURCES.testRuns, ctx.namespace, checkpoint.testRun, checkpoint.uid);
-      await ctx.deps.client.delete(RESOURCES.configMaps, ctx.namespace, checkpoint.testRun);
+      await ctx.deps.client.delete(LOAD_OBJECT_RESOURCES[checkpoint.kind], ctx.namespace, checkpoint.name, checkpoint.uid);
+      await ctx.deps.client.delete(RESOURCES.configMaps, ctx.namespace, checkpoint.name);
     }
   }
   const now = ctx.deps.now();

@@ -3,6 +3,7 @@ import type { LoadExperiment } from '../schema/load-experiment.js';
 import { loginArrivals, periodicArrivals } from '../traffic/arrivals.js';
 import { resolvePhaseRange } from '../traffic/phases.js';
 import { buildTrafficPlan, type TrafficPlan } from '../traffic/plan.js';
+import { WHOLE_SCHEDULE, type RunnerSlice } from '../traffic/runner-slice.js';
 import type { PhaseRange } from '../traffic/schedule.js';
 import { DriverCounters, type EndpointTotals } from './counters.js';
 import { HttpEngine } from './http-engine.js';
@@ -12,8 +13,10 @@ import { PhaseTracker, type PhaseTimeline } from './phase-tracker.js';
 import { DRIVER_ENDPOINTS, DeviceRequests } from './requests.js';
 
 /*
- * The local load driver: runs a traffic plan's arrivals (the open model, the same schedule the k6
- * script runs: traffic/arrivals.ts) against the API, sending every request itself (http-engine.ts).
+ * The load driver: runs a traffic plan's arrivals (the open model, the same schedule the k6 script
+ * runs: traffic/arrivals.ts) against the API, sending every request itself (http-engine.ts). Local
+ * mode runs it in its own process; the loadlab engine runs it in a Job's pods (`loadlab drive`),
+ * each pod its slice of the schedule (traffic/runner-slice.ts) from one common start time.
  *
  *   schedule (traffic model) -> pacer (due queue, lag, drops) -> engine (undici pools, the cap)
  *                                                                   -> counters -> metrics, progress
@@ -42,10 +45,21 @@ export interface DriverOptions {
   baseUrls: readonly string[];
   /** The API's TOKEN_SECRET, to sign device tokens. */
   tokenSecret: string;
-  /** Port for GET /metrics on 127.0.0.1; 0 picks a free port (see onReady / result.metricsUrl). */
+  /** Port for GET /metrics; 0 picks a free port (see onReady / result.metricsUrl). */
   metricsPort: number;
+  /** Where /metrics listens (default 127.0.0.1; a pod serves its Prometheus on 0.0.0.0). */
+  metricsHost?: string;
   /** Phases [from, to) of the plan to run; the default is the whole plan. */
   phaseRange?: PhaseRange;
+  /** This runner's share of the schedule when several share it (traffic/runner-slice.ts); default: all of it. */
+  slice?: RunnerSlice;
+  /**
+   * When the range's schedule starts (unix ms), so runners that share a schedule stay in step on
+   * their clocks. In the future: the driver waits for it. In the past: it joins the schedule where
+   * it is now, and what fell due more than maxLagS ago is counted offered and dropped (the load
+   * the experiment asked for and did not get). Default: now (plus a few ms to start up).
+   */
+  startAtUnixMs?: number;
   /** Called once a second while the run lasts. */
   onProgress?: (snapshot: ProgressSnapshot) => void;
   /** Called when the metrics server is up, just before the schedule starts. */
@@ -172,7 +186,9 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     options.labels,
   );
   metrics.maxInFlight.set(maxInFlight);
-  const pacer = new Pacer([periodicArrivals(plan, 'measurements', range), periodicArrivals(plan, 'command', range), loginArrivals(plan, range)], options.maxLagS ?? 1, {
+  const slice = options.slice ?? WHOLE_SCHEDULE;
+  const streams = [periodicArrivals(plan, 'measurements', range, undefined, slice), periodicArrivals(plan, 'command', range, undefined, slice), loginArrivals(plan, range, slice)];
+  const pacer = new Pacer(streams, options.maxLagS ?? 1, {
     offered: (stream) => counters.offered(DRIVER_ENDPOINTS[stream]!),
     dropped: (stream) => counters.dropped(DRIVER_ENDPOINTS[stream]!),
   });
@@ -182,9 +198,9 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
   const unixAt = (planS: number) => (startMs + (planS - rangeStartS) * 1000) / 1000;
 
   await closeLingering(options.metricsPort);
-  const { server, url: metricsUrl } = await serveMetrics(metrics.registry, options.metricsPort);
+  const { server, url: metricsUrl } = await serveMetrics(metrics.registry, options.metricsPort, options.metricsHost);
 
-  startMs = wallNowMs() + START_DELAY_MS;
+  startMs = options.startAtUnixMs ?? wallNowMs() + START_DELAY_MS;
   running = true;
   let ended: 'schedule' | 'aborted' | undefined;
   let endSchedule: () => void = () => undefined;

@@ -5,7 +5,8 @@ import { FAILURE_KINDS } from './http-engine.js';
 import { DRIVER_ENDPOINTS, type DriverEndpoint } from './requests.js';
 
 /*
- * The local load driver's metrics, served as Prometheus text on GET /metrics (127.0.0.1 only).
+ * The load driver's metrics, served as Prometheus text on GET /metrics (127.0.0.1 in local mode, every
+ * interface in a driver pod).
  * The names are fixed: the analysis queries them. Label `endpoint` is one of measurements
  * (POST /v1/measurements), command (GET /v1/command), login (POST /v1/devices/login).
  *
@@ -171,7 +172,7 @@ export class DriverMetrics {
 }
 
 /** GET /metrics on 127.0.0.1:port (0: any free port); resolves with the server and its URL. */
-export async function serveMetrics(registry: Registry, port: number): Promise<{ server: Server; url: string }> {
+export async function serveMetrics(registry: Registry, port: number, host = '127.0.0.1'): Promise<{ server: Server; url: string }> {
   const server = createServer((request, response) => {
     if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the driver serves GET /metrics\n');
@@ -184,11 +185,13 @@ export async function serveMetrics(registry: Registry, port: number): Promise<{ 
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' ? new Error(`metricsPort ${port}: 127.0.0.1:${port} is already in use; pick another port or 0 for any free port`) : error),
+      reject(error.code === 'EADDRINUSE' ? new Error(`metricsPort ${port}: ${host}:${port} is already in use; pick another port or 0 for any free port`) : error),
     );
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
-  return { server, url: `http://127.0.0.1:${bound}/metrics` };
+  // A server on every interface is reached locally through loopback.
+  const reach = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return { server, url: `http://${reach}:${bound}/metrics` };
 }

@@ -2,8 +2,8 @@ import type { LoadExperiment } from '../schema/load-experiment.js';
 import { SCRIPT_FILE, type RenderedScript } from './bundle.js';
 import type { PhaseRange } from '../traffic/schedule.js';
 import { defaultApiUrl } from '../contract/api-environment.js';
-import { labelsFor, testRunName } from '../contract/names.js';
-import { ownerReference, resourceRequirements, type Built } from '../contract/objects.js';
+import { ANNOTATIONS, labelsFor, phasesAnnotation, testRunName } from '../contract/names.js';
+import { namespaceOf, resourceRequirements, restrictedContainerSecurityContext, restrictedPodSecurityContext, runChildMetadata, type Built, type RunIdentity } from '../contract/objects.js';
 import type { KubernetesObject, V1ConfigMap, V1EnvVar, V1PodSecurityContext, V1ResourceRequirements, V1SecurityContext, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 
 /*
@@ -30,21 +30,6 @@ export const DEFAULT_REMOTE_WRITE_URL = 'http://prometheus-operated.monitoring.s
 /** k6's image runs as this user (grafana/k6: `adduser -u 12345 k6`); set numerically so runAsNonRoot can be verified. */
 export const K6_IMAGE_UID = 12345;
 
-export const ANNOTATIONS = {
-  phases: 'loadlab.dev/phases',
-  scriptSha256: 'loadlab.dev/script-sha256',
-} as const;
-
-/** Which run of which experiment a child object belongs to. */
-export interface RunIdentity {
-  /** Names the run: lowercase letters, digits and "-", at most 24 characters (e.g. "r3" or "step-4"). */
-  runId: string;
-  /** Default: the experiment's namespace, else "default". */
-  namespace?: string;
-  /** The LoadExperiment's uid: when given, the object is owned by (and garbage-collected with) it. */
-  ownerUid?: string;
-}
-
 export interface TestRunOptions extends RunIdentity {
   /** The API's TOKEN_SECRET: the runners mint device tokens with it (a disposable per-experiment secret). */
   tokenSecret: string;
@@ -65,26 +50,8 @@ export interface TestRunOptions extends RunIdentity {
 }
 
 
-
-
-function namespaceOf(experiment: LoadExperiment, identity: RunIdentity): string {
-  return identity.namespace ?? experiment.metadata.namespace ?? 'default';
-}
-
 function metadataFor(experiment: LoadExperiment, identity: RunIdentity, component: string, annotations?: Record<string, string>) {
-  const ownerReferences = identity.ownerUid ? [ownerReference(experiment, identity.ownerUid)] : undefined;
-  return {
-    name: testRunName(experiment, identity.runId),
-    namespace: namespaceOf(experiment, identity),
-    labels: labelsFor(experiment, identity.runId, component),
-    ...(annotations ? { annotations } : {}),
-    ...(ownerReferences ? { ownerReferences } : {}),
-  };
-}
-
-
-function phasesAnnotation(range: PhaseRange): string {
-  return `${range.from}-${range.to - 1}`;
+  return runChildMetadata(experiment, identity, testRunName(experiment, identity.runId), component, annotations);
 }
 
 /** The ConfigMap holding the run's script under SCRIPT_FILE. */
@@ -194,10 +161,7 @@ interface TestRunPod {
 
 export type TestRunManifest = Built<KubernetesObject> & { spec: TestRunSpec };
 
-/** Pod Security "restricted": non-root with a numeric uid, no privilege escalation, no capabilities, RuntimeDefault seccomp, read-only root. */
+/** Pod Security "restricted" in k6-operator's fields for a pod of the TestRun. */
 function restricted(uid: number) {
-  return {
-    securityContext: { runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: 'RuntimeDefault' } },
-    containerSecurityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true },
-  };
+  return { securityContext: restrictedPodSecurityContext(uid), containerSecurityContext: restrictedContainerSecurityContext() };
 }

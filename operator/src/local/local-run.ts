@@ -16,6 +16,7 @@ import { ProgressView, type TextOut } from './progress.js';
 import { formatHarnessCpu, HarnessMeter, type HarnessCpu } from './harness-cpu.js';
 import { phaseRangeOfStep } from '../traffic/phases.js';
 import { afterSearchStep, stepOutcome, type StepOutcome } from '../traffic/search-policy.js';
+import { DRIVER_JOB } from '../contract/names.js';
 
 /** Bad input: the message is for the person who wrote the file; exit code 2. */
 export class InvalidInputError extends Error {}
@@ -105,7 +106,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     const prometheus = await LocalPrometheus.start({
       jobs: [
         { job: 'api', targets: apis.map((a) => `127.0.0.1:${a.port}`) },
-        { job: 'driver', targets: [`127.0.0.1:${driverPort}`] },
+        { job: DRIVER_JOB, targets: [`127.0.0.1:${driverPort}`] },
         ...exporters.map((e) => ({ job: e.job, targets: [e.address] })),
       ],
       labels,

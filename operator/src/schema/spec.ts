@@ -327,9 +327,26 @@ export const tolerationSchema = z
   })
   .describe('A toleration, as in a pod spec.');
 
+/** What runs the load in a cluster (local mode always runs the loadlab driver in its own process). */
+export const LOAD_ENGINES = ['k6', 'loadlab'] as const;
+export type LoadEngine = (typeof LOAD_ENGINES)[number];
+export const DEFAULT_LOAD_ENGINE: LoadEngine = 'k6';
+
 export const generatorSchema = z
   .strictObject({
-    parallelism: wholeNumber(1, 64).describe('How many load-generator pods share the load.').default(1),
+    engine: z
+      .enum(LOAD_ENGINES, { error: 'must be "k6" or "loadlab"' })
+      .describe(
+        'What generates the load in a cluster. k6: k6 runners in k6-operator TestRuns (needs grafana/k6-operator ' +
+          'installed; k6 is AGPL-3.0). loadlab: loadlab\'s own driver, the one local mode runs, as a Kubernetes Job of ' +
+          'parallelism pods on the operator\'s image, each sending its own share of the schedule (Apache-2.0; needs ' +
+          'nothing besides the operator). Both send the same devices at the same times. Local mode always runs the ' +
+          'loadlab driver, in its own process.',
+      )
+      .default(DEFAULT_LOAD_ENGINE),
+    parallelism: wholeNumber(1, 64)
+      .describe('How many load-generator pods share the load (each sends an equal share of every endpoint\'s arrivals).')
+      .default(1),
     resources: resources('each load-generator pod').optional(),
     nodeSelector: z
       .record(z.string(), z.string({ error: 'must be a string' }), { error: 'must be a map of label to value' })
@@ -342,7 +359,10 @@ export const generatorSchema = z
       .describe('Taints the load-generator pods tolerate.'),
     maxVUs: wholeNumber(1, 1_000_000)
       .optional()
-      .describe('Upper bound on concurrent requests per generator (k6 maxVUs); unset: sized from the rate and the SLO threshold.'),
+      .describe(
+        'Upper bound on concurrent requests per generator pod: k6\'s maxVUs, or the loadlab driver\'s requests in flight; ' +
+          'unset: k6 sizes it from the rate and the SLO threshold, the loadlab driver allows 1000.',
+      ),
   })
   .describe('The load generators.');
 

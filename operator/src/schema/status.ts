@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { LoadEngine } from './spec.js';
 
 /*
  * What the operator reports. Fixed size on purpose (Argo Rollouts learned that unbounded
@@ -87,28 +88,34 @@ export const runSummarySchema = summarySchema
   })
   .describe('The outcome in numbers: the headline fields, the verdict\'s evidence and the judged steps (bounded); the full per-stage results are in the report.');
 
-/** The timeline of a run is kept as one checkpoint per TestRun, so a restarted operator resumes it. */
+/** The timeline of a run is kept as one checkpoint per load object, so a restarted operator resumes it. */
 export const MAX_TIMELINE_CHECKPOINTS = 100;
+
+/** The objects that run a unit of the load: a k6-operator TestRun (engine k6) or a Job of loadlab drivers (engine loadlab). */
+export const LOAD_OBJECT_KINDS = ['TestRun', 'Job'] as const;
+export type LoadObjectKind = (typeof LOAD_OBJECT_KINDS)[number];
+export const LOAD_OBJECT_OF_ENGINE: Readonly<Record<LoadEngine, LoadObjectKind>> = { k6: 'TestRun', loadlab: 'Job' };
 
 export const checkpointSchema = z
   .object({
-    unit: z.int().min(0).describe('Which part of the plan: the search step (0-based), or 0 for a run of stages (one TestRun).'),
-    testRun: z.string().max(63).describe('The TestRun that runs this part.'),
-    uid: z.string().max(64).optional().describe('The TestRun\'s uid, to tell it from a later one of the same name.'),
+    unit: z.int().min(0).describe('Which part of the plan: the search step (0-based), or 0 for a run of stages (one load object).'),
+    kind: z.enum(LOAD_OBJECT_KINDS).describe('What runs this part: a TestRun (engine k6) or a Job (engine loadlab).'),
+    name: z.string().max(63).describe('The TestRun or Job that runs this part (its script or config ConfigMap has the same name).'),
+    uid: z.string().max(64).optional().describe('Its uid, to tell it from a later one of the same name.'),
     phases: z
       .object({
         from: z.int().min(0).describe('First plan phase (0-based).'),
         to: z.int().min(0).describe('One past the last plan phase.'),
       })
-      .describe('The plan phases the TestRun runs.'),
-    startTime: z.string().max(64).optional().describe('When the load started (the TestRun went to started; RFC 3339).'),
-    endTime: z.string().max(64).optional().describe('When the load ended (the TestRun finished; RFC 3339).'),
+      .describe('The plan phases it runs.'),
+    startTime: z.string().max(64).optional().describe('When the load started (the TestRun went to started; a Job\'s runners\' common start time; RFC 3339).'),
+    endTime: z.string().max(64).optional().describe('When the load ended (the TestRun finished, the Job completed; RFC 3339).'),
     outcome: z
       .enum(['Held', 'Broke', 'Undetermined', 'Finished', 'Error', 'Stopped'])
       .optional()
       .describe('Held, Broke or Undetermined: the SLO judged after a search step; Finished: a run of stages ended; Error or Stopped: it did not end normally.'),
   })
-  .describe('One TestRun of the run and when its load really ran.');
+  .describe('One load object (TestRun or Job) of the run and when its load really ran.');
 
 export const previousSummarySchema = runSummarySchema
   .extend({
@@ -138,7 +145,7 @@ export const loadExperimentStatusSchema = z
       .array(checkpointSchema)
       .max(MAX_TIMELINE_CHECKPOINTS)
       .optional()
-      .describe('The run so far, one checkpoint per TestRun (at most 100): what the analysis reads and a restarted operator resumes from.'),
+      .describe('The run so far, one checkpoint per TestRun or Job (at most 100): what the analysis reads and a restarted operator resumes from.'),
     databaseSchema: z.string().max(63).optional().describe('The PostgreSQL schema that isolates this experiment\'s data in the shared database.'),
     grafanaUrl: z.string().max(2048).optional().describe('The Grafana dashboard of the current run, its time range and experiment preselected.'),
     previousSummary: previousSummarySchema.optional(),

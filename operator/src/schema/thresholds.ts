@@ -60,8 +60,8 @@ const cores = { unit: 'cores', min: 0, minExcluded: true, max: 256 } as const;
 
 export const THRESHOLD_DOCS: Readonly<Record<keyof Thresholds, Readonly<ThresholdDoc>>> = Object.freeze({
   generatorDroppedFraction: { ...fraction, meaning: 'The load generator is saturated when the requests it dropped (k6: the iterations it dropped) reach this fraction of those offered.' },
-  generatorLagS: { ...seconds(3600), meaning: 'The load generator is saturated when its mean schedule lag over the window reaches this many seconds (local mode).' },
-  generatorCpuCores: { ...cores, meaning: 'The load generator is saturated when its process CPU reaches this many cores (local mode; a Node driver\'s event loop is one thread).' },
+  generatorLagS: { ...seconds(3600), meaning: 'The load generator is saturated when its mean schedule lag over the window reaches this many seconds (the loadlab driver, locally or in a cluster).' },
+  generatorCpuCores: { ...cores, meaning: 'The load generator is saturated when its process CPU reaches this many cores (the loadlab driver, per runner; a Node driver\'s event loop is one thread).' },
 
   apiCpuCores: { ...cores, meaning: 'api-cpu is saturated when the hottest API replica\'s process CPU reaches this many cores (a Node process serves on one thread, so about 1 core is its ceiling).' },
   apiThrottledFraction: { ...fraction, meaning: 'api-cpu is saturated when the API container was CPU-throttled in this fraction of CFS periods (in a cluster, with a CPU limit).' },

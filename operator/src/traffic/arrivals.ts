@@ -1,5 +1,6 @@
 import { loginSpreadS, resolvePhaseRange, schedulePhases } from './phases.js';
 import type { Endpoint, TrafficPlan } from './plan.js';
+import { checkRunnerSlice, firstOwnedFrom, ownedCount, WHOLE_SCHEDULE, type RunnerSlice } from './runner-slice.js';
 import { IterationDevices, loginPieces, peakBefore, slotOrderFor, type PhaseRange } from './schedule.js';
 
 /*
@@ -23,9 +24,11 @@ const EPSILON = 1e-9;
  * One periodic endpoint's arrivals in a phase range: the n-th (0-based) when the fleet integral
  * since the range's start reaches (n + 1) intervals, which is when k6's ramping-arrival-rate
  * executor starts iteration n of the scenario the k6 options build for the range. With fromS, only
- * those at or after it (the same arrivals, not a new sequence).
+ * those at or after it (the same arrivals, not a new sequence); with a slice, only the runner's
+ * share (runner-slice.ts).
  */
-export function* periodicArrivals(plan: TrafficPlan, endpoint: Endpoint, range?: PhaseRange, fromS?: number): Generator<Arrival, void, undefined> {
+export function* periodicArrivals(plan: TrafficPlan, endpoint: Endpoint, range?: PhaseRange, fromS?: number, slice: RunnerSlice = WHOLE_SCHEDULE): Generator<Arrival, void, undefined> {
+  checkRunnerSlice(slice);
   const { from, to } = resolvePhaseRange(plan, range);
   const offsetS = plan.phases[from]!.startS;
   const endS = plan.phases[to - 1]!.endS;
@@ -33,8 +36,8 @@ export function* periodicArrivals(plan: TrafficPlan, endpoint: Endpoint, range?:
   const devices = new IterationDevices(schedulePhases(plan), offsetS, { intervalS, order: slotOrderFor(plan.seed, endpoint, plan.jitter) });
   const count = Math.floor(expectedBetween(plan, endpoint, offsetS, endS) + EPSILON);
   // Starting later than the range's start: skip what comes before fromS without computing it.
-  let n = fromS === undefined || fromS <= offsetS ? 0 : Math.max(0, Math.floor(expectedBetween(plan, endpoint, offsetS, fromS) - 1));
-  for (; n < count; n++) {
+  const skipped = fromS === undefined || fromS <= offsetS ? 0 : Math.max(0, Math.floor(expectedBetween(plan, endpoint, offsetS, fromS) - 1));
+  for (let n = firstOwnedFrom(slice, skipped); n < count; n += slice.count) {
     const { device, planTimeS } = devices.forIteration(n);
     if (fromS !== undefined && planTimeS < fromS) continue;
     yield { timeS: planTimeS, device };
@@ -44,15 +47,21 @@ export function* periodicArrivals(plan: TrafficPlan, endpoint: Endpoint, range?:
 /**
  * The logins in a phase range: each device once, when the fleet first grows past it (the pieces of
  * loginPieces, each at a constant rate; the k-th of a piece's L logins at its start + (k + 1)/L of
- * its duration, as k6 starts them), devices numbered on from the peak before the range.
+ * its duration, as k6 starts them), devices numbered on from the peak before the range. Login n of
+ * the range logs device (peak before the range) + n in; a slice keeps the runner's share of them.
  */
-export function* loginArrivals(plan: TrafficPlan, range?: PhaseRange): Generator<Arrival, void, undefined> {
+export function* loginArrivals(plan: TrafficPlan, range?: PhaseRange, slice: RunnerSlice = WHOLE_SCHEDULE): Generator<Arrival, void, undefined> {
+  checkRunnerSlice(slice);
   const resolved = resolvePhaseRange(plan, range);
   const phases = schedulePhases(plan);
-  let device = peakBefore(phases, resolved.from);
+  const firstDevice = peakBefore(phases, resolved.from);
+  let device = firstDevice;
   let startS = plan.phases[resolved.from]!.startS;
   for (const piece of loginPieces(phases, resolved, loginSpreadS(plan))) {
-    for (let k = 0; k < piece.logins; k++) yield { timeS: startS + ((k + 1) / piece.logins) * piece.durationS, device: device + k };
+    const before = device - firstDevice;
+    for (let k = firstOwnedFrom(slice, before) - before; k < piece.logins; k += slice.count) {
+      yield { timeS: startS + ((k + 1) / piece.logins) * piece.durationS, device: device + k };
+    }
     device += piece.logins;
     startS += piece.durationS;
   }
@@ -72,16 +81,16 @@ function expectedBetween(plan: TrafficPlan, endpoint: Endpoint, fromS: number, t
   return deviceSeconds / plan.intervalS[endpoint];
 }
 
-/** How many arrivals of each kind a phase range has (what a run of it offers). */
-export function arrivalCounts(plan: TrafficPlan, range?: PhaseRange): Record<Endpoint | 'login', number> {
+/** How many arrivals of each kind a phase range has (what a run of it offers), or a runner's slice of them. */
+export function arrivalCounts(plan: TrafficPlan, range?: PhaseRange, slice: RunnerSlice = WHOLE_SCHEDULE): Record<Endpoint | 'login', number> {
   const { from, to } = resolvePhaseRange(plan, range);
   const fromS = plan.phases[from]!.startS;
   const toS = plan.phases[to - 1]!.endS;
   let logins = 0;
   for (const piece of loginPieces(schedulePhases(plan), { from, to }, loginSpreadS(plan))) logins += piece.logins;
   return {
-    measurements: Math.floor(expectedBetween(plan, 'measurements', fromS, toS) + EPSILON),
-    command: Math.floor(expectedBetween(plan, 'command', fromS, toS) + EPSILON),
-    login: logins,
+    measurements: ownedCount(slice, Math.floor(expectedBetween(plan, 'measurements', fromS, toS) + EPSILON)),
+    command: ownedCount(slice, Math.floor(expectedBetween(plan, 'command', fromS, toS) + EPSILON)),
+    login: ownedCount(slice, logins),
   };
 }

@@ -3,4 +3,5 @@ export * from './hash.js';
 export * from './payload.js';
 export * from './phases.js';
 export * from './plan.js';
+export * from './runner-slice.js';
 export * from './schedule.js';

@@ -33,3 +33,17 @@ export const FIVE_STAGES = {
     ],
   },
 };
+
+/** A plan that shrinks and grows again: who logs in, and when (shared by the login, agreement and runner-slice tests). */
+export const SHRINK_THEN_GROW = {
+  fleet: { devices: 1000, reportInterval: '10s', pollInterval: '5s' },
+  load: {
+    stages: [
+      { devices: 100, duration: '30s', shape: 'hold' },
+      { devices: 400, duration: '30s' },
+      { devices: 200, duration: '20s' },
+      { devices: 600, duration: '40s' },
+      { devices: 900, duration: '15s', shape: 'hold' },
+    ],
+  },
+};

@@ -3,7 +3,7 @@ import { RESOURCES, type KubeClient, type KubeObject } from '../../src/controlle
 
 /*
  * Stand-ins for the controllers an envtest-style control plane does not run (kube-apiserver + etcd
- * only: no kubelet, no Deployment controller, no k6-operator). They write what those controllers
+ * only: no kubelet, no Deployment or Job controller, no k6-operator). They write what those controllers
  * would write, through the real /status subresources, so the operator under test sees exactly the
  * objects it would see in a cluster. For the operator's tests and for whole-pipeline tests that
  * stand in for k6-operator; never used by the operator itself.
@@ -52,6 +52,40 @@ export async function setTestRunStage(client: KubeClient, namespace: string, nam
     lastTransitionTime: previous && previous.status === running ? previous.lastTransitionTime : at,
   };
   return client.replace(RESOURCES.testRuns, namespace, name, { ...testRun, status: { ...testRun.status, stage, conditions: [condition] } }, 'status');
+}
+
+export type JobState = 'running' | 'succeeded' | 'failed';
+
+/**
+ * Moves a Job's status as the Job controller (kube-controller-manager) of Kubernetes 1.33 does for
+ * an Indexed Job whose pods all start together: running (startTime, every pod active and ready);
+ * succeeded (every index completed: SuccessCriteriaMet, then Complete, at `at`); failed (one pod
+ * failed with backoffLimit 0: FailureTarget, then Failed with reason BackoffLimitExceeded). `at`
+ * backdates the transition, as setTestRunStage does.
+ */
+export async function setJobStatus(client: KubeClient, namespace: string, name: string, state: JobState, options: { at?: Date; startedAt?: Date; message?: string } = {}): Promise<KubeObject> {
+  const job = await client.get<KubeObject & { spec: { completions?: number }; status?: Record<string, unknown> }>(RESOURCES.jobs, namespace, name);
+  const rfc3339 = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const at = rfc3339(options.at ?? new Date());
+  const completions = job.spec.completions ?? 1;
+  const startTime = (job.status?.startTime as string | undefined) ?? rfc3339(options.startedAt ?? options.at ?? new Date());
+  const condition = (type: string, reason: string, message: string) => ({ type, status: 'True', reason, message, lastProbeTime: at, lastTransitionTime: at });
+  const status =
+    state === 'running'
+      ? { startTime, active: completions, ready: completions, terminating: 0, uncountedTerminatedPods: {} }
+      : state === 'succeeded'
+        ? {
+            startTime, completionTime: at, succeeded: completions, active: 0, ready: 0, terminating: 0, completedIndexes: completions > 1 ? `0-${completions - 1}` : '0', uncountedTerminatedPods: {},
+            conditions: [condition('SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods'), condition('Complete', 'CompletionsReached', 'Reached expected number of succeeded pods')],
+          }
+        : {
+            startTime, failed: 1, active: 0, ready: 0, terminating: 0, uncountedTerminatedPods: {},
+            conditions: [
+              condition('FailureTarget', 'BackoffLimitExceeded', options.message ?? 'Job has reached the specified backoff limit'),
+              condition('Failed', 'BackoffLimitExceeded', options.message ?? 'Job has reached the specified backoff limit'),
+            ],
+          };
+  return client.replace(RESOURCES.jobs, namespace, name, { ...job, status }, 'status');
 }
 
 /** Polls `check` until it returns a value (not undefined/false), or fails with `what` after the timeout. */

@@ -60,7 +60,7 @@ export function renderCharts(result: AnalysisResult): string[] {
     formatY: (value) => `${formatNumber(value)}%`,
   }));
 
-  const measures = measuresFor(result.settings.source).filter((measure) => measure.threshold !== undefined);
+  const measures = measuresFor(result.settings.source, result.settings.engine).filter((measure) => measure.threshold !== undefined);
   for (const resource of SATURABLE_RESOURCES) {
     const series = measures
       .filter((measure) => measure.resource === resource)

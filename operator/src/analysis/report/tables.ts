@@ -99,7 +99,7 @@ export function queriesTable(result: AnalysisResult): Table {
   const missing = new Set(result.missing);
   const failed = new Map(result.failed.map((entry) => [entry.name, entry.error]));
   const thresholds = (name: string) =>
-    measuresFor(result.settings.source)
+    measuresFor(result.settings.source, result.settings.engine)
       .filter((measure) => measure.query === name && measure.threshold !== undefined)
       .map((measure) => `${measure.key.replace(`${name}.`, '')} ≥ ${formatValue(result.settings.thresholds[measure.threshold!], measure.unit)}`)
       .join(', ') || dash;
