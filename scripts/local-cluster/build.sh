@@ -8,7 +8,7 @@
 #       kube-controller-manager, kube-scheduler, kubelet, kube-proxy: ONE `go build` of the four
 #         cmds (their shared packages compile once; the apiserver's build cache makes it cheaper);
 #       coredns, kube-router (NetworkPolicy), prometheus-operator + prometheus-config-reloader,
-#         Prometheus (Debian's lacks Kubernetes service discovery), local-path-provisioner, and
+#         Prometheus (Debian's lacks Kubernetes service discovery), and
 #         pause (scripts/local-cluster/pause, versioned by its hash).
 #   - prometheus-operator's CRDs and RBAC examples, copied from its module into the cache.
 # Builds run one at a time under `nice -n 10` (the machine is shared).
@@ -183,16 +183,6 @@ else
   say "built prometheus-operator and prometheus-config-reloader $PROMETHEUS_OPERATOR_VERSION in $(elapsed "$t")"
 fi
 
-if all_exist "$LOCAL_PATH_BIN"; then
-  say "local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION: cached"
-else
-  t=$SECONDS
-  build_go local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" \
-    "-s -w -X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION" \
-    "$LOCAL_PATH_BIN=github.com/rancher/local-path-provisioner"
-  say "built local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION in $(elapsed "$t")"
-fi
-
 if all_exist "$PROMETHEUS_BIN"; then
   say "prometheus $PROMETHEUS_VERSION: cached"
 else
@@ -228,4 +218,4 @@ else
   say "copied prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs and RBAC to $PROMETHEUS_OPERATOR_MANIFESTS"
 fi
 
-say "ready in $(elapsed "$start_all"): Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, kube-router $KUBE_ROUTER_VERSION, prometheus-operator $PROMETHEUS_OPERATOR_VERSION, Prometheus $PROMETHEUS_VERSION, local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION, pause $PAUSE_VERSION (in $BIN_DIR)"
+say "ready in $(elapsed "$start_all"): Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, kube-router $KUBE_ROUTER_VERSION, prometheus-operator $PROMETHEUS_OPERATOR_VERSION, Prometheus $PROMETHEUS_VERSION, pause $PAUSE_VERSION (in $BIN_DIR)"

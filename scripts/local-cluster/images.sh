@@ -12,8 +12,8 @@
 #   loadlab/operator:dev           build needs the npm registry, so RUN steps use the host network)
 #   loadlab/postgres:bookworm      PostgreSQL from Debian (plays TimescaleDB here)
 #   loadlab/postgres-exporter:bookworm   Debian's package
-#   loadlab/coredns, loadlab/local-path-provisioner, loadlab/prometheus-operator,
-#   loadlab/prometheus-config-reloader, loadlab/prometheus, loadlab/pause: the static binaries
+#   loadlab/coredns, loadlab/prometheus-operator, loadlab/prometheus-config-reloader,
+#   loadlab/prometheus, loadlab/pause: the static binaries
 #                                  build.sh made, each alone in an image
 #
 # Usage: images.sh [--only NAME...]   (NAME: debian node api operator postgres ...)
@@ -265,7 +265,6 @@ static_image() { # static_image NAME IMAGE BINARY TARGET
 }
 static_image pause "$IMG_PAUSE" "$PAUSE_BIN" /pause
 static_image coredns "$IMG_COREDNS" "$COREDNS_BIN" /coredns
-static_image local-path-provisioner "$IMG_LOCAL_PATH" "$LOCAL_PATH_BIN" /usr/bin/local-path-provisioner
 static_image prometheus-operator "$IMG_PROMETHEUS_OPERATOR" "$PROMETHEUS_OPERATOR_BIN" /bin/operator
 static_image prometheus-config-reloader "$IMG_CONFIG_RELOADER" "$CONFIG_RELOADER_BIN" /bin/prometheus-config-reloader
 static_image prometheus "$IMG_PROMETHEUS" "$PROMETHEUS_BIN" /bin/prometheus
