@@ -6,7 +6,7 @@
 #                   the API server listens only on the host's end of the cluster's wire)
 #   per node        containerd (runc), kubelet, kube-proxy (iptables), kube-router (NetworkPolicy
 #                   only), each node in its own network namespace and its own mount namespace
-#   pods            CoreDNS, prometheus-operator + Prometheus
+#   pods            CoreDNS, prometheus-operator + Prometheus (scraping the kubelets' cAdvisor too)
 #   storage         StorageClass `standard` (the default) with static PersistentVolumes on every
 #                   worker node (hostPath directories in the node's own /var/lib)
 #
