@@ -44,11 +44,14 @@ SCHEDULER_BIN=$(kube_bin kube-scheduler)
 KUBELET_BIN=$(kube_bin kubelet)
 KUBE_PROXY_BIN=$(kube_bin kube-proxy)
 ETCD_BIN="$BIN_DIR/etcd-$ETCD_VERSION"
-COREDNS_BIN="$BIN_DIR/coredns-$COREDNS_VERSION"
+# CoreDNS and Prometheus are built with a file of ours (the plugin set; the service discoveries):
+# their binaries are named after it too, so changing it makes a new build.
+source_tag() { cat "$@" | sha256sum | cut -c1-8; }
+COREDNS_BIN="$BIN_DIR/coredns-$COREDNS_VERSION-$(source_tag "$LC_DIR/coredns/main.go")"
 KUBE_ROUTER_BIN="$BIN_DIR/kube-router-$KUBE_ROUTER_VERSION"
 PROMETHEUS_OPERATOR_BIN="$BIN_DIR/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 CONFIG_RELOADER_BIN="$BIN_DIR/prometheus-config-reloader-$PROMETHEUS_OPERATOR_VERSION"
-PROMETHEUS_BIN="$BIN_DIR/prometheus-$PROMETHEUS_VERSION"
+PROMETHEUS_BIN="$BIN_DIR/prometheus-$PROMETHEUS_VERSION-$(source_tag "$LC_DIR/prometheus/plugins.go")"
 # The pause binary is versioned by the hash of its source (scripts/local-cluster/pause/).
 PAUSE_VERSION=$(cat "$LC_DIR/pause/main.go" "$LC_DIR/pause/go.mod" | sha256sum | cut -c1-12)
 PAUSE_BIN="$BIN_DIR/pause-$PAUSE_VERSION"
