@@ -15,6 +15,7 @@
 #   - prometheus-operator's CRDs and RBAC examples, copied from its module into the cache.
 # Every module is resolved and downloaded in the background at the start (network-bound); the
 # compiles run one at a time under `nice -n 10` (the machine is shared; each uses every core).
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 LOG_PREFIX=build
 # shellcheck source=lib.sh

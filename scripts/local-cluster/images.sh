@@ -17,6 +17,7 @@
 #                                  build.sh made, each alone in an image
 #
 # Usage: images.sh [--only NAME...]   (NAME: debian node api operator postgres ...)
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 LOG_PREFIX=images
 # shellcheck source=lib.sh

@@ -12,6 +12,7 @@
 #   7. a Deployment deleted with --cascade=background: the controller-manager's garbage collector
 #      removes its ReplicaSet and pods
 # Leaves nothing behind (its namespaces are deleted at the end, and at the start if a run was cut).
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 LOG_PREFIX=smoke
 # shellcheck source=lib.sh

@@ -19,6 +19,7 @@
 #   --foreground   stay in the foreground and tear everything down on Ctrl-C (default: return once
 #                  the cluster is up; scripts/local-cluster/down.sh removes it)
 # Output: the kubeconfig at $KUBECONFIG_PATH (printed at the end).
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 LOG_PREFIX=up
 # shellcheck source=lib.sh
