@@ -440,6 +440,10 @@ resolvConf: "$STATE/resolv.conf"
 readOnlyPort: 0
 rotateCertificates: false
 serializeImagePulls: false
+# A pod's Secret and ConfigMap volumes are rewritten at its periodic sync (default every minute):
+# prometheus-operator's generated configuration reaches Prometheus that much sooner after a
+# PodMonitor changes. A handful of pods per node keeps the extra syncs cheap.
+syncFrequency: 10s
 evictionHard: {memory.available: 100Mi, nodefs.available: 5%, imagefs.available: 5%}
 # Never garbage-collect images: none can be pulled again here.
 imageGCHighThresholdPercent: 100
