@@ -51,7 +51,11 @@ function figure(text: string): void {
   console.log(`[figures] ${text}`);
 }
 
-/** Polls `check` every `everyMs` until it returns a value (not undefined); fails after `timeoutMs` with the last observation. */
+/**
+ * Polls `check` every `everyMs` until it returns a value (not undefined); fails after `timeoutMs`
+ * with the last error seen. An assertion failing inside `check` fails at once (a state that cannot
+ * get better); other errors (a kubectl call refused while something restarts) are retried.
+ */
 async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, everyMs = 1_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -60,6 +64,7 @@ async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<
       const value = await check();
       if (value !== undefined) return value;
     } catch (error) {
+      if (error instanceof assert.AssertionError) throw error;
       last = error instanceof Error ? error.message : String(error);
     }
     if (Date.now() > deadline) assert.fail(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${last ? `; last error: ${last}` : ''}`);

@@ -18,7 +18,7 @@
  *
  * The scripts need root (network namespaces, cgroups, mounts); so does this harness.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -149,26 +149,42 @@ function releaseLock(): void {
 
 // --- tear-down on exit -------------------------------------------------------------------------------
 const running = new Set<LocalCluster>();
+/** up.sh while start() waits for it: a process that ends then must not leave its cluster behind. */
+let starting: ChildProcess | undefined;
 let exitHooksInstalled = false;
+
+function downSync(): void {
+  spawnSync('bash', [script('down.sh')], { stdio: 'inherit', timeout: DOWN_TIMEOUT_MS });
+}
+
+function tearDownAll(): void {
+  if (starting) {
+    // up.sh's daemons run in sessions of their own: they outlive it, and down.sh removes them.
+    starting.kill('SIGKILL');
+    starting = undefined;
+    downSync();
+    releaseLock();
+  }
+  for (const cluster of running) cluster.stopSync();
+}
 
 function installExitHooks(): void {
   if (exitHooksInstalled) return;
   exitHooksInstalled = true;
-  process.on('exit', () => {
-    for (const cluster of running) cluster.stopSync();
-  });
+  process.on('exit', tearDownAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
-      for (const cluster of running) cluster.stopSync();
+      tearDownAll();
       if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     });
   }
 }
 
 /** Runs a script, each output line to `onLine`; resolves to its exit code (null when killed). */
-function runScript(path: string, args: readonly string[], timeoutMs: number, onLine: (line: string) => void): Promise<number | null> {
+function runScript(path: string, args: readonly string[], timeoutMs: number, onLine: (line: string) => void, onSpawn?: (child: ChildProcess) => void): Promise<number | null> {
   return new Promise((ok) => {
     const child = spawn('bash', [path, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     let pending = { out: '', err: '' };
     const feed = (key: 'out' | 'err') => (chunk: string) => {
       const lines = (pending[key] + chunk).split('\n');
@@ -231,10 +247,12 @@ export class LocalCluster {
       code = await runScript(script('up.sh'), [], options.startTimeoutMs ?? 10 * 60_000, (line) => {
         lines.push(line);
         say(line);
-      });
+      }, (child) => (starting = child));
     } catch (error) {
       releaseLock();
       throw error;
+    } finally {
+      starting = undefined;
     }
     const upMs = Math.round(performance.now() - began);
     if (code !== 0) {
@@ -275,7 +293,7 @@ export class LocalCluster {
   /** For process exit: down.sh synchronously. */
   stopSync(): void {
     running.delete(this);
-    spawnSync('bash', [script('down.sh')], { stdio: 'inherit', timeout: DOWN_TIMEOUT_MS });
+    downSync();
     rmSync(this.kubectlCache, { recursive: true, force: true });
     releaseLock();
   }
