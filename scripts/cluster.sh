@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# The kind cluster loadlab runs experiments on: `npm run cluster:up` / `npm run cluster:down`.
+# The cluster loadlab runs experiments on: `npm run cluster:up` / `npm run cluster:down`.
 #
-#   scripts/cluster.sh up [--dry-run]     create the cluster (kind-config.yaml), install
-#                                         kube-prometheus-stack and grafana/k6-operator at pinned
-#                                         versions, build and load our images, apply charts/, wait
-#                                         until ready, print the next commands
-#   scripts/cluster.sh down [--dry-run]   delete the cluster
+#   scripts/cluster.sh up [--provider=kind|local] [--dry-run]
+#       kind (default): create the kind cluster (kind-config.yaml), install kube-prometheus-stack
+#         and grafana/k6-operator at pinned versions, build and load our images;
+#       local: the one-host cluster of scripts/local-cluster/ (no Docker; needs root): build what
+#         is missing (build.sh, images.sh: cached after the first time), start it (up.sh) and
+#         install k6-operator's TestRun CRD (k6-operator itself is not run there);
+#       then, on either: the database Secret, charts/loadlab/, wait until ready, print the next
+#       commands.
+#   scripts/cluster.sh install [--provider=kind|local] [--dry-run]
+#       only the last part, into the provider's running cluster.
+#   scripts/cluster.sh down [--provider=kind|local] [--dry-run]   delete the cluster
 #
 # Idempotent: a second `up` reuses the cluster, upgrades the releases in place, keeps the database
 # Secret. --dry-run prints every command instead of running it (and only warns about missing
-# tools). Needs docker, kind, helm and kubectl; cannot run on the CI machines (no Docker engine).
-# LOADLAB_CLUSTER names the cluster (default loadlab).
+# tools). kind needs docker, kind, helm and kubectl; it cannot run on the CI machines (no Docker
+# engine): there the local provider runs, and the tests (cdk8s/test/cluster.test.ts) install
+# loadlab with `install --provider=local`. LOADLAB_CLUSTER names the kind cluster (default loadlab).
+#
+# On the local cluster, charts/loadlab/ is applied unchanged but for two images that cannot exist
+# here: PostgreSQL (loadlab/postgres) stands in for TimescaleDB, whose image cannot be pulled and
+# which has no Debian package, and Debian's postgres_exporter for the chart's (both images accept
+# the chart's arguments: see scripts/local-cluster/images/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,18 +38,30 @@ EXPERIMENTS_NS=loadlab
 MONITORING_NS=monitoring
 SECRET=loadlab-database
 
-usage() { printf 'usage: %s up|down [--dry-run]\n' "$0" >&2; exit 2; }
+usage() { printf 'usage: %s up|install|down [--provider=kind|local] [--dry-run]\n' "$0" >&2; exit 2; }
 command_name="${1:-}"
 [ -n "$command_name" ] || usage
 shift
 dry=0
+provider=kind
 for arg in "$@"; do
   case "$arg" in
     --dry-run) dry=1 ;;
+    --provider=kind|--provider=local) provider=${arg#--provider=} ;;
     *) usage ;;
   esac
 done
 
+# The local cluster's names and paths (its kubeconfig, the stand-in images), and its lock.
+if [ "$provider" = local ]; then
+  # shellcheck source=scripts/local-cluster/lib.sh
+  source scripts/local-cluster/lib.sh
+  LOCAL_LOCK="${TMPDIR:-/tmp}/loadlab-local-cluster.lock"
+  K=(kubectl --kubeconfig "$KUBECONFIG_PATH")
+else
+  K=(kubectl --context "$CONTEXT")
+fi
+# (after lib.sh: these are this script's own)
 say() { printf 'cluster: %s\n' "$*"; }
 die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
 # Runs a command, or prints it in dry mode.
@@ -63,7 +87,103 @@ cluster_exists() {
 
 random_hex() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }
 
-up() {
+# --- the local cluster: one per machine -----------------------------------------------------------------
+# A lock file says who uses it (the format of sandbox/src/cluster.ts, which the tests take): line 1
+# "<pid> <start time>" (pid 0: brought up here, by hand, until `down`), line 2 who.
+local_lock_holder() { # prints the holder when a live test run holds the lock
+  [ -f "$LOCAL_LOCK" ] || return 1
+  local pid ticks who
+  { read -r pid ticks; read -r who; } <"$LOCAL_LOCK" || true
+  [ "${pid:-0}" != 0 ] || return 1
+  local now
+  now=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f20) || return 1
+  [ -n "$now" ] && [ "$now" = "$ticks" ] || return 1
+  printf '%s (pid %s)' "$who" "$pid"
+}
+local_cluster_answers() {
+  [ -f "$KUBECONFIG_PATH" ] && kubectl --kubeconfig "$KUBECONFIG_PATH" get --raw /readyz >/dev/null 2>&1
+}
+local_up() {
+  [ "$dry" = 1 ] || need_root "the local cluster creates network namespaces, cgroups and mounts"
+  local holder
+  if holder=$(local_lock_holder); then die "the local cluster is in use by $holder: only one can run on a machine; wait until it is done"; fi
+  if [ "$dry" = 0 ] && local_cluster_answers; then
+    say "the local cluster is up: reusing it"
+  else
+    say "building what the local cluster needs (cached after the first time: scripts/local-cluster/build.sh, images.sh)"
+    run bash scripts/local-cluster/build.sh
+    run bash scripts/local-cluster/images.sh
+    say "starting the local cluster (scripts/local-cluster/up.sh)"
+    run bash scripts/local-cluster/up.sh
+  fi
+  if [ "$dry" = 0 ]; then printf '0 \nnpm run cluster:up -- --provider=local on %s\n' "$(date -u +%FT%TZ)" >"$LOCAL_LOCK"; fi
+}
+local_down() {
+  [ "$dry" = 1 ] || need_root "removing the local cluster removes network namespaces, cgroups and mounts"
+  local holder
+  if holder=$(local_lock_holder); then die "the local cluster is in use by $holder: it removes the cluster itself when it is done"; fi
+  run bash scripts/local-cluster/down.sh
+  if [ "$dry" = 0 ]; then rm -f "$LOCAL_LOCK"; fi
+}
+
+# --- loadlab into the provider's cluster -----------------------------------------------------------------
+# charts/loadlab/ as the local cluster runs it: every image the same, but the two that cannot exist
+# there (see the header).
+local_charts() {
+  local f
+  for f in charts/loadlab/*.yaml; do
+    printf -- '---\n'
+    sed -E -e "s#(image: )timescale/timescaledb:[^[:space:]]+#\1$IMG_POSTGRES#" \
+      -e "s#(image: )quay\.io/prometheuscommunity/postgres-exporter:[^[:space:]]+#\1$IMG_POSTGRES_EXPORTER#" "$f"
+  done
+}
+
+install_loadlab() {
+  if [ "$provider" = local ]; then
+    # k6-operator's TestRun CRD, which the operator writes: read from the vendored copy by path
+    # when there is one (this workplace's ../shared/vendor), else from its release.
+    local crd="${LOADLAB_VENDOR_DIR:-../shared/vendor}/k6-operator-$K6_OPERATOR_VERSION/k6.io_testruns.yaml"
+    [ -f "$crd" ] || crd="https://raw.githubusercontent.com/grafana/k6-operator/$K6_OPERATOR_VERSION/config/crd/bases/k6.io_testruns.yaml"
+    say "installing k6-operator $K6_OPERATOR_VERSION's TestRun CRD (k6-operator itself does not run on the local cluster)"
+    run "${K[@]}" apply --server-side --force-conflicts -f "$crd"
+  fi
+
+  say "the database Secret (a random password, made once, never in charts/)"
+  if [ "$dry" = 0 ] && "${K[@]}" -n "$SYSTEM_NS" get secret "$SECRET" >/dev/null 2>&1; then
+    say "secret $SYSTEM_NS/$SECRET exists: keeping it"
+  else
+    local password secret_key
+    password=$(random_hex)
+    secret_key=$(random_hex)$(random_hex)
+    if [ "$dry" = 1 ]; then password='<random>'; secret_key='<random>'; fi
+    if [ "$dry" = 1 ] || ! "${K[@]}" get namespace "$SYSTEM_NS" >/dev/null 2>&1; then
+      run "${K[@]}" create namespace "$SYSTEM_NS"
+    fi
+    run "${K[@]}" -n "$SYSTEM_NS" create secret generic "$SECRET" \
+      --from-literal=password="$password" \
+      --from-literal=url="postgres://postgres:$password@timescaledb.$SYSTEM_NS.svc:5432/loadlab" \
+      --from-literal=secret-key="$secret_key"
+  fi
+
+  say "applying charts/ (CRD, operator, API defaults, TimescaleDB, monitoring, dashboards)"
+  if [ "$provider" = local ]; then
+    say "  with PostgreSQL ($IMG_POSTGRES) standing in for TimescaleDB and $IMG_POSTGRES_EXPORTER for the chart's postgres_exporter"
+    if [ "$dry" = 1 ]; then
+      run "${K[@]}" apply --server-side --force-conflicts -f - "<(charts/loadlab/ with those two images)"
+    else
+      local_charts | "${K[@]}" apply --server-side --force-conflicts -f -
+    fi
+  else
+    run "${K[@]}" apply --server-side --force-conflicts -f charts/loadlab/
+    # Restart the operator so it runs the image just loaded (the tag stays :dev).
+    run "${K[@]}" -n "$SYSTEM_NS" rollout restart deployment/loadlab-operator
+  fi
+  say "waiting for TimescaleDB and the operator"
+  run "${K[@]}" -n "$SYSTEM_NS" rollout status statefulset/timescaledb --timeout 10m
+  run "${K[@]}" -n "$SYSTEM_NS" rollout status deployment/loadlab-operator --timeout 5m
+}
+
+kind_up() {
   require_tools docker kind helm kubectl
   if [ "$dry" = 0 ]; then
     docker info >/dev/null 2>&1 || die "docker is installed but its daemon is not reachable: start Docker and try again"
@@ -75,7 +195,6 @@ up() {
     say "creating kind cluster $CLUSTER (1 control plane, workers for sut, load and monitoring)"
     run kind create cluster --name "$CLUSTER" --config kind-config.yaml --wait 120s
   fi
-  local k=(kubectl --context "$CONTEXT")
 
   say "installing kube-prometheus-stack $KUBE_PROMETHEUS_STACK_VERSION (Prometheus with the remote-write receiver, Grafana)"
   run helm repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update
@@ -84,44 +203,36 @@ up() {
     --version "$KUBE_PROMETHEUS_STACK_VERSION" --values charts/values/kube-prometheus-stack.yaml --wait --timeout 15m
 
   say "installing grafana/k6-operator $K6_OPERATOR_VERSION"
-  run "${k[@]}" apply --server-side --force-conflicts \
+  run "${K[@]}" apply --server-side --force-conflicts \
     -f "https://raw.githubusercontent.com/grafana/k6-operator/$K6_OPERATOR_VERSION/bundle.yaml"
   # Its controller is control, not load: off the system under test's node.
-  run "${k[@]}" -n k6-operator-system patch deployment k6-operator-controller-manager --type merge -p \
+  run "${K[@]}" -n k6-operator-system patch deployment k6-operator-controller-manager --type merge -p \
     '{"spec":{"template":{"spec":{"nodeSelector":{"loadlab.dev/role":"monitoring"},"tolerations":[{"key":"loadlab.dev/role","operator":"Equal","value":"monitoring","effect":"NoSchedule"}]}}}}'
-  run "${k[@]}" -n k6-operator-system rollout status deployment/k6-operator-controller-manager --timeout 5m
+  run "${K[@]}" -n k6-operator-system rollout status deployment/k6-operator-controller-manager --timeout 5m
 
   say "building the images (loadlab/api:dev, loadlab/operator:dev) and loading them into the cluster"
   run docker build -f api/Dockerfile -t loadlab/api:dev .
   run docker build -f operator/Dockerfile -t loadlab/operator:dev .
   run kind load docker-image loadlab/api:dev loadlab/operator:dev --name "$CLUSTER"
+}
 
-  say "the database Secret (a random password, made once, never in charts/)"
-  if [ "$dry" = 0 ] && "${k[@]}" -n "$SYSTEM_NS" get secret "$SECRET" >/dev/null 2>&1; then
-    say "secret $SYSTEM_NS/$SECRET exists: keeping it"
-  else
-    local password secret_key
-    password=$(random_hex)
-    secret_key=$(random_hex)$(random_hex)
-    if [ "$dry" = 1 ]; then password='<random>'; secret_key='<random>'; fi
-    if [ "$dry" = 1 ] || ! "${k[@]}" get namespace "$SYSTEM_NS" >/dev/null 2>&1; then
-      run "${k[@]}" create namespace "$SYSTEM_NS"
-    fi
-    run "${k[@]}" -n "$SYSTEM_NS" create secret generic "$SECRET" \
-      --from-literal=password="$password" \
-      --from-literal=url="postgres://postgres:$password@timescaledb.$SYSTEM_NS.svc:5432/loadlab" \
-      --from-literal=secret-key="$secret_key"
+next_steps() {
+  if [ "$provider" = local ]; then
+    run "${K[@]}" config set-context --current --namespace "$EXPERIMENTS_NS"
+    cat <<EOF
+
+loadlab is up on the local cluster (kubeconfig $KUBECONFIG_PATH, namespace $EXPERIMENTS_NS).
+PostgreSQL stands in for TimescaleDB; k6-operator does not run here, so an experiment is
+provisioned (its API runs against the database) and waits for its TestRun.
+Next:
+  export KUBECONFIG=$KUBECONFIG_PATH
+  kubectl apply -f experiments/smoke.yaml
+  kubectl get loadexperiments -w
+  npm run cluster:down -- --provider=local    # remove the cluster
+EOF
+    return
   fi
-
-  say "applying charts/ (CRD, operator, API defaults, TimescaleDB, monitoring, dashboards)"
-  run "${k[@]}" apply --server-side --force-conflicts -f charts/loadlab/
-  # Restart the operator so it runs the image just loaded (the tag stays :dev).
-  run "${k[@]}" -n "$SYSTEM_NS" rollout restart deployment/loadlab-operator
-  say "waiting for TimescaleDB and the operator"
-  run "${k[@]}" -n "$SYSTEM_NS" rollout status statefulset/timescaledb --timeout 10m
-  run "${k[@]}" -n "$SYSTEM_NS" rollout status deployment/loadlab-operator --timeout 5m
   run kubectl config set-context "$CONTEXT" --namespace "$EXPERIMENTS_NS"
-
   cat <<EOF
 
 loadlab is up on kind cluster $CLUSTER (context $CONTEXT, namespace $EXPERIMENTS_NS).
@@ -136,7 +247,7 @@ Next:
 EOF
 }
 
-down() {
+kind_down() {
   require_tools kind
   if [ "$dry" = 0 ] && ! kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
     say "no kind cluster $CLUSTER: nothing to delete"
@@ -145,8 +256,12 @@ down() {
   run kind delete cluster --name "$CLUSTER"
 }
 
-case "$command_name" in
-  up) up ;;
-  down) down ;;
+case "$command_name:$provider" in
+  up:kind) kind_up; install_loadlab; next_steps ;;
+  up:local) local_up; install_loadlab; next_steps ;;
+  install:kind) require_tools kubectl; install_loadlab ;;
+  install:local) install_loadlab ;;
+  down:kind) kind_down ;;
+  down:local) local_down ;;
   *) usage ;;
 esac

@@ -3,10 +3,13 @@
 #   - Debian packages: PostgreSQL (server binaries for throwaway test clusters), Prometheus and its
 #     exporters (local mode and the analysis tests), shellcheck (lint).
 #   - npm dependencies, including Node 24 from the npm package `node` (the machine's Node may be older).
-#   - kube-apiserver + etcd for the operator's tests (scripts/build-control-plane.sh; about 10 minutes
-#     the first time on 2 cores, then cached).
+#   - for the tests only: the Kubernetes binaries and the local one-host cluster the tests run on
+#     (scripts/local-cluster/build.sh: kube-apiserver and etcd for the operator's tests, the rest of
+#     the cluster, from the Go module proxy; images.sh: its images, with buildah). Cached under
+#     ${LOADLAB_CACHE:-~/.cache/loadlab}: a cold build takes about 30 minutes on 2 cores (see
+#     scripts/local-cluster/README.md), a warm one seconds.
 #
-# --local: only what local mode (`loadlab run`) needs; skips the test-only control plane.
+# --local: only what local mode (`loadlab run`) needs; skips everything Kubernetes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for_tests=1
@@ -49,7 +52,13 @@ case "$node_version" in
   *) die "node_modules/.bin/node is '${node_version:-missing}', expected v24 (the npm package 'node' runs an install script: check that npm allows it, see package.json allowScripts)" ;;
 esac
 
-# --- kube-apiserver + etcd (operator tests) -------------------------------------------------------
-if [ "$for_tests" = 1 ]; then bash scripts/build-control-plane.sh; fi
+# --- Kubernetes and the local cluster (tests only) ----------------------------------------------------
+if [ "$for_tests" = 1 ]; then
+  [ "$(id -u)" = 0 ] || die "the tests run a real Kubernetes cluster on this machine (scripts/local-cluster/: network namespaces, cgroups, mounts, images built with buildah), which needs root: run 'npm test' as root"
+  say "the Kubernetes binaries and the local cluster's (scripts/local-cluster/build.sh)"
+  bash scripts/local-cluster/build.sh
+  say "the local cluster's images (scripts/local-cluster/images.sh)"
+  bash scripts/local-cluster/images.sh
+fi
 
 say "ready (node $node_version, PostgreSQL in $(latest_pg_bin))"

@@ -10,8 +10,8 @@ import { IMAGES, NODE_ROLE_LABEL, VERSIONS } from '../src/settings.js';
 
 /*
  * scripts/cluster.sh (npm run cluster:up / cluster:down) in its dry mode, and its refusal when the
- * tools are missing. kind, Docker and helm cannot run on this machine: the real run is not
- * exercised here (see the README's development section).
+ * tools are missing. kind, Docker and helm cannot run on this machine: kind's real run is not
+ * exercised here; the local provider's install runs for real in cluster.test.ts.
  */
 
 const root = repoRoot();
@@ -41,6 +41,24 @@ describe('scripts/cluster.sh', () => {
     assert.match(result.stdout, /\+ kind delete cluster --name loadlab/);
   });
 
+  it('up --provider=local --dry-run builds and starts the local cluster, then installs with PostgreSQL standing in for TimescaleDB', () => {
+    const result = run(['up', '--provider=local', '--dry-run']);
+    assert.equal(result.status, 0, result.stderr);
+    const out = result.stdout;
+    assert.match(out, /\+ bash scripts\/local-cluster\/build\.sh\n\+ bash scripts\/local-cluster\/images\.sh\n.*\n\+ bash scripts\/local-cluster\/up\.sh/);
+    assert.match(out, new RegExp(`apply --server-side --force-conflicts -f \\S*k6-operator-${VERSIONS.k6Operator}/k6\\.io_testruns\\.yaml`));
+    assert.match(out, /create secret generic loadlab-database --from-literal=password=<random>/, 'the same Secret as on kind');
+    assert.match(out, /PostgreSQL \(loadlab\/postgres:bookworm\) standing in for TimescaleDB/);
+    assert.doesNotMatch(out, /kind |helm |docker /, 'nothing of kind\'s path');
+    assert.match(out, /npm run cluster:down -- --provider=local/);
+  });
+
+  it('down --provider=local --dry-run runs the local cluster\'s down.sh', () => {
+    const result = run(['down', '--provider=local', '--dry-run']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /\+ bash scripts\/local-cluster\/down\.sh/);
+  });
+
   it('refuses to start without kind, helm, docker and kubectl, naming each and how to get it', () => {
     const bin = mkdtempSync(join(tmpdir(), 'loadlab-path-'));
     try {
@@ -59,7 +77,7 @@ describe('scripts/cluster.sh', () => {
   it('rejects an unknown command with its usage', () => {
     const result = run(['sideways']);
     assert.equal(result.status, 2);
-    assert.match(result.stderr, /usage: .* up\|down \[--dry-run\]/);
+    assert.match(result.stderr, /usage: .* up\|install\|down \[--provider=kind\|local\] \[--dry-run\]/);
   });
 });
 

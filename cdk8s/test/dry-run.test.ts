@@ -14,9 +14,9 @@ import { NAMESPACES } from '../src/settings.js';
  * Every manifest under charts/ (the committed files, what users apply) through a server-side
  * dry-run on a real kube-apiserver + etcd, with our CRD and the vendored TestRun, PodMonitor and
  * ServiceMonitor CRDs installed: schemas, defaulting, CEL rules, RBAC objects and Pod Security
- * admission all run as on a cluster. No kubelet or controllers run here (nothing is scheduled),
- * and kind cannot run on this machine: the images, the pods starting and the network policies
- * being enforced are not verified here.
+ * admission all run as on a cluster. No kubelet or controllers run here (nothing is scheduled):
+ * the pods starting, their images and the network policies being enforced are verified on a real
+ * cluster by cluster.test.ts.
  */
 
 describe('charts/ on a real kube-apiserver (server-side dry-run)', () => {

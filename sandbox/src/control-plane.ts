@@ -23,6 +23,9 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { runKubectl, type KubectlOptions } from './kubectl.js';
+
+export { KubectlError, type KubectlOptions } from './kubectl.js';
 
 export interface ControlPlaneOptions {
   /** kube-apiserver binary; default $KUBE_APISERVER_BIN, else the cached build of the pinned version. */
@@ -37,28 +40,6 @@ export interface ControlPlaneOptions {
   apiserverFlags?: string[];
   /** Keep the temp dir (data, certs, logs, kubeconfig) after stop(); also LOADLAB_KEEP_CONTROL_PLANE=1. */
   keepTempDir?: boolean;
-}
-
-export interface KubectlOptions {
-  /** Written to kubectl's standard input (for `-f -`). */
-  stdin?: string;
-  /** Default 60 s. */
-  timeoutMs?: number;
-  /** Receives kubectl's stderr of a successful run (warnings, e.g. Pod Security's). */
-  onStderr?: (text: string) => void;
-}
-
-/** The error kubectl() throws: its message holds kubectl's stderr. */
-export class KubectlError extends Error {
-  constructor(
-    readonly args: readonly string[],
-    readonly code: number | null,
-    readonly stdout: string,
-    readonly stderr: string,
-  ) {
-    super(`kubectl ${args.join(' ')} failed (exit ${code}): ${stderr.trim() || stdout.trim()}`);
-    this.name = 'KubectlError';
-  }
 }
 
 const SUPPORT_DIR = dirname(fileURLToPath(import.meta.url));
@@ -428,27 +409,7 @@ export class ControlPlane {
 
   /** Runs kubectl against this control plane; resolves to its stdout, rejects with a KubectlError holding stderr. */
   kubectl(args: readonly string[], options: KubectlOptions = {}): Promise<string> {
-    const full = [`--kubeconfig=${this.kubeconfigPath}`, `--cache-dir=${join(this.dir, 'kube-cache')}`, ...args];
-    return new Promise((ok, fail) => {
-      const child = spawn(this.kubectlBin, full, {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        timeout: options.timeoutMs ?? 60_000,
-        env: { ...process.env, KUBECONFIG: this.kubeconfigPath },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.once('error', (error) => fail(new KubectlError(args, null, stdout, `${stderr}${error.message}`)));
-      child.once('close', (code, signal) => {
-        if (code === 0) {
-          options.onStderr?.(stderr);
-          ok(stdout);
-        } else fail(new KubectlError(args, code, stdout, signal ? `${stderr}(killed by ${signal})` : stderr));
-      });
-      child.stdin.on('error', () => {}); // kubectl may exit before reading all of it
-      child.stdin.end(options.stdin ?? '');
-    });
+    return runKubectl(this.kubectlBin, this.kubeconfigPath, join(this.dir, 'kube-cache'), args, options);
   }
 
   /** GET a path of the apiserver as the admin user (e.g. `/apis/k6.io/v1alpha1`). */

@@ -3,15 +3,19 @@
 # cached thing and takes seconds.
 #   - Debian packages (apt-get, idempotent): containerd, runc, the CNI plugins, iptables, ipset,
 #     conntrack, openssl, debootstrap and buildah (images), iproute2, util-linux.
-#   - From the Go module proxy, into ${LOADLAB_CACHE:-~/.cache/loadlab}/bin/<name>-<version>:
-#       kube-apiserver and etcd (scripts/build-control-plane.sh: the operator tests' control plane);
-#       kube-controller-manager, kube-scheduler, kubelet, kube-proxy: ONE `go build` of the four
-#         cmds (their shared packages compile once; the apiserver's build cache makes it cheaper);
-#       coredns, kube-router (NetworkPolicy), prometheus-operator + prometheus-config-reloader,
-#         Prometheus (Debian's lacks Kubernetes service discovery), local-path-provisioner, and
-#         pause (scripts/local-cluster/pause, versioned by its hash).
+#   - From the Go module proxy, into ${LOADLAB_CACHE:-~/.cache/loadlab}/bin/<name>-<version>, in
+#     six `go build`s (shared packages compile once within each):
+#       Kubernetes (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy)
+#         and etcd: scripts/build-control-plane.sh, shared with the operator tests;
+#       Prometheus (Kubernetes service discovery only: prometheus/plugins.go through -overlay);
+#       prometheus-operator and prometheus-config-reloader;
+#       CoreDNS with only the plugins the Corefile uses (coredns/main.go);
+#       kube-router (NetworkPolicy);
+#     and pause (scripts/local-cluster/pause, versioned by its hash).
 #   - prometheus-operator's CRDs and RBAC examples, copied from its module into the cache.
-# Builds run one at a time under `nice -n 10` (the machine is shared).
+# Every module is resolved and downloaded in the background at the start (network-bound); the
+# compiles run one at a time under `nice -n 10` (the machine is shared; each uses every core).
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 LOG_PREFIX=build
 # shellcheck source=lib.sh
@@ -44,7 +48,14 @@ command -v go >/dev/null 2>&1 ||
 export CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod" GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 mkdir -p "$BIN_DIR" "$LC_CACHE"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/loadlab-local-cluster-build.XXXXXX")
-cleanup() { chmod -R u+w "$tmp" 2>/dev/null || true; rm -rf "$tmp"; }
+prepare_pids=()
+cleanup() {
+  local pid
+  for pid in "${prepare_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  chmod -R u+w "$tmp" 2>/dev/null || true
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 # Runs a command with its output in a log, printing the log only when it fails.
@@ -56,159 +67,158 @@ quiet() {
     die "failed: $*"
   fi
 }
-
-# build_go NAME "MODULE@VERSION" "LDFLAGS" "OUT_NAME=PACKAGE"...
-# One throwaway module that requires MODULE at VERSION (its own go.mod decides every dependency
-# version, as in its release), then one `go build` of all the PACKAGEs into a temp dir; each binary
-# is then moved to its versioned name OUT_NAME in $BIN_DIR.
-build_go() {
-  local name=$1 modver=$2 ldflags=$3; shift 3
-  local dir="$tmp/$name" out="$tmp/$name-out" pkgs=() gets=() spec
-  mkdir -p "$dir" "$out"
-  for spec in "$@"; do pkgs+=("${spec#*=}"); gets+=("${spec#*=}@${modver#*@}"); done
-  (
-    cd "$dir"
-    quiet go mod init "loadlab.invalid/$name-build"
-    # The module's own version replacements (not its local-directory ones) apply to its release
-    # build, but a main module ignores a dependency's replace directives: repeat them here.
-    local gomod edits=()
-    gomod=$(go mod download -json "$modver" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
-    [ -f "$gomod" ] || die "could not download $modver's go.mod from the Go module proxy"
-    while read -r from to; do
-      edits+=(-replace "$from=$to")
-    done < <(awk '/^replace \(/ {r=1; next} r && /^\)/ {r=0} /^replace / && !/\(/ {sub(/^replace /, ""); print_it=1}
-                 (r || print_it) && /=>/ {split($0, a, "=>"); gsub(/^[ \t]+|[ \t]+$/, "", a[1]); gsub(/^[ \t]+|[ \t]+$/, "", a[2]);
-                   n1 = split(a[1], f, " "); n2 = split(a[2], t, " ");
-                   if (t[1] !~ /^\./ && n2 == 2) print (n1 == 2 ? f[1] "@" f[2] : f[1]), t[1] "@" t[2] }
-                 {print_it=0}' "$gomod")
-    if [ ${#edits[@]} -gt 0 ]; then go mod edit "${edits[@]}"; fi
-    say "$name: resolving ${modver} and downloading its modules"
-    quiet go get "${gets[@]}"
-    say "$name: compiling ${pkgs[*]}"
-    quiet nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$out/" "${pkgs[@]}"
-  )
-  for spec in "$@"; do
-    local target="${spec%%=*}" base
-    base=$(basename "${spec#*=}")
-    mv -f "$out/$base" "$target"
-  done
-}
-
 all_exist() { local f; for f in "$@"; do [ -x "$f" ] || return 1; done; }
+gomod_of() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p'; }
+moddir_of() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p'; }
 
-# kube-apiserver + etcd: the project's own script (same version, same recipe, same cache).
-if all_exist "$APISERVER_BIN" "$ETCD_BIN"; then
-  say "kube-apiserver $KUBE_VERSION, etcd $ETCD_VERSION: cached"
-else
-  bash "$REPO_ROOT/scripts/build-control-plane.sh"
+# prepare_module NAME MODULE@VERSION GET...: a throwaway module in $tmp/NAME that requires MODULE at
+# VERSION (its own go.mod decides every dependency version, as in its release), and `go get` of the
+# packages GET (each PACKAGE@VERSION) to resolve and download what they need. Network-bound: every
+# module is prepared in the background at the start, while the compiles run one at a time.
+prepare_module() {
+  local name=$1 modver=$2; shift 2
+  local dir="$tmp/$name" gomod edits=()
+  mkdir -p "$dir"
+  cd "$dir"
+  go mod init "loadlab.invalid/$name-build"
+  # The module's own version replacements (not its local-directory ones) apply to its release
+  # build, but a main module ignores a dependency's replace directives: repeat them here.
+  gomod=$(gomod_of "$modver")
+  [ -f "$gomod" ] || { echo "could not download $modver's go.mod from the Go module proxy" >&2; return 1; }
+  while read -r from to; do
+    edits+=(-replace "$from=$to")
+  done < <(awk '/^replace \(/ {r=1; next} r && /^\)/ {r=0} /^replace / && !/\(/ {sub(/^replace /, ""); print_it=1}
+               (r || print_it) && /=>/ {split($0, a, "=>"); gsub(/^[ \t]+|[ \t]+$/, "", a[1]); gsub(/^[ \t]+|[ \t]+$/, "", a[2]);
+                 n1 = split(a[1], f, " "); n2 = split(a[2], t, " ");
+                 if (t[1] !~ /^\./ && n2 == 2) print (n1 == 2 ? f[1] "@" f[2] : f[1]), t[1] "@" t[2] }
+               {print_it=0}' "$gomod")
+  if [ ${#edits[@]} -gt 0 ]; then go mod edit "${edits[@]}"; fi
+  go get "$modver" "$@"
+}
+# start_prepare NAME MODULE@VERSION GET...: prepare_module in the background (log: $tmp/NAME.prepare.log).
+declare -A prepare_pid_of=()
+start_prepare() {
+  local name=$1
+  (prepare_module "$@") >"$tmp/$name.prepare.log" 2>&1 </dev/null &
+  prepare_pid_of[$name]=$!
+  prepare_pids+=($!)
+}
+# wait_prepared NAME: wait for its preparation; fail with its log.
+wait_prepared() {
+  local rc=0
+  wait "${prepare_pid_of[$1]}" || rc=$?
+  if [ "$rc" != 0 ]; then
+    tail -n 60 "$tmp/$1.prepare.log" >&2
+    die "$1: resolving and downloading its modules failed"
+  fi
+}
+# compile NAME [go build flags...] -- PACKAGE...: one `go build` of the packages into $tmp/NAME-out/.
+compile() {
+  local name=$1 flags=(); shift
+  while [ "$1" != -- ]; do flags+=("$1"); shift; done
+  shift
+  say "$name: compiling $*"
+  (cd "$tmp/$name" && quiet nice -n 10 go build -trimpath "${flags[@]}" -o "$tmp/$name-out/" "$@")
+}
+install_bin() { mv -f "$1" "$2.partial.$$" && mv -f "$2.partial.$$" "$2"; }   # install_bin BUILT TARGET
+
+# --- start every download ----------------------------------------------------------------------------
+# CoreDNS: our own main package (coredns/main.go) with only the plugins the Corefile uses.
+need_coredns=0; all_exist "$COREDNS_BIN" || need_coredns=1
+if [ "$need_coredns" = 1 ]; then
+  mkdir -p "$tmp/coredns"
+  cp "$LC_DIR/coredns/main.go" "$tmp/coredns/main.go"
+  coredns_pkgs=()
+  while read -r pkg; do coredns_pkgs+=("$pkg@$COREDNS_VERSION"); done < <(sed -n 's/^[[:space:]]*\(_ \)\{0,1\}"\(github.com\/coredns\/coredns\/[^"]*\)".*/\2/p' "$LC_DIR/coredns/main.go")
+  start_prepare coredns "github.com/coredns/coredns@$COREDNS_VERSION" "${coredns_pkgs[@]}"
+fi
+need_kube_router=0; all_exist "$KUBE_ROUTER_BIN" || need_kube_router=1
+if [ "$need_kube_router" = 1 ]; then
+  start_prepare kube-router "github.com/cloudnativelabs/kube-router/v2@$KUBE_ROUTER_VERSION" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+fi
+need_prometheus_operator=0; all_exist "$PROMETHEUS_OPERATOR_BIN" "$CONFIG_RELOADER_BIN" || need_prometheus_operator=1
+if [ "$need_prometheus_operator" = 1 ]; then
+  start_prepare prometheus-operator "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
+    "github.com/prometheus-operator/prometheus-operator/cmd/operator@$PROMETHEUS_OPERATOR_VERSION" \
+    "github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader@$PROMETHEUS_OPERATOR_VERSION"
+fi
+need_prometheus=0; all_exist "$PROMETHEUS_BIN" || need_prometheus=1
+if [ "$need_prometheus" = 1 ]; then
+  start_prepare prometheus "github.com/prometheus/prometheus@$(prometheus_module_version)" \
+    "github.com/prometheus/prometheus/cmd/prometheus@$(prometheus_module_version)"
 fi
 
-# kube-controller-manager, kube-scheduler, kubelet, kube-proxy: one go build. The recipe of
-# scripts/build-control-plane.sh: k8s.io/kubernetes replaces its staging modules with local
-# directories, so the throwaway module replaces each with the published k8s.io/<m> v0.<minor>.<patch>
-# (the list read from k8s.io/kubernetes' own go.mod).
-if all_exist "$CONTROLLER_MANAGER_BIN" "$SCHEDULER_BIN" "$KUBELET_BIN" "$KUBE_PROXY_BIN"; then
-  say "kube-controller-manager, kube-scheduler, kubelet, kube-proxy $KUBE_VERSION: cached"
-else
-  t=$SECONDS
-  say "building kube-controller-manager, kube-scheduler, kubelet, kube-proxy $KUBE_VERSION (one go build)"
-  dir="$tmp/kubernetes"; mkdir -p "$dir" "$tmp/kubernetes-out"
-  (
-    cd "$dir"
-    quiet go mod init loadlab.invalid/kubernetes-build
-    kube_gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" |
-      sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
-    [ -f "$kube_gomod" ] || die "could not download k8s.io/kubernetes@$KUBE_VERSION's go.mod from the Go module proxy"
-    mapfile -t staging < <(sed -n 's#^[[:space:]]*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/.*#\1#p' "$kube_gomod")
-    [ ${#staging[@]} -gt 0 ] || die "found no staging modules in k8s.io/kubernetes@$KUBE_VERSION's go.mod"
-    minor_patch=${KUBE_VERSION#v1.}
-    edits=(-require "k8s.io/kubernetes@$KUBE_VERSION")
-    for m in "${staging[@]}"; do edits+=(-replace "$m=$m@v0.$minor_patch"); done
-    kube_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$kube_gomod")
-    kube_godebug=$(sed -n 's/^godebug \(default=go[0-9.]*\)$/\1/p' "$kube_gomod")
-    if [ -n "$kube_go" ]; then edits+=(-go "$kube_go"); fi
-    if [ -n "$kube_godebug" ]; then edits+=(-godebug "$kube_godebug"); fi
-    go mod edit "${edits[@]}"
-    cmds=(kube-controller-manager kube-scheduler kubelet kube-proxy)
-    gets=(); pkgs=()
-    for c in "${cmds[@]}"; do
-      pkgs+=("k8s.io/kubernetes/cmd/$c"); gets+=("k8s.io/kubernetes/cmd/$c@$KUBE_VERSION")
-    done
-    say "kubernetes: resolving ${#staging[@]} staging modules at v0.$minor_patch and downloading"
-    quiet go get "${gets[@]}"
-    build_date=$(date -u +'%Y-%m-%dT%H:%M:%SZ')
-    ldflags="-s -w"
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor_patch%%.*}"
-      ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
-    done
-    say "kubernetes: compiling ${cmds[*]}"
-    quiet nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$tmp/kubernetes-out/" "${pkgs[@]}"
-  )
-  for c in kube-controller-manager kube-scheduler kubelet kube-proxy; do
-    mv -f "$tmp/kubernetes-out/$c" "$(kube_bin "$c")"
-  done
-  say "built kube-controller-manager, kube-scheduler, kubelet, kube-proxy in $(elapsed "$t")"
-fi
+# --- Kubernetes and etcd: the project's own script (one go build; shared with the operator tests) ---
+bash "$REPO_ROOT/scripts/build-control-plane.sh"
 
-if all_exist "$COREDNS_BIN"; then
-  say "coredns $COREDNS_VERSION: cached"
-else
-  t=$SECONDS
-  build_go coredns "github.com/coredns/coredns@$COREDNS_VERSION" \
-    "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
-    "$COREDNS_BIN=github.com/coredns/coredns"
-  say "built coredns $COREDNS_VERSION in $(elapsed "$t")"
-fi
-
-if all_exist "$KUBE_ROUTER_BIN"; then
-  say "kube-router $KUBE_ROUTER_VERSION: cached"
-else
-  t=$SECONDS
-  build_go kube-router "github.com/cloudnativelabs/kube-router/v2@$KUBE_ROUTER_VERSION" \
-    "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
-    "$KUBE_ROUTER_BIN=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"
-  say "built kube-router $KUBE_ROUTER_VERSION in $(elapsed "$t")"
-fi
-
-if all_exist "$PROMETHEUS_OPERATOR_BIN" "$CONFIG_RELOADER_BIN"; then
-  say "prometheus-operator, prometheus-config-reloader $PROMETHEUS_OPERATOR_VERSION: cached"
-else
-  t=$SECONDS
-  v=${PROMETHEUS_OPERATOR_VERSION#v}
-  build_go prometheus-operator "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
-    "-s -w -X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Revision=module-proxy -X github.com/prometheus/common/version.Branch=v$v" \
-    "$PROMETHEUS_OPERATOR_BIN=github.com/prometheus-operator/prometheus-operator/cmd/operator" \
-    "$CONFIG_RELOADER_BIN=github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader"
-  say "built prometheus-operator and prometheus-config-reloader $PROMETHEUS_OPERATOR_VERSION in $(elapsed "$t")"
-fi
-
-if all_exist "$LOCAL_PATH_BIN"; then
-  say "local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION: cached"
-else
-  t=$SECONDS
-  build_go local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" \
-    "-s -w -X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION" \
-    "$LOCAL_PATH_BIN=github.com/rancher/local-path-provisioner"
-  say "built local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION in $(elapsed "$t")"
-fi
-
-if all_exist "$PROMETHEUS_BIN"; then
+# --- Prometheus ----------------------------------------------------------------------------------------
+# Its own build list, as its release: prometheus-operator's (which requires Prometheus as a library)
+# has a newer client-go that Prometheus v3.5's Kubernetes discovery does not compile against.
+if [ "$need_prometheus" = 0 ]; then
   say "prometheus $PROMETHEUS_VERSION: cached"
 else
   t=$SECONDS
+  wait_prepared prometheus
+  # Only the Kubernetes service discovery: our plugins.go replaces upstream's through -overlay. Go
+  # refuses overlays of files in its module cache, so Prometheus' module is used from a copy.
+  cp -r "$(cd "$tmp/prometheus" && moddir_of "github.com/prometheus/prometheus@$(prometheus_module_version)")" "$tmp/prometheus-module"
+  chmod -R u+w "$tmp/prometheus-module"
+  (cd "$tmp/prometheus" && go mod edit -replace "github.com/prometheus/prometheus=../prometheus-module")
+  printf '{"Replace": {"%s": "%s"}}\n' "$tmp/prometheus-module/plugins/plugins.go" "$LC_DIR/prometheus/plugins.go" >"$tmp/prometheus-overlay.json"
   v=${PROMETHEUS_VERSION#v}
-  build_go prometheus "github.com/prometheus/prometheus@$(prometheus_module_version)" \
-    "-s -w -X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Revision=module-proxy -X github.com/prometheus/common/version.Branch=v$v" \
-    "$PROMETHEUS_BIN=github.com/prometheus/prometheus/cmd/prometheus"
-  say "built prometheus $PROMETHEUS_VERSION in $(elapsed "$t") (no web UI assets: the HTTP API only)"
+  compile prometheus -overlay "$tmp/prometheus-overlay.json" \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Revision=module-proxy -X github.com/prometheus/common/version.Branch=v$v" -- \
+    github.com/prometheus/prometheus/cmd/prometheus
+  install_bin "$tmp/prometheus-out/prometheus" "$PROMETHEUS_BIN"
+  say "built prometheus $PROMETHEUS_VERSION (Kubernetes service discovery only; no web UI assets: the HTTP API) in $(elapsed "$t")"
 fi
 
+# --- prometheus-operator and prometheus-config-reloader: one build ----------------------------------------
+if [ "$need_prometheus_operator" = 0 ]; then
+  say "prometheus-operator, prometheus-config-reloader $PROMETHEUS_OPERATOR_VERSION: cached"
+else
+  t=$SECONDS
+  wait_prepared prometheus-operator
+  v=${PROMETHEUS_OPERATOR_VERSION#v}
+  compile prometheus-operator \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Revision=module-proxy -X github.com/prometheus/common/version.Branch=v$v" -- \
+    github.com/prometheus-operator/prometheus-operator/cmd/operator \
+    github.com/prometheus-operator/prometheus-operator/cmd/prometheus-config-reloader
+  install_bin "$tmp/prometheus-operator-out/operator" "$PROMETHEUS_OPERATOR_BIN"
+  install_bin "$tmp/prometheus-operator-out/prometheus-config-reloader" "$CONFIG_RELOADER_BIN"
+  say "built prometheus-operator and prometheus-config-reloader $PROMETHEUS_OPERATOR_VERSION in $(elapsed "$t")"
+fi
+
+# --- CoreDNS --------------------------------------------------------------------------------------------
+if [ "$need_coredns" = 0 ]; then
+  say "coredns $COREDNS_VERSION: cached"
+else
+  t=$SECONDS
+  wait_prepared coredns
+  compile coredns -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -- .
+  install_bin "$tmp/coredns-out/coredns-build" "$COREDNS_BIN"
+  say "built coredns $COREDNS_VERSION (the Corefile's plugins only) in $(elapsed "$t")"
+fi
+
+# --- kube-router ------------------------------------------------------------------------------------------
+if [ "$need_kube_router" = 0 ]; then
+  say "kube-router $KUBE_ROUTER_VERSION: cached"
+else
+  t=$SECONDS
+  wait_prepared kube-router
+  compile kube-router -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" -- \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+  install_bin "$tmp/kube-router-out/kube-router" "$KUBE_ROUTER_BIN"
+  say "built kube-router $KUBE_ROUTER_VERSION in $(elapsed "$t")"
+fi
+
+# --- pause ------------------------------------------------------------------------------------------------
 if all_exist "$PAUSE_BIN"; then
   say "pause $PAUSE_VERSION: cached"
 else
   (cd "$LC_DIR/pause" && GOFLAGS=-buildvcs=false nice -n 10 go build -trimpath -ldflags "-s -w" -o "$tmp/pause" .)
-  mv -f "$tmp/pause" "$PAUSE_BIN"
+  install_bin "$tmp/pause" "$PAUSE_BIN"
   say "built pause $PAUSE_VERSION (scripts/local-cluster/pause)"
 fi
 
@@ -216,8 +226,7 @@ fi
 if [ -f "$PROMETHEUS_OPERATOR_MANIFESTS/.complete" ]; then
   say "prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs and RBAC: cached"
 else
-  moddir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+  moddir=$(moddir_of "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
   [ -d "$moddir/example/prometheus-operator-crd" ] || die "no example/prometheus-operator-crd in $moddir"
   rm -rf "$PROMETHEUS_OPERATOR_MANIFESTS"; mkdir -p "$PROMETHEUS_OPERATOR_MANIFESTS/crd" "$PROMETHEUS_OPERATOR_MANIFESTS/rbac"
   cp "$moddir"/example/prometheus-operator-crd/*.yaml "$PROMETHEUS_OPERATOR_MANIFESTS/crd/"
@@ -228,4 +237,4 @@ else
   say "copied prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs and RBAC to $PROMETHEUS_OPERATOR_MANIFESTS"
 fi
 
-say "ready in $(elapsed "$start_all"): Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, kube-router $KUBE_ROUTER_VERSION, prometheus-operator $PROMETHEUS_OPERATOR_VERSION, Prometheus $PROMETHEUS_VERSION, local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION, pause $PAUSE_VERSION (in $BIN_DIR)"
+say "ready in $(elapsed "$start_all"): Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, kube-router $KUBE_ROUTER_VERSION, prometheus-operator $PROMETHEUS_OPERATOR_VERSION, Prometheus $PROMETHEUS_VERSION, pause $PAUSE_VERSION (in $BIN_DIR)"

@@ -5,6 +5,7 @@
 # host's veth, the state directory; and restores the sysctls the kubelets changed. Works after a
 # killed run too, and does nothing when nothing is there. The last run's logs are kept in
 # ${LOADLAB_CACHE:-~/.cache/loadlab}/local-cluster/last-run-logs.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 LOG_PREFIX=down
 # shellcheck source=lib.sh

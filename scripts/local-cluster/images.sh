@@ -12,11 +12,12 @@
 #   loadlab/operator:dev           build needs the npm registry, so RUN steps use the host network)
 #   loadlab/postgres:bookworm      PostgreSQL from Debian (plays TimescaleDB here)
 #   loadlab/postgres-exporter:bookworm   Debian's package
-#   loadlab/coredns, loadlab/local-path-provisioner, loadlab/prometheus-operator,
-#   loadlab/prometheus-config-reloader, loadlab/prometheus, loadlab/pause: the static binaries
+#   loadlab/coredns, loadlab/prometheus-operator, loadlab/prometheus-config-reloader,
+#   loadlab/prometheus, loadlab/pause: the static binaries
 #                                  build.sh made, each alone in an image
 #
 # Usage: images.sh [--only NAME...]   (NAME: debian node api operator postgres ...)
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 LOG_PREFIX=images
 # shellcheck source=lib.sh
@@ -227,12 +228,13 @@ NPM_BUILD_MOUNTS+=(--volume "$tmp/npmrc:/usr/local/etc/npmrc:ro")
 if [ -n "$host_cafile" ] && [ -f "$host_cafile" ]; then
   NPM_BUILD_MOUNTS+=(--volume "$host_cafile:/usr/local/etc/loadlab-build-ca.crt:ro")
 fi
-common_paths=(package.json package-lock.json .npmrc tsconfig.base.json api/package.json operator/package.json cdk8s/package.json)
+# Every path the Dockerfiles COPY (the operator's image also carries the sandbox workspace).
+common_paths=(package.json package-lock.json .npmrc tsconfig.base.json sandbox/package.json api/package.json operator/package.json cdk8s/package.json)
 if wanted api || [ ${#only[@]} -eq 0 ]; then
   build_repo_image "$IMG_API" api/Dockerfile "${common_paths[@]}" api
 fi
 if wanted operator || [ ${#only[@]} -eq 0 ]; then
-  build_repo_image "$IMG_OPERATOR" operator/Dockerfile "${common_paths[@]}" operator
+  build_repo_image "$IMG_OPERATOR" operator/Dockerfile "${common_paths[@]}" sandbox operator
 fi
 
 # --- images from Debian packages ---------------------------------------------------------------------
@@ -265,7 +267,6 @@ static_image() { # static_image NAME IMAGE BINARY TARGET
 }
 static_image pause "$IMG_PAUSE" "$PAUSE_BIN" /pause
 static_image coredns "$IMG_COREDNS" "$COREDNS_BIN" /coredns
-static_image local-path-provisioner "$IMG_LOCAL_PATH" "$LOCAL_PATH_BIN" /usr/bin/local-path-provisioner
 static_image prometheus-operator "$IMG_PROMETHEUS_OPERATOR" "$PROMETHEUS_OPERATOR_BIN" /bin/operator
 static_image prometheus-config-reloader "$IMG_CONFIG_RELOADER" "$CONFIG_RELOADER_BIN" /bin/prometheus-config-reloader
 static_image prometheus "$IMG_PROMETHEUS" "$PROMETHEUS_BIN" /bin/prometheus

@@ -16,7 +16,6 @@ ETCD_VERSION=$(read_pinned ETCD_VERSION "$REPO_ROOT/scripts/build-control-plane.
 COREDNS_VERSION=v1.15.0                 # github.com/coredns/coredns
 KUBE_ROUTER_VERSION=v2.1.0              # github.com/cloudnativelabs/kube-router/v2 (NetworkPolicy only)
 PROMETHEUS_OPERATOR_VERSION=v0.85.0     # github.com/prometheus-operator/prometheus-operator (+ config-reloader)
-LOCAL_PATH_PROVISIONER_VERSION=v0.0.30  # github.com/rancher/local-path-provisioner
 # Prometheus from its Go module: Debian's prometheus (2.42) is built without Kubernetes service
 # discovery (prometheus/prometheus#5053), so PodMonitors could not become scrape targets with it.
 # v3.5.0 is prometheus-operator v0.85.0's default; Prometheus v3.M.P is the module's v0.30M.P.
@@ -45,12 +44,14 @@ SCHEDULER_BIN=$(kube_bin kube-scheduler)
 KUBELET_BIN=$(kube_bin kubelet)
 KUBE_PROXY_BIN=$(kube_bin kube-proxy)
 ETCD_BIN="$BIN_DIR/etcd-$ETCD_VERSION"
-COREDNS_BIN="$BIN_DIR/coredns-$COREDNS_VERSION"
+# CoreDNS and Prometheus are built with a file of ours (the plugin set; the service discoveries):
+# their binaries are named after it too, so changing it makes a new build.
+source_tag() { cat "$@" | sha256sum | cut -c1-8; }
+COREDNS_BIN="$BIN_DIR/coredns-$COREDNS_VERSION-$(source_tag "$LC_DIR/coredns/main.go")"
 KUBE_ROUTER_BIN="$BIN_DIR/kube-router-$KUBE_ROUTER_VERSION"
 PROMETHEUS_OPERATOR_BIN="$BIN_DIR/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 CONFIG_RELOADER_BIN="$BIN_DIR/prometheus-config-reloader-$PROMETHEUS_OPERATOR_VERSION"
-LOCAL_PATH_BIN="$BIN_DIR/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION"
-PROMETHEUS_BIN="$BIN_DIR/prometheus-$PROMETHEUS_VERSION"
+PROMETHEUS_BIN="$BIN_DIR/prometheus-$PROMETHEUS_VERSION-$(source_tag "$LC_DIR/prometheus/plugins.go")"
 # The pause binary is versioned by the hash of its source (scripts/local-cluster/pause/).
 PAUSE_VERSION=$(cat "$LC_DIR/pause/main.go" "$LC_DIR/pause/go.mod" | sha256sum | cut -c1-12)
 PAUSE_BIN="$BIN_DIR/pause-$PAUSE_VERSION"
@@ -67,7 +68,6 @@ IMG_POSTGRES="loadlab/postgres:$DEBIAN_SUITE"
 IMG_POSTGRES_EXPORTER="loadlab/postgres-exporter:$DEBIAN_SUITE"
 IMG_PROMETHEUS="loadlab/prometheus:$PROMETHEUS_VERSION"
 IMG_COREDNS="loadlab/coredns:$COREDNS_VERSION"
-IMG_LOCAL_PATH="loadlab/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION"
 IMG_PROMETHEUS_OPERATOR="loadlab/prometheus-operator:$PROMETHEUS_OPERATOR_VERSION"
 IMG_CONFIG_RELOADER="loadlab/prometheus-config-reloader:$PROMETHEUS_OPERATOR_VERSION"
 # The tag the repository's Dockerfiles build FROM; it exists only in buildah's storage, as
@@ -75,8 +75,8 @@ IMG_CONFIG_RELOADER="loadlab/prometheus-config-reloader:$PROMETHEUS_OPERATOR_VER
 DOCKERFILE_BASE="docker.io/library/node:24-bookworm-slim"
 
 # --- nodes ---------------------------------------------------------------------------------------
-# Four kubelets, like kind-config.yaml: a control-plane node (system pods: CoreDNS, the storage
-# provisioner), and workers for the system under test, the load generators and monitoring.
+# Four kubelets, like kind-config.yaml: a control-plane node (system pods: CoreDNS), and workers
+# for the system under test, the load generators and monitoring.
 # name | node-IP suffix | pod CIDR index | loadlab.dev/role label | taint (key=value:effect or -)
 NODES=(
   "loadlab-control-plane|11|1|-|node-role.kubernetes.io/control-plane=:NoSchedule"
@@ -89,12 +89,11 @@ NODES=(
 # the tainted ones what their role runs. LOADLAB_ALL_IMAGES_EVERYWHERE=1 puts every image on every
 # node instead (more disk, a longer first start).
 ALL_IMAGES=("$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_NODE" "$IMG_API" "$IMG_OPERATOR" "$IMG_POSTGRES"
-  "$IMG_POSTGRES_EXPORTER" "$IMG_PROMETHEUS" "$IMG_COREDNS" "$IMG_LOCAL_PATH" "$IMG_PROMETHEUS_OPERATOR"
-  "$IMG_CONFIG_RELOADER")
+  "$IMG_POSTGRES_EXPORTER" "$IMG_PROMETHEUS" "$IMG_COREDNS" "$IMG_PROMETHEUS_OPERATOR" "$IMG_CONFIG_RELOADER")
 node_images() { # node_images NODE-NAME
   if [ "${LOADLAB_ALL_IMAGES_EVERYWHERE:-0}" = 1 ]; then printf '%s\n' "${ALL_IMAGES[@]}"; return; fi
   case "$1" in
-    *-control-plane) printf '%s\n' "$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_COREDNS" "$IMG_LOCAL_PATH" ;;
+    *-control-plane) printf '%s\n' "$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_COREDNS" ;;
     *-sut) printf '%s\n' "$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_NODE" "$IMG_API" "$IMG_OPERATOR" "$IMG_POSTGRES" "$IMG_POSTGRES_EXPORTER" ;;
     *-load) printf '%s\n' "$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_NODE" "$IMG_OPERATOR" ;;
     *-monitoring) printf '%s\n' "$IMG_PAUSE" "$IMG_DEBIAN" "$IMG_NODE" "$IMG_PROMETHEUS" "$IMG_CONFIG_RELOADER" "$IMG_PROMETHEUS_OPERATOR" "$IMG_OPERATOR" "$IMG_POSTGRES_EXPORTER" ;;
@@ -106,6 +105,11 @@ image_inputs() { cat "$IMAGE_DIR/$(printf '%s' "$1" | tr '/:' '__').inputs" 2>/d
 # Each node's image store (its containerd root) outlives the cluster, so a second start imports
 # only what changed; up.sh empties it of containers before every start.
 NODE_IMAGE_STORE="$LC_CACHE/node-images"
+
+# Static PersistentVolumes per worker node (up.sh; no provisioner runs), and their nominal capacity
+# (hostPath: not enforced; large enough for any claim the charts make).
+VOLUMES_PER_NODE=4
+VOLUME_CAPACITY=100Gi
 
 node_field() { # node_field "entry" N
   local IFS='|'

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proves the local cluster works, against the running cluster (scripts/local-cluster/up.sh first):
 #   1. every node Ready, with kind-config.yaml's loadlab.dev/role labels and taints
-#   2. PostgreSQL (loadlab/postgres) on a PersistentVolumeClaim the provisioner binds
+#   2. PostgreSQL (loadlab/postgres) on a PersistentVolumeClaim bound to one of up.sh's static volumes
 #   3. the API (loadlab/api:dev) against it: non-root, read-only root filesystem, Ready
 #   4. the API's Service reached by ClusterIP and by DNS name from a pod on another node; the
 #      machine's gateway and outside address unreachable from a pod (traffic stays on the machine)
@@ -12,6 +12,7 @@
 #   7. a Deployment deleted with --cascade=background: the controller-manager's garbage collector
 #      removes its ReplicaSet and pods
 # Leaves nothing behind (its namespaces are deleted at the end, and at the start if a run was cut).
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 LOG_PREFIX=smoke
 # shellcheck source=lib.sh
@@ -191,7 +192,7 @@ k -n "$NS" rollout status deploy/postgres --timeout 180s >/dev/null ||
 pvc=$(k -n "$NS" get pvc postgres-data -o jsonpath='{.status.phase} {.spec.volumeName} {.spec.storageClassName}')
 [ "${pvc%% *}" = Bound ] || fail "PVC postgres-data is not Bound: $pvc"
 pv=$(echo "$pvc" | cut -d' ' -f2)
-pass "PVC postgres-data Bound to $pv (StorageClass $(echo "$pvc" | cut -d' ' -f3), provisioner $(k get pv "$pv" -o jsonpath='{.metadata.annotations.pv\.kubernetes\.io/provisioned-by}'), on $(k get pv "$pv" -o jsonpath='{.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}'))"
+pass "PVC postgres-data Bound to $pv (StorageClass $(echo "$pvc" | cut -d' ' -f3), a static volume on $(k get pv "$pv" -o jsonpath='{.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}'))"
 pass "PostgreSQL ($IMG_POSTGRES) ready on $(k -n "$NS" get pods -l app=postgres -o jsonpath='{.items[0].spec.nodeName}') as uid 70 in $(elapsed "$t")"
 
 t=$SECONDS

@@ -6,7 +6,9 @@
 #                   the API server listens only on the host's end of the cluster's wire)
 #   per node        containerd (runc), kubelet, kube-proxy (iptables), kube-router (NetworkPolicy
 #                   only), each node in its own network namespace and its own mount namespace
-#   pods            CoreDNS, local-path-provisioner, prometheus-operator + Prometheus
+#   pods            CoreDNS, prometheus-operator + Prometheus (scraping the kubelets' cAdvisor too)
+#   storage         StorageClass `standard` (the default) with static PersistentVolumes on every
+#                   worker node (hostPath directories in the node's own /var/lib)
 #
 # Network: a bridge in the namespace loadlab-wire joins the nodes' eth0 and the host's veth
 # ll-host ($API_IP, where the API server listens). Pods sit on a cni0 bridge inside their node's
@@ -17,6 +19,7 @@
 #   --foreground   stay in the foreground and tear everything down on Ctrl-C (default: return once
 #                  the cluster is up; scripts/local-cluster/down.sh removes it)
 # Output: the kubeconfig at $KUBECONFIG_PATH (printed at the end).
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 LOG_PREFIX=up
 # shellcheck source=lib.sh
@@ -302,15 +305,49 @@ say "control plane: etcd $ETCD_VERSION, kube-apiserver, kube-controller-manager,
 t=$SECONDS
 render() {
   sed -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" \
-    -e "s|@IMG_COREDNS@|$IMG_COREDNS|g" -e "s|@IMG_LOCAL_PATH@|$IMG_LOCAL_PATH|g" -e "s|@IMG_DEBIAN@|$IMG_DEBIAN|g" \
+    -e "s|@IMG_COREDNS@|$IMG_COREDNS|g" \
     -e "s|@IMG_PROMETHEUS_OPERATOR@|$IMG_PROMETHEUS_OPERATOR|g" -e "s|@IMG_CONFIG_RELOADER@|$IMG_CONFIG_RELOADER|g" \
     -e "s|@IMG_PROMETHEUS@|$IMG_PROMETHEUS|g" -e "s|@PROMETHEUS_VERSION@|$PROMETHEUS_VERSION|g" "$1"
+}
+# Storage: no provisioner runs here. Each worker node gets VOLUMES_PER_NODE PersistentVolumes of
+# the StorageClass `standard` (hostPath directories under the node's own /var/lib, pinned to the
+# node), which claims of that class (or of none: it is the default) bind to when their pod is
+# scheduled. What a claim gets is what a provisioner of node-local storage (kind's
+# local-path-provisioner, for one) would give: a directory on the pod's node; only the reclaim
+# differs (Retain: a released volume is not reused until the next start). Capacity is nominal.
+static_volumes() {
+  local entry n role i
+  for entry in "${NODES[@]}"; do
+    n=$(node_field "$entry" 0); role=$(node_field "$entry" 3)
+    [ "$role" = - ] && continue
+    for i in $(seq 1 "$VOLUMES_PER_NODE"); do
+      cat <<EOF
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $n-vol-$i
+  labels: {loadlab.dev/static-volume: "true", loadlab.dev/node: $n}
+spec:
+  storageClassName: standard
+  capacity: {storage: $VOLUME_CAPACITY}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: {path: /var/lib/loadlab-volumes/vol-$i, type: Directory}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+        - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [$n]}]
+EOF
+    done
+  done
 }
 # In the background while the nodes start (the large CRDs take a few seconds).
 (
   set -e
   render "$LC_DIR/manifests/coredns.yaml" | k apply -f -
-  render "$LC_DIR/manifests/local-path.yaml" | k apply -f -
+  render "$LC_DIR/manifests/storage.yaml" | k apply -f -
+  static_volumes | k apply -f -
   # The CRDs are too large for client-side apply's annotation.
   k apply --server-side --force-conflicts -f "$PROMETHEUS_OPERATOR_MANIFESTS/crd/"
   k apply -f "$PROMETHEUS_OPERATOR_MANIFESTS/rbac/"
@@ -327,7 +364,10 @@ for entry in "${NODES[@]}"; do
   n=$(node_field "$entry" 0); sfx=$(node_field "$entry" 1); idx=$(node_field "$entry" 2)
   role=$(node_field "$entry" 3); taint=$(node_field "$entry" 4)
   dir="$STATE/nodes/$n"
-  mkdir -p "$dir"/{kubelet,cni,local-path,log/pods,log/containers,cni-conf} "$NODE_IMAGE_STORE/$n"
+  mkdir -p "$dir"/{kubelet,cni,volumes,log/pods,log/containers,cni-conf} "$NODE_IMAGE_STORE/$n"
+  if [ "$role" != - ]; then
+    for i in $(seq 1 "$VOLUMES_PER_NODE"); do mkdir -m 0777 "$dir/volumes/vol-$i"; done
+  fi
   # Two configurations of the node's containerd: without the CRI plugin (to empty the image store
   # of a previous run's containers and import images, before any kubelet can see it), then with it.
   containerd_config() {
@@ -400,6 +440,10 @@ resolvConf: "$STATE/resolv.conf"
 readOnlyPort: 0
 rotateCertificates: false
 serializeImagePulls: false
+# A pod's Secret and ConfigMap volumes are rewritten at its periodic sync (default every minute):
+# prometheus-operator's generated configuration reaches Prometheus that much sooner after a
+# PodMonitor changes. A handful of pods per node keeps the extra syncs cheap.
+syncFrequency: 10s
 evictionHard: {memory.available: 100Mi, nodefs.available: 5%, imagefs.available: 5%}
 # Never garbage-collect images: none can be pulled again here.
 imageGCHighThresholdPercent: 100
@@ -427,11 +471,11 @@ EOF
     mkdir -p /run/containerd /run/netns
     mount -t tmpfs -o mode=755 tmpfs /var/lib
     mount -t tmpfs -o mode=755 tmpfs /var/log
-    for d in kubelet containerd cni local-path-provisioner; do mkdir /var/lib/$d; done
+    for d in kubelet containerd cni loadlab-volumes; do mkdir /var/lib/$d; done
     mount --bind "$NODE_DIR/kubelet" /var/lib/kubelet
     mount --bind "$IMAGE_STORE" /var/lib/containerd
     mount --bind "$NODE_DIR/cni" /var/lib/cni
-    mount --bind "$NODE_DIR/local-path" /var/lib/local-path-provisioner
+    mount --bind "$NODE_DIR/volumes" /var/lib/loadlab-volumes
     mkdir /var/log/pods /var/log/containers
     mount --bind "$NODE_DIR/log/pods" /var/log/pods
     mount --bind "$NODE_DIR/log/containers" /var/log/containers
@@ -571,7 +615,7 @@ done
 say "nodes: kubelets registered, kube-proxy and kube-router started, pod network configured ($(elapsed "$t"))"
 
 wait_job "$addons_pid" "applying the add-ons" "$STATE/logs/add-ons.log"
-say "add-ons applied: CoreDNS, local-path-provisioner (StorageClass standard), prometheus-operator + Prometheus $PROMETHEUS_VERSION ($(elapsed "$addons_started"))"
+say "add-ons applied: CoreDNS, StorageClass standard with $VOLUMES_PER_NODE static volumes per worker node, prometheus-operator + Prometheus $PROMETHEUS_VERSION ($(elapsed "$addons_started"))"
 
 # --- ready? -----------------------------------------------------------------------------------------------
 t=$SECONDS
@@ -590,12 +634,11 @@ dns_answers() {
 wait_for "CoreDNS to answer kubernetes.default.svc.$CLUSTER_DOMAIN" 60 - dns_answers
 say "CoreDNS answers: kubernetes.default.svc.$CLUSTER_DOMAIN is $KUBERNETES_SVC_IP ($(elapsed "$t"))"
 cluster_ready_after=$(elapsed "$start_all")
-k_wait -n local-path-storage rollout status deploy/local-path-provisioner --timeout 120s >/dev/null || die "local-path-provisioner did not become available"
 k_wait -n monitoring rollout status deploy/prometheus-operator --timeout 120s >/dev/null || die "prometheus-operator did not become available"
 wait_for "the Prometheus pod" 120 - k -n monitoring get pod prometheus-loadlab-0
 k_wait -n monitoring wait --for condition=Ready --timeout 180s pod/prometheus-loadlab-0 >/dev/null ||
   die "Prometheus did not become ready: $(k -n monitoring describe pod prometheus-loadlab-0 | tail -n 15)"
-say "storage provisioner, prometheus-operator and Prometheus ready ($(elapsed "$t"))"
+say "prometheus-operator and Prometheus ready ($(elapsed "$t"))"
 
 # --- done ---------------------------------------------------------------------------------------------------
 # cgroup v1's total_rss: anonymous memory, the binaries' pages (shared, evictable) not counted.

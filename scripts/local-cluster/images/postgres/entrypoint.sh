@@ -1,10 +1,24 @@
 #!/bin/sh
 # Initialises PGDATA on first start (a superuser POSTGRES_USER with POSTGRES_PASSWORD, a database
 # POSTGRES_DB, password logins from anywhere) and then runs postgres with the container's arguments.
+# This PostgreSQL stands in for TimescaleDB, so `timescaledb` is taken out of shared_preload_libraries
+# (the chart preloads it), saying so; everything else is passed on unchanged. Settings of the
+# timescaledb.* prefix stay: PostgreSQL accepts them as placeholders.
 set -eu
 if [ "${1#-}" != "$1" ]; then set -- postgres "$@"; fi
 if [ "$1" != postgres ]; then exec "$@"; fi
 shift
+for arg; do
+  shift
+  case "$arg" in
+    shared_preload_libraries=*timescaledb*)
+      kept=$(printf '%s\n' "${arg#*=}" | tr ',' '\n' | sed 's/^ *//; s/ *$//' | grep -vx timescaledb | paste -sd, -)
+      echo "postgres: PostgreSQL $(postgres --version | sed 's/.* //') stands in for TimescaleDB: not preloading timescaledb (shared_preload_libraries=$kept)"
+      arg="shared_preload_libraries=$kept"
+      ;;
+  esac
+  set -- "$@" "$arg"
+done
 : "${PGDATA:=/var/lib/postgresql/data}"
 user=${POSTGRES_USER:-postgres}
 db=${POSTGRES_DB:-$user}
