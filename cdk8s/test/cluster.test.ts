@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { dashboardQueries, experimentDashboard, interpolate } from '@loadlab/operator/dashboard';
-import { LocalCluster } from '@loadlab/sandbox/cluster';
-import { repoRoot } from '@loadlab/sandbox/control-plane';
 import { parse } from 'yaml';
 import { DATABASE_SECRET, NAMESPACES, NODE_ROLE_LABEL, PORTS } from '../src/settings.js';
+import { figure, installLoadlab, nodeVersion, root, startCluster, stopCluster, waitFor, type ClusterClient, type Condition, type List, type ObjectMeta } from './cluster-support.js';
 
 /*
  * charts/loadlab/ on a real Kubernetes cluster: the local one-host cluster of scripts/local-cluster/
@@ -26,98 +23,31 @@ import { DATABASE_SECRET, NAMESPACES, NODE_ROLE_LABEL, PORTS } from '../src/sett
  * served by the Go module proxy); more than one host.
  */
 
-const root = repoRoot();
 const SYSTEM = NAMESPACES.system;
 const EXPERIMENTS = NAMESPACES.experiments;
 /** A namespace of our own, outside the charts: the NetworkPolicy clients. */
 const OUTSIDE = 'loadlab-cluster-test';
 const EXPERIMENT = 'cluster-test';
 const API_DEPLOYMENT = `${EXPERIMENT}-api`;
-const PROMETHEUS = '/api/v1/namespaces/monitoring/services/prometheus-operated:web/proxy/api/v1';
 /**
  * For the NetworkPolicy clients: Node on Debian, which every worker holds. Named as
  * scripts/local-cluster/lib.sh names it, after the Node version package-lock.json pins.
  */
 const CLIENT_IMAGE = `loadlab/node:${nodeVersion()}-bookworm`;
 
-function nodeVersion(): string {
-  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
-  return lock.packages['node_modules/node']?.version ?? assert.fail('no node package in package-lock.json');
-}
-
-const figures: string[] = [];
-function figure(text: string): void {
-  figures.push(text);
-  console.log(`[figures] ${text}`);
-}
-
-/**
- * Polls `check` every `everyMs` until it returns a value (not undefined); fails after `timeoutMs`
- * with the last error seen. An assertion failing inside `check` fails at once (a state that cannot
- * get better); other errors (a kubectl call refused while something restarts) are retried.
- */
-async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, everyMs = 1_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      if (error instanceof assert.AssertionError) throw error;
-      last = error instanceof Error ? error.message : String(error);
-    }
-    if (Date.now() > deadline) assert.fail(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${last ? `; last error: ${last}` : ''}`);
-    await sleep(everyMs);
-  }
-}
-
-interface Condition { type: string; status: string; reason?: string; message?: string }
-interface ObjectMeta { name: string; namespace?: string; labels?: Record<string, string>; uid?: string; ownerReferences?: { uid: string }[]; deletionTimestamp?: string }
-interface ContainerSpec { name: string; image: string; securityContext?: { runAsUser?: number; readOnlyRootFilesystem?: boolean } }
-interface Pod {
-  metadata: ObjectMeta;
-  spec: { nodeName?: string; serviceAccountName?: string; securityContext?: { runAsUser?: number }; containers: ContainerSpec[]; volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[] };
-  status: { phase: string; conditions?: Condition[]; containerStatuses?: { name: string; ready: boolean; imageID: string; restartCount: number }[] };
-}
-interface List<T> { items: T[] }
-
 describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 60 * 60_000 }, () => {
-  let cluster: LocalCluster;
-  const kubectl = (args: string[], options?: Parameters<LocalCluster['kubectl']>[1]) => cluster.kubectl(args, options);
-  const json = async <T>(args: string[]): Promise<T> => JSON.parse(await kubectl([...args, '-o', 'json'])) as T;
-  /** The pods of a namespace that are not on their way out. */
-  const pods = async (namespace: string, selector?: string) =>
-    (await json<List<Pod>>(['-n', namespace, 'get', 'pods', ...(selector ? ['-l', selector] : [])])).items.filter((pod) => !pod.metadata.deletionTimestamp);
-  /** Runs a command in a pod's container: its stdout, or a rejection holding its stderr. */
-  const exec = (namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000) =>
-    kubectl(['-n', namespace, 'exec', pod, '-c', container, '--', ...command], { timeoutMs });
-  /** An instant query of the cluster's Prometheus, through the API server's service proxy. */
-  const query = async (expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> => {
-    const body = JSON.parse(await kubectl(['get', '--raw', `${PROMETHEUS}/query?query=${encodeURIComponent(expr)}`])) as {
-      status: string;
-      data: { result: { metric: Record<string, string>; value: [number, string] }[] };
-    };
-    assert.equal(body.status, 'success', expr);
-    return body.data.result;
-  };
+  let client: ClusterClient;
+  const kubectl = (args: string[], options?: Parameters<ClusterClient['kubectl']>[1]) => client.kubectl(args, options);
+  const json = <T>(args: string[]) => client.json<T>(args);
+  const pods = (namespace: string, selector?: string) => client.pods(namespace, selector);
+  const exec = (namespace: string, pod: string, container: string, command: string[], timeoutMs?: number) => client.exec(namespace, pod, container, command, timeoutMs);
+  const query = (expr: string) => client.query(expr);
 
   before(async () => {
-    cluster = await LocalCluster.start({ onOutput: (line) => console.log(`  ${line}`), lockTimeoutMs: 20 * 60_000 });
-    const f = cluster.figures;
-    figure(
-      `cluster start-up: up.sh ${(f.upMs / 1000).toFixed(0)} s; nodes Ready and DNS answering after ${f.readyS ?? '?'} s, ` +
-        `prometheus-operator and Prometheus ready after ${f.addOnsReadyS ?? '?'} s`,
-    );
+    client = await startCluster();
   }, { timeout: 35 * 60_000 });
 
-  after(async () => {
-    if (!cluster) return;
-    const began = performance.now();
-    await cluster.stop();
-    figure(`tear-down (down.sh) ${((performance.now() - began) / 1000).toFixed(1)} s`);
-    console.log(`[figures] summary:\n  ${figures.join('\n  ')}`);
-  }, { timeout: 5 * 60_000 });
+  after(() => stopCluster(client), { timeout: 5 * 60_000 });
 
   it("every node is Ready with kind-config.yaml's roles: labels and taints", { timeout: 60_000 }, async () => {
     type KindNode = { role: string; labels?: Record<string, string>; kubeadmConfigPatches?: string[] };
@@ -144,16 +74,7 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
 
   it('installs as a user would (cluster.sh install --provider=local): every Deployment and StatefulSet becomes Available, without a Pod Security warning', { timeout: 20 * 60_000 }, async () => {
     const began = performance.now();
-    const output = await new Promise<{ code: number | null; text: string }>((ok) => {
-      const child = spawn('bash', [join(root, 'scripts', 'cluster.sh'), 'install', '--provider=local'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: 18 * 60_000 });
-      let text = '';
-      const take = (chunk: Buffer) => {
-        text += chunk.toString('utf8');
-      };
-      child.stdout.on('data', take);
-      child.stderr.on('data', take);
-      child.once('close', (code) => ok({ code, text }));
-    });
+    const output = await installLoadlab();
     console.log(output.text.trimEnd().replace(/^/gm, '  '));
     assert.equal(output.code, 0, 'cluster.sh install succeeds');
     assert.doesNotMatch(output.text, /Warning:|PodSecurity|violate/i, 'applying the charts warns about nothing');

@@ -17,6 +17,8 @@ describe('step windows', () => {
     { name: 'a short ramp drops at least one rate window', stage: hold({ kind: 'ramp', endUnixS: 1036 }), expected: [1020, 1036, false] },
     { name: 'a ramp too short for a rate window keeps its second half, marked short', stage: hold({ kind: 'ramp', endUnixS: 1030 }), expected: [1015, 1030, true] },
     { name: 'a hold too short for settle + window keeps its second half, marked short', stage: hold({ endUnixS: 1040 }), expected: [1020, 1040, true] },
+    { name: 'a hold shorter than two steps keeps at least its last step (a point of the range queries)', stage: hold({ endUnixS: 1020 }), expected: [1005, 1020, true] },
+    { name: 'a hold shorter than one step keeps all of itself', stage: hold({ endUnixS: 1010 }), expected: [1000, 1010, true] },
   ];
   for (const testCase of cases) {
     it(testCase.name, () => {
@@ -166,6 +168,16 @@ describe('stage summaries from whole-run series', () => {
     assert.equal(stage!.measures.generator_late_fraction, 0);
     const [silent] = summariseStages([hold()], new Map(), options());
     assert.equal(silent!.measures.generator_dropped_fraction, undefined, 'no generator metrics at all: unknown');
+  });
+
+  it('a generator whose series have no rate in the window (too few samples there) served nothing it can tell: absent, not 0', () => {
+    // Scraped once before the window and not again in it: the series exist, their rate there does not.
+    const results = new Map<string, Series[]>([
+      ['generator_responses', [{ labels: { endpoint: 'measurements', code: '201' }, samples: [[1000, 20]] }]],
+    ]);
+    const [stage] = summariseStages([hold()], results, options());
+    assert.equal(stage!.achievedRps, undefined);
+    assert.equal(stage!.errorRate, undefined);
   });
 
   it('with nothing queried, leaves every number absent', () => {

@@ -113,8 +113,8 @@ function summariseStage(stage: TimelineStage, results: QueryResults, options: St
   };
 
   // --- what the clients saw (the generator), falling back to what the API saw ---
-  const client = has('generator_responses') ? tallyResponses(get('generator_responses'), from, to, points) : undefined;
-  const server = has('api_requests') ? tallyServer(get('api_requests'), from, to, points) : undefined;
+  const client = nonEmpty(has('generator_responses') ? tallyResponses(get('generator_responses'), from, to, points) : undefined);
+  const server = nonEmpty(has('api_requests') ? tallyServer(get('api_requests'), from, to, points) : undefined);
   const tally = client ?? server;
   const achievedRps = tally ? sumWhere(tally, (endpoint) => endpoint !== LOGIN, 'ok') : undefined;
   const responses = tally ? sumWhere(tally, () => true, 'total') : undefined;
@@ -247,16 +247,19 @@ function tallyResponses(seriesList: readonly Series[], from: number, to: number,
   const tallies = new Map<string, Tally>();
   for (const [endpoint, group] of groupByLabel(seriesList, 'endpoint')) {
     const tally: Tally = { ok: 0, failed: 0, transport: 0, total: 0 };
+    let measured = false;
     for (const series of group) {
       const rate = rateMean([series], from, to, points);
       if (rate === undefined) continue;
+      measured = true;
       const code = series.labels.code ?? series.labels.status ?? '';
       tally.total += rate;
       if (isFailure(code)) tally.failed += rate;
       else tally.ok += rate;
       if (code === 'error' || code === '0') tally.transport += rate;
     }
-    tallies.set(endpoint, tally);
+    // Series without a rate in the window (too few samples there) say nothing: not "0 served".
+    if (measured) tallies.set(endpoint, tally);
   }
   return tallies;
 }
@@ -267,6 +270,11 @@ function tallyServer(seriesList: readonly Series[], from: number, to: number, po
     .filter((series) => series.labels.route !== undefined && DEVICE_ROUTES[series.labels.route] !== undefined)
     .map((series) => ({ labels: { endpoint: DEVICE_ROUTES[series.labels.route!]!, code: series.labels.status ?? '' }, samples: series.samples }));
   return tallyResponses(byEndpoint, from, to, points);
+}
+
+/** A tally that measured something, else undefined. */
+function nonEmpty(tallies: Map<string, Tally> | undefined): Map<string, Tally> | undefined {
+  return tallies && tallies.size > 0 ? tallies : undefined;
 }
 
 function sumWhere(tallies: ReadonlyMap<string, Tally>, include: (endpoint: string) => boolean, field: keyof Tally): number {

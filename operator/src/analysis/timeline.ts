@@ -24,7 +24,9 @@ export interface TimelineStage {
  *   devices log in, pools grow); the rate window is added so no rate() reaches back before it.
  * - ramp: the first rampSkipFraction of it is dropped (and at least one rate window), the rest is
  *   summarised with its fleet size averaged; ramps are judged only when the run has no holds.
- * - a stage too short for that (fewer than one step left) keeps its second half, marked short.
+ * - a stage too short for that (fewer than one step left) keeps its second half, marked short, and
+ *   at least its last step: a window narrower than the step between the range queries' points may
+ *   hold none of them, and the stage could not be judged at all.
  */
 export interface SteadyWindow {
   fromUnixS: number;
@@ -42,7 +44,8 @@ export function steadyWindow(
     : Math.max(options.rampSkipFraction * duration, options.rateWindowS);
   const from = stage.startUnixS + skip;
   if (stage.endUnixS - from >= options.stepS) return { fromUnixS: from, toUnixS: stage.endUnixS, short: false };
-  return { fromUnixS: stage.startUnixS + duration / 2, toUnixS: stage.endUnixS, short: true };
+  const fromUnixS = Math.max(stage.startUnixS, Math.min(stage.startUnixS + duration / 2, stage.endUnixS - options.stepS));
+  return { fromUnixS, toUnixS: stage.endUnixS, short: true };
 }
 
 /** Fleet size at time t inside a stage. */
