@@ -60,6 +60,15 @@ export const PORTS = {
 } as const;
 
 /** The operator's in-cluster URLs of what kube-prometheus-stack runs (release name "monitoring"). */
+/**
+ * Everything the analysis reads is scraped every 5 s: the experiment's API and driver pods, the
+ * database's exporter and the kubelets' cAdvisor (k6 pushes every 5 s too). The operator's
+ * SCRAPE_INTERVAL_SECONDS says so, and its rate window is four of them (20 s): with 15 s, the
+ * window was 60 s, longer than a smoke run, and rate() over a series younger than its window
+ * reports a fraction of the real rate (a 20-device smoke run was judged "4 of 20 rps served").
+ */
+export const ANALYSED_SCRAPE_INTERVAL_S = 5;
+
 export const MONITORING = {
   // prometheus-operated: the Service prometheus-operator makes for every Prometheus it runs.
   prometheusUrl: 'http://prometheus-operated.monitoring.svc:9090',

@@ -51,12 +51,12 @@ function example(file: string, name: string): Experiment {
   return object;
 }
 
-/** 20, then 40 devices, each reporting and polling every 2 s, for 20 s each: a search of two steps that both hold. */
+/** 20, then 40 devices, each reporting and polling every 2 s, for 30 s each: a search of two steps that both hold. */
 const SEARCH: Experiment = {
   metadata: { name: 'lab-search', namespace: EXPERIMENTS },
   spec: {
     fleet: { devices: 40, reportInterval: '2s', pollInterval: '2s' },
-    load: { search: { startDevices: 20, step: { devices: 20 }, maxDevices: 40, hold: '20s', rampUp: '5s' } },
+    load: { search: { startDevices: 20, step: { devices: 20 }, maxDevices: 40, hold: '30s', rampUp: '5s' } },
     slo: { latencyPercentile: 95, latencyThreshold: '1s', maxErrorRate: 0.05 },
     generator: { engine: 'loadlab' },
     cleanup: 'never',

@@ -15,10 +15,11 @@ describe('step windows', () => {
     { name: 'a hold drops the settle time and one rate window', stage: hold(), expected: [1030, 1150, false] },
     { name: 'a ramp drops its first half', stage: hold({ kind: 'ramp', devicesStart: 0, endUnixS: 1120 }), expected: [1060, 1120, false] },
     { name: 'a short ramp drops at least one rate window', stage: hold({ kind: 'ramp', endUnixS: 1036 }), expected: [1020, 1036, false] },
-    { name: 'a ramp too short for a rate window keeps its second half, marked short', stage: hold({ kind: 'ramp', endUnixS: 1030 }), expected: [1015, 1030, true] },
+    { name: 'a ramp too short for its skip keeps what lies one rate window past its start, marked short', stage: hold({ kind: 'ramp', endUnixS: 1030 }), expected: [1020, 1030, true] },
     { name: 'a hold too short for settle + window keeps its second half, marked short', stage: hold({ endUnixS: 1040 }), expected: [1020, 1040, true] },
-    { name: 'a hold shorter than two steps keeps at least its last step (a point of the range queries)', stage: hold({ endUnixS: 1020 }), expected: [1005, 1020, true] },
-    { name: 'a hold shorter than one step keeps all of itself', stage: hold({ endUnixS: 1010 }), expected: [1000, 1010, true] },
+    { name: 'a short hold keeps nothing less than one rate window from its start', stage: hold({ endUnixS: 1030 }), expected: [1020, 1030, true] },
+    { name: 'a hold of exactly one rate window keeps its end: the one rate that covers it alone', stage: hold({ endUnixS: 1020 }), expected: [1020, 1020, true] },
+    { name: 'a hold shorter than the rate window has no point of its own: nothing to judge', stage: hold({ endUnixS: 1010 }), expected: [1020, 1010, true] },
   ];
   for (const testCase of cases) {
     it(testCase.name, () => {

@@ -195,14 +195,14 @@ describe('the bundle run on a FAKE k6 runtime in Node (the real k6 cannot run he
   it('posts each device\'s measurement with its own token, route-template tags and a valid reading', () => {
     const fake = reset();
     const plan = buildTrafficPlan(example('smoke.yaml'));
-    // The 5 s ramp to 20 devices offers 25 requests, then the 15 s hold 20 every 2 s: 175 in all.
+    // The 5 s ramp to 20 devices offers 25 requests, then the 30 s hold 20 every 2 s: 325 in all.
     const total = Math.round(plan.totals.measurements);
     const rampRequests = Math.round(plan.phases[0]!.expectedRequests.measurements);
     for (let n = 0; n < total; n++) {
       fake.iteration = n;
       smoke.measurements();
     }
-    assert.equal(fake.requests.length, 175);
+    assert.equal(fake.requests.length, 325);
     const devices: number[] = [];
     for (const request of fake.requests) {
       assert.equal(request.method, 'POST');
@@ -223,10 +223,10 @@ describe('the bundle run on a FAKE k6 runtime in Node (the real k6 cannot run he
     assert.ok(fake.checks.every((check) => check.ok && check.tags.endpoint === 'measurements'));
     // The fleet gauge (k6_loadlab_fleet_devices): rising through the ramp, then the hold's 20.
     const fleet = fake.metrics.filter((metric) => metric.name === 'loadlab_fleet_devices').map((metric) => metric.value);
-    assert.equal(fleet.length, 175, 'one reading per measurement');
+    assert.equal(fleet.length, 325, 'one reading per measurement');
     assert.ok(fleet.every((value, index) => value >= 0 && value <= 20 && (index === 0 || value >= fleet[index - 1]!)), 'never above the plan, never falling in a ramp-then-hold plan');
     assert.equal(fleet[0]! < 20, true, 'the ramp starts small');
-    assert.deepEqual(fleet.slice(rampRequests + 10), Array(175 - rampRequests - 10).fill(20), 'the hold reports its fleet');
+    assert.deepEqual(fleet.slice(rampRequests + 10), Array(325 - rampRequests - 10).fill(20), 'the hold reports its fleet');
   });
 
   it('polls for commands with a device token and counts a non-200 as a failed check', () => {

@@ -3,18 +3,12 @@ import { DRIVER_JOB } from '@loadlab/operator/names';
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { add, COMMON_LABELS, type Manifest } from '../objects.js';
-import { NAMESPACES, onRole, tolerate } from '../settings.js';
+import { ANALYSED_SCRAPE_INTERVAL_S, NAMESPACES, onRole, tolerate } from '../settings.js';
 import { TIMESCALEDB_NAME } from './timescaledb.js';
 
 const POD_MONITOR = { apiVersion: 'monitoring.coreos.com/v1', kind: 'PodMonitor' } as const;
 const SCRAPE_INTERVAL = '15s';
-/**
- * The experiment's own pods, the API and the load drivers, are scraped three times as often: a
- * driver pod lives only for its run (a smoke run's is 20 s of load), and each stage needs samples
- * inside it to be judged. The analysis' rate window still follows the slowest source it reads
- * (SCRAPE_INTERVAL_SECONDS, 15 s: cAdvisor and the exporters), so every rate has samples from all.
- */
-const EXPERIMENT_SCRAPE_INTERVAL = '5s';
+const ANALYSED_SCRAPE_INTERVAL = `${ANALYSED_SCRAPE_INTERVAL_S}s`;
 
 /**
  * How a run's series get the labels the analysis and the dashboard select on. The API pods carry
@@ -69,7 +63,7 @@ function podMonitors(): Manifest[] {
       spec: {
         namespaceSelector: { any: true },
         selector: { matchLabels: { 'app.kubernetes.io/part-of': 'loadlab', 'app.kubernetes.io/component': 'api' } },
-        podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: EXPERIMENT_SCRAPE_INTERVAL, relabelings: EXPERIMENT_RELABELINGS }],
+        podMetricsEndpoints: [{ port: 'http', path: '/metrics', interval: ANALYSED_SCRAPE_INTERVAL, relabelings: EXPERIMENT_RELABELINGS }],
       },
     },
     {
@@ -79,7 +73,7 @@ function podMonitors(): Manifest[] {
         namespaceSelector: { any: true },
         // The driver pods' metrics port; k6's runners (the same component) have none: k6 remote-writes.
         selector: { matchLabels: { 'app.kubernetes.io/part-of': 'loadlab', 'app.kubernetes.io/component': 'load-generator' } },
-        podMetricsEndpoints: [{ port: DRIVER_METRICS_PORT_NAME, path: '/metrics', interval: EXPERIMENT_SCRAPE_INTERVAL, relabelings: LOAD_GENERATOR_RELABELINGS }],
+        podMetricsEndpoints: [{ port: DRIVER_METRICS_PORT_NAME, path: '/metrics', interval: ANALYSED_SCRAPE_INTERVAL, relabelings: LOAD_GENERATOR_RELABELINGS }],
       },
     },
     {
@@ -98,7 +92,7 @@ function podMonitors(): Manifest[] {
         // job="timescaledb": what the operator's DATABASE_METRICS_SELECTOR and the dashboard select.
         jobLabel: 'app.kubernetes.io/name',
         selector: { matchLabels: { 'app.kubernetes.io/name': TIMESCALEDB_NAME } },
-        podMetricsEndpoints: [{ port: 'metrics', path: '/metrics', interval: SCRAPE_INTERVAL }],
+        podMetricsEndpoints: [{ port: 'metrics', path: '/metrics', interval: ANALYSED_SCRAPE_INTERVAL }],
       },
     },
   ];
@@ -126,6 +120,8 @@ export function kubePrometheusStackValues() {
       },
     },
     prometheusOperator: { ...placement },
+    // cAdvisor's per-container CPU, throttling and memory, which the analysis reads.
+    kubelet: { serviceMonitor: { interval: ANALYSED_SCRAPE_INTERVAL } },
     'kube-state-metrics': { ...placement },
     grafana: {
       ...placement,

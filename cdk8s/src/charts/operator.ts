@@ -4,7 +4,7 @@ import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { add, COMMON_LABELS, DNS_EGRESS, defaultDeny, inNamespace, restrictedNamespace, type Manifest } from '../objects.js';
 import { RESTRICTED_CONTAINER, restrictedPod } from '../security.js';
-import { DATABASE_SECRET, IMAGES, MONITORING, NAMESPACES, onRole, PORTS, tolerate } from '../settings.js';
+import { ANALYSED_SCRAPE_INTERVAL_S, DATABASE_SECRET, IMAGES, MONITORING, NAMESPACES, onRole, PORTS, tolerate } from '../settings.js';
 
 export const OPERATOR_NAME = 'loadlab-operator';
 /** The ConfigMap of defaults the operator stamps into every experiment (the API chart writes it). */
@@ -76,7 +76,9 @@ function operatorDeployment(namespace: string): Manifest {
                 { name: 'REMOTE_WRITE_URL', value: MONITORING.remoteWriteUrl },
                 // The status link is opened from the user's machine, through the port-forward.
                 { name: 'GRAFANA_URL', value: MONITORING.grafanaUrl },
-                { name: 'SCRAPE_INTERVAL_SECONDS', value: '15' },
+                // How often what the analysis reads is scraped (40-monitoring), and so its resolution.
+                { name: 'SCRAPE_INTERVAL_SECONDS', value: String(ANALYSED_SCRAPE_INTERVAL_S) },
+                { name: 'ANALYSIS_STEP_SECONDS', value: String(ANALYSED_SCRAPE_INTERVAL_S) },
                 // The loadlab engine's driver Jobs run the operator's own image (`loadlab drive`).
                 { name: 'DRIVER_IMAGE', value: IMAGES.operator },
                 { name: 'METRICS_PORT', value: String(PORTS.operatorMetrics) },

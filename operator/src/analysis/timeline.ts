@@ -24,9 +24,11 @@ export interface TimelineStage {
  *   devices log in, pools grow); the rate window is added so no rate() reaches back before it.
  * - ramp: the first rampSkipFraction of it is dropped (and at least one rate window), the rest is
  *   summarised with its fleet size averaged; ramps are judged only when the run has no holds.
- * - a stage too short for that (fewer than one step left) keeps its second half, marked short, and
- *   at least its last step: a window narrower than the step between the range queries' points may
- *   hold none of them, and the stage could not be judged at all.
+ * - a stage too short for that (fewer than one step left) keeps its second half, marked short,
+ *   but nothing less than one rate window from its start: a rate reaching back
+ *   before the stage measures the stage before it, or, at the start of a run, a series younger
+ *   than its window, which rate() reports as a fraction of the real rate. A stage shorter than the
+ *   rate window has no such point: it is not judged (its window is empty).
  */
 export interface SteadyWindow {
   fromUnixS: number;
@@ -44,7 +46,7 @@ export function steadyWindow(
     : Math.max(options.rampSkipFraction * duration, options.rateWindowS);
   const from = stage.startUnixS + skip;
   if (stage.endUnixS - from >= options.stepS) return { fromUnixS: from, toUnixS: stage.endUnixS, short: false };
-  const fromUnixS = Math.max(stage.startUnixS, Math.min(stage.startUnixS + duration / 2, stage.endUnixS - options.stepS));
+  const fromUnixS = Math.max(stage.startUnixS + options.rateWindowS, stage.startUnixS + duration / 2);
   return { fromUnixS, toUnixS: stage.endUnixS, short: true };
 }
 
