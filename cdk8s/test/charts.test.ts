@@ -76,6 +76,9 @@ describe('each chart', () => {
     assert.equal(config.apiImage, 'loadlab/api:dev');
     assert.deepEqual(config.generatorPlacement?.nodeSelector, { 'loadlab.dev/role': 'load' });
     assert.equal(config.databaseMetricsSelector, 'job="timescaledb"', 'the default matches the TimescaleDB PodMonitor\'s jobLabel');
+    const database = find(chart('30-timescaledb'), 'StatefulSet', 'timescaledb');
+    assert.equal(config.databaseResourceSelector, `namespace="${database.metadata.namespace}",pod=~"${database.metadata.name}-[0-9]+"`, 'the default selects the StatefulSet\'s pods');
+    assert.equal(config.analysis.scrapeIntervalS, 5, 'what the PodMonitors and cAdvisor scrape at');
     assert.equal(config.leaderElection.namespace, NAMESPACES.system);
     assert.equal(config.driver.image, 'loadlab/operator:dev', 'the driver Jobs run the operator\'s own image');
   });
@@ -133,7 +136,7 @@ describe('each chart', () => {
     assert.equal(configMap!.metadata.labels?.grafana_dashboard, '1');
     const dashboard = JSON.parse((configMap!.data as Record<string, string>)[`${DASHBOARD_UID}.json`]!);
     assert.equal(dashboard.uid, 'loadlab-experiment');
-    assert.deepEqual(dashboard.templating.list.map((v: { name: string }) => v.name), ['datasource', 'namespace', 'experiment', 'run', 'database']);
+    assert.deepEqual(dashboard.templating.list.map((v: { name: string }) => v.name), ['datasource', 'namespace', 'experiment', 'run', 'database', 'database_pod']);
     const titles = dashboard.panels.map((p: { title: string }) => p.title);
     for (const title of ['Fleet size', 'Offered vs achieved rate', 'Latency percentiles (server, device routes)', 'Error rate', 'Breaking point']) assert.ok(titles.includes(title), title);
     assert.ok(dashboardQueries(dashboard).length >= 45);

@@ -43,6 +43,8 @@ export interface AnalyzeRunOptions {
   resourceSelector?: string;
   /** Matchers for postgres_exporter series (see CatalogOptions.databaseSelector). */
   databaseSelector?: string;
+  /** Matchers for the database container's cAdvisor series (see CatalogOptions.databaseResourceSelector). */
+  databaseResourceSelector?: string;
   /** Range queries in flight at once (default 4). */
   concurrency?: number;
 }
@@ -109,6 +111,7 @@ export async function analyzeRun(options: AnalyzeRunOptions): Promise<AnalysisRe
     ...(options.containers ? { containers: options.containers } : {}),
     ...(options.resourceSelector ? { resourceSelector: options.resourceSelector } : {}),
     ...(options.databaseSelector ? { databaseSelector: options.databaseSelector } : {}),
+    ...(options.databaseResourceSelector ? { databaseResourceSelector: options.databaseResourceSelector } : {}),
   });
 
   const queryStarted = performance.now();

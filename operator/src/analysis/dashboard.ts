@@ -1,5 +1,5 @@
 import { buildCatalog, type CatalogQuery, type Resource, type Unit } from './queries.js';
-import { DATABASE_METRICS_SELECTOR, resourceSelector, runSelector } from '../contract/names.js';
+import { DATABASE_METRICS_SELECTOR, DATABASE_RESOURCE_SELECTOR, resourceSelector, runSelector } from '../contract/names.js';
 
 /*
  * The experiment overview dashboard, as data. Its panels are the analysis' own query catalog (the
@@ -21,6 +21,7 @@ export const PANEL_SELECTORS = {
   run: runSelector('$namespace', '$experiment', '$run'),
   resources: resourceSelector('$namespace', '$experiment'),
   database: '$database',
+  databaseResources: '$database_pod',
 } as const;
 
 export interface GrafanaTarget {
@@ -99,6 +100,7 @@ export function experimentDashboard(): GrafanaDashboard {
     selector: PANEL_SELECTORS.run,
     resourceSelector: PANEL_SELECTORS.resources,
     databaseSelector: PANEL_SELECTORS.database,
+    databaseResourceSelector: PANEL_SELECTORS.databaseResources,
     source: 'kubernetes',
     engine: 'k6',
     rateWindowS: 60,
@@ -267,6 +269,7 @@ function variables(): Record<string, unknown>[] {
     query('experiment', 'Experiment', 'label_values(loadlab_api_http_requests_in_flight{namespace="$namespace"}, experiment)', { regex: '/^[^/]+\\/(.+)$/' }),
     query('run', 'Run', 'label_values(loadlab_api_http_requests_in_flight{experiment="$namespace/$experiment"}, run)', { sort: 2 }),
     { name: 'database', label: 'Database exporter matchers', type: 'constant', query: DATABASE_METRICS_SELECTOR, hide: 2 },
+    { name: 'database_pod', label: 'Database pod matchers', type: 'constant', query: DATABASE_RESOURCE_SELECTOR, hide: 2 },
   ];
 }
 
@@ -277,5 +280,5 @@ export function dashboardQueries(dashboard: GrafanaDashboard): { panel: string; 
 
 /** A query with the dashboard's variables replaced, as Grafana would send it. */
 export function interpolate(expr: string, values: Readonly<Record<string, string>>): string {
-  return expr.replace(/\$(__rate_interval|[a-z]+)\b/g, (whole, name: string) => values[name] ?? whole);
+  return expr.replace(/\$(__rate_interval|[a-z][a-z_]*)\b/g, (whole, name: string) => values[name] ?? whole);
 }

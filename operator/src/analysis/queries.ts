@@ -67,6 +67,12 @@ export interface CatalogOptions {
    * is. Default: the experiment selector.
    */
   databaseSelector?: string;
+  /**
+   * Matchers for the database container's cAdvisor and kube-state-metrics series. In a cluster the
+   * database is shared and runs outside the experiment's namespace, e.g.
+   * `namespace="loadlab-system",pod=~"timescaledb-[0-9]+"`. Default: resourceSelector.
+   */
+  databaseResourceSelector?: string;
 }
 
 export const DEFAULT_CONTAINERS = { api: 'api', database: 'timescaledb', generator: 'k6' } as const;
@@ -88,15 +94,17 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
   const selector = bare(options.selector);
   const resourceSelector = bare(options.resourceSelector ?? options.selector);
   const databaseSelector = bare(options.databaseSelector ?? options.selector);
+  const databaseResourceSelector = bare(options.databaseResourceSelector ?? options.resourceSelector ?? options.selector);
   const w = options.rateWindow ?? `${Math.max(1, Math.round(options.rateWindowS))}s`;
   const containers = { ...DEFAULT_CONTAINERS, ...options.containers };
   const replica = replicaLabel(options.source);
   /** metric{<experiment selector>,<extra matchers>} */
-  const m = (metric: string, extra = '') => {
-    const matchers = /^(container_|kube_)/.test(metric) ? resourceSelector : /^pg_/.test(metric) ? databaseSelector : selector;
+  const m = (metric: string, extra = '', ofDatabase = false) => {
+    const resources = ofDatabase ? databaseResourceSelector : resourceSelector;
+    const matchers = /^(container_|kube_)/.test(metric) ? resources : /^pg_/.test(metric) ? databaseSelector : selector;
     return `${metric}{${[matchers, extra].filter((part) => part !== '').join(',')}}`;
   };
-  const rate = (metric: string, extra = '') => `rate(${m(metric, extra)}[${w}])`;
+  const rate = (metric: string, extra = '', ofDatabase = false) => `rate(${m(metric, extra, ofDatabase)}[${w}])`;
   // The driver is a Node.js process too, scraped with the run's labels: its event loop, GC and
   // heap are the generator's, never the API's.
   const notDriver = `job!="${DRIVER_JOB}"`;
@@ -363,14 +371,14 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
           q({
             name: 'db_cpu', resource: 'database', unit: 'cores', combine: 'sum',
             description: 'Database container CPU.',
-            promql: `sum(${rate('container_cpu_usage_seconds_total', `container="${containers.database}"`)})`,
+            promql: `sum(${rate('container_cpu_usage_seconds_total', `container="${containers.database}"`, true)})`,
           }),
           q({
             name: 'db_cpu_limit_fraction', resource: 'database', unit: 'ratio', combine: 'max',
             description: 'Database container CPU as a fraction of its limit.',
             promql:
-              `sum(${rate('container_cpu_usage_seconds_total', `container="${containers.database}"`)}) / ` +
-              `sum(${m('kube_pod_container_resource_limits', `container="${containers.database}",resource="cpu"`)})`,
+              `sum(${rate('container_cpu_usage_seconds_total', `container="${containers.database}"`, true)}) / ` +
+              `sum(${m('kube_pod_container_resource_limits', `container="${containers.database}",resource="cpu"`, true)})`,
           }),
         ]),
   ];

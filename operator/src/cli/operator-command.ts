@@ -43,6 +43,8 @@ Configured through the environment (validated at start):
   ANALYSIS_DELAY_SECONDS  the wait after the load ends before analysing (default: two scrape
                           intervals, so a scrape after the end has landed even if one was missed)
   DATABASE_METRICS_SELECTOR  matchers for the shared TimescaleDB's postgres_exporter (job="timescaledb")
+  DATABASE_RESOURCE_SELECTOR matchers for its pod's cAdvisor series
+                          (namespace="loadlab-system",pod=~"timescaledb-[0-9]+")
   GENERATOR_PLACEMENT     JSON {"nodeSelector": {...}, "tolerations": [...]} for load-generator pods
                           of experiments that set neither
   METRICS_PORT            /metrics, /healthz and /readyz (default 8080; 0 turns them off)

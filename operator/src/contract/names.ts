@@ -138,6 +138,12 @@ export function resourceSelector(namespace: string, name: string): string {
  */
 export const DATABASE_METRICS_SELECTOR = 'job="timescaledb"';
 
+/**
+ * cAdvisor's series of the shared TimescaleDB's pod (its CPU), which is not among an experiment's
+ * pods: selected by where the charts run it (the StatefulSet timescaledb in loadlab-system).
+ */
+export const DATABASE_RESOURCE_SELECTOR = 'namespace="loadlab-system",pod=~"timescaledb-[0-9]+"';
+
 const PG_IDENTIFIER_MAX = 63;
 
 /**

@@ -22,6 +22,7 @@ export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | '
     selector: runSelector(ctx.namespace, ctx.name, runId),
     resourceSelector: resourceSelector(ctx.namespace, ctx.name),
     databaseSelector: ctx.deps.config.databaseMetricsSelector,
+    databaseResourceSelector: ctx.deps.config.databaseResourceSelector,
     source: 'kubernetes' as const,
     engine: ctx.experiment.spec.generator.engine,
     step: analysis.stepS,

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { DEFAULT_REMOTE_WRITE_URL } from '../k6/testrun.js';
 import { DEFAULT_DRIVER_IMAGE } from '../driver-job/job.js';
 import { tolerationSchema } from '../schema/spec.js';
-import { DATABASE_METRICS_SELECTOR } from '../contract/names.js';
+import { DATABASE_METRICS_SELECTOR, DATABASE_RESOURCE_SELECTOR } from '../contract/names.js';
 
 /*
  * The operator's configuration, from its environment, validated once at start: every problem is
@@ -28,6 +28,13 @@ const seconds = (min: number, max: number, example: string) =>
     .number({ error: `must be a number of seconds, e.g. ${example}` })
     .min(min, `must be at least ${min} (seconds)`)
     .max(max, `must be at most ${max} (seconds)`);
+
+/** PromQL label matchers, e.g. job="timescaledb" or namespace="x",pod=~"y-.*". */
+const labelMatchers = (example: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*")*$/, `must be PromQL label matchers such as ${example}`);
 
 const httpUrl = (example: string) =>
   z
@@ -96,11 +103,8 @@ export const operatorEnvSchema = z
     ANALYSIS_DELAY_SECONDS: seconds(0, 600, '30').optional(),
     RETRY_BASE_SECONDS: seconds(0.01, 60, '1').default(1),
     RETRY_MAX_SECONDS: seconds(0.1, 3600, '300').default(300),
-    DATABASE_METRICS_SELECTOR: z
-      .string()
-      .trim()
-      .regex(/^[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*"(\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*")*$/, 'must be PromQL label matchers such as job="timescaledb"')
-      .default(DATABASE_METRICS_SELECTOR),
+    DATABASE_METRICS_SELECTOR: labelMatchers('job="timescaledb"').default(DATABASE_METRICS_SELECTOR),
+    DATABASE_RESOURCE_SELECTOR: labelMatchers('namespace="loadlab-system",pod=~"timescaledb-[0-9]+"').default(DATABASE_RESOURCE_SELECTOR),
     GENERATOR_PLACEMENT: z
       .string()
       .trim()
@@ -178,6 +182,8 @@ export interface OperatorConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** Selects the shared TimescaleDB's postgres_exporter series (they carry no experiment label). */
   databaseMetricsSelector: string;
+  /** Selects the shared TimescaleDB pod's cAdvisor series (its CPU): it is not among an experiment's pods. */
+  databaseResourceSelector: string;
   /** The load generators' nodeSelector and tolerations when spec.generator sets neither. */
   generatorPlacement?: z.infer<typeof placementSchema>;
   /** /metrics, /healthz and /readyz; 0: no endpoint. */
@@ -230,6 +236,7 @@ export function loadOperatorConfig(env: Readonly<Record<string, string | undefin
     metricsPort: e.METRICS_PORT,
     ...(e.GENERATOR_PLACEMENT ? { generatorPlacement: e.GENERATOR_PLACEMENT } : {}),
     databaseMetricsSelector: e.DATABASE_METRICS_SELECTOR,
+    databaseResourceSelector: e.DATABASE_RESOURCE_SELECTOR,
   };
 }
 
