@@ -156,7 +156,9 @@ describe('the local driver against the real API and PostgreSQL', () => {
         assert.ok(gap >= 1 - jitter - 0.001 && gap <= 1 + jitter + 0.001, `device ${device}: rows ${gap.toFixed(3)} s apart`);
         receivedGaps.push(receivedAt - previousReceived);
       }
-      assert.ok(pairs > 800, `${pairs} pairs of rows in the hold`);
+      // Each device reports about five times in the 5 s hold (four pairs, give or take one at the
+      // edges: 800 was the expected count, and "> 800" failed half the time); at least three each.
+      assert.ok(pairs >= 3 * 200, `${pairs} pairs of rows in the hold`);
       // As received: the same spacing, give or take the API's write batching and response times on
       // this shared 2-core machine (the tolerance grows with the run's own p99).
       receivedGaps.sort((a, b) => a - b);
