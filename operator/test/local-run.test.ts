@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { dashboardQueries, experimentDashboard, interpolate } from '../src/analysis/dashboard.js';
+import { DATABASE_RESOURCE_SELECTOR } from '../src/contract/names.js';
 import { connect } from 'node:net';
 import { PostgresCluster } from '@loadlab/sandbox/postgres';
 import { LocalPrometheus } from '../src/local/prometheus.js';
@@ -41,7 +42,8 @@ interface RangeAnswer {
 
 /** Every panel query of the Grafana dashboard, as Grafana would send it for this local run. */
 async function dashboardAnswers(url: string, runId: string) {
-  const values = { namespace: 'default', experiment: 'e2e-short', run: runId, __rate_interval: '8s', database: 'job="postgres"' };
+  // The dashboard's variables, as Grafana fills them; database_pod is a constant (cAdvisor's, cluster-only).
+  const values = { namespace: 'default', experiment: 'e2e-short', run: runId, __rate_interval: '8s', database: 'job="postgres"', database_pod: DATABASE_RESOURCE_SELECTOR };
   const end = Date.now() / 1000;
   const answers: { panel: string; expr: string; clusterOnly: boolean; status: string; error?: string; series: number; points: number }[] = [];
   for (const { panel, expr } of dashboardQueries(experimentDashboard())) {
