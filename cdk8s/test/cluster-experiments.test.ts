@@ -320,9 +320,18 @@ describe('experiments on a real cluster: the loadlab engine end to end (scripts/
     }
     console.log(`  ${queries.length - empty.length} of ${queries.length} panel queries returned data; empty:\n    ${empty.join('\n    ')}`);
     // Empty by the run's nature: throttling needs a CPU limit (smoke.yaml sets none); a counter of
-    // rare events (sheds, failures, errors) has no series until the first one.
-    const explained = /container_cpu_cfs_throttled|shed|failures|errors|deadlocks/;
-    assert.deepEqual(empty.filter((entry) => !explained.test(entry)), [], 'every other panel has data: the driver\'s, the API\'s, the database\'s (exporter and cAdvisor), the operator\'s');
+    // rare events (sheds, failures, errors) has no series until the first one; the operator's
+    // breaking-point gauges exist only for a run that broke (checked on the db-pool run below).
+    const explained = /container_cpu_cfs_throttled|shed|failures|errors|deadlocks|loadlab_experiment_breaking_point_/;
+    assert.deepEqual(empty.filter((entry) => !explained.test(entry)), [], 'every other panel has data: the driver\'s, the API\'s, the database\'s (exporter and cAdvisor)');
+
+    // The operator's own series: the breaking point of the run that broke, as its status says.
+    const broke = done.get(DB_POOL.metadata.name)!;
+    const brokeValues = { ...values, experiment: DB_POOL.metadata.name, run: broke.status!.runId! };
+    for (const { expr } of dashboardQueries(experimentDashboard()).filter(({ expr }) => /loadlab_experiment_breaking_point_devices/.test(expr))) {
+      const series = await client.queryRange(interpolate(expr, brokeValues), start, end, 5);
+      assert.equal(Number(series[0]?.values.at(-1)?.[1]), broke.status!.summary!.devicesAtBreak, `${expr}: the operator's gauge`);
+    }
   });
 
   it('an edit restarts a running experiment (its Job replaced); deleting it mid-run removes its Job, pods, Deployment, Service and ConfigMaps and drops its schema and role', { timeout: 6 * 60_000 }, async () => {
