@@ -8,7 +8,7 @@ import {
   DueQueue,
   HttpEngine,
   LatencyHistogram,
-  LruCache,
+  TokenCache,
   METRIC_NAMES,
   Pacer,
   PhaseTracker,
@@ -36,15 +36,14 @@ describe('device tokens', () => {
     assert.equal(new DeviceTokens(`${secret}x`, 3600).verify(token), undefined, 'another secret must not verify');
   });
 
-  it('are cached in a bounded LRU', () => {
-    const cache = new LruCache<number, string>(2);
-    cache.set(1, 'a');
-    cache.set(2, 'b');
-    assert.equal(cache.get(1), 'a'); // 1 is now the most recent
-    cache.set(3, 'c');
-    assert.equal(cache.get(2), undefined);
-    assert.equal(cache.get(1), 'a');
-    assert.equal(cache.size, 2);
+  it('are cached in a bounded cache that mints each device once while the fleet fits', () => {
+    const minted: number[] = [];
+    const cache = new TokenCache(3, (device) => (minted.push(device), `t${device}`));
+    for (const device of [0, 1, 2, 0, 1, 2]) assert.equal(cache.get(device), `t${device}`);
+    assert.deepEqual(minted, [0, 1, 2], 'a fleet within the capacity mints each token once');
+    assert.equal(cache.get(3), 't3'); // slot 0: replaces device 0
+    assert.equal(cache.get(0), 't0');
+    assert.deepEqual(minted, [0, 1, 2, 3, 0], 'a device whose slot was taken is minted again, never given another\'s token');
   });
 });
 
@@ -248,8 +247,53 @@ describe('the HTTP engine', () => {
     const engine = new HttpEngine({ origins: ['http://127.0.0.1:9'], maxInFlight: 1, requestTimeoutS: 1, onComplete: () => undefined });
     engine.send(0, 'GET', '/', [], null, 0);
     assert.equal(engine.free, 0);
-    assert.throws(() => engine.send(0, 'GET', '/', [], null, 0), /cap is 1/);
+    assert.throws(() => engine.send(0, 'GET', '/', [], null, 0), /concurrency is 1 \(cap 1\)/);
     await engine.close();
+  });
+
+  // The pacer's way of sending: everything there is room for, and noRoom() when it runs out.
+  const fill = (engine: HttpEngine) => {
+    while (engine.free > 0) engine.send(0, 'GET', '/v1/command', [], null, 0);
+    engine.noRoom();
+  };
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('opens more connections while a slow API holds them and this process has time to spare, up to the cap', async () => {
+    const server = await httpServer((_request, response) => void setTimeout(() => response.writeHead(204).end(), 300));
+    const engine = new HttpEngine({ origins: [server.url], maxInFlight: 300, requestTimeoutS: 5, onComplete: () => undefined });
+    try {
+      assert.equal(engine.concurrency, 64, 'starts at 64');
+      for (let round = 0; round < 100 && engine.concurrency < 300; round++) {
+        fill(engine);
+        await pause(10);
+      }
+      assert.equal(engine.concurrency, 300, 'doubled while the loop idled (64, 128, 256), then the cap');
+      fill(engine);
+      assert.equal(engine.inFlight, 300);
+      assert.equal(engine.connectionsOpened, 300, 'one connection per request in flight');
+    } finally {
+      await engine.close();
+      await server.close();
+    }
+  });
+
+  it('keeps its concurrency when this process is what is busy (more connections would only cost more)', async () => {
+    const server = await httpServer((_request, response) => void setTimeout(() => response.writeHead(204).end(), 2000));
+    const engine = new HttpEngine({ origins: [server.url], maxInFlight: 300, requestTimeoutS: 5, onComplete: () => undefined });
+    try {
+      for (let round = 0; round < 6; round++) {
+        fill(engine);
+        const until = performance.now() + 120;
+        while (performance.now() < until); // this process busy: 120 ms of every 135
+        await pause(15);
+      }
+      fill(engine);
+      assert.equal(engine.concurrency, 64);
+      assert.equal(engine.inFlight, 64);
+    } finally {
+      await engine.close();
+      await server.close();
+    }
   });
 });
 

@@ -7,7 +7,7 @@ const ESC = '\u001b';
 
 describe('ProgressView: the live view in a terminal, plain lines elsewhere', () => {
   const snapshot = (elapsedS: number) => ({
-    elapsedS, phase: 0, fleet: 1500, offeredRps: 100, sentRps: 100, achievedRps: 99.5, p95Ms: 12.34, p99Ms: 20, errors: 1, late: 2, dropped: 0, inFlight: 3, lagS: 0.01,
+    elapsedS, phase: 0, fleet: 1500, offeredRps: 100, sentRps: 100, achievedRps: 99.5, p95Ms: 12.34, p99Ms: 20, errors: 1, late: 2, dropped: 0, inFlight: 3, lagS: 0.01, sendLagP99Ms: 4, concurrency: 64,
   });
   const context = { experiment: 'demo', totalS: 120, phaseName: () => 'stage 1/2 hold' };
 
@@ -19,7 +19,7 @@ describe('ProgressView: the live view in a terminal, plain lines elsewhere', () 
     assert.equal(text.split('\n').length - 1, 3);
     assert.match(text, /demo {2}█*░+ {2}00:01 \/ 02:00 {2}stage 1\/2 hold/);
     assert.match(text, /fleet 1,500 devices {3}offered 100 rps {3}achieved 99\.5 rps {3}p95 12\.3 ms/);
-    assert.match(text, /errors 1 {3}late 2 {3}dropped 0 {3}in flight 3/);
+    assert.match(text, /errors 1 {3}late 2 {3}dropped 0 {3}in flight 3 of 64/);
     text = '';
     view.update(snapshot(60));
     assert.ok(text.startsWith(`${ESC}[3F`), 'moves up over the previous view');

@@ -191,7 +191,7 @@ export async function drive(args: readonly string[], io: Io): Promise<number> {
 function progressLine(s: ProgressSnapshot): string {
   const ms = (value: number) => (Number.isFinite(value) ? `${value.toFixed(1)} ms` : '-');
   return `loadlab drive: ${Math.round(s.elapsedS)} s, phase ${s.phase}, fleet ${Math.round(s.fleet)}: offered ${s.offeredRps.toFixed(0)}/s, sent ${s.sentRps.toFixed(0)}/s, ` +
-    `answered ${s.achievedRps.toFixed(0)}/s, p95 ${ms(s.p95Ms)}, in flight ${s.inFlight}, lag ${s.lagS.toFixed(3)} s; so far ${s.errors} errors, ${s.late} late, ${s.dropped} dropped`;
+    `answered ${s.achievedRps.toFixed(0)}/s, p95 ${ms(s.p95Ms)}, in flight ${s.inFlight} of ${s.concurrency}, lag ${s.lagS.toFixed(3)} s; so far ${s.errors} errors, ${s.late} late, ${s.dropped} dropped`;
 }
 
 function invalid(io: Io, message: string): number {

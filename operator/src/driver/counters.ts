@@ -37,8 +37,8 @@ export interface EndpointTotals {
 
 export class DriverCounters {
   readonly endpoints: Record<DriverEndpoint, EndpointCounts> = { measurements: new EndpointCounts(), command: new EndpointCounts(), login: new EndpointCounts() };
-  /** The last second's counts and latency, for the progress view. */
-  readonly window = { offered: 0, sent: 0, responses: 0, latency: new LatencyHistogram() };
+  /** The last second's counts, latency and send lag, for the progress view. */
+  readonly window = { offered: 0, sent: 0, responses: 0, latency: new LatencyHistogram(), sendLag: new LatencyHistogram() };
   /** How late requests were sent (ms after their scheduled time), over the whole run. */
   readonly sendLag = new LatencyHistogram();
   maxLagS = 0;
@@ -59,6 +59,7 @@ export class DriverCounters {
     if (lagS > LATE_AFTER_S) counts.late++;
     if (lagS > this.maxLagS) this.maxLagS = lagS;
     this.sendLag.record(Math.max(0, lagS) * 1000);
+    this.window.sendLag.record(Math.max(0, lagS) * 1000);
   }
 
   /** A request ended: an HTTP status, or 0 with the failure. */
@@ -79,6 +80,7 @@ export class DriverCounters {
   resetWindow(): void {
     this.window.offered = this.window.sent = this.window.responses = 0;
     this.window.latency.reset();
+    this.window.sendLag.reset();
   }
 
   totals(): Omit<EndpointTotals, 'latency'> {

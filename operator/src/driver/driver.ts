@@ -109,6 +109,10 @@ export interface ProgressSnapshot {
   inFlight: number;
   /** How far behind the schedule the driver is now, in seconds. */
   lagS: number;
+  /** 99th percentile of how late the last second's requests were sent, ms (NaN when none was sent). */
+  sendLagP99Ms: number;
+  /** Requests the engine allows in flight now (its concurrency, up to maxInFlight: http-engine.ts). */
+  concurrency: number;
 }
 
 export type { EndpointTotals } from './counters.js';
@@ -160,7 +164,7 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
   });
   const counters = new DriverCounters();
   // Refill at once when enough room is free; single free slots wait for the next tick (cheaper).
-  const refillAt = Math.max(1, Math.min(64, maxInFlight >> 3));
+  const refillAt = () => Math.max(1, engine.concurrency >> 3);
   let blocked = false;
   const engine: HttpEngine = new HttpEngine({
     origins: requests.origins,
@@ -170,7 +174,7 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
       const endpoint = DRIVER_ENDPOINTS[tag]!;
       counters.completed(endpoint, status, failure, latencyMs);
       if (!failure) metrics.duration[endpoint].observe(latencyMs / 1000);
-      if (blocked && engine.free >= refillAt) schedulePump();
+      if (blocked && engine.free >= refillAt()) schedulePump();
     },
   });
   let lagNowS = 0;
@@ -223,6 +227,8 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     blocked = false;
     while (due.length > 0) {
       if (engine.free <= 0) {
+        engine.noRoom();
+        if (engine.free > 0) continue;
         blocked = true;
         break;
       }
@@ -269,6 +275,8 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
       dropped: totals.dropped,
       inFlight: engine.inFlight,
       lagS: lagNowS,
+      sendLagP99Ms: window.sent > 0 ? window.sendLag.quantile(0.99) : NaN,
+      concurrency: engine.concurrency,
     };
     counters.resetWindow();
     try {

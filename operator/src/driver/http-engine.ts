@@ -1,12 +1,25 @@
-import { performance } from 'node:perf_hooks';
-import { errors, Pool, type Dispatcher } from 'undici';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { Client, errors, type Dispatcher } from 'undici';
 
 /*
  * The driver's HTTP engine: undici (MIT, the Node.js project's HTTP/1.1 client) in this process,
- * one keep-alive Pool per API origin. Requests go out the moment the pacer hands them over, and at
- * most `maxInFlight` are unanswered at once (k6's maxVUs: the generator's concurrency cap). No
- * request waits inside the engine: the pacer asks `free` before it sends, so a request's latency
- * is the API's, from the moment it was dispatched to the end of its response.
+ * keep-alive connections per API origin (Connections below). Requests go out the moment the pacer
+ * hands them over, and at most `maxInFlight` are unanswered at once (k6's maxVUs: the generator's
+ * concurrency cap). No request waits inside the engine: the pacer asks `free` before it sends, so
+ * a request's latency is the API's, from the moment it was dispatched to the end of its response.
+ *
+ * One request per connection at a time (HTTP/1.1 without pipelining, as k6 and browsers do), so the
+ * requests in flight are the connections in use. The engine does not open maxInFlight connections
+ * at the first burst, though: it allows `concurrency` requests in flight, starting at 64 (what a
+ * fast API needs at 30,000 requests/s paced every millisecond), and doubles it, up to maxInFlight
+ * and at most every 100 ms, when the pacer finds no room while this process' event loop had time
+ * to spare over the last 100 ms: then the API's slow answers hold the connections, and a device
+ * fleet would have more requests open. When the loop is busy, the room is short because this
+ * process reads its answers late; more connections would only cost more CPU per request
+ * (measured: with 1,000 connections open at 30,000/s the same process sent half as much), so the
+ * engine keeps its concurrency and the shortfall shows as schedule lag, late and dropped requests,
+ * the generator's own evidence. Once a second the concurrency comes back to twice the peak in
+ * flight, and to half when the loop was busy (never below 64).
  *
  * Every request ends in exactly one completion: an HTTP status, or a failure of one of these kinds
  * (no HTTP response came):
@@ -34,6 +47,22 @@ export interface EngineOptions {
   onComplete: Completion;
 }
 
+/** Requests allowed in flight at the start, and the least the concurrency is trimmed back to. */
+export const INITIAL_CONCURRENCY = 64;
+/** The event loop's busy share above which more connections would not help (see above). */
+const BUSY_LOOP = 0.75;
+/** The loop's busy share is judged over the last 100 ms, sampled every 10 ms, from the first request on. */
+const LOOP_SAMPLE_MS = 10;
+const LOOP_WINDOW_MARKS = 10;
+const LOOP_MIN_MARKS = 3;
+const TRIM_EVERY_MS = 1000;
+/**
+ * Doubling waits this long after the last, so the new room can show its effect first and a
+ * hiccup of the API (a pause of a few tens of ms) does not multiply the connections: a slow API
+ * from the start gets from 64 to 1,000 in flight in 0.4 s.
+ */
+const GROWTH_SPACING_MS = 100;
+
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
@@ -50,12 +79,50 @@ export function failureKind(error: unknown): FailureKind {
   return 'other';
 }
 
+/**
+ * One origin's keep-alive connections: undici Clients, each carrying one request at a time, the
+ * idle ones on a stack (the most recently used first, so the rest can time out when fewer are
+ * needed). undici's Pool finds an idle connection by scanning all of them on every request, a cost
+ * that grows with the connections open; here taking one costs the same at 10 or 1,000.
+ */
+class Connections {
+  private readonly all: Client[] = [];
+  private readonly idle: Client[] = [];
+
+  constructor(
+    private readonly origin: string,
+    private readonly clientOptions: Client.Options,
+  ) {}
+
+  take(): Client {
+    const client = this.idle.pop();
+    if (client) return client;
+    const opened = new Client(this.origin, this.clientOptions);
+    this.all.push(opened);
+    return opened;
+  }
+
+  give(client: Client): void {
+    this.idle.push(client);
+  }
+
+  get open(): number {
+    return this.all.length;
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.all.map((client) => client.destroy().catch(() => undefined)));
+  }
+}
+
 /** One request's handler: the response body is discarded as it arrives (nothing is buffered). */
 class Exchange implements Dispatcher.DispatchHandler {
   private status = 0;
 
   constructor(
     private readonly engine: HttpEngine,
+    private readonly connections: Connections,
+    private readonly client: Client,
     private readonly tag: number,
     private readonly startedMs: number,
   ) {}
@@ -73,38 +140,56 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.connections.give(this.client);
     this.engine.completed(this.tag, this.status, undefined, performance.now() - this.startedMs);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    // The Client reconnects by itself when it is next given a request.
+    this.connections.give(this.client);
     this.engine.completed(this.tag, 0, failureKind(error), performance.now() - this.startedMs);
   }
 }
 
 export class HttpEngine {
-  private readonly pools: Pool[];
+  private readonly pools: Connections[];
   private readonly timeoutMs: number;
   private unanswered = 0;
   private idleWaiters: (() => void)[] = [];
+  private allowed: number;
+  private peak = 0;
+  /** The event loop's busy share over the last LOOP_WINDOW_MS (1 until it covers LOOP_MIN_MS of sending). */
+  private loopBusy = 1;
+  /** Marks of the event loop's use every LOOP_SAMPLE_MS since the first request, the newest last. */
+  private loopMarks: EventLoopUtilization[] = [];
+  private lastGrowthMs = -Infinity;
+  private lastTrimMs = 0;
+  private sampler: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: EngineOptions) {
     if (options.origins.length === 0) throw new Error('origins: give at least one API origin, e.g. http://127.0.0.1:3000');
     if (!(Number.isInteger(options.maxInFlight) && options.maxInFlight >= 1)) throw new Error(`maxInFlight: must be a whole number >= 1, got ${options.maxInFlight}`);
     if (!(options.requestTimeoutS > 0)) throw new Error(`requestTimeoutS: must be > 0, got ${options.requestTimeoutS}`);
     this.timeoutMs = Math.round(options.requestTimeoutS * 1000);
-    this.pools = options.origins.map(
-      (origin) =>
-        new Pool(origin, {
-          // One request per connection at a time (HTTP/1.1 without pipelining), as k6 and browsers
-          // do: so up to maxInFlight connections per origin, opened as the concurrency needs them.
-          connections: options.maxInFlight,
-          pipelining: 1,
-          keepAliveTimeout: 30_000,
-          headersTimeout: this.timeoutMs,
-          bodyTimeout: this.timeoutMs,
-          connectTimeout: this.timeoutMs,
-        }),
-    );
+    const clientOptions: Client.Options = {
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      connectTimeout: this.timeoutMs,
+    };
+    this.pools = options.origins.map((origin) => new Connections(origin, clientOptions));
+    this.allowed = Math.min(options.maxInFlight, INITIAL_CONCURRENCY);
+  }
+
+  /** Requests allowed in flight now (between 64, or maxInFlight when lower, and maxInFlight). */
+  get concurrency(): number {
+    return this.allowed;
+  }
+
+  /** Connections opened so far, over all origins (each stays until the engine closes; idle ones drop their socket after 30 s). */
+  get connectionsOpened(): number {
+    return this.pools.reduce((sum, pool) => sum + pool.open, 0);
   }
 
   /** Requests sent and not yet answered. */
@@ -114,7 +199,38 @@ export class HttpEngine {
 
   /** How many more requests may be sent now. */
   get free(): number {
-    return this.options.maxInFlight - this.unanswered;
+    return this.allowed - this.unanswered;
+  }
+
+  /**
+   * The pacer had a request due and no room: double the concurrency when this process' loop had
+   * time to spare (the API holds the connections), else keep it (this process is the limit).
+   */
+  noRoom(): void {
+    if (this.allowed >= this.options.maxInFlight || this.loopBusy >= BUSY_LOOP) return;
+    const now = performance.now();
+    if (now - this.lastGrowthMs < GROWTH_SPACING_MS) return;
+    this.lastGrowthMs = now;
+    this.allowed = Math.min(this.options.maxInFlight, this.allowed * 2);
+  }
+
+  private sample(): void {
+    const marks = this.loopMarks;
+    marks.push(performance.eventLoopUtilization());
+    if (marks.length > LOOP_WINDOW_MARKS + 1) marks.shift();
+    // Until the marks cover a few samples of sending, the loop counts as busy: the time before the
+    // first request (idle) says nothing about whether this process has time to spare under load.
+    this.loopBusy = marks.length > LOOP_MIN_MARKS ? performance.eventLoopUtilization(marks[marks.length - 1], marks[0]).utilization : 1;
+    const now = performance.now();
+    if (now - this.lastTrimMs >= TRIM_EVERY_MS) {
+      this.lastTrimMs = now;
+      const floor = Math.min(this.options.maxInFlight, INITIAL_CONCURRENCY);
+      // A busy loop halves it: the room it had was not used for want of the API but of this
+      // process, and fewer connections cost less per request.
+      const cap = this.loopBusy >= BUSY_LOOP ? this.allowed >> 1 : this.allowed;
+      this.allowed = Math.max(floor, Math.min(cap, 2 * this.peak));
+      this.peak = this.unanswered;
+    }
   }
 
   /**
@@ -123,11 +239,17 @@ export class HttpEngine {
    * pacing bug, not a load the API should see).
    */
   send(origin: number, method: 'GET' | 'POST', path: string, headers: string[], body: string | null, tag: number): void {
-    if (this.unanswered >= this.options.maxInFlight) throw new Error(`engine: ${this.unanswered} requests in flight, the cap is ${this.options.maxInFlight}`);
+    if (this.unanswered >= this.allowed) throw new Error(`engine: ${this.unanswered} requests in flight, the concurrency is ${this.allowed} (cap ${this.options.maxInFlight})`);
     const pool = this.pools[origin];
     if (!pool) throw new Error(`engine: no origin ${origin} (have ${this.pools.length})`);
-    this.unanswered++;
-    pool.dispatch({ path, method, headers, body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }, new Exchange(this, tag, performance.now()));
+    if (++this.unanswered > this.peak) this.peak = this.unanswered;
+    if (!this.sampler) {
+      this.lastTrimMs = performance.now();
+      this.sample();
+      this.sampler = setInterval(() => this.sample(), LOOP_SAMPLE_MS).unref();
+    }
+    const client = pool.take();
+    client.dispatch({ path, method, headers, body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }, new Exchange(this, pool, client, tag, performance.now()));
   }
 
   /** Internal: a request ended. */
@@ -154,6 +276,7 @@ export class HttpEngine {
 
   /** Closes every connection; requests still in flight fail (as 'other'). */
   async close(): Promise<void> {
+    clearInterval(this.sampler);
     await Promise.all(this.pools.map((pool) => pool.destroy().catch(() => undefined)));
   }
 }

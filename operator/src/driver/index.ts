@@ -2,7 +2,7 @@ export * from './counters.js';
 export * from './driver.js';
 export * from './http-engine.js';
 export * from './latency-histogram.js';
-export * from './lru-cache.js';
+export * from './token-cache.js';
 export * from './metrics.js';
 export * from './pacer.js';
 export * from './phase-tracker.js';

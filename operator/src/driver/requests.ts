@@ -1,12 +1,12 @@
 import { mintDeviceToken } from '../contract/device-token.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
 import { deviceSerial, measurementPayload } from '../traffic/payload.js';
-import { LruCache } from './lru-cache.js';
+import { TokenCache } from './token-cache.js';
 
 /*
  * The HTTP requests the fleet's devices make, as the engine sends them. Device tokens are minted
  * here with the API's TOKEN_SECRET (the format of contract/device-token.ts), so no device has to
- * log in before it sends; a bounded LRU keeps the recent ones, never a table of the whole fleet.
+ * log in before it sends; a bounded cache keeps some (token-cache.ts), never a table of the whole fleet.
  */
 
 export const DRIVER_ENDPOINTS = ['measurements', 'command', 'login'] as const;
@@ -43,14 +43,14 @@ export class DeviceRequests {
   /** The origins the engine opens pools to, in baseUrls order. */
   readonly origins: readonly string[];
   private readonly prefixes: readonly string[];
-  private readonly tokens: LruCache<number, string>;
+  private readonly tokens: TokenCache;
 
   constructor(private readonly options: RequestOptions) {
     if (options.baseUrls.length === 0) throw new Error('baseUrls: give at least one API base URL, e.g. http://127.0.0.1:3000');
     const bases = options.baseUrls.map(parseBaseUrl);
     this.origins = bases.map((base) => base.origin);
     this.prefixes = bases.map((base) => base.prefix);
-    this.tokens = new LruCache(options.tokenCacheSize);
+    this.tokens = new TokenCache(options.tokenCacheSize, (device) => mintDeviceToken(options.tokenSecret, options.deviceId(device), options.tokenExpiresAtS));
   }
 
   /** The request of `endpoint` that device index `device` sends at deviceTimeMs (unix ms). */
@@ -70,12 +70,7 @@ export class DeviceRequests {
   }
 
   token(device: number): string {
-    let token = this.tokens.get(device);
-    if (token === undefined) {
-      token = mintDeviceToken(this.options.tokenSecret, this.options.deviceId(device), this.options.tokenExpiresAtS);
-      this.tokens.set(device, token);
-    }
-    return token;
+    return this.tokens.get(device);
   }
 }
 

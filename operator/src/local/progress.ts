@@ -68,7 +68,7 @@ export class ProgressView {
     const lines = [
       `${this.context.experiment}  ${'█'.repeat(done)}${'░'.repeat(width - done)}  ${clock(s.elapsedS)} / ${clock(this.context.totalS)}  ${this.context.phaseName(s.phase)}`,
       `  fleet ${s.fleet.toLocaleString('en')} devices   offered ${rps(s.offeredRps)} rps   achieved ${rps(s.achievedRps)} rps   p95 ${ms(s.p95Ms)}`,
-      `  errors ${s.errors}   late ${s.late}   dropped ${s.dropped}   in flight ${s.inFlight}   behind schedule ${s.lagS.toFixed(2)} s`,
+      `  errors ${s.errors}   late ${s.late}   dropped ${s.dropped}   in flight ${s.inFlight} of ${s.concurrency}   behind schedule ${s.lagS.toFixed(2)} s`,
     ];
     this.out.write(`${this.drawnLines > 0 ? `\x1b[${this.drawnLines}F` : ''}${lines.map((line) => `\x1b[2K${line}`).join('\n')}\n`);
     this.drawnLines = lines.length;
