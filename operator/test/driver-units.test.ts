@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
@@ -17,6 +18,7 @@ import {
   type FailureKind,
 } from '../src/driver/index.js';
 import { mintDeviceToken } from '../src/contract/device-token.js';
+import { base64urlOf, HmacSha256 } from '../src/contract/hmac-sha256.js';
 import { arrivalCounts, buildTrafficPlan, deviceSerial, loginArrivals, type Arrival } from '../src/traffic/index.js';
 import { experimentWith as sharedExperimentWith } from './support/fixtures.js';
 
@@ -41,9 +43,10 @@ describe('device tokens', () => {
     const cache = new TokenCache(3, (device) => (minted.push(device), `t${device}`));
     for (const device of [0, 1, 2, 0, 1, 2]) assert.equal(cache.get(device), `t${device}`);
     assert.deepEqual(minted, [0, 1, 2], 'a fleet within the capacity mints each token once');
-    assert.equal(cache.get(3), 't3'); // slot 0: replaces device 0
+    assert.equal(cache.get(3), 't3'); // slot 0 is device 0's: 3 is minted, not kept
+    assert.equal(cache.get(3), 't3');
     assert.equal(cache.get(0), 't0');
-    assert.deepEqual(minted, [0, 1, 2, 3, 0], 'a device whose slot was taken is minted again, never given another\'s token');
+    assert.deepEqual(minted, [0, 1, 2, 3, 3], 'a device without a slot is minted each time, never given another\'s token');
   });
 });
 
@@ -478,3 +481,29 @@ async function tcpServer(onConnection: (socket: Socket) => void): Promise<{ url:
     },
   };
 }
+
+describe('HMAC-SHA256 for device tokens (plain JavaScript, preallocated)', () => {
+  it('equals node:crypto on keys of every length around the block and messages up to 55 characters', () => {
+    const ascii = (length: number, seed: number) => Array.from({ length }, (_, i) => String.fromCharCode(33 + ((seed * 31 + i * 17) % 94))).join('');
+    let checked = 0;
+    for (const keyLength of [0, 1, 16, 31, 32, 55, 63, 64, 65, 100]) {
+      const key = Buffer.from(ascii(keyLength, keyLength + 1), 'utf8');
+      const hmac = new HmacSha256(key);
+      for (let length = 0; length <= HmacSha256.MAX_MESSAGE; length++) {
+        const message = ascii(length, length * 7 + keyLength);
+        assert.equal(hmac.base64url(message), createHmac('sha256', key).update(message).digest('base64url'), `key ${keyLength} bytes, message ${JSON.stringify(message)}`);
+        checked++;
+      }
+    }
+    assert.equal(checked, 560);
+    assert.throws(() => new HmacSha256(Buffer.from('k')).base64url('x'.repeat(56)), /longer than 55/);
+    assert.throws(() => new HmacSha256(Buffer.from('k')).base64url('é'), /ASCII/);
+  });
+
+  it('encodes base64url without padding like Buffer does, for every length mod 3', () => {
+    for (let length = 0; length < 40; length++) {
+      const bytes = Uint8Array.from({ length }, (_, i) => (i * 97 + length * 13) & 0xff);
+      assert.equal(base64urlOf(bytes), Buffer.from(bytes).toString('base64url'));
+    }
+  });
+});

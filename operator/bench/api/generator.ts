@@ -110,7 +110,7 @@ function fleetRequests(init: GeneratorInit): DeviceRequests {
     tokenExpiresAtS: Math.floor(Date.now() / 1000) + 86_400,
     tokenCacheSize: init.devices,
   });
-  for (let device = 0; device < init.devices; device++) requests.token(device);
+  for (let device = 0; device < init.devices; device++) requests.authorization(device);
   return requests;
 }
 
