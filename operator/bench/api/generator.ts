@@ -169,8 +169,12 @@ async function runLoadStep(requests: DeviceRequests, devices: number, step: Load
     while (due.length > 0) {
       const window = windowOf(due.time);
       if (engine.free <= 0) {
+        engine.noRoom(due.length);
+        if (engine.free > 0) continue;
         blocked = true;
-        if (window === 1) capReached = true;
+        // At maxInFlight: the cap. Below it the engine kept its concurrency because this process
+        // was busy, which shows as the generator's lag instead.
+        if (window === 1 && engine.concurrency >= step.maxInFlight) capReached = true;
         break;
       }
       const stream = due.stream;

@@ -183,6 +183,7 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     {
       counts: counters.endpoints,
       inFlight: () => engine.inFlight,
+      concurrency: () => engine.concurrency,
       scheduleLagS: () => (running ? lagNowS : 0),
       fleet: () => (running ? phases.fleetAt(planTimeAt(wallNowMs())) : 0),
       phase: () => (running ? phases.phase : -1),
@@ -227,7 +228,7 @@ export async function runDriver(options: DriverOptions): Promise<DriverResult> {
     blocked = false;
     while (due.length > 0) {
       if (engine.free <= 0) {
-        engine.noRoom();
+        engine.noRoom(due.length);
         if (engine.free > 0) continue;
         blocked = true;
         break;

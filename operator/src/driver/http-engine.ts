@@ -11,14 +11,14 @@ import { Client, errors, type Dispatcher } from 'undici';
  * One request per connection at a time (HTTP/1.1 without pipelining, as k6 and browsers do), so the
  * requests in flight are the connections in use. The engine does not open maxInFlight connections
  * at the first burst, though: it allows `concurrency` requests in flight, starting at 64 (what a
- * fast API needs at 30,000 requests/s paced every millisecond), and doubles it, up to maxInFlight
- * and at most every 100 ms, when the pacer finds no room while this process' event loop had time
- * to spare over the last 100 ms: then the API's slow answers hold the connections, and a device
- * fleet would have more requests open. When the loop is busy, the room is short because this
- * process reads its answers late; more connections would only cost more CPU per request
- * (measured: with 1,000 connections open at 30,000/s the same process sent half as much), so the
- * engine keeps its concurrency and the shortfall shows as schedule lag, late and dropped requests,
- * the generator's own evidence. Once a second the concurrency comes back to twice the peak in
+ * fast API needs at 30,000 requests/s paced every millisecond), and raises it, up to maxInFlight,
+ * to cover every request waiting (at least doubling), when the pacer finds no room while this
+ * process' event loop had time to spare over the last 100 ms: then the API's slow answers hold
+ * the connections, and a device fleet would have more requests open. When the loop is busy, the
+ * room is short because this process reads its answers late; more connections would only cost
+ * more CPU per request (measured: with 1,000 connections open at 30,000/s the same process sent
+ * half as much), so the engine keeps its concurrency and the shortfall shows as schedule lag, late
+ * and dropped requests, the generator's own evidence. Once a second the concurrency comes back to twice the peak in
  * flight, and to half when the loop was busy (never below 64).
  *
  * Every request ends in exactly one completion: an HTTP status, or a failure of one of these kinds
@@ -56,12 +56,8 @@ const LOOP_SAMPLE_MS = 10;
 const LOOP_WINDOW_MARKS = 10;
 const LOOP_MIN_MARKS = 3;
 const TRIM_EVERY_MS = 1000;
-/**
- * Doubling waits this long after the last, so the new room can show its effect first and a
- * hiccup of the API (a pause of a few tens of ms) does not multiply the connections: a slow API
- * from the start gets from 64 to 1,000 in flight in 0.4 s.
- */
-const GROWTH_SPACING_MS = 100;
+/** Growing waits this long after the last growth, so the new room can show its effect first. */
+const GROWTH_SPACING_MS = 10;
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
@@ -203,15 +199,17 @@ export class HttpEngine {
   }
 
   /**
-   * The pacer had a request due and no room: double the concurrency when this process' loop had
-   * time to spare (the API holds the connections), else keep it (this process is the limit).
+   * The pacer has `waiting` requests due and no room: when this process' loop had time to spare
+   * (the API holds the connections), allow enough for them at once, at least double, up to the cap
+   * (a fleet would have them open: k6 starts a VU per arrival that finds none free); else keep the
+   * concurrency (this process is the limit).
    */
-  noRoom(): void {
+  noRoom(waiting = 1): void {
     if (this.allowed >= this.options.maxInFlight || this.loopBusy >= BUSY_LOOP) return;
     const now = performance.now();
     if (now - this.lastGrowthMs < GROWTH_SPACING_MS) return;
     this.lastGrowthMs = now;
-    this.allowed = Math.min(this.options.maxInFlight, this.allowed * 2);
+    this.allowed = Math.min(this.options.maxInFlight, Math.max(this.allowed * 2, this.unanswered + waiting));
   }
 
   private sample(): void {

@@ -26,6 +26,8 @@ import { DRIVER_ENDPOINTS, type DriverEndpoint } from './requests.js';
  *   loadlab_driver_in_flight_requests                   gauge    requests sent and not yet answered
  *   loadlab_driver_max_in_flight_requests               gauge    the engine's concurrency cap (maxVUs); in flight at the cap means
  *                                                                the generator, not the API, is what limits the rate
+ *   loadlab_driver_concurrency_requests                 gauge    requests the engine allows in flight now: from 64 up to the cap
+ *                                                                while the API holds the connections (http-engine.ts)
  *   loadlab_driver_request_failures_total{endpoint,kind} counter requests that got no HTTP response, by kind: timeout, refused,
  *                                                                reset, protocol, other (http-engine.ts)
  *   process_*, nodejs_*                                          prom-client's default metrics for the driver's own process, which
@@ -49,6 +51,7 @@ export const METRIC_NAMES = [
   'loadlab_driver_phase_index',
   'loadlab_driver_in_flight_requests',
   'loadlab_driver_max_in_flight_requests',
+  'loadlab_driver_concurrency_requests',
   'loadlab_driver_request_failures_total',
 ] as const;
 
@@ -61,6 +64,7 @@ interface Observe {
 export interface MetricSources {
   counts: PerEndpoint<EndpointCounts>;
   inFlight(): number;
+  concurrency(): number;
   /** Seconds the oldest waiting arrival is behind its time (0 when nothing waits). */
   scheduleLagS(): number;
   /** Devices online in the schedule now (0 outside the run). */
@@ -148,6 +152,7 @@ export class DriverMetrics {
     gauge('loadlab_driver_fleet_devices', 'Devices online in the schedule now.', sources.fleet);
     gauge('loadlab_driver_phase_index', 'Index of the plan phase running now (-1 outside the plan).', sources.phase);
     gauge('loadlab_driver_in_flight_requests', 'Requests sent and not yet answered.', sources.inFlight);
+    gauge('loadlab_driver_concurrency_requests', 'Requests the engine allows in flight now: from 64 up to the cap while the API holds the connections.', sources.concurrency);
     this.maxInFlight = new Gauge({ name: 'loadlab_driver_max_in_flight_requests', help: 'The engine\'s concurrency cap (maxVUs).', registers });
     const reportedFailures = new Map<string, number>();
     const failures: Counter<'endpoint' | 'kind'> = new Counter({
