@@ -160,6 +160,11 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
       client.replace(RESOURCES.loadExperiments, NS, 'smoke', { ...object, status: { timeline: Array.from({ length: MAX_TIMELINE_CHECKPOINTS + 1 }, (_, unit) => ({ unit, kind: 'TestRun', name: 'x', phases: { from: 0, to: 1 } })) } }, 'status'),
       (error: unknown) => error instanceof KubeError && /status\.timeline: Too many: 101: must have at most 100 items/.test(error.message),
     );
+    // The run id goes into names, labels and PromQL: nothing but what the operator writes.
+    await assert.rejects(
+      client.replace(RESOURCES.loadExperiments, NS, 'smoke', { ...object, status: { runId: 'r1",run=~".*' } }, 'status'),
+      (error: unknown) => error instanceof KubeError && error.status === 422 && /status\.runId: Invalid value/.test(error.message),
+    );
   });
 
   it('accepts the largest status the operator writes and shows it in `kubectl get` columns (and -o wide extras)', async () => {

@@ -291,7 +291,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     // Provisioning: the API Deployment and Service, owned, restricted, pointed at the experiment's schema.
     const deploymentSeen = await waitFor('the API Deployment', () => admin.get<ApiDeployment>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined), { intervalMs: 5 });
     const tDeployment = performance.now();
-    const schema = databaseSchemaName(name, uid);
+    const schema = databaseSchemaName(NS, name, uid);
     const env = containerEnv(deploymentSeen);
     assert.match(env.DATABASE_URL!, new RegExp(`^postgres://${schema}:[^@]+@127\\.0\\.0\\.1:${postgres.port}/loadlab\\?options=-c\\+search_path%3D${schema}%2Cpublic$`));
     assert.equal(env.HOST, '0.0.0.0');
@@ -513,15 +513,28 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     await waitForStatus(name, 'the new TestRun', (object) => object.status?.phase === 'Running' && (object.status.timeline?.length ?? 0) > 0);
   });
 
-  it('on deletion mid-run, the finalizer drops the experiment\'s schema and role; the children are owned by it (no garbage collector runs here)', async () => {
+  it('on deletion mid-run, the finalizer drops the experiment\'s schema and role, never the one its status names; the children are owned by it (no garbage collector runs here)', async () => {
     const name = 'edited';
     const object = await get(name);
-    const schema = object.status!.databaseSchema!;
+    const schema = databaseSchemaName(NS, name, object.metadata.uid!);
+    assert.equal(object.status!.databaseSchema, schema, 'status shows the derived name');
     assert.equal((await sql(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1`, [schema]))[0]!.n, 1);
+    // Whoever may write the status subresource aims the drop elsewhere: a schema and role of the
+    // same name that belong to someone else.
+    const decoy = 'loadlab_decoy';
+    await sql(`CREATE ROLE ${decoy}`);
+    await sql(`CREATE SCHEMA ${decoy} AUTHORIZATION ${decoy}`);
+    await sql(`CREATE TABLE ${decoy}.precious (id int)`);
+    const tampered = await admin.mergePatch<ExperimentObject>(RESOURCES.loadExperiments, NS, name, { status: { databaseSchema: decoy } }, 'status');
+    assert.equal(tampered.status?.databaseSchema, decoy);
     await admin.request('DELETE', `/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments/${name}`);
     await waitFor('the experiment gone', async () => !(await get(name).then(() => true, () => false)));
     assert.deepEqual(await sql(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]), []);
     assert.deepEqual(await sql(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [schema]), []);
+    assert.deepEqual(await sql(`SELECT count(*)::int AS n FROM ${decoy}.precious`), [{ n: 0 }], 'the schema status named is untouched');
+    assert.equal((await sql(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1`, [decoy]))[0]!.n, 1, 'and its role');
+    await sql(`DROP SCHEMA ${decoy} CASCADE`);
+    await sql(`DROP ROLE ${decoy}`);
     const left = await children(name);
     const owned = [...left.testRuns, ...left.configMaps, ...left.deployments, ...left.services];
     assert.ok(owned.length >= 4);

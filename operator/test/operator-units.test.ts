@@ -204,15 +204,20 @@ describe('deploymentAvailable (kubectl rollout status)', () => {
 });
 
 describe('names', () => {
-  it('derives PostgreSQL identifiers of at most 63 characters, unique per experiment object', () => {
-    const long = 'a'.repeat(48);
-    for (const name of ['quickstart', 'seed-20k', long]) {
-      const schema = databaseSchemaName(name, 'uid-1');
+  it('derives PostgreSQL identifiers of at most 63 characters from namespace, name and the whole uid', () => {
+    const uid = '0f8fad5b-d9cb-469f-a165-70867728950e';
+    const long = 'a'.repeat(63);
+    for (const [namespace, name] of [['default', 'quickstart'], ['team-a', 'seed-20k'], [long, long]]) {
+      const schema = databaseSchemaName(namespace!, name!, uid);
       assert.ok(schema.length <= 63, schema);
-      assert.match(schema, /^loadlab_[a-z0-9_]+_[0-9a-f]{6}$/);
+      assert.match(schema, /^loadlab_[a-z0-9_]+_0f8fad5bd9cb469fa16570867728950e$/);
     }
-    assert.notEqual(databaseSchemaName('x', 'uid-1'), databaseSchemaName('x', 'uid-2'));
-    assert.equal(databaseSchemaName('seed-20k', 'u'), `loadlab_seed_20k_${databaseSchemaName('a', 'u').slice(-6)}`);
+    assert.equal(databaseSchemaName('team-a', 'seed-20k', uid), 'loadlab_team_a_seed_20k_0f8fad5bd9cb469fa16570867728950e');
+    // Uids that share their first 24 bits (the old tag's length) still give different names.
+    assert.notEqual(databaseSchemaName('a', 'x', '0f8fad5b-0000-0000-0000-000000000001'), databaseSchemaName('a', 'x', '0f8fad5b-0000-0000-0000-000000000002'));
+    // Same name in two namespaces: different objects, different schemas.
+    assert.notEqual(databaseSchemaName('a', 'x', uid), databaseSchemaName('b', 'x', uid.replace('0f', '1f')));
+    assert.throws(() => databaseSchemaName('a', 'x', ''), /no uid/);
   });
 
   it('names runs r<generation>-<uid tag> and TestRuns within k6-operator\'s 51 characters', () => {

@@ -147,14 +147,22 @@ export const DATABASE_RESOURCE_SELECTOR = 'namespace="loadlab-system",pod=~"time
 const PG_IDENTIFIER_MAX = 63;
 
 /**
- * The PostgreSQL schema (and role of the same name) of an experiment object:
- * loadlab_<name with - as _>_<uid tag>, at most 63 characters (PostgreSQL's identifier limit).
+ * The PostgreSQL schema (and role of the same name) of an experiment object, derived from its
+ * namespace, name and whole uid and never read back from anywhere (status is writable by whoever
+ * may write the status subresource, and the operator runs DROP SCHEMA ... CASCADE and DROP ROLE
+ * on this name as the database admin):
+ *   loadlab_<namespace>_<name, - as _, cut to fit>_<uid's 32 hex digits>
+ * at most 63 characters (PostgreSQL's identifier limit). The uid makes it unique among every
+ * object the cluster ever had (so no experiment, however named, can be made to collide with
+ * another's); the readable part is only for people looking at the database.
  */
-export function databaseSchemaName(experimentName: string, uid: string): string {
-  const tag = uidTag(uid);
-  const room = PG_IDENTIFIER_MAX - 'loadlab__'.length - tag.length;
-  const base = experimentName.replace(/[^a-z0-9]/g, '_').slice(0, room).replace(/_+$/, '');
-  return `loadlab_${base}_${tag}`;
+export function databaseSchemaName(namespace: string, experimentName: string, uid: string): string {
+  let id = uid.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (id.length === 0) throw new Error('databaseSchemaName: the experiment has no uid yet');
+  if (id.length > 32) id = createHash('sha256').update(uid).digest('hex').slice(0, 32);
+  const room = PG_IDENTIFIER_MAX - 'loadlab__'.length - id.length;
+  const readable = `${namespace}_${experimentName}`.replace(/[^a-z0-9]/g, '_').slice(0, room).replace(/_+$/, '');
+  return `loadlab_${readable}_${id}`;
 }
 
 /**

@@ -46,9 +46,9 @@ export async function cleanup(ctx: StepContext): Promise<Result> {
     if (!ownedBy(object, ctx.uid)) kept.push(what);
     else if (await client.delete(resource, ctx.namespace, api, object.metadata.uid)) deleted.push(what);
   }
-  const schema = ctx.status.databaseSchema;
+  const schema = databaseSchemaName(ctx.namespace, ctx.name, ctx.uid);
   let database = '';
-  if (schema && ctx.experiment.spec.database.mode === 'reset') {
+  if (ctx.experiment.spec.database.mode === 'reset') {
     await dropExperimentDatabase(ctx.deps.config.databaseUrl, schema);
     database = `; dropped database schema ${schema}`;
   }
@@ -67,7 +67,7 @@ export async function finalize(object: ExperimentObject, deps: Deps, cleanupPoli
   if (!finalizers.includes(FINALIZER)) return DONE;
   const namespace = object.metadata.namespace ?? 'default';
   const name = object.metadata.name;
-  const schema = object.status?.databaseSchema ?? databaseSchemaName(name, object.metadata.uid ?? '');
+  const schema = databaseSchemaName(namespace, name, object.metadata.uid ?? '');
   const runId = object.status?.runId ?? 'deleted';
   if (cleanupPolicy === 'never') {
     await deps.events.record(object, { type: 'Normal', reason: 'DatabaseKept', note: `spec.cleanup is never: database schema and role ${schema} are kept; drop them with DROP SCHEMA ${schema} CASCADE; DROP ROLE ${schema}`, action: 'Finalize', runId });

@@ -19,7 +19,7 @@ import { nameConflictMessage, ownedBy } from './ownership.js';
  */
 
 export function experimentDatabase(ctx: StepContext): ExperimentDatabase {
-  const schema = ctx.status.databaseSchema ?? databaseSchemaName(ctx.name, ctx.uid);
+  const schema = databaseSchemaName(ctx.namespace, ctx.name, ctx.uid);
   return { schema, url: experimentDatabaseUrl(ctx.deps.config.databaseUrl, schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid)) };
 }
 
@@ -40,7 +40,7 @@ export function runTokenSecret(ctx: StepContext): string {
 /** Pending → Provisioning: the schema and role exist (created or found). */
 export async function pending(ctx: StepContext): Promise<Result> {
   if (timedOut(ctx)) return fail(ctx, 'Timeout', `the experiment's database could not be prepared within spec.timeout (${ctx.experiment.spec.timeout})`);
-  const schema = ctx.status.databaseSchema ?? databaseSchemaName(ctx.name, ctx.uid);
+  const schema = databaseSchemaName(ctx.namespace, ctx.name, ctx.uid);
   await ensureExperimentDatabase(ctx.deps.config.databaseUrl, schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid));
   return transition(ctx, {
     to: 'Provisioning',

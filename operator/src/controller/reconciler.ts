@@ -131,7 +131,7 @@ async function startRun(ctx: StepContext): Promise<Result> {
       observedGeneration: ctx.generation,
       runId,
       startTime: rfc3339(now),
-      databaseSchema: status.databaseSchema ?? databaseSchemaName(ctx.name, ctx.uid),
+      databaseSchema: databaseSchemaName(ctx.namespace, ctx.name, ctx.uid),
       // Conditions of the previous run describe objects that are about to change: start over,
       // keeping the summary condition's transition time when its status does not flip.
       conditions: setConditions((status.conditions ?? []).filter((condition) => condition.type === SUCCEEDED), [

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import type { LoadEngine } from './spec.js';
 
+/**
+ * A run id as the operator writes it (r<generation>-<uid tag>; local mode: a timestamp). The
+ * operator puts it into object names, label values and PromQL, so the CRD refuses a status write
+ * with anything else (quotes, braces, regex characters) in it.
+ */
+const runIdField = z.string().max(32).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lower-case letters, digits and -, as the operator writes it');
+
 /*
  * What the operator reports. Fixed size on purpose (Argo Rollouts learned that unbounded
  * measurement lists overflow etcd): a phase, a handful of conditions and one summary; raw series go
@@ -119,7 +126,7 @@ export const checkpointSchema = z
 
 export const previousSummarySchema = runSummarySchema
   .extend({
-    runId: z.string().max(32).optional().describe('The run it summarises.'),
+    runId: runIdField.optional().describe('The run it summarises.'),
     generation: z.int().min(0).optional().describe('The spec generation that run ran.'),
     phase: z.enum(PHASES).optional().describe('How that run ended.'),
     completionTime: z.string().max(64).optional().describe('When that run ended (RFC 3339).'),
@@ -138,7 +145,7 @@ export const loadExperimentStatusSchema = z
       .describe('Conditions, one per type.')
       .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
     summary: runSummarySchema.optional(),
-    runId: z.string().max(32).optional().describe('Names the current run: the k6 tag run=<runId> and the objects of the run carry it.'),
+    runId: runIdField.optional().describe('Names the current run: the k6 tag run=<runId> and the objects of the run carry it.'),
     startTime: z.string().max(64).optional().describe('When the current run started (RFC 3339); spec.timeout counts from here.'),
     completionTime: z.string().max(64).optional().describe('When the current run ended (RFC 3339).'),
     timeline: z
@@ -146,7 +153,7 @@ export const loadExperimentStatusSchema = z
       .max(MAX_TIMELINE_CHECKPOINTS)
       .optional()
       .describe('The run so far, one checkpoint per TestRun or Job (at most 100): what the analysis reads and a restarted operator resumes from.'),
-    databaseSchema: z.string().max(63).optional().describe('The PostgreSQL schema that isolates this experiment\'s data in the shared database.'),
+    databaseSchema: z.string().max(63).optional().describe('The PostgreSQL schema (and role) that isolates this experiment\'s data in the shared database. An output only: the operator derives it from the namespace, name and uid, never from here.'),
     grafanaUrl: z.string().max(2048).optional().describe('The Grafana dashboard of the current run, its time range and experiment preselected.'),
     previousSummary: previousSummarySchema.optional(),
   })
