@@ -1,6 +1,7 @@
 // The operator's pure parts, without a cluster: the builders of every child object, names,
 // configuration, conditions, the run's timeline, the work queue and the exported RBAC rules.
 import assert from 'node:assert/strict';
+import { experimentConnectionLimit, policyProblems } from '../src/controller/policy.js';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
@@ -218,6 +219,16 @@ describe('names', () => {
     // Same name in two namespaces: different objects, different schemas.
     assert.notEqual(databaseSchemaName('a', 'x', uid), databaseSchemaName('b', 'x', uid.replace('0f', '1f')));
     assert.throws(() => databaseSchemaName('a', 'x', ''), /no uid/);
+  });
+
+  it('gives an experiment\'s role the connections of its pools, a rolling update\'s extra pods and the operator\'s, and refuses more than the installation allows', () => {
+    const withTarget = (replicas: number, dbPoolSize: number) => experiment({ target: { replicas, dbPoolSize } });
+    assert.equal(experimentConnectionLimit(withTarget(1, 10)), 24);
+    assert.equal(experimentConnectionLimit(withTarget(4, 10)), 54);
+    assert.equal(experimentConnectionLimit(withTarget(5, 1)), 11);
+    assert.deepEqual(policyProblems(withTarget(4, 10), { databaseConnectionsPerExperiment: 54 }), []);
+    const [problem] = policyProblems(withTarget(4, 10), { databaseConnectionsPerExperiment: 53 });
+    assert.match(problem!, /^spec\.target: 4 replicas x dbPoolSize 10 need up to 54 database connections .* allows 53 per experiment \(the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT\): lower replicas or dbPoolSize$/);
   });
 
   it('names runs r<generation>-<uid tag> and TestRuns within k6-operator\'s 51 characters', () => {

@@ -97,6 +97,7 @@ export const operatorEnvSchema = z
     POD_NAME: z.string().trim().max(100).optional(),
     POD_NAMESPACE: z.string().trim().regex(DNS_LABEL, 'must be a namespace name').optional(),
     MAX_CONCURRENT_RECONCILES: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(32, 'must be at most 32').default(4),
+    DATABASE_CONNECTIONS_PER_EXPERIMENT: z.coerce.number().int('must be a whole number').min(10, 'must be at least 10').max(100_000, 'must be at most 100000').default(150),
     ANALYSIS_STEP_SECONDS: seconds(1, 3600, '15').default(15),
     SCRAPE_INTERVAL_SECONDS: seconds(1, 600, '15').default(DEFAULT_SCRAPE_INTERVAL_S),
     /** Waits this long after the load ends before querying; default: analysisDelayDefaultS(). */
@@ -177,6 +178,8 @@ export interface OperatorConfig {
   secretKey: string;
   leaderElection: { enabled: boolean } & Pick<LeaderElectionOptions, 'namespace' | 'name' | 'identity' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'>;
   maxConcurrentReconciles: number;
+  /** The most database connections one experiment's role may hold (policy.ts; its CONNECTION LIMIT). */
+  databaseConnectionsPerExperiment: number;
   analysis: { stepS: number; scrapeIntervalS: number; delayS: number };
   retry: { baseMs: number; maxMs: number };
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -230,6 +233,7 @@ export function loadOperatorConfig(env: Readonly<Record<string, string | undefin
       retryPeriodMs: e.RETRY_PERIOD_SECONDS * 1000,
     },
     maxConcurrentReconciles: e.MAX_CONCURRENT_RECONCILES,
+    databaseConnectionsPerExperiment: e.DATABASE_CONNECTIONS_PER_EXPERIMENT,
     analysis: { stepS: e.ANALYSIS_STEP_SECONDS, scrapeIntervalS: e.SCRAPE_INTERVAL_SECONDS, delayS: e.ANALYSIS_DELAY_SECONDS ?? analysisDelayDefaultS(e.SCRAPE_INTERVAL_SECONDS) },
     retry: { baseMs: e.RETRY_BASE_SECONDS * 1000, maxMs: e.RETRY_MAX_SECONDS * 1000 },
     logLevel: e.LOG_LEVEL,

@@ -58,8 +58,9 @@ export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
 }
 
-/** Creates (or updates the password of) the experiment's role and creates its schema; idempotent. */
-export async function ensureExperimentDatabase(adminUrl: string, schema: string, password: string): Promise<ExperimentDatabase> {
+/** Creates (or updates the password and connection limit of) the experiment's role and creates its schema; idempotent. */
+export async function ensureExperimentDatabase(adminUrl: string, schema: string, password: string, connectionLimit: number): Promise<ExperimentDatabase> {
+  if (!(Number.isInteger(connectionLimit) && connectionLimit >= 1)) throw new Error(`connectionLimit: must be a whole number >= 1, got ${connectionLimit}`);
   const role = quoteIdentifier(schema);
   await withAdmin(adminUrl, async (client) => {
     // One transaction so two operators racing on the same experiment cannot half-create it.
@@ -68,7 +69,7 @@ export async function ensureExperimentDatabase(adminUrl: string, schema: string,
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schema]);
       const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [schema]);
       const verb = exists.rowCount ? 'ALTER' : 'CREATE';
-      await client.query(`${verb} ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${quoteLiteral(password)}`);
+      await client.query(`${verb} ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION CONNECTION LIMIT ${connectionLimit} PASSWORD ${quoteLiteral(password)}`);
       // An admin that is not a superuser (CREATEROLE only) must be a member of the role to give it a schema.
       const admin = await client.query('SELECT rolsuper FROM pg_roles WHERE rolname = current_user');
       if (admin.rows[0]?.rolsuper !== true) await client.query(`GRANT ${role} TO CURRENT_USER`);

@@ -8,6 +8,7 @@ import {
 import { fail, getIfExists, requeueAfter, timedOut, transition, untilDeadline, type Result, type StepContext } from './context.js';
 import { ensureExperimentDatabase, experimentDatabaseUrl, migrationsApplied, prepareExperimentData, type ExperimentDatabase } from './experiment-database.js';
 import { RESOURCES, type KubeObject, type Resource } from './kube.js';
+import { experimentConnectionLimit } from './policy.js';
 import { apiName, databasePasswordFor, databaseSchemaName, FIELD_MANAGER, tokenSecretFor, LABELS } from '../contract/names.js';
 import { nameConflictMessage, ownedBy } from './ownership.js';
 
@@ -41,7 +42,7 @@ export function runTokenSecret(ctx: StepContext): string {
 export async function pending(ctx: StepContext): Promise<Result> {
   if (timedOut(ctx)) return fail(ctx, 'Timeout', `the experiment's database could not be prepared within spec.timeout (${ctx.experiment.spec.timeout})`);
   const schema = databaseSchemaName(ctx.namespace, ctx.name, ctx.uid);
-  await ensureExperimentDatabase(ctx.deps.config.databaseUrl, schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid));
+  await ensureExperimentDatabase(ctx.deps.config.databaseUrl, schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid), experimentConnectionLimit(ctx.experiment));
   return transition(ctx, {
     to: 'Provisioning',
     fields: { databaseSchema: schema },
@@ -93,7 +94,7 @@ export async function provision(ctx: StepContext): Promise<Result> {
       if (found && !ownedBy(found, ctx.uid)) return nameConflict(ctx, resource, found);
     }
     // The role's password follows the key the Deployment is built with (idempotent).
-    await ensureExperimentDatabase(config.databaseUrl, database.schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid));
+    await ensureExperimentDatabase(config.databaseUrl, database.schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid), experimentConnectionLimit(ctx.experiment));
     await client.apply(RESOURCES.services, ctx.namespace, service.metadata.name, service, FIELD_MANAGER);
     const applied = await client.apply(RESOURCES.deployments, ctx.namespace, name, deployment, FIELD_MANAGER);
     caches.deployments.observe(applied);

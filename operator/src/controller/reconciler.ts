@@ -7,6 +7,7 @@ import { SUCCEEDED, setConditions, rfc3339 } from './conditions.js';
 import { DONE, runGrafanaUrl, stopLoad, writeStatus, type Deps, type ExperimentObject, type Result, type Status, type StepContext } from './context.js';
 import { LOAD_OBJECT_RESOURCES, RESOURCES, isConflict, isNotFound } from './kube.js';
 import { databaseSchemaName, FINALIZER, runIdFor } from '../contract/names.js';
+import { policyProblems } from './policy.js';
 import { pending, provision } from './provision.js';
 import { run } from './load-step.js';
 
@@ -47,6 +48,11 @@ export async function reconcile(key: string, deps: Deps, signal: AbortSignal): P
   if (!parsed.ok) {
     if (status.observedGeneration === generation && status.phase === 'Failed') return DONE;
     return invalidSpec({ ...base, experiment: undefined as never, plan: undefined as never }, parsed.message);
+  }
+  const refused = policyProblems(parsed.experiment, deps.config);
+  if (refused.length > 0) {
+    if (status.observedGeneration === generation && status.phase === 'Failed') return DONE;
+    return invalidSpec({ ...base, experiment: parsed.experiment, plan: undefined as never }, `refused by this installation's policy: ${refused.join('; ')}`);
   }
   const ctx: StepContext = { ...base, experiment: parsed.experiment, plan: buildTrafficPlan(parsed.experiment) };
 
