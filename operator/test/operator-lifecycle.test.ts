@@ -705,6 +705,31 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     }
   });
 
+  it('deletes only objects it owns when a run is superseded, whatever names and uids its status timeline was given', async () => {
+    // Somebody else's Job and ConfigMap in the namespace (the Job is only stored: no controller runs here).
+    const foreignJob = await admin.create<KubeObject>(RESOURCES.jobs, NS, {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'precious' },
+      spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'work', image: 'busybox:1.36' }] } } },
+    });
+    const foreignConfigMap = await admin.create<KubeObject>(RESOURCES.configMaps, NS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'precious' }, data: { keep: 'me' } });
+    const name = 'tampered';
+    await create(name, stagesSpec());
+    await waitForPhase(name, 'Provisioning'); // and stays there: no kubelet makes its API available
+    // Whoever may write the status subresource points the run's timeline at them, uid included.
+    await admin.mergePatch(RESOURCES.loadExperiments, NS, name, { status: { timeline: [{ unit: 0, kind: 'Job', name: 'precious', uid: foreignJob.metadata.uid, phases: { from: 0, to: 1 } }] } }, 'status');
+    // An edit supersedes the run: the operator stops its load and deletes its load objects and ConfigMaps.
+    await admin.mergePatch(RESOURCES.loadExperiments, NS, name, { spec: { slo: { latencyThreshold: '300ms' } } });
+    await waitForStatus(name, 'the new run started', (object) => object.status?.observedGeneration === 2);
+    assert.equal((await admin.get(RESOURCES.jobs, NS, 'precious')).metadata.uid, foreignJob.metadata.uid, 'the foreign Job is still there');
+    assert.equal((await admin.get(RESOURCES.configMaps, NS, 'precious')).metadata.uid, foreignConfigMap.metadata.uid, 'the foreign ConfigMap is still there');
+    await admin.request('DELETE', `/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments/${name}`);
+    await waitFor(`${name} deleted`, async () => !(await get(name).then(() => true, () => false)));
+    await admin.delete(RESOURCES.jobs, NS, 'precious');
+    await admin.delete(RESOURCES.configMaps, NS, 'precious');
+  });
+
   it('fails a spec the CRD cannot fully check (a search longer than its timeout: CEL has no logarithm) with InvalidSpec', async () => {
     const name = 'too-long';
     await create(name, {

@@ -1,5 +1,5 @@
 import { CLEANED_UP, findCondition } from './conditions.js';
-import { DONE, getIfExists, transition, type ExperimentObject, type Result, type StepContext } from './context.js';
+import { deleteOwned, DONE, getIfExists, transition, type ExperimentObject, type Result, type StepContext } from './context.js';
 import { dropExperimentDatabase } from './experiment-database.js';
 import type { Deps } from './context.js';
 import { isConflict, isNotFound, LOAD_OBJECT_RESOURCES, RESOURCES } from './kube.js';
@@ -30,9 +30,9 @@ export async function cleanup(ctx: StepContext): Promise<Result> {
   const deleted: string[] = [];
   for (const checkpoint of ctx.status.timeline ?? []) {
     const resource = LOAD_OBJECT_RESOURCES[checkpoint.kind];
-    if (await client.delete(resource, ctx.namespace, checkpoint.name, checkpoint.uid)) deleted.push(`${resource.kind.toLowerCase()}/${checkpoint.name}`);
+    if (await deleteOwned(ctx, resource, checkpoint.name)) deleted.push(`${resource.kind.toLowerCase()}/${checkpoint.name}`);
     // The script's or the experiment's ConfigMap has the TestRun's or Job's name.
-    if (await client.delete(RESOURCES.configMaps, ctx.namespace, checkpoint.name)) deleted.push(`configmap/${checkpoint.name}`);
+    if (await deleteOwned(ctx, RESOURCES.configMaps, checkpoint.name)) deleted.push(`configmap/${checkpoint.name}`);
   }
   // The API's name may be somebody else's (provisioning then failed with NameConflict): delete
   // only what this experiment owns, and only that very object (uid precondition). A Deployment

@@ -9,6 +9,7 @@ import { grafanaLink } from './grafana.js';
 import type { Informer } from './informer.js';
 import { isConflict, isNotFound, LOAD_OBJECT_RESOURCES, RESOURCES, type KubeClient, type KubeObject, type Resource } from './kube.js';
 import type { Logger } from './log.js';
+import { ownedBy } from './ownership.js';
 import { loadSpanMs, type Checkpoint } from './run-units.js';
 
 /*
@@ -117,6 +118,18 @@ export async function getIfExists<T extends KubeObject>(ctx: StepContext, resour
   }
 }
 
+/**
+ * Deletes the object of this name only when this experiment owns it (an ownerReference with its
+ * uid), and only that very object (uid precondition): names come from status, which whoever may
+ * write the status subresource can change, and a newer object of the same name may be somebody
+ * else's. True when it was deleted.
+ */
+export async function deleteOwned(ctx: StepContext, resource: Resource, name: string): Promise<boolean> {
+  const object = await getIfExists(ctx, resource, name);
+  if (!object || !ownedBy(object, ctx.uid)) return false;
+  return ctx.deps.client.delete(resource, ctx.namespace, name, object.metadata.uid);
+}
+
 export class StaleObjectError extends Error {
   override name = 'StaleObjectError';
 }
@@ -209,7 +222,7 @@ export function inFlight(status: Status): Checkpoint | undefined {
 export async function stopLoad(ctx: StepContext): Promise<Checkpoint | undefined> {
   const running = inFlight(ctx.status);
   if (!running) return undefined;
-  await ctx.deps.client.delete(LOAD_OBJECT_RESOURCES[running.kind], ctx.namespace, running.name, running.uid);
+  await deleteOwned(ctx, LOAD_OBJECT_RESOURCES[running.kind], running.name);
   return running;
 }
 

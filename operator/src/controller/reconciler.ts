@@ -4,7 +4,7 @@ import { buildTrafficPlan } from '../traffic/plan.js';
 import { analyze } from './analysis-step.js';
 import { cleanup, finalize } from './cleanup.js';
 import { SUCCEEDED, setConditions, rfc3339 } from './conditions.js';
-import { DONE, runGrafanaUrl, stopLoad, writeStatus, type Deps, type ExperimentObject, type Result, type Status, type StepContext } from './context.js';
+import { deleteOwned, DONE, runGrafanaUrl, stopLoad, writeStatus, type Deps, type ExperimentObject, type Result, type Status, type StepContext } from './context.js';
 import { LOAD_OBJECT_RESOURCES, RESOURCES, isConflict, isNotFound } from './kube.js';
 import { databaseSchemaName, FINALIZER, runIdFor } from '../contract/names.js';
 import { policyProblems } from './policy.js';
@@ -109,8 +109,8 @@ async function startRun(ctx: StepContext): Promise<Result> {
     // Stop the load of the superseded run, and remove its TestRuns or Jobs and their ConfigMaps: nothing of it is analysed.
     await stopLoad(ctx);
     for (const checkpoint of previous.timeline ?? []) {
-      await ctx.deps.client.delete(LOAD_OBJECT_RESOURCES[checkpoint.kind], ctx.namespace, checkpoint.name, checkpoint.uid);
-      await ctx.deps.client.delete(RESOURCES.configMaps, ctx.namespace, checkpoint.name);
+      await deleteOwned(ctx, LOAD_OBJECT_RESOURCES[checkpoint.kind], checkpoint.name);
+      await deleteOwned(ctx, RESOURCES.configMaps, checkpoint.name);
     }
   }
   const now = ctx.deps.now();
