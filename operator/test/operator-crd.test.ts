@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MAX_TIMELINE_CHECKPOINTS, ROOT_RULES, SPEC_RULES, loadExperimentCrd } from '../src/schema/index.js';
+import { ENV_KNOBS, MAX_TIMELINE_CHECKPOINTS, ROOT_RULES, SPEC_RULES, loadExperimentCrd } from '../src/schema/index.js';
 import { KubeError, KubeClient, loadKubeConfig, RESOURCES, type KubeObject } from '../src/controller/index.js';
 import { ControlPlane } from '@loadlab/sandbox/control-plane';
 
@@ -47,6 +47,7 @@ const INVALID: readonly { name: string; field: string; message: string; change: 
   { name: 'env setting WRITE_BATCH_MAX_ROWS', field: 'spec.target.env[0].name', message: 'WRITE_BATCH_MAX_ROWS is set by spec.target.writeBatchMaxRows: use that field instead', change: (m) => (m.spec.target = { env: [{ name: 'WRITE_BATCH_MAX_ROWS', value: '3' }] }) },
   { name: 'env setting CPU_COST_MS', field: 'spec.target.env[0].name', message: 'CPU_COST_MS is set by spec.target.cpuCostMs: use that field instead', change: (m) => (m.spec.target = { env: [{ name: 'CPU_COST_MS', value: '3' }] }) },
   { name: 'env setting QUERY_DELAY_MS', field: 'spec.target.env[0].name', message: 'QUERY_DELAY_MS is set by spec.target.queryDelayMs: use that field instead', change: (m) => (m.spec.target = { env: [{ name: 'QUERY_DELAY_MS', value: '3' }] }) },
+  { name: 'env setting LD_PRELOAD', field: 'spec.target.env[0].name', message: `must be one of the API's knobs: ${ENV_KNOBS.join(', ')} (README: the API's configuration)`, change: (m) => (m.spec.target = { env: [{ name: 'LD_PRELOAD', value: '/tmp/x.so' }] }) },
   { name: 'env overriding DATABASE_URL', field: 'spec.target.env[0].name', message: 'is set by loadlab for every API replica (DATABASE_URL, TOKEN_SECRET, PORT, HOST) and cannot be overridden',
     change: (m) => (m.spec.target = { env: [{ name: 'DATABASE_URL', value: 'postgres://x' }] }) },
   { name: 'env naming a variable twice', field: 'spec.target.env', message: 'must not set the same name twice',

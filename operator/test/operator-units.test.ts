@@ -145,7 +145,7 @@ describe('buildApiDeployment', () => {
   });
 
   it('keeps the env sorted (a stable object) and uses the local-mode knob mapping', () => {
-    const names = apiPodEnvironment(experiment({ target: { env: [{ name: 'ZZZ', value: '1' }] } }), BUILD).map((entry) => entry.name);
+    const names = apiPodEnvironment(experiment({ target: { env: [{ name: 'SHUTDOWN_GRACE_MS', value: '1' }] } }), BUILD).map((entry) => entry.name);
     assert.deepEqual(names, [...names].sort());
     assert.equal(apiImage(experiment(), undefined), 'loadlab/api:dev');
   });

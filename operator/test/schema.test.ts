@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
+import { ENV_KNOBS } from '../src/schema/spec.js';
 import {
   ROOT_RULES,
   SPEC_RULES,
@@ -220,6 +221,8 @@ const INVALID: readonly { name: string; change: Mutation; path: string; message:
     change: (m) => (m.spec.target = { env: [{ name: 'CPU_COST_MS', value: '3' }] }) },
   { name: 'env setting QUERY_DELAY_MS', path: 'spec.target.env[0].name', message: 'QUERY_DELAY_MS is set by spec.target.queryDelayMs: use that field instead',
     change: (m) => (m.spec.target = { env: [{ name: 'QUERY_DELAY_MS', value: '3' }] }) },
+  { name: 'env setting what the API does not read (NODE_OPTIONS would run code in its pods)', path: 'spec.target.env[0].name', message: `must be one of the API's knobs: ${ENV_KNOBS.join(', ')} (README: the API's configuration)`,
+    change: (m) => (m.spec.target = { env: [{ name: 'NODE_OPTIONS', value: '--require /tmp/x.js' }] }) },
   { name: 'env overriding the database URL', path: 'spec.target.env[0].name', message: 'is set by loadlab for every API replica (DATABASE_URL, TOKEN_SECRET, PORT, HOST) and cannot be overridden',
     change: (m) => (m.spec.target = { env: [{ name: 'DATABASE_URL', value: 'postgres://x' }] }) },
   { name: 'env naming a variable twice', path: 'spec.target.env', message: 'must not set the same name twice',

@@ -228,13 +228,13 @@ NPM_BUILD_MOUNTS+=(--volume "$tmp/npmrc:/usr/local/etc/npmrc:ro")
 if [ -n "$host_cafile" ] && [ -f "$host_cafile" ]; then
   NPM_BUILD_MOUNTS+=(--volume "$host_cafile:/usr/local/etc/loadlab-build-ca.crt:ro")
 fi
-# Every path the Dockerfiles COPY (the operator's image also carries the sandbox workspace).
+# Every path the Dockerfiles COPY (the operator's image also carries the sandbox workspace and the API's configuration contract).
 common_paths=(package.json package-lock.json .npmrc tsconfig.base.json sandbox/package.json api/package.json operator/package.json cdk8s/package.json)
 if wanted api || [ ${#only[@]} -eq 0 ]; then
   build_repo_image "$IMG_API" api/Dockerfile "${common_paths[@]}" api
 fi
 if wanted operator || [ ${#only[@]} -eq 0 ]; then
-  build_repo_image "$IMG_OPERATOR" operator/Dockerfile "${common_paths[@]}" sandbox operator
+  build_repo_image "$IMG_OPERATOR" operator/Dockerfile "${common_paths[@]}" sandbox api operator
 fi
 
 # --- images from Debian packages ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { z } from 'zod';
  */
 const durationMs = z.coerce.number().int().min(0);
 
-export const configSchema = z.object({
+const baseSchema = z.object({
   DATABASE_URL: z
     .string({ error: 'is required, e.g. postgres://user:pass@127.0.0.1:5432/loadlab' })
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL'),
@@ -16,8 +16,10 @@ export const configSchema = z.object({
   TOKEN_SECRET: z.string().min(16, 'must be at least 16 characters (it signs device tokens)'),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   MIGRATE_ON_START: z.stringbool().default(true),
+});
 
-  // Knobs that move the bottleneck.
+/** Knobs that move the bottleneck. */
+const knobsSchema = z.object({
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
   DB_POOL_ACQUIRE_TIMEOUT_MS: durationMs.default(5000),
   DB_STATEMENT_TIMEOUT_MS: durationMs.default(10000),
@@ -33,6 +35,16 @@ export const configSchema = z.object({
   MEASUREMENT_MAX_SKEW_SECONDS: z.coerce.number().min(0).default(300),
   SHUTDOWN_GRACE_MS: durationMs.default(10000),
 });
+
+export const configSchema = baseSchema.extend(knobsSchema.shape);
+
+/**
+ * What an experiment may set in the API's environment (the operator's spec.target.env allows
+ * these names and no others): the knobs and the log level. Not the database, the token secret,
+ * the address or the migrations, and nothing the Node.js runtime or the loader would read
+ * (NODE_OPTIONS, LD_PRELOAD): those would run code or point the API elsewhere.
+ */
+export const EXPERIMENT_SETTABLE: readonly string[] = ['LOG_LEVEL', ...Object.keys(knobsSchema.shape)];
 
 export type Config = z.infer<typeof configSchema>;
 

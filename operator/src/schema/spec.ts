@@ -1,3 +1,4 @@
+import { EXPERIMENT_SETTABLE } from '@loadlab/api/config';
 import { z } from 'zod';
 import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS, type ThresholdDoc, type Thresholds } from './thresholds.js';
 import { durationMs, isDuration } from './duration.js';
@@ -228,6 +229,12 @@ export const TYPED_KNOBS: Readonly<Record<string, string>> = {
 };
 /** Variables loadlab sets itself so every replica reaches the experiment's database and port. */
 export const MANAGED_ENV = ['DATABASE_URL', 'TOKEN_SECRET', 'PORT', 'HOST'] as const;
+/**
+ * What spec.target.env may set: the API's own list (api/src/config/config.ts), less the knobs
+ * with a typed field. Nothing else: NODE_OPTIONS or LD_PRELOAD would run code in the API's pods
+ * even where their images are restricted.
+ */
+export const ENV_KNOBS: readonly string[] = EXPERIMENT_SETTABLE.filter((name) => !(name in TYPED_KNOBS));
 
 const envNameRules: Rule<string>[] = [
   ...Object.entries(TYPED_KNOBS).map(([name, field]) => ({
@@ -241,6 +248,12 @@ const envNameRules: Rule<string>[] = [
     cel: `!(self in [${MANAGED_ENV.map((name) => `'${name}'`).join(', ')}])`,
     message: `is set by loadlab for every API replica (${MANAGED_ENV.join(', ')}) and cannot be overridden`,
     check: (self: string) => !(MANAGED_ENV as readonly string[]).includes(self),
+  },
+  {
+    path: 'spec.target.env[].name',
+    cel: `self in [${[...Object.keys(TYPED_KNOBS), ...MANAGED_ENV, ...ENV_KNOBS].map((name) => `'${name}'`).join(', ')}]`,
+    message: `must be one of the API's knobs: ${ENV_KNOBS.join(', ')} (README: the API's configuration)`,
+    check: (self: string) => self in TYPED_KNOBS || (MANAGED_ENV as readonly string[]).includes(self) || ENV_KNOBS.includes(self),
   },
 ];
 
