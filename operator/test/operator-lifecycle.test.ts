@@ -730,6 +730,31 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     await admin.delete(RESOURCES.configMaps, NS, 'precious');
   });
 
+  it('keeps a deleted experiment while the database is unreachable, says so in a Warning event, and finishes once it is back', async () => {
+    const name = 'db-away';
+    const created = await create(name, stagesSpec());
+    await waitForPhase(name, 'Provisioning');
+    const schema = databaseSchemaName(NS, name, created.metadata.uid!);
+    assert.equal((await sql(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1`, [schema]))[0]!.n, 1);
+    // The operator loses the database: nothing listens where its DATABASE_URL points now.
+    const away = new URL(postgres.url);
+    away.port = String(await freePort());
+    await restartOperator({ DATABASE_URL: away.toString() });
+    try {
+      await admin.request('DELETE', `/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments/${name}`);
+      await waitForEvent(name, 'FinalizerBlocked', (event) => event.type === 'Warning' && event.reason === 'FinalizerBlocked');
+      const blocked = (await eventsOf(name)).find((event) => event.reason === 'FinalizerBlocked')!;
+      assert.match(blocked.note, new RegExp(`cannot reach the shared database \\(DATABASE_URL\\) at .*; retrying with backoff: the experiment stays until its schema and role ${schema} are dropped`));
+      const password = decodeURIComponent(new URL(postgres.url).password);
+      if (password) assert.ok(!blocked.note.includes(password), 'no password in the event');
+      assert.ok((await get(name)).metadata.deletionTimestamp, 'still there, being deleted');
+    } finally {
+      await restartOperator();
+    }
+    await waitFor(`${name} gone once the database is back`, async () => !(await get(name).then(() => true, () => false)));
+    assert.deepEqual(await sql(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]), []);
+  });
+
   it('fails a spec the CRD cannot fully check (a search longer than its timeout: CEL has no logarithm) with InvalidSpec', async () => {
     const name = 'too-long';
     await create(name, {

@@ -1,6 +1,6 @@
 import { CLEANED_UP, findCondition } from './conditions.js';
 import { deleteOwned, DONE, getIfExists, transition, type ExperimentObject, type Result, type StepContext } from './context.js';
-import { dropExperimentDatabase } from './experiment-database.js';
+import { DatabaseUnavailableError, dropExperimentDatabase } from './experiment-database.js';
 import type { Deps } from './context.js';
 import { isConflict, isNotFound, LOAD_OBJECT_RESOURCES, RESOURCES } from './kube.js';
 import { apiName, databaseSchemaName, FINALIZER } from '../contract/names.js';
@@ -72,7 +72,17 @@ export async function finalize(object: ExperimentObject, deps: Deps, cleanupPoli
   if (cleanupPolicy === 'never') {
     await deps.events.record(object, { type: 'Normal', reason: 'DatabaseKept', note: `spec.cleanup is never: database schema and role ${schema} are kept; drop them with DROP SCHEMA ${schema} CASCADE; DROP ROLE ${schema}`, action: 'Finalize', runId });
   } else {
-    await dropExperimentDatabase(deps.config.databaseUrl, schema);
+    try {
+      await dropExperimentDatabase(deps.config.databaseUrl, schema);
+    } catch (error) {
+      if (!(error instanceof DatabaseUnavailableError)) throw error;
+      // Retried with the reconcile's backoff; meanwhile whoever waits on the deletion sees why.
+      await deps.events.record(object, {
+        type: 'Warning', reason: 'FinalizerBlocked', action: 'Finalize', runId,
+        note: `${error.message}; retrying with backoff: the experiment stays until its schema and role ${schema} are dropped (to give them up, remove the finalizer ${FINALIZER} by hand and drop them later)`,
+      });
+      throw error;
+    }
     await deps.events.record(object, { type: 'Normal', reason: 'DatabaseDropped', note: `dropped database schema and role ${schema}`, action: 'Finalize', runId });
   }
   try {
