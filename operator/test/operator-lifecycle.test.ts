@@ -470,6 +470,23 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     await assert.rejects(admin.get(RESOURCES.testRuns, NS, testRun), /not found/, 'the load was stopped even with cleanup: never');
   });
 
+  it('fails with TestRunNotStarted when nothing starts its TestRun within LOAD_START_TIMEOUT_SECONDS, stopping it (test never starts it)', async () => {
+    await restartOperator({ LOAD_START_TIMEOUT_SECONDS: '3' });
+    try {
+      const name = 'never-started';
+      await create(name, { ...stagesSpec(), load: { stages: [{ devices: 100, duration: '2s' }] }, timeout: '10m', cleanup: 'never' });
+      await actAsKubelet(name);
+      const running = await waitForStatus(name, 'TestRun', (object) => (object.status?.timeline?.length ?? 0) > 0);
+      const testRun = running.status!.timeline![0]!.name;
+      const failed = await waitForPhase(name, 'Failed', 15_000); // spec.timeout is 10 minutes
+      assert.equal(condition(failed, 'Succeeded')?.reason, 'TestRunNotStarted');
+      assert.match(condition(failed, 'Succeeded')!.message!, new RegExp(`TestRun ${testRun} has not started its load 3 s after it was created \\(the operator's LOAD_START_TIMEOUT_SECONDS\\): is k6-operator installed and running`));
+      await assert.rejects(admin.get(RESOURCES.testRuns, NS, testRun), /not found/, 'the TestRun was deleted even with cleanup: never');
+    } finally {
+      await restartOperator();
+    }
+  });
+
   it('waits for a fake Prometheus that answers 503, with backoff, then writes the summary once it is back', async () => {
     const name = 'outage';
     await create(name, stagesSpec({ cleanup: 'always' }));

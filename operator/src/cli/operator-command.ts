@@ -40,6 +40,8 @@ Configured through the environment (validated at start):
   POD_NAME, POD_NAMESPACE the identity in the Lease (from the downward API)
   MAX_CONCURRENT_RECONCILES (4), ANALYSIS_STEP_SECONDS (15), SCRAPE_INTERVAL_SECONDS (15),
   RETRY_BASE_SECONDS (1), RETRY_MAX_SECONDS (300), LOG_LEVEL (info)
+  LOAD_START_TIMEOUT_SECONDS  a TestRun or driver Job not started this long after its creation
+                          fails the run (300)
   DATABASE_CONNECTIONS_PER_EXPERIMENT  the most database connections one experiment's role may
                           hold (150): (replicas + 25%) x dbPoolSize + 4; more is refused as InvalidSpec
   ANALYSIS_DELAY_SECONDS  the wait after the load ends before analysing (default: two scrape

@@ -87,6 +87,7 @@ export const operatorEnvSchema = z
     K6_RUNNER_IMAGE: z.string().trim().max(512).optional(),
     DRIVER_IMAGE: z.string().trim().min(1, 'must name an image, e.g. loadlab/operator:dev').max(512, 'must be at most 512 characters').default(DEFAULT_DRIVER_IMAGE),
     DRIVER_START_DELAY_SECONDS: seconds(1, 600, '20').default(20),
+    LOAD_START_TIMEOUT_SECONDS: seconds(1, 86_400, '300').default(300),
     SECRET_KEY: z.string().min(32, 'must be at least 32 characters (mount it from a Secret); it keys the per-experiment API token secret and database password').optional(),
     LEADER_ELECTION: boolean('LEADER_ELECTION').default(true),
     LEASE_NAMESPACE: z.string().trim().regex(DNS_LABEL, 'must be a namespace name, e.g. loadlab-system').optional(),
@@ -171,6 +172,8 @@ export interface OperatorConfig {
    * dropped), and how long each keeps its metrics up afterwards for Prometheus' last scrape.
    */
   driver: { image: string; startDelayS: number; metricsLingerS: number };
+  /** A TestRun or driver Job whose load has not started this long after it was created fails the run. */
+  loadStartTimeoutS: number;
   /**
    * Keys the secrets derived per experiment (names.ts). Default: derived from DATABASE_URL, which
    * only the operator holds; set it to keep those secrets stable when the admin password rotates.
@@ -221,6 +224,7 @@ export function loadOperatorConfig(env: Readonly<Record<string, string | undefin
     ...(e.K6_RUNNER_IMAGE ? { runnerImage: e.K6_RUNNER_IMAGE } : {}),
     // The metrics stay up as long as the analysis waits after a unit, and for the same reason.
     driver: { image: e.DRIVER_IMAGE, startDelayS: e.DRIVER_START_DELAY_SECONDS, metricsLingerS: analysisDelayDefaultS(e.SCRAPE_INTERVAL_SECONDS) },
+    loadStartTimeoutS: e.LOAD_START_TIMEOUT_SECONDS,
     secretKey: e.SECRET_KEY ?? createHash('sha256').update(`loadlab-operator/${e.DATABASE_URL}`).digest('hex'),
     leaderElection: {
       enabled: e.LEADER_ELECTION,

@@ -36,6 +36,8 @@ export interface LoadObjects {
   prepare(ctx: StepContext, unit: RunUnit, identity: Required<RunIdentity>): Promise<Built<KubernetesObject>>;
   /** What the unit waits for once its object exists, for the LoadComplete condition. */
   waitingFor: string;
+  /** Where to look when it does not start: what it needs, and the commands that show why. */
+  notStartedHint(name: string, namespace: string): string;
   progress(object: KubeObject, now: Date): UnitProgress;
 }
 
@@ -69,6 +71,8 @@ const testRuns: LoadObjects = {
   resource: LOAD_OBJECT_RESOURCES.TestRun,
   cache: (caches) => caches.testRuns,
   waitingFor: 'waiting for k6-operator to start it',
+  notStartedHint: (name, namespace) =>
+    `is k6-operator installed and running, and can its runner pods be scheduled and their image pulled? (kubectl describe testrun ${name} -n ${namespace}; kubectl get pods -n ${namespace} -l k6_cr=${name})`,
   async prepare(ctx, unit, identity) {
     const { config } = ctx.deps;
     const script = renderK6Script(ctx.experiment, { plan: ctx.plan, phaseRange: unit.phases });
@@ -105,6 +109,7 @@ const jobs: LoadObjects = {
   resource: LOAD_OBJECT_RESOURCES.Job,
   cache: (caches) => caches.jobs,
   waitingFor: 'waiting for its pods to start their schedule',
+  notStartedHint: (name, namespace) => `can its pods be scheduled and their image pulled? (kubectl describe job ${name} -n ${namespace}; kubectl get pods -n ${namespace} -l job-name=${name})`,
   async prepare(ctx, unit, identity) {
     const { config } = ctx.deps;
     await applyConfigMap(ctx, buildDriverConfigMap(ctx.experiment, identity));

@@ -134,7 +134,18 @@ async function follow(ctx: StepContext, current: Checkpoint, units: RunUnit[]): 
   }
   // The object's status changes wake us; a Job's start time, which changes nothing in it, too.
   const wait = untilDeadline(ctx);
-  if (progress.state === 'waiting' && progress.wakeAtMs !== undefined) return requeueAfter(Math.min(wait.requeueAfterMs ?? Infinity, progress.wakeAtMs - now.getTime() + 10));
+  let wakeAtMs = progress.state === 'waiting' ? (progress.wakeAtMs ?? Infinity) : Infinity;
+  if (progress.state === 'waiting' && !current.startTime) {
+    // Nothing starts it (k6-operator missing, pods unschedulable, an image that cannot be pulled):
+    // fail within a bound rather than wait for the whole spec.timeout.
+    const boundS = ctx.deps.config.loadStartTimeoutS;
+    const notStartedBy = Date.parse(object.metadata.creationTimestamp ?? '') + boundS * 1000;
+    if (now.getTime() >= notStartedBy) {
+      return fail(ctx, `${kind}NotStarted`, `${kind} ${current.name} has not started its load ${boundS} s after it was created (the operator's LOAD_START_TIMEOUT_SECONDS): ${objects.notStartedHint(current.name, ctx.namespace)}`);
+    }
+    if (Number.isFinite(notStartedBy)) wakeAtMs = Math.min(wakeAtMs, notStartedBy);
+  }
+  if (Number.isFinite(wakeAtMs)) return requeueAfter(Math.min(wait.requeueAfterMs ?? Infinity, wakeAtMs - now.getTime() + 10));
   return wait;
 }
 
