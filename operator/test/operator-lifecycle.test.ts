@@ -487,6 +487,21 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     }
   });
 
+  it('stops the load of a running run when an edit passes the CRD but not the operator\'s checks (InvalidSpec)', async () => {
+    const name = 'edited-invalid';
+    await create(name, { ...stagesSpec(), cleanup: 'never' });
+    await actAsKubelet(name);
+    const running = await waitForStatus(name, 'TestRun', (object) => (object.status?.timeline?.length ?? 0) > 0);
+    const testRun = running.status!.timeline![0]!.name;
+    // A search longer than its timeout: the CRD cannot check it (CEL has no logarithm), the operator can.
+    await admin.mergePatch(RESOURCES.loadExperiments, NS, name, { spec: { fleet: { devices: 100 }, load: { stages: null, search: { startDevices: 10, step: { factor: 1.5 }, maxDevices: 100 } }, timeout: '5m' } });
+    const failed = await waitForStatus(name, 'Failed for generation 2', (object) => object.status?.phase === 'Failed' && object.status.observedGeneration === 2);
+    assert.equal(condition(failed, 'Succeeded')?.reason, 'InvalidSpec');
+    assert.match(condition(failed, 'Succeeded')!.message!, new RegExp(`spec\\.timeout: must be at least the planned duration of the search.*; the load of run ${running.status!.runId} was stopped \\(TestRun ${testRun} deleted\\)`));
+    assert.equal(failed.status!.timeline![0]!.outcome, 'Stopped');
+    await assert.rejects(admin.get(RESOURCES.testRuns, NS, testRun), /not found/, 'the load was stopped even with cleanup: never');
+  });
+
   it('waits for a fake Prometheus that answers 503, with backoff, then writes the summary once it is back', async () => {
     const name = 'outage';
     await create(name, stagesSpec({ cleanup: 'always' }));

@@ -156,13 +156,18 @@ async function startRun(ctx: StepContext): Promise<Result> {
 }
 
 async function invalidSpec(ctx: StepContext, message: string): Promise<Result> {
+  // An edit made while a run is going: its load must not go on unanalysed (nothing will follow it).
+  const stopped = ctx.status.phase !== undefined && !TERMINAL.has(ctx.status.phase) ? await stopLoad(ctx) : undefined;
   const now = ctx.deps.now();
-  const text = `the spec is invalid (the CRD's validation cannot check everything): ${message}`;
+  const text = `the spec is invalid (the CRD's validation cannot check everything): ${message}${stopped ? `; the load of run ${ctx.status.runId} was stopped (${stopped.kind} ${stopped.name} deleted)` : ''}`;
   const written = await writeStatus(ctx, (status) => ({
     ...status,
     phase: 'Failed',
     observedGeneration: ctx.generation,
     completionTime: rfc3339(now),
+    ...(stopped && status.timeline
+      ? { timeline: status.timeline.map((checkpoint, index, all) => (index === all.length - 1 && !checkpoint.endTime ? { ...checkpoint, endTime: now.toISOString(), outcome: 'Stopped' as const } : checkpoint)) }
+      : {}),
     conditions: setConditions(status.conditions, [{ type: SUCCEEDED, status: 'False', reason: 'InvalidSpec', message: text }], ctx.generation, now),
   }));
   if (written) await ctx.deps.events.record(written, { type: 'Warning', reason: 'InvalidSpec', note: text, action: 'Validate', runId: `g${ctx.generation}` });
