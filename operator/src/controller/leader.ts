@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlreadyExists, isConflict, isNotFound, RESOURCES, type KubeClient, type KubeObject } from './kube.js';
 import type { Logger } from './log.js';
@@ -16,7 +17,13 @@ import type { Logger } from './log.js';
  *   takes over at once instead of after leaseDuration.
  * Writes are optimistic (resourceVersion): two candidates racing for an expired Lease cannot both
  * win. The leader renews with one PUT from its last copy (client-go does a GET and a PUT).
+ * Every duration here is measured on the monotonic clock (monoMs): a wall clock stepped back or
+ * forward (NTP, a VM resumed) must neither keep a leader past its deadline nor let a candidate
+ * take a Lease early. The wall clock only writes the Lease's timestamps, which are for people.
  */
+
+/** Milliseconds on a clock that never jumps. */
+const monoMs = () => performance.now();
 
 export interface LeaderElectionOptions {
   client: KubeClient;
@@ -78,7 +85,7 @@ export class LeaderElector {
     const { retryPeriodMs, renewDeadlineMs, log } = this.options;
     while (!this.stopping.signal.aborted) {
       // --- candidate ---
-      let renewedAtMs = Date.now();
+      let renewedAtMs = monoMs();
       // Bounded too: leading starts once the acquiring write returns, before its deadline.
       if (!(await this.attempt(renewDeadlineMs))) {
         await this.pause(retryPeriodMs * (1 + Math.random() * 0.2));
@@ -96,13 +103,13 @@ export class LeaderElector {
       // --- leader ---
       while (!this.stopping.signal.aborted && this.isLeader) {
         const deadlineMs = renewedAtMs + renewDeadlineMs;
-        await this.pause(Math.min(retryPeriodMs, deadlineMs - Date.now()));
+        await this.pause(Math.min(retryPeriodMs, deadlineMs - monoMs()));
         if (this.stopping.signal.aborted) break;
-        const startedMs = Date.now();
+        const startedMs = monoMs();
         if (await this.attempt(deadlineMs - startedMs)) {
           renewedAtMs = startedMs;
-        } else if (Date.now() >= deadlineMs || (this.lease !== undefined && this.lease.spec?.holderIdentity !== this.options.identity)) {
-          log.warn('lost leadership', { sinceRenewMs: Date.now() - renewedAtMs, holder: this.lease?.spec?.holderIdentity });
+        } else if (monoMs() >= deadlineMs || (this.lease !== undefined && this.lease.spec?.holderIdentity !== this.options.identity)) {
+          log.warn('lost leadership', { sinceRenewMs: Math.round(monoMs() - renewedAtMs), holder: this.lease?.spec?.holderIdentity });
           await this.stopLeading(false);
         }
       }
@@ -158,7 +165,7 @@ export class LeaderElector {
    */
   private async attempt(budgetMs: number): Promise<boolean> {
     if (budgetMs <= 0 || this.stopping.signal.aborted) return false;
-    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(budgetMs)]);
+    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(Math.ceil(budgetMs))]);
     const givenUp = new Promise<false>((resolve) => signal.addEventListener('abort', () => resolve(false), { once: true }));
     return Promise.race([this.tryAcquireOrRenew(signal), givenUp]);
   }
@@ -166,8 +173,8 @@ export class LeaderElector {
   /** One attempt; true when this process holds the Lease afterwards. */
   private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { client, namespace, name, identity, leaseDurationMs } = this.options;
-    const nowMs = Date.now();
-    const now = microTime(new Date(nowMs));
+    const nowMs = monoMs();
+    const now = microTime(new Date());
     const durationS = Math.max(1, Math.ceil(leaseDurationMs / 1000));
     try {
       // A leader renews from its own last write; anybody else reads the current record first.

@@ -18,7 +18,8 @@
  *                              updates; creating through apply needs create), delete (cleanup)
  *   services                   get (is the name somebody else's?), create + patch, delete
  *   configmaps                 create + patch (server-side apply: k6 scripts, the drivers'
- *                              experiment), delete (cleanup)
+ *                              experiment), get + delete (cleanup: a ConfigMap is deleted only
+ *                              when it is the experiment's own, read first, by uid precondition)
  *   testruns                   get (confirm a TestRun the cache lacks), list/watch (the cache),
  *                              create, delete (stop the load, cleanup)
  *   jobs (batch)               the loadlab engine's driver Jobs, as testruns: get, list/watch,
@@ -40,7 +41,7 @@ export const EXPERIMENT_RULES: readonly PolicyRule[] = [
   { apiGroups: ['loadlab.dev'], resources: ['loadexperiments/finalizers'], verbs: ['update'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['services'], verbs: ['get', 'create', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'patch', 'delete'] },
   { apiGroups: ['k6.io'], resources: ['testruns'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
