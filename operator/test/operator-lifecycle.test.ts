@@ -480,7 +480,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
       const testRun = running.status!.timeline![0]!.name;
       const failed = await waitForPhase(name, 'Failed', 15_000); // spec.timeout is 10 minutes
       assert.equal(condition(failed, 'Succeeded')?.reason, 'TestRunNotStarted');
-      assert.match(condition(failed, 'Succeeded')!.message!, new RegExp(`TestRun ${testRun} has not started its load 3 s after it was created \\(the operator's LOAD_START_TIMEOUT_SECONDS\\): is k6-operator installed and running`));
+      assert.match(condition(failed, 'Succeeded')!.message!, new RegExp(`TestRun ${testRun} has not started its load within 3 s of when it was due \\(the operator's LOAD_START_TIMEOUT_SECONDS\\): is k6-operator installed and running`));
       await assert.rejects(admin.get(RESOURCES.testRuns, NS, testRun), /not found/, 'the TestRun was deleted even with cleanup: never');
     } finally {
       await restartOperator();

@@ -463,7 +463,7 @@ describe('RBAC rules as data', () => {
       'loadlab.dev/loadexperiments/finalizers': 'update',
       'apps/deployments': 'create,delete,get,list,patch,watch',
       '/services': 'create,delete,get,patch',
-      '/configmaps': 'create,delete,patch',
+      '/configmaps': 'create,delete,get,patch',
       'batch/jobs': 'create,delete,get,list,watch',
       'k6.io/testruns': 'create,delete,get,list,watch',
       'events.k8s.io/events': 'create',

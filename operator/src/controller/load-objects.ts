@@ -38,6 +38,11 @@ export interface LoadObjects {
   waitingFor: string;
   /** Where to look when it does not start: what it needs, and the commands that show why. */
   notStartedHint(name: string, namespace: string): string;
+  /**
+   * From when its load is due to start, in ms on the operator's clock where it has one (a Job's
+   * start time, chosen by the operator), else the apiserver's creation time (a TestRun).
+   */
+  dueSinceMs(object: KubeObject): number;
   progress(object: KubeObject, now: Date): UnitProgress;
 }
 
@@ -71,6 +76,7 @@ const testRuns: LoadObjects = {
   resource: LOAD_OBJECT_RESOURCES.TestRun,
   cache: (caches) => caches.testRuns,
   waitingFor: 'waiting for k6-operator to start it',
+  dueSinceMs: (object) => Date.parse(object.metadata.creationTimestamp ?? ''),
   notStartedHint: (name, namespace) =>
     `is k6-operator installed and running, and can its runner pods be scheduled and their image pulled? (kubectl describe testrun ${name} -n ${namespace}; kubectl get pods -n ${namespace} -l k6_cr=${name})`,
   async prepare(ctx, unit, identity) {
@@ -109,6 +115,7 @@ const jobs: LoadObjects = {
   resource: LOAD_OBJECT_RESOURCES.Job,
   cache: (caches) => caches.jobs,
   waitingFor: 'waiting for its pods to start their schedule',
+  dueSinceMs: (object) => Date.parse(object.metadata.annotations?.[ANNOTATIONS.startAt] ?? object.metadata.creationTimestamp ?? ''),
   notStartedHint: (name, namespace) => `can its pods be scheduled and their image pulled? (kubectl describe job ${name} -n ${namespace}; kubectl get pods -n ${namespace} -l job-name=${name})`,
   async prepare(ctx, unit, identity) {
     const { config } = ctx.deps;

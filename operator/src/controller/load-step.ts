@@ -139,9 +139,9 @@ async function follow(ctx: StepContext, current: Checkpoint, units: RunUnit[]): 
     // Nothing starts it (k6-operator missing, pods unschedulable, an image that cannot be pulled):
     // fail within a bound rather than wait for the whole spec.timeout.
     const boundS = ctx.deps.config.loadStartTimeoutS;
-    const notStartedBy = Date.parse(object.metadata.creationTimestamp ?? '') + boundS * 1000;
+    const notStartedBy = objects.dueSinceMs(object) + boundS * 1000;
     if (now.getTime() >= notStartedBy) {
-      return fail(ctx, `${kind}NotStarted`, `${kind} ${current.name} has not started its load ${boundS} s after it was created (the operator's LOAD_START_TIMEOUT_SECONDS): ${objects.notStartedHint(current.name, ctx.namespace)}`);
+      return fail(ctx, `${kind}NotStarted`, `${kind} ${current.name} has not started its load within ${boundS} s of when it was due (the operator's LOAD_START_TIMEOUT_SECONDS): ${objects.notStartedHint(current.name, ctx.namespace)}`);
     }
     if (Number.isFinite(notStartedBy)) wakeAtMs = Math.min(wakeAtMs, notStartedBy);
   }
