@@ -226,6 +226,11 @@ export async function stopLoad(ctx: StepContext): Promise<Checkpoint | undefined
   return running;
 }
 
+/** The timeline with its checkpoint in flight (the last, not ended) ended now with `outcome`. */
+export function endInFlight(timeline: readonly Checkpoint[], now: Date, outcome: NonNullable<Checkpoint['outcome']>): Checkpoint[] {
+  return timeline.map((checkpoint, index, all) => (index === all.length - 1 && !checkpoint.endTime ? { ...checkpoint, endTime: now.toISOString(), outcome } : checkpoint));
+}
+
 /**
  * The run failed: stop its load, record why (phase Failed, Succeeded=False with the reason), and
  * report it. Cleanup follows per spec.cleanup in the next reconcile. With `loadEnded` the load
@@ -236,9 +241,7 @@ export async function fail(ctx: StepContext, reason: string, message: string, ex
   const stopped = options.loadEnded ? inFlight(ctx.status) : await stopLoad(ctx);
   const now = ctx.deps.now();
   const outcome = options.loadEnded ? ('Error' as const) : ('Stopped' as const);
-  const timeline = stopped
-    ? (ctx.status.timeline ?? []).map((checkpoint, index, all) => (index === all.length - 1 ? { ...checkpoint, endTime: now.toISOString(), outcome } : checkpoint))
-    : ctx.status.timeline;
+  const timeline = stopped ? endInFlight(ctx.status.timeline ?? [], now, outcome) : ctx.status.timeline;
   return transition(ctx, {
     to: 'Failed',
     conditions: [

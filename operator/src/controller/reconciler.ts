@@ -4,7 +4,7 @@ import { buildTrafficPlan } from '../traffic/plan.js';
 import { analyze } from './analysis-step.js';
 import { cleanup, finalize } from './cleanup.js';
 import { SUCCEEDED, setConditions, rfc3339 } from './conditions.js';
-import { deleteOwned, DONE, runGrafanaUrl, stopLoad, writeStatus, type Deps, type ExperimentObject, type Result, type Status, type StepContext } from './context.js';
+import { deleteOwned, DONE, endInFlight, runGrafanaUrl, stopLoad, writeStatus, type Deps, type ExperimentObject, type Result, type Status, type StepContext } from './context.js';
 import { LOAD_OBJECT_RESOURCES, RESOURCES, isConflict, isNotFound } from './kube.js';
 import { databaseSchemaName, FINALIZER, runIdFor } from '../contract/names.js';
 import { policyProblems } from './policy.js';
@@ -45,14 +45,11 @@ export async function reconcile(key: string, deps: Deps, signal: AbortSignal): P
   const parsed = parseSpec(object);
   const base = { key, object, uid, generation, namespace, name, deps, signal, status };
 
-  if (!parsed.ok) {
+  const refused = parsed.ok ? policyProblems(parsed.experiment, deps.config) : [];
+  if (!parsed.ok || refused.length > 0) {
     if (status.observedGeneration === generation && status.phase === 'Failed') return DONE;
-    return invalidSpec({ ...base, experiment: undefined as never, plan: undefined as never }, parsed.message);
-  }
-  const refused = policyProblems(parsed.experiment, deps.config);
-  if (refused.length > 0) {
-    if (status.observedGeneration === generation && status.phase === 'Failed') return DONE;
-    return invalidSpec({ ...base, experiment: parsed.experiment, plan: undefined as never }, `refused by this installation's policy: ${refused.join('; ')}`);
+    const why = parsed.ok ? `refused by this installation's policy: ${refused.join('; ')}` : parsed.message;
+    return invalidSpec({ ...base, experiment: undefined as never, plan: undefined as never }, why);
   }
   const ctx: StepContext = { ...base, experiment: parsed.experiment, plan: buildTrafficPlan(parsed.experiment) };
 
@@ -165,9 +162,7 @@ async function invalidSpec(ctx: StepContext, message: string): Promise<Result> {
     phase: 'Failed',
     observedGeneration: ctx.generation,
     completionTime: rfc3339(now),
-    ...(stopped && status.timeline
-      ? { timeline: status.timeline.map((checkpoint, index, all) => (index === all.length - 1 && !checkpoint.endTime ? { ...checkpoint, endTime: now.toISOString(), outcome: 'Stopped' as const } : checkpoint)) }
-      : {}),
+    ...(stopped && status.timeline ? { timeline: endInFlight(status.timeline, now, 'Stopped') } : {}),
     conditions: setConditions(status.conditions, [{ type: SUCCEEDED, status: 'False', reason: 'InvalidSpec', message: text }], ctx.generation, now),
   }));
   if (written) await ctx.deps.events.record(written, { type: 'Warning', reason: 'InvalidSpec', note: text, action: 'Validate', runId: `g${ctx.generation}` });

@@ -18,8 +18,8 @@ import { Client, errors, type Dispatcher } from 'undici';
  * room is short because this process reads its answers late; more connections would only cost
  * more CPU per request (measured: with 1,000 connections open at 30,000/s the same process sent
  * half as much), so the engine keeps its concurrency and the shortfall shows as schedule lag, late
- * and dropped requests, the generator's own evidence. Once a second the concurrency comes back to twice the peak in
- * flight, and to half when the loop was busy (never below 64).
+ * and dropped requests, the generator's own evidence. Once a second the concurrency comes back to
+ * twice the peak in flight, and to half when the loop was busy (never below 64).
  *
  * Every request ends in exactly one completion: an HTTP status, or a failure of one of these kinds
  * (no HTTP response came):
@@ -154,7 +154,7 @@ export class HttpEngine {
   private idleWaiters: (() => void)[] = [];
   private allowed: number;
   private peak = 0;
-  /** The event loop's busy share over the last LOOP_WINDOW_MS (1 until it covers LOOP_MIN_MS of sending). */
+  /** The event loop's busy share over the last LOOP_WINDOW_MARKS samples (1 until there are LOOP_MIN_MARKS of sending). */
   private loopBusy = 1;
   /** Marks of the event loop's use every LOOP_SAMPLE_MS since the first request, the newest last. */
   private loopMarks: EventLoopUtilization[] = [];

@@ -1,7 +1,7 @@
 /**
  * A bounded cache of device tokens, direct-mapped: device d may live in slot d mod capacity, and
  * the first device to take a slot keeps it. A token is a pure function of its device, so there is
- * no order to keep, no allocation on a hit, and a miss costs one mint (4 µs). A fleet up to
+ * no order to keep, no allocation on a hit, and a miss costs one mint (2.6 µs). A fleet up to
  * `capacity` devices (indices 0..capacity-1) mints each token once; a larger one hits for the
  * devices that hold slots and mints the others' tokens per request, which die young. Replacing
  * entries instead would hit no more often on a fleet that cycles through all its devices, and
