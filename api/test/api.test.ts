@@ -258,6 +258,7 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
         'loadlab_api_db_pool_idle',
         'loadlab_api_db_pool_waiting',
         'loadlab_api_event_loop_active_seconds_total',
+        'loadlab_api_cpu_wait_seconds_total',
         'nodejs_eventloop_lag_seconds',
         'nodejs_gc_duration_seconds_bucket',
         'nodejs_heap_size_used_bytes',

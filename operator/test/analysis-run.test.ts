@@ -39,6 +39,7 @@ describe('fake Prometheus: analyzeRun on synthetic runs with a known bottleneck'
   const cases: { kind: Scenario['kind']; source: Source; engine?: LoadEngine; bottleneck: Bottleneck; breaksAt?: number; lastGood?: number }[] = [
     { kind: 'none', source: 'local', bottleneck: 'none' },
     { kind: 'api-cpu', source: 'local', bottleneck: 'api-cpu', breaksAt: 5500, lastGood: 5000 },
+    { kind: 'host-cpu', source: 'local', bottleneck: 'host-cpu', breaksAt: 5500, lastGood: 5000 },
     { kind: 'db-pool', source: 'local', bottleneck: 'db-pool', breaksAt: 5500, lastGood: 5000 },
     { kind: 'database', source: 'local', bottleneck: 'database', breaksAt: 5500, lastGood: 5000 },
     { kind: 'load-generator', source: 'local', bottleneck: 'load-generator', breaksAt: 5000, lastGood: 4500 },

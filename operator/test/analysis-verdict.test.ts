@@ -20,7 +20,30 @@ const healthy: Record<string, number> = {
   'db_hold_time.mean': 0.003,
   'db_connections_fraction.max': 0.2,
   'gc_time_fraction.mean': 0.02,
+  'host_cpu_busy.mean': 0.4,
+  'host_cpu_others_fraction': 0.3,
+  'api_cpu_wait.mean': 0.01,
 };
+
+/**
+ * The host's CPU at a stage: 2 CPUs, `shares` in cores by role (the rest "other"), and how long the
+ * API's event loop waited for a CPU. Derived measures as stages.ts computes them.
+ */
+function host(shares: Record<'api' | 'database' | 'generator' | 'monitoring', number>, waitFraction: number, busyFraction = 1): Record<string, number> {
+  const busyCores = 2 * busyFraction;
+  const accounted = Object.values(shares).reduce((a, b) => a + b, 0);
+  return {
+    'host_cpu_busy.mean': busyFraction,
+    'host_cpu_cores.mean': 2,
+    ...Object.fromEntries(Object.entries(shares).map(([role, cores]) => [`host_cpu_share.${role}`, cores])),
+    'host_cpu_share.other': Math.max(0, busyCores - accounted),
+    host_cpu_others_fraction: (busyCores - shares.api) / busyCores,
+    'api_cpu_wait.mean': waitFraction,
+    'api_cpu.mean': shares.api,
+    // All served in these stages: the load needs what the API used.
+    api_cpu_demand: shares.api,
+  };
+}
 
 const ok = (devices: number, measures: Record<string, number> = {}): StageSpec => ({ devices, latencyS: 0.05, errorRate: 0, measures: { ...healthy, ...measures } });
 const broken = (devices: number, measures: Record<string, number> = {}): StageSpec => ({ devices, latencyS: 0.6, errorRate: 0, measures: { ...healthy, ...measures } });
@@ -140,6 +163,34 @@ describe('the bottleneck verdict (USE method)', () => {
       bottleneck: 'memory-gc', evidence: 'memory_limit_fraction.max',
     },
     {
+      name: 'an API starved on a shared machine (0.64 cores, its loop waiting 35% of the time): host-cpu, not event-loop',
+      specs: [
+        ok(1000, host({ api: 0.4, database: 0.2, generator: 0.3, monitoring: 0.02 }, 0.02, 0.5)),
+        broken(2000, { ...host({ api: 0.64, database: 0.5, generator: 0.7, monitoring: 0.03 }, 0.35), 'event_loop_utilisation.mean': 0.99 }),
+      ],
+      bottleneck: 'host-cpu', evidence: 'api_cpu_wait.mean',
+    },
+    {
+      name: 'a machine the API fills by itself (others 30% of the busy CPU): api-cpu, though its loop waited',
+      specs: [ok(1000), broken(2000, { ...host({ api: 1.4, database: 0.2, generator: 0.35, monitoring: 0.02 }, 0.2), 'event_loop_utilisation.mean': 0.99 })],
+      bottleneck: 'api-cpu',
+    },
+    {
+      name: 'a busy machine while the API has a core to itself (no wait): api-cpu, never the host',
+      specs: [ok(1000), broken(2000, { ...host({ api: 0.98, database: 0.5, generator: 0.5, monitoring: 0.02 }, 0.005), 'event_loop_utilisation.mean': 0.99 })],
+      bottleneck: 'api-cpu', evidence: 'api_cpu.mean',
+    },
+    {
+      name: 'an API that got 0.8 of a core and served 60% of the load (it needs 1.33 cores): api-cpu, though the host was shared',
+      specs: [ok(1000), broken(2000, { ...host({ api: 0.8, database: 0.4, generator: 0.7, monitoring: 0.02 }, 0.2), api_cpu_demand: 0.8 / 0.6, 'event_loop_utilisation.mean': 0.99 })],
+      bottleneck: 'api-cpu', evidence: 'api_cpu_demand',
+    },
+    {
+      name: 'a half-idle machine on which the API waited anyway: not host-cpu (the host was not busy), the event loop',
+      specs: [ok(1000), broken(2000, { ...host({ api: 0.6, database: 0.1, generator: 0.1, monitoring: 0.02 }, 0.35, 0.5), 'event_loop_utilisation.mean': 0.99 })],
+      bottleneck: 'event-loop',
+    },
+    {
       name: 'no data at all: unknown',
       specs: [{ devices: 1000 }, { devices: 2000 }],
       bottleneck: 'unknown',
@@ -174,6 +225,32 @@ describe('the bottleneck verdict (USE method)', () => {
     assert.match(verdict.text, /time with callers waiting 100% \(threshold 50%\)/);
   });
 
+  it('names who took the CPU on a shared machine, and what to change', () => {
+    const stages = runOf([
+      ok(1000),
+      broken(2000, { ...host({ api: 0.64, database: 0.48, generator: 0.71, monitoring: 0.04 }, 0.35), 'event_loop_utilisation.mean': 0.99 }),
+    ]);
+    const verdict = decideVerdict(stages, findBreakingPoint(stages, slo, DEFAULT_THRESHOLDS), { thresholds: DEFAULT_THRESHOLDS, source: 'local' });
+    assert.equal(verdict.bottleneck, 'host-cpu', verdict.text);
+    assert.match(verdict.text, /API event loop waiting for a CPU \(hottest replica\) 35% \(threshold 10%\)/);
+    assert.match(verdict.text, /the machine's 2 CPUs were shared \(the API 0\.64 cores, the database 0\.48 cores, the load generator 0\.71 cores, Prometheus and the exporters 0\.04 cores, everything else 0\.13 cores\), and the load generator and the database took the most/);
+    assert.match(verdict.text, /loadlab run --api-cpus/);
+    assert.match(verdict.text, /Saturated as a consequence: event-loop/);
+    const row = verdict.use.find((entry) => entry.resource === 'host-cpu')!;
+    assert.equal(row.saturated, true);
+    assert.ok(row.entries.some((entry) => entry.measure === 'host_cpu_share.generator' && entry.value === 0.71));
+  });
+
+  it('does not assess the host without the API\'s own wait (an API that does not count it)', () => {
+    const measures = host({ api: 0.64, database: 0.5, generator: 0.7, monitoring: 0.03 }, 0.35);
+    delete measures['api_cpu_wait.mean'];
+    const stages = runOf([ok(1000), broken(2000, { ...measures, 'event_loop_utilisation.mean': 0.99 })]);
+    delete stages[1]!.measures['api_cpu_wait.mean'];
+    const verdict = decideVerdict(stages, findBreakingPoint(stages, slo, DEFAULT_THRESHOLDS), { thresholds: DEFAULT_THRESHOLDS, source: 'local' });
+    assert.equal(verdict.bottleneck, 'event-loop', verdict.text);
+    assert.equal(verdict.use.find((entry) => entry.resource === 'host-cpu')!.assessed, false);
+  });
+
   it('names the replica that saturated when there are several', () => {
     const hot = { ...broken(2000, { 'api_cpu.mean': 0.97 }), hottest: { api_cpu: '127.0.0.1:3002' } };
     const stages = runOf([ok(1000), hot]);
@@ -187,7 +264,7 @@ describe('the bottleneck verdict (USE method)', () => {
     const stages = runOf([ok(1000), broken(2000, { 'api_cpu.mean': 1 })]);
     for (const key of ['db_hold_time.mean', 'db_connections_fraction.max']) delete stages[1]!.measures[key];
     const verdict = decideVerdict(stages, findBreakingPoint(stages, slo, DEFAULT_THRESHOLDS), { thresholds: DEFAULT_THRESHOLDS, source: 'local' });
-    assert.deepEqual(verdict.use.map((row) => row.resource), ['load-generator', 'api-cpu', 'event-loop', 'db-pool', 'database', 'memory-gc']);
+    assert.deepEqual(verdict.use.map((row) => row.resource), ['load-generator', 'host-cpu', 'api-cpu', 'event-loop', 'db-pool', 'database', 'memory-gc']);
     const database = verdict.use.find((row) => row.resource === 'database')!;
     assert.equal(database.assessed, false);
     assert.ok(verdict.notes.some((note) => /Not assessed.*database/.test(note)));

@@ -237,11 +237,13 @@ describe('loadlab (the dispatcher)', () => {
     { args: ['help'], status: 0, out: /Usage: loadlab <command>/ },
     { args: ['render', '--help'], status: 0, out: /Usage: loadlab render <experiment\.yaml> \[options\][\s\S]*--run-id ID[\s\S]*Exit status/ },
     { args: ['help', 'render'], status: 0, out: /Usage: loadlab render/ },
-    { args: ['run', '--help'], status: 0, out: /Usage: loadlab run <experiment\.yaml>[\s\S]*--out DIR[\s\S]*Exit status/ },
+    { args: ['run', '--help'], status: 0, out: /Usage: loadlab run <experiment\.yaml>[\s\S]*--out DIR[\s\S]*--api-cpus LIST[\s\S]*Exit status/ },
     { args: ['drive', '--help'], status: 0, out: /Usage: loadlab drive --experiment FILE[\s\S]*--runners N[\s\S]*LOADLAB_TOKEN_SECRET[\s\S]*Exit status/ },
     { args: [], status: 2, err: /Usage: loadlab <command>/ },
     { args: ['frobnicate'], status: 2, err: /loadlab: unknown command "frobnicate"/ },
     { args: ['run'], status: 2, err: /give exactly one experiment file/ },
+    { args: ['run', 'experiments/smoke.yaml', '--api-cpus', 'x'], status: 2, err: /--api-cpus: "x" is not a CPU list/ },
+    { args: ['run', 'experiments/smoke.yaml', '--api-cpus', '4096'], status: 2, err: /--api-cpus: CPU 4096 is not available here/ },
   ]) {
     it(`loadlab ${row.args.join(' ')} -> exit ${row.status}`, () => {
       const result = loadlab(row.args);

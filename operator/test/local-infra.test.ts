@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -8,11 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareDatabase } from '../src/dataset/prepare.js';
 import { startExporters } from '../src/local/exporters.js';
-import { PostgresCluster, postgresBinDir } from '@loadlab/sandbox/postgres';
+import { freePort, PostgresCluster, postgresBinDir } from '@loadlab/sandbox/postgres';
 import { runApiMigrations } from './support/api-migrations.js';
 import { experimentWith } from './support/fixtures.js';
 import { LocalPrometheus, prometheusConfig } from '../src/local/prometheus.js';
 import { ManagedProcess } from '../src/local/processes.js';
+import { ProcessCpuExporter } from '../src/local/process-cpu.js';
+import { listeningPid } from '@loadlab/sandbox/procstat';
+import { execFileSync, spawn } from 'node:child_process';
 
 describe('local mode infrastructure (real PostgreSQL, Prometheus and exporters)', () => {
   let pg: PostgresCluster;
@@ -70,6 +73,46 @@ describe('local mode infrastructure (real PostgreSQL, Prometheus and exporters)'
     await prometheus.stop();
     await ManagedProcess.stopAll();
     for (const pid of pids) assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} is gone`);
+  });
+
+  it('finds the PostgreSQL serving a loopback port, and counts its backends\' CPU under "database" (real postmaster, /proc)', async () => {
+    const postmaster = listeningPid(pg.port);
+    assert.ok(postmaster !== undefined, 'the postmaster of the test\'s cluster is found by its port');
+    assert.match(readFileSync(`/proc/${postmaster}/cmdline`, 'utf8'), /postgres/);
+    assert.equal(listeningPid(await freePort()), undefined, 'nothing listens on a free port');
+
+    const spinner = spawn(process.execPath, ['-e', 'const end = Date.now() + 20_000; while (Date.now() < end);']);
+    const exporter = await ProcessCpuExporter.start({
+      database: { pids: () => [postmaster!] },
+      api: { pids: () => [spinner.pid!] },
+      generator: { pids: () => [process.pid], ownOnly: true },
+    });
+    try {
+      const read = async () => {
+        const text = await (await fetch(`http://${exporter.address}/metrics`)).text();
+        return Object.fromEntries([...text.matchAll(/^loadlab_local_cpu_seconds_total\{role="(\w+)"\} ([\d.e+-]+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+      };
+      const before = await read();
+      const startedAt = performance.now();
+      // Work in a backend: three million numbers summed, in its own connection (a backend that exits is counted
+      // through the postmaster's reaped-children time).
+      execFileSync(join(postgresBinDir(), 'psql'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'loadlab', '-d', 'loadlab', '-Atc', 'SELECT sum(i) FROM generate_series(1, 3000000) i']);
+      await sleep(500);
+      const afterWork = await read();
+      const elapsedS = (performance.now() - startedAt) / 1000;
+      assert.deepEqual(Object.keys(afterWork).sort(), ['api', 'database', 'generator'], 'a series per role given, none for monitoring');
+      const spun = afterWork.api! - before.api!;
+      assert.ok(spun >= 0.4 * elapsedS && spun <= elapsedS + 0.1, `the spinning "api" process used most of a core: ${spun.toFixed(2)} s of CPU in ${elapsedS.toFixed(2)} s`);
+      assert.ok(afterWork.database! - before.database! >= 0.05, `the backend's query counts under database: ${afterWork.database! - before.database!} s`);
+      const again = await read();
+      spinner.kill('SIGKILL');
+      await new Promise((resolve) => spinner.once('exit', resolve));
+      const gone = await read();
+      for (const role of Object.keys(again)) assert.ok(gone[role]! >= again[role]!, `${role} never goes down (the spinner is gone)`);
+    } finally {
+      spinner.kill();
+      await exporter.stop();
+    }
   });
 
   it('prepares the database: registers the fleet, preloads history with its /stats rollups, and a reset run starts empty', async () => {

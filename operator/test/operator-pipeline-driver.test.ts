@@ -46,7 +46,8 @@ import {
   type JobObject,
   type KubeObject,
 } from '../src/controller/index.js';
-import { DRIVER_CONTAINER, DRIVER_METRICS_PORT_NAME } from '../src/driver-job/index.js';
+import { DRIVER_METRICS_PORT_NAME } from '../src/driver-job/index.js';
+import { DRIVER_CONTAINER } from '../src/contract/names.js';
 import { markDeploymentAvailable, setJobStatus, waitFor } from './support/stand-ins.js';
 import { loadExperimentCrd, loadExperimentSchema, type LoadExperiment } from '../src/schema/index.js';
 import { arrivalCounts, buildTrafficPlan } from '../src/traffic/index.js';

@@ -2,7 +2,7 @@
  * CPU accounting from /proc (Linux): who used the machine's cores during a run or a benchmark step.
  * Figures are in percent of ONE core (a 2-core machine tops out at 200 %).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 const CLOCK_TICKS = 100; // USER_HZ; `getconf CLK_TCK` is 100 on Linux x86-64
 
@@ -29,6 +29,20 @@ export function processTicks(pid: number, withChildren = false): number {
   }
 }
 
+/**
+ * Seconds a process's main thread (for Node.js: its event loop) has been runnable but waiting on a
+ * run queue: field 2 of /proc/<pid>/schedstat. Undefined when the process is gone or the kernel
+ * keeps no scheduler statistics.
+ */
+export function runQueueWaitS(pid: number): number | undefined {
+  try {
+    const waitNs = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]);
+    return Number.isFinite(waitNs) ? waitNs / 1e9 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU seconds (user + system, all threads) a live process has used; 0 when it is gone or not on Linux. */
 export function cpuSeconds(pid: number | undefined): number {
   return pid === undefined ? 0 : processTicks(pid) / CLOCK_TICKS;
@@ -43,14 +57,23 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-/** The pids whose parent is `pid` (e.g. PostgreSQL's backends under the postmaster). */
-export function childrenOf(pid: number): number[] {
-  const out: number[] = [];
+/** Every process' children, from one pass over /proc (e.g. PostgreSQL's backends under the postmaster). */
+export function childrenByParent(): Map<number, number[]> {
+  const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    if (parentOf(Number(entry)) === pid) out.push(Number(entry));
+    const parent = parentOf(Number(entry));
+    if (parent === undefined) continue;
+    const list = children.get(parent);
+    if (list) list.push(Number(entry));
+    else children.set(parent, [Number(entry)]);
   }
-  return out;
+  return children;
+}
+
+/** The pids whose parent is `pid`. */
+export function childrenOf(pid: number): number[] {
+  return childrenByParent().get(pid) ?? [];
 }
 
 function machineTicks(): { busy: number; total: number; steal: number } {
@@ -98,4 +121,53 @@ export function usageBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
 export function formatUsage(usage: CpuUsage, order: string[]): string {
   const steal = (usage.percent.steal ?? 0) >= 1 ? ['steal'] : [];
   return [...order, 'other', 'machine', ...steal].map((name) => `${name} ${Math.round(usage.percent[name] ?? 0)}%`).join(' ');
+}
+
+/**
+ * The process listening on a local TCP port (e.g. the postmaster of a PostgreSQL on 127.0.0.1), from
+ * /proc/net/tcp{,6} and the processes' open sockets; undefined when nothing listens there or its
+ * descriptors cannot be read (another user's process, without root).
+ */
+export function listeningPid(port: number): number | undefined {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; state 0A is LISTEN; field 9 is the socket's inode
+      if (fields.length < 10 || fields[3] !== '0A') continue;
+      if (Number.parseInt(fields[1]!.split(':')[1]!, 16) === port) inodes.add(fields[9]!);
+    }
+  }
+  if (inodes.size === 0) return undefined;
+  // Children forked after listen() may hold the socket too: the listener is the holder whose parent is not one.
+  const holders = new Set<number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${entry}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode !== undefined && inodes.has(inode)) {
+        holders.add(Number(entry));
+        break;
+      }
+    }
+  }
+  return [...holders].find((pid) => !holders.has(parentOf(pid) ?? -1));
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -85,7 +86,21 @@ export class ApiMetrics {
     collect: () => this.collectEventLoop(),
   });
 
+  /**
+   * Absent where the kernel does not keep scheduler statistics (not Linux, or no schedstat), so a
+   * missing series means "not measured", never 0.
+   */
+  readonly cpuWait = readRunQueueWaitS() === undefined
+    ? undefined
+    : new Counter({
+        name: 'loadlab_api_cpu_wait_seconds_total',
+        help: 'Time the event-loop thread was ready to run but waited for a CPU (/proc/self/schedstat); rate() of it is the share of time the API did not get the CPU it asked for.',
+        registers: [this.registry],
+        collect: () => this.collectCpuWait(),
+      });
+
   private lastElu = performance.eventLoopUtilization();
+  private lastWaitS = readRunQueueWaitS() ?? 0;
   private readPool: () => PoolCounts | undefined = () => undefined;
 
   constructor() {
@@ -107,9 +122,30 @@ export class ApiMetrics {
     this.poolWaiting.set(pool.waiting);
   }
 
+  private collectCpuWait(): void {
+    const now = readRunQueueWaitS();
+    if (now === undefined || !this.cpuWait) return;
+    this.cpuWait.inc(Math.max(0, now - this.lastWaitS));
+    this.lastWaitS = now;
+  }
+
   private collectEventLoop(): void {
     const now = performance.eventLoopUtilization();
     this.eventLoopActive.inc(performance.eventLoopUtilization(now, this.lastElu).active / 1000);
     this.lastElu = now;
+  }
+}
+
+/**
+ * Seconds the main thread (the event loop) has spent runnable but waiting on a run queue: the second
+ * field of /proc/self/schedstat, which describes the thread-group leader. CPU time alone cannot tell
+ * "the code needs a core" from "the code did not get one"; this can.
+ */
+function readRunQueueWaitS(): number | undefined {
+  try {
+    const waitNs = Number(readFileSync('/proc/self/schedstat', 'utf8').split(' ')[1]);
+    return Number.isFinite(waitNs) ? waitNs / 1e9 : undefined;
+  } catch {
+    return undefined;
   }
 }

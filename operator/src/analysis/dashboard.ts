@@ -78,6 +78,7 @@ const UNITS: Record<Unit, string> = {
 const ROWS: { resource: Resource; title: string }[] = [
   { resource: 'traffic', title: 'Traffic: what the API served and the clients saw' },
   { resource: 'load-generator', title: 'Load generator (k6): did it keep up?' },
+  { resource: 'host-cpu', title: 'Host CPU: the API\'s nodes, shared with everything on them' },
   { resource: 'api-cpu', title: 'API CPU' },
   { resource: 'event-loop', title: 'API event loop' },
   { resource: 'db-pool', title: 'Database connection pool' },

@@ -28,7 +28,10 @@ export interface MeasureInfo {
   engine?: LoadEngine;
 }
 
-export const SATURABLE_RESOURCES: readonly SaturableResource[] = ['load-generator', 'api-cpu', 'event-loop', 'db-pool', 'database', 'memory-gc'];
+export const SATURABLE_RESOURCES: readonly SaturableResource[] = ['load-generator', 'host-cpu', 'api-cpu', 'event-loop', 'db-pool', 'database', 'memory-gc'];
+
+/** Roles whose CPU the host-cpu row shows (`host_cpu_share.<role>`); "other" is the rest of the machine or node. */
+export const CPU_SHARE_ROLES = ['api', 'database', 'generator', 'monitoring', 'other'] as const;
 
 export const USE_MEASURES: readonly MeasureInfo[] = [
   // load generator
@@ -39,8 +42,20 @@ export const USE_MEASURES: readonly MeasureInfo[] = [
   { key: 'generator_schedule_lag.mean', label: 'schedule lag', unit: 'seconds', resource: 'load-generator', use: 'saturation', threshold: 'generatorLagS', query: 'generator_schedule_lag', engine: 'loadlab' },
   { key: 'generator_late_fraction', label: 'sent late / sent', unit: 'ratio', resource: 'load-generator', use: 'saturation', query: 'generator_late', engine: 'loadlab' },
   { key: 'generator_transport_error_fraction', label: 'transport errors / responses', unit: 'ratio', resource: 'load-generator', use: 'errors', query: 'generator_responses' },
+  // host CPU: the machine (local) or the API's nodes (cluster), shared with everything on them
+  { key: 'host_cpu_busy.mean', label: 'CPU busy (machine or API node)', unit: 'ratio', resource: 'host-cpu', use: 'utilisation', threshold: 'hostCpuBusyFraction', query: 'host_cpu_busy' },
+  { key: 'host_cpu_others_fraction', label: 'busy CPU taken by others than the API', unit: 'ratio', resource: 'host-cpu', use: 'utilisation', threshold: 'hostCpuOthersFraction', query: 'host_cpu_by_role' },
+  { key: 'host_cpu_share.api', label: 'CPU: API', unit: 'cores', resource: 'host-cpu', use: 'utilisation', query: 'host_cpu_by_role' },
+  { key: 'host_cpu_share.database', label: 'CPU: database', unit: 'cores', resource: 'host-cpu', use: 'utilisation', query: 'host_cpu_by_role' },
+  { key: 'host_cpu_share.generator', label: 'CPU: load generator', unit: 'cores', resource: 'host-cpu', use: 'utilisation', query: 'host_cpu_by_role' },
+  { key: 'host_cpu_share.monitoring', label: 'CPU: Prometheus and exporters', unit: 'cores', resource: 'host-cpu', use: 'utilisation', query: 'host_cpu_by_role', source: 'local' },
+  { key: 'host_cpu_share.other', label: 'CPU: everything else', unit: 'cores', resource: 'host-cpu', use: 'utilisation', query: 'host_cpu_by_role' },
+  { key: 'api_cpu_wait.mean', label: 'API event loop waiting for a CPU (hottest replica)', unit: 'ratio', resource: 'host-cpu', use: 'saturation', threshold: 'apiCpuWaitFraction', query: 'api_cpu_wait' },
+  { key: 'host_cpu_pressure.mean', label: 'CPU pressure (some task waiting)', unit: 'ratio', resource: 'host-cpu', use: 'saturation', query: 'host_cpu_pressure', source: 'local' },
+  { key: 'host_load_per_cpu.mean', label: 'load average per CPU', unit: 'ratio', resource: 'host-cpu', use: 'saturation', query: 'host_load_per_cpu', source: 'local' },
   // API CPU
   { key: 'api_cpu.mean', label: 'API CPU (hottest replica)', unit: 'cores', resource: 'api-cpu', use: 'utilisation', threshold: 'apiCpuCores', query: 'api_cpu' },
+  { key: 'api_cpu_demand', label: 'API CPU the offered load needs (used × offered / served)', unit: 'cores', resource: 'api-cpu', use: 'utilisation', threshold: 'apiCpuCores', query: 'api_cpu' },
   { key: 'api_cpu_limit_fraction.mean', label: 'API CPU / limit', unit: 'ratio', resource: 'api-cpu', use: 'utilisation', threshold: 'apiCpuLimitFraction', query: 'api_cpu_limit_fraction', source: 'kubernetes' },
   { key: 'api_cpu_throttled.mean', label: 'CFS periods throttled', unit: 'ratio', resource: 'api-cpu', use: 'saturation', threshold: 'apiThrottledFraction', query: 'api_cpu_throttled', source: 'kubernetes' },
   // event loop
@@ -54,7 +69,6 @@ export const USE_MEASURES: readonly MeasureInfo[] = [
   { key: 'pool_acquire.p95', label: 'pool acquire p95', unit: 'seconds', resource: 'db-pool', use: 'saturation', threshold: 'poolAcquireP95S', query: 'pool_acquire' },
   { key: 'pool_waiting.mean', label: 'callers waiting', unit: 'count', resource: 'db-pool', use: 'saturation', query: 'pool_waiting' },
   // database
-  { key: 'db_host_cpu.mean', label: 'machine CPU busy (shared)', unit: 'ratio', resource: 'database', use: 'utilisation', query: 'db_host_cpu', source: 'local' },
   { key: 'db_cpu_limit_fraction.mean', label: 'database CPU / limit', unit: 'ratio', resource: 'database', use: 'utilisation', threshold: 'dbCpuLimitFraction', query: 'db_cpu_limit_fraction', source: 'kubernetes' },
   { key: 'db_active.mean', label: 'active backends', unit: 'count', resource: 'database', use: 'utilisation', query: 'db_active' },
   { key: 'db_hold_time.mean', label: 'connection hold time (query − wait)', unit: 'seconds', resource: 'database', use: 'saturation', threshold: 'dbHoldMeanS', query: 'db_hold_time' },

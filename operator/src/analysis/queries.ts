@@ -1,4 +1,4 @@
-import { DRIVER_JOB } from '../contract/names.js';
+import { DRIVER_CONTAINER, DRIVER_JOB } from '../contract/names.js';
 import { DEFAULT_LOAD_ENGINE, type LoadEngine } from '../schema/spec.js';
 import type { Combine } from './series.js';
 
@@ -24,7 +24,7 @@ export function engineOf(options: { source: Source; engine?: LoadEngine | undefi
 }
 
 /** The resources the USE method looks at, plus "traffic" for what the load itself did. */
-export type Resource = 'traffic' | 'load-generator' | 'api-cpu' | 'event-loop' | 'db-pool' | 'database' | 'memory-gc';
+export type Resource = 'traffic' | 'load-generator' | 'host-cpu' | 'api-cpu' | 'event-loop' | 'db-pool' | 'database' | 'memory-gc';
 
 export type Unit = 'rps' | 'seconds' | 'ratio' | 'cores' | 'count' | 'bytes' | 'devices';
 
@@ -237,9 +237,11 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
   const apiCpu: CatalogQuery[] = options.source === 'local'
     ? [
         q({
+          // From /proc, by local mode's process exporter: an overloaded API answers its own /metrics
+          // too late for the scrape. Labelled with the API's address as `instance`, as its own series are.
           name: 'api_cpu', resource: 'api-cpu', unit: 'cores', combine: 'max',
-          description: 'Process CPU of each API replica (only targets that expose the API\'s metrics).',
-          promql: `sum by (instance) (${rate('process_cpu_seconds_total')} and on (instance) ${m('loadlab_api_http_requests_in_flight')})`,
+          description: 'Process CPU of each API replica (/proc, read by loadlab).',
+          promql: `sum by (instance) (label_replace(${rate('loadlab_local_api_cpu_seconds_total')}, "instance", "$1", "api", "(.*)"))`,
         }),
       ]
     : [
@@ -263,6 +265,76 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
             `sum by (pod) (${m('kube_pod_container_resource_limits', `container="${containers.api}",resource="cpu"`)})`,
         }),
       ];
+
+  // The API's own count of the time its event-loop thread waited for a CPU (/proc/self/schedstat,
+  // the same in a process and in a pod): what CPU time alone cannot tell, "did not get a core".
+  const apiWait = q({
+    name: 'api_cpu_wait', resource: 'host-cpu', unit: 'ratio', combine: 'max',
+    description: 'Share of time each replica\'s event-loop thread was ready to run but waited for a CPU.',
+    // Locally read from /proc by loadlab (an overloaded API's own scrape fails); in a cluster the
+    // API's own count (loadlab_api_cpu_wait_seconds_total, the same kernel field).
+    promql: options.source === 'local'
+      ? `sum by (instance) (label_replace(${rate('loadlab_local_api_cpu_wait_seconds_total')}, "instance", "$1", "api", "(.*)"))`
+      : `sum by (${replica}) (${rate('loadlab_api_cpu_wait_seconds_total')})`,
+  });
+
+  const hostCpu: CatalogQuery[] = options.source === 'local'
+    ? [
+        apiWait,
+        q({
+          name: 'host_cpu_busy', resource: 'host-cpu', unit: 'ratio', combine: 'max',
+          description: 'Busy fraction of the machine\'s CPUs (node_exporter), shared by everything on it.',
+          promql: `1 - avg(${rate('node_cpu_seconds_total', 'mode="idle"')})`,
+        }),
+        q({
+          name: 'host_cpu_cores', resource: 'host-cpu', unit: 'cores', combine: 'max',
+          description: 'CPUs of the machine (node_exporter).',
+          promql: `count(${m('node_cpu_seconds_total', 'mode="idle"')})`,
+        }),
+        q({
+          name: 'host_cpu_by_role', resource: 'host-cpu', unit: 'cores', combine: 'sum',
+          description: 'CPU of the run\'s processes by role (/proc): api, database, generator (the loadlab process), monitoring.',
+          promql: `sum by (role) (${rate('loadlab_local_cpu_seconds_total')})`,
+        }),
+        q({
+          name: 'host_cpu_pressure', resource: 'host-cpu', unit: 'ratio', combine: 'max',
+          description: 'Share of time some runnable task waited for a CPU (pressure stall information, where the kernel has it).',
+          promql: `sum(${rate('node_pressure_cpu_waiting_seconds_total')})`,
+        }),
+        q({
+          name: 'host_load_per_cpu', resource: 'host-cpu', unit: 'ratio', combine: 'max',
+          description: 'One-minute load average per CPU (runnable and uninterruptible tasks).',
+          promql: `sum(${m('node_load1')}) / count(${m('node_cpu_seconds_total', 'mode="idle"')})`,
+        }),
+      ]
+    : (() => {
+        // The nodes the API's pods run on, and each node's whole CPU from cAdvisor's root cgroup
+        // (it carries the node, not the experiment). Roles are the containers on those nodes.
+        const apiNodes = `group by (node) (${m('container_cpu_usage_seconds_total', `container="${containers.api}"`)})`;
+        const onApiNodes = (perNode: string) => `sum(${perNode} and on (node) ${apiNodes})`;
+        const nodeBusy = onApiNodes(`sum by (node) (rate(container_cpu_usage_seconds_total{id="/"}[${w}]))`);
+        const nodeCores = onApiNodes('sum by (node) (machine_cpu_cores)');
+        const role = (name: string, container: string, ofDatabase = false) =>
+          `label_replace(${onApiNodes(`sum by (node) (${rate('container_cpu_usage_seconds_total', `container="${container}"`, ofDatabase)})`)}, "role", "${name}", "", "")`;
+        return [
+          apiWait,
+          q({
+            name: 'host_cpu_busy', resource: 'host-cpu', unit: 'ratio', combine: 'max',
+            description: 'Busy fraction of the CPUs of the nodes the API runs on (cAdvisor\'s root cgroup).',
+            promql: `${nodeBusy} / ${nodeCores}`,
+          }),
+          q({
+            name: 'host_cpu_cores', resource: 'host-cpu', unit: 'cores', combine: 'max',
+            description: 'CPUs of the nodes the API runs on (cAdvisor).',
+            promql: nodeCores,
+          }),
+          q({
+            name: 'host_cpu_by_role', resource: 'host-cpu', unit: 'cores', combine: 'sum',
+            description: 'CPU of the experiment\'s containers on the API\'s nodes, by role: api, database, generator.',
+            promql: [role('api', containers.api), role('database', containers.database, true), role('generator', engineOf(options) === 'loadlab' ? DRIVER_CONTAINER : containers.generator)].join(' or '),
+          }),
+        ];
+      })();
 
   const eventLoop: CatalogQuery[] = [
     q({
@@ -357,16 +429,7 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
       promql: `sum(${rate('pg_stat_database_deadlocks')})`,
     }),
     ...(options.source === 'local'
-      ? [
-          q({
-            // Local mode shares one machine between PostgreSQL, the API and the driver, and
-            // per-process CPU of postgres is not exported (no process-exporter here): this is
-            // the machine's load, reported as context and never blamed on the database alone.
-            name: 'db_host_cpu', resource: 'database', unit: 'ratio', combine: 'max',
-            description: 'Busy fraction of the machine\'s CPUs (node_exporter; shared with the API and the driver).',
-            promql: `1 - avg(${rate('node_cpu_seconds_total', 'mode="idle"')})`,
-          }),
-        ]
+      ? []
       : [
           q({
             name: 'db_cpu', resource: 'database', unit: 'cores', combine: 'sum',
@@ -412,7 +475,7 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
       : []),
   ];
 
-  return [...api, ...generator, ...apiCpu, ...eventLoop, ...pool, ...database, ...memory];
+  return [...api, ...generator, ...hostCpu, ...apiCpu, ...eventLoop, ...pool, ...database, ...memory];
 }
 
 /**

@@ -147,6 +147,14 @@ function summariseStage(stage: TimelineStage, results: QueryResults, options: St
     }
   }
 
+  for (const [key, value] of Object.entries(hostCpuShares(get('host_cpu_by_role'), measures, from, to))) put(key, value);
+  // The CPU the offered load needs of the hottest replica: what it used, scaled up by the load it
+  // did not serve. At or over a core, the API cannot keep up even with a core of its own; under
+  // it, an API that fell behind was held back by something else (a shared CPU, the pool, ...).
+  const apiCpu = measures['api_cpu.mean'];
+  const asked = generatorOfferedRps ?? offeredRps;
+  if (apiCpu !== undefined && achievedRps !== undefined && achievedRps > 0) put('api_cpu_demand', apiCpu * Math.max(1, asked / achievedRps));
+
   // --- latency: the client's view (includes queueing before the API's timer starts), else the API's ---
   const deviceRoute = (labels: Readonly<Record<string, string>>) => labels.route !== undefined && DEVICE_ROUTES[labels.route] !== undefined;
   const serverLatency = quantiles(filterSeries(get('api_latency'), deviceRoute), from, to, sloQ);
@@ -187,6 +195,28 @@ function summariseStage(stage: TimelineStage, results: QueryResults, options: St
     measures,
     hottest,
   };
+}
+
+/**
+ * Whose the busy CPU was: `host_cpu_share.<role>` in cores for every role measured, `.other` for the
+ * rest of the machine or node (busy cores minus the roles: other processes, the hypervisor's steal),
+ * and `host_cpu_others_fraction`, the share of the busy CPU that did not go to the API.
+ */
+function hostCpuShares(byRole: readonly Series[], measures: Readonly<Record<string, number>>, from: number, to: number): Record<string, number> {
+  const shares: Record<string, number> = {};
+  for (const [role, series] of groupByLabel(byRole, 'role')) {
+    const mean = windowStats(series, from, to, 'sum')?.mean;
+    if (mean !== undefined) shares[`host_cpu_share.${role}`] = mean;
+  }
+  const busy = measures['host_cpu_busy.mean'];
+  const cores = measures['host_cpu_cores.mean'];
+  if (busy === undefined || cores === undefined) return shares;
+  const busyCores = busy * cores;
+  const accounted = Object.values(shares).reduce((sum, value) => sum + value, 0);
+  shares['host_cpu_share.other'] = Math.max(0, busyCores - accounted);
+  const api = shares['host_cpu_share.api'];
+  if (api !== undefined && busyCores > 0) shares.host_cpu_others_fraction = Math.min(1, Math.max(0, (busyCores - api) / busyCores));
+  return shares;
 }
 
 /** Which replica's series is highest over the window, for every per-replica "max" query with several. */

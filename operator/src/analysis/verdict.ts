@@ -1,6 +1,6 @@
 import type { BreakingPoint } from './breaking-point.js';
 import { formatNumber, formatValue } from './format.js';
-import { measuresFor, SATURABLE_RESOURCES, type MeasureInfo, type SaturableResource, type UseCategory } from './measures.js';
+import { CPU_SHARE_ROLES, measuresFor, SATURABLE_RESOURCES, type MeasureInfo, type SaturableResource, type UseCategory } from './measures.js';
 import type { LoadEngine } from '../schema/spec.js';
 import { engineOf, type Source } from './queries.js';
 import type { Slo, StageSummary } from './stages.js';
@@ -20,26 +20,40 @@ import { judgedStages } from './timeline.js';
  * - A symptom is not a cause: event-loop saturation is explained by API CPU saturation that began
  *   no later (a CPU-bound Node process has a busy loop), and DB-pool waiting by a slow database
  *   (connections held long make the pool wait), so those yield to their cause.
+ * - A shared CPU is a resource too: when the machine (or the API's node) was busy, the API's event
+ *   loop waited for a CPU, and most of the busy CPU went to others (the generator, the database,
+ *   processes outside the experiment), the API's event-loop saturation is host-cpu's consequence,
+ *   and the verdict names who took the CPU. An API whose offered load needs a core of its own
+ *   (CPU used × offered / served) is api-cpu in its own right, shared host or not.
  * - db-pool needs both of its signals (callers waiting most of the time AND slow acquires).
  * - A resource that saturated and then recovered before the break is not the bottleneck.
  */
 
-export const BOTTLENECKS = ['load-generator', 'api-cpu', 'event-loop', 'db-pool', 'database', 'memory-gc', 'unknown', 'none'] as const;
+export const BOTTLENECKS = ['load-generator', 'host-cpu', 'api-cpu', 'event-loop', 'db-pool', 'database', 'memory-gc', 'unknown', 'none'] as const;
 export type Bottleneck = (typeof BOTTLENECKS)[number];
 
 interface ResourceRule {
   needs: 'any' | 'all';
   explainedBy: readonly SaturableResource[];
+  /** Measures without which the resource is not assessed at all. */
+  requires?: readonly string[];
 }
 
 export const RESOURCE_RULES: Readonly<Record<SaturableResource, ResourceRule>> = {
   'load-generator': { needs: 'any', explainedBy: [] },
+  // All three: the host busy, the API waiting for a CPU, and most of the busy CPU someone else's.
+  // A host the API itself fills is api-cpu; a busy host the API does not wait on is not a limit.
+  // Without the API's own wait there is no telling whether it lacked a CPU: not assessed.
+  // An API whose offered load needs a core of its own is CPU-bound whoever shares the host:
+  // contention that began no earlier is reported beside it, not instead.
+  'host-cpu': { needs: 'all', explainedBy: ['api-cpu'], requires: ['api_cpu_wait.mean'] },
+  // An API whose offered load needs a core of its own is CPU-bound whoever else shares the host.
   'api-cpu': { needs: 'any', explainedBy: [] },
-  'event-loop': { needs: 'any', explainedBy: ['api-cpu'] },
+  'event-loop': { needs: 'any', explainedBy: ['api-cpu', 'host-cpu'] },
   'db-pool': { needs: 'all', explainedBy: ['database'] },
   // The hold time is timed in the API process: while its event loop is saturated, a reply waits
   // there before it is read, so a busy loop inflates it without the database being slow.
-  database: { needs: 'any', explainedBy: ['event-loop', 'api-cpu'] },
+  database: { needs: 'any', explainedBy: ['event-loop', 'api-cpu', 'host-cpu'] },
   'memory-gc': { needs: 'any', explainedBy: [] },
 };
 
@@ -126,7 +140,7 @@ export function decideVerdict(stages: readonly StageSummary[], breakingPoint: Br
     };
   }
 
-  const generatorAt = states.findIndex((state, i) => generatorLimited(state.get('load-generator')!, considered[i]!, options.slo));
+  const generatorAt = states.findIndex((state, i) => generatorLimited(state.get('load-generator')!, state.get('host-cpu')!, considered[i]!, options.slo));
   if (generatorAt >= 0) {
     const stage = considered[generatorAt]!;
     const evidence = strongest(states[generatorAt]!.get('load-generator')!.evidence);
@@ -185,6 +199,8 @@ export function decideVerdict(stages: readonly StageSummary[], breakingPoint: Br
   return {
     bottleneck,
     text: `${breakText} Bottleneck: ${bottleneck}, saturated since ${first.name} (${formatNumber(first.devices)} devices): ${describe(evidence)}.` +
+      (bottleneck === 'host-cpu' ? ` ${hostCpuText(atStage, options.source)}` : '') +
+      (bottleneck === 'host-cpu' && states[at]!.get('load-generator')!.saturated ? ' The load generator fell behind too: it was starved on the same CPUs.' : '') +
       (others.length > 0 ? ` Also saturated at the break: ${others.join(', ')}.` : '') +
       (symptoms.length > 0 ? ` Saturated as a consequence: ${symptoms.join(', ')}.` : ''),
     evidence, use, stageIndex: atStage.index, notes,
@@ -196,12 +212,17 @@ export function decideVerdict(stages: readonly StageSummary[], breakingPoint: Br
  * answers slower than the SLO allows, requests pile up to the cap and later arrivals are dropped.
  * Those drops are a consequence of the API's saturation, not a generator limit. So the generator
  * is blamed when its own CPU saturated, or when it fell behind while the API itself answered within
- * the SLO; otherwise the search goes on among the API's resources.
+ * the SLO and the host's CPUs were not contended (a generator starved of CPU alongside the API is
+ * host-cpu's consequence); otherwise the search goes on among the API's resources.
  */
-function generatorLimited(state: ResourceState, stage: StageSummary, slo: Slo | undefined): boolean {
+function generatorLimited(state: ResourceState, host: ResourceState, stage: StageSummary, slo: Slo | undefined): boolean {
   if (!state.saturated) return false;
   const ownCpu = state.evidence.some((entry) => entry.measure.startsWith('generator_cpu'));
-  if (ownCpu || !slo) return true;
+  if (ownCpu) return true;
+  // Behind on a host whose CPUs others took (the API waited for one too): the generator was starved
+  // like the API, and host-cpu is the verdict.
+  if (host.saturated) return false;
+  if (!slo) return true;
   const serverLatency = stage.serverLatency.slo;
   return serverLatency === undefined || serverLatency <= slo.latencyThresholdS;
 }
@@ -211,6 +232,10 @@ function resourceStates(stage: StageSummary, measures: readonly MeasureInfo[], t
   for (const resource of SATURABLE_RESOURCES) {
     const checks = measures.filter((measure) => measure.resource === resource && measure.threshold !== undefined);
     const assessed: Evidence[] = [];
+    if (RESOURCE_RULES[resource].requires?.some((key) => stage.measures[key] === undefined)) {
+      states.set(resource, { assessed: false, saturated: false, evidence: [] });
+      continue;
+    }
     for (const measure of checks) {
       const value = stage.measures[measure.key];
       if (value === undefined) continue;
@@ -306,18 +331,34 @@ function useTable(
   });
 }
 
+const ROLE_NAMES: Readonly<Record<string, string>> = {
+  api: 'the API', database: 'the database', generator: 'the load generator', monitoring: 'Prometheus and the exporters', other: 'everything else',
+};
+
+/** Who took the CPU the API waited for, and what to change. */
+function hostCpuText(stage: StageSummary, source: Source): string {
+  const where = source === 'local' ? 'the machine' : 'the API\'s node';
+  const shares = CPU_SHARE_ROLES
+    .map((role) => ({ role, cores: stage.measures[`host_cpu_share.${role}`] }))
+    .filter((share): share is { role: (typeof CPU_SHARE_ROLES)[number]; cores: number } => share.cores !== undefined);
+  const cores = stage.measures['host_cpu_cores.mean'];
+  const takers = shares.filter((share) => share.role !== 'api' && share.cores >= 0.05).sort((a, b) => b.cores - a.cores);
+  const list = shares.map((share) => `${ROLE_NAMES[share.role]} ${formatValue(share.cores, 'cores')}`).join(', ');
+  const advice = source === 'local'
+    ? 'Run the generator on another machine, or give the API a core of its own (loadlab run --api-cpus), and run again.'
+    : 'Put the generator and the database on other nodes than the API (spec.generator.nodeSelector, the charts\' node roles), give the API pods a dedicated node or a guaranteed CPU request, and run again.';
+  return `The API did not get the CPU it asked for: ${where}` + (cores !== undefined ? `'s ${formatNumber(cores)} CPUs` : '\'s CPUs') +
+    ` were shared (${list})` + (takers.length > 0 ? `, and ${takers.slice(0, 2).map((share) => ROLE_NAMES[share.role]).join(' and ')} took the most` : '') +
+    `. ${advice}`;
+}
+
 function contextNotes(stage: StageSummary | undefined, use: readonly UseRow[], options: VerdictOptions): string[] {
   const notes: string[] = [];
   const unassessed = use.filter((row) => !row.assessed).map((row) => row.resource);
   if (unassessed.length > 0) notes.push(`Not assessed (no data for their thresholded signals): ${unassessed.join(', ')}.`);
-  const machine = stage?.measures['db_host_cpu.mean'];
-  if (options.source === 'local' && machine !== undefined && machine >= 0.95) {
-    notes.push(
-      `The machine's CPUs were ${formatValue(machine, 'ratio')} busy: the API, the driver and PostgreSQL share them, ` +
-        'so a resource may look saturated because another process took the CPU.',
-    );
+  if (options.source === 'local' && stage && stage.measures['host_cpu_share.database'] === undefined && stage.measures['host_cpu_busy.mean'] !== undefined) {
+    notes.push('The database\'s own CPU was not measured (its processes were not found on this machine): it is counted in "everything else".');
   }
-  if (options.source === 'local') notes.push('PostgreSQL\'s own CPU is not measured in local mode (no per-process exporter); the database is judged by connection hold time and connections.');
   if (stage?.latencySource === 'server') notes.push('Latency is the API\'s own (server-side) measurement: the client\'s view was not available, so time queued before the API\'s timer starts is not included.');
   return notes;
 }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { MissingBinaryError } from '../local/binaries.js';
 import { InvalidInputError, runLocal } from '../local/local-run.js';
 import { EXIT, type Io } from './io.js';
+import { parseCpuList, splitCpus } from '../local/cpu-affinity.js';
 
 export const RUN_USAGE = `Usage: loadlab run <experiment.yaml> [options]
 
@@ -14,6 +15,9 @@ and writes the report. Everything it started is stopped when it ends, Ctrl-C inc
 Options:
   --out DIR              where the report goes (default loadlab-runs/<name>-<time>)
   --scrape-interval S    Prometheus scrape interval in seconds (default 2)
+  --api-cpus LIST        run the API processes on these CPUs (e.g. 0, or 0-1) and everything else
+                         the run starts (the driver, PostgreSQL, Prometheus, exporters) on the
+                         others: what to try when the verdict is host-cpu (needs taskset)
   -h, --help             this help
 
 Environment:
@@ -32,7 +36,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { out: { type: 'string' }, 'scrape-interval': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { out: { type: 'string' }, 'scrape-interval': { type: 'string' }, 'api-cpus': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     io.stderr(`loadlab run: ${(error as Error).message}\n\n${RUN_USAGE}\n`);
@@ -53,6 +57,13 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     io.stderr('loadlab run: --scrape-interval must be a number of seconds from 1 to 60\n');
     return EXIT.invalid;
   }
+  let apiCpus: number[] | undefined;
+  try {
+    apiCpus = parsed.values['api-cpus'] === undefined ? undefined : splitCpus(parseCpuList(parsed.values['api-cpus'])).api;
+  } catch (error) {
+    io.stderr(`loadlab run: --api-cpus: ${(error as Error).message.replace(/^--api-cpus:? /, '')}\n`);
+    return EXIT.invalid;
+  }
 
   const abort = new AbortController();
   const onSignal = () => {
@@ -70,6 +81,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       ...(databaseUrl ? { databaseUrl } : {}),
       ...(prometheusUrl ? { prometheusUrl } : {}),
       ...(scrapeIntervalS !== undefined ? { scrapeIntervalS } : {}),
+      ...(apiCpus ? { apiCpus } : {}),
       signal: abort.signal,
     });
     return abort.signal.aborted ? 130 : EXIT.ok;

@@ -127,6 +127,9 @@ export function runSelector(namespace: string, name: string, runId: string): str
  */
 export const DRIVER_JOB = 'driver';
 
+/** The driver Job's container: cAdvisor's `container` label of the loadlab engine's CPU in a cluster. */
+export const DRIVER_CONTAINER = 'driver';
+
 /** cAdvisor / kube-state-metrics series carry only namespace and pod: the API's and the load generators' pods. */
 export function resourceSelector(namespace: string, name: string): string {
   return `namespace="${namespace}",pod=~"${name}-.*"`;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Affinity, V1ConfigMap, V1Job } from '@kubernetes/client-node';
 import { defaultApiUrl } from '../contract/api-environment.js';
-import { ANNOTATIONS, driverJobName, labelsFor, phasesAnnotation, LABELS } from '../contract/names.js';
+import { ANNOTATIONS, DRIVER_CONTAINER, driverJobName, labelsFor, phasesAnnotation, LABELS } from '../contract/names.js';
 import { namespaceOf, resourceRequirements, restrictedContainerSecurityContext, restrictedPodSecurityContext, runChildMetadata, type Built, type RunIdentity } from '../contract/objects.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
 import { resolvePhaseRange } from '../traffic/phases.js';
@@ -42,7 +42,6 @@ export const OPERATOR_IMAGE_UID = 1000;
 /** Where `loadlab drive` serves /metrics in a driver pod, and the port's name the PodMonitor selects. */
 export const DRIVER_METRICS_PORT = 8080;
 export const DRIVER_METRICS_PORT_NAME = 'metrics';
-export const DRIVER_CONTAINER = 'driver';
 /** The ConfigMap's mount and the file holding the experiment. */
 export const DRIVER_CONFIG_DIR = '/etc/loadlab';
 export const EXPERIMENT_FILE = 'experiment.json';

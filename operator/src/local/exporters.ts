@@ -21,7 +21,8 @@ const EXPORTERS: Record<Exporter['job'], { name: string; binaries: string[]; arg
     name: 'node_exporter',
     binaries: ['prometheus-node-exporter', 'node_exporter'],
     // Only the collectors the analysis reads: a full node_exporter costs more CPU than we want to steal.
-    args: ['--collector.disable-defaults', '--collector.cpu', '--collector.meminfo', '--collector.loadavg'],
+    // pressure: CPU pressure stall information (the host-cpu row's "some task waiting"), where the kernel has it.
+    args: ['--collector.disable-defaults', '--collector.cpu', '--collector.meminfo', '--collector.loadavg', '--collector.pressure'],
     missing: 'node_exporter is not installed: no host CPU signal (apt-get install prometheus-node-exporter)',
   },
 };

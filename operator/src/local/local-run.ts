@@ -17,6 +17,9 @@ import { formatHarnessCpu, HarnessMeter, type HarnessCpu } from './harness-cpu.j
 import { phaseRangeOfStep } from '../traffic/phases.js';
 import { afterSearchStep, stepOutcome, type StepOutcome } from '../traffic/search-policy.js';
 import { DRIVER_JOB } from '../contract/names.js';
+import { formatCpuList, pinProcess, splitCpus } from './cpu-affinity.js';
+import { ProcessCpuExporter } from './process-cpu.js';
+import { listeningPid } from '@loadlab/sandbox/procstat';
 
 /** Bad input: the message is for the person who wrote the file; exit code 2. */
 export class InvalidInputError extends Error {}
@@ -32,6 +35,11 @@ export interface LocalRunOptions {
   scrapeIntervalS?: number;
   out?: TextOut;
   signal?: AbortSignal;
+  /**
+   * CPUs for the API processes alone (`--api-cpus`); everything else this run starts, and this
+   * process (the driver), runs on the other CPUs until the run ends.
+   */
+  apiCpus?: readonly number[];
   /** Called after the analysis, before anything is stopped: lets tests cross-check the live components. */
   inspect?: (live: { prometheusUrl: string; apiUrls: string[]; databaseUrl: string; runId: string }) => Promise<void>;
 }
@@ -69,13 +77,20 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   requireBinary('prometheus', PROMETHEUS_HOW_TO);
   const remote = options.prometheusUrl ? await checkRemotePrometheus(options.prometheusUrl) : undefined;
 
+  // The split is checked before anything starts; this process moves first, so every child it
+  // starts from here on (PostgreSQL, Prometheus, the exporters) inherits the other CPUs.
+  const cpus = options.apiCpus ? splitCpus(options.apiCpus) : undefined;
   const cleanup: (() => Promise<void>)[] = [];
+  if (cpus) {
+    pinProcess(process.pid, cpus.rest);
+    cleanup.push(async () => pinProcess(process.pid, cpus.original));
+  }
   try {
     // --- database ---
     let databaseUrl = options.databaseUrl;
     if (databaseUrl) {
       await checkDatabase(databaseUrl);
-      say(`database: ${redactUrl(databaseUrl)}`);
+      say(`database: ${redactUrl(databaseUrl)}${cpus ? ' (not moved off the API\'s CPUs: it is not this run\'s)' : ''}`);
     } else {
       try {
         postgresBinDir();
@@ -91,13 +106,24 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
 
     // --- the system under test ---
     const tokenSecret = randomBytes(24).toString('base64url');
-    const apis = await startApiProcesses(experiment, databaseUrl, tokenSecret);
-    say(`api: ${apis.length} process${apis.length > 1 ? 'es' : ''} (${apis.map((a) => a.url).join(', ')}), pool ${experiment.spec.target.dbPoolSize} each`);
+    const apis = await startApiProcesses(experiment, databaseUrl, tokenSecret, cpus?.api);
+    say(`api: ${apis.length} process${apis.length > 1 ? 'es' : ''} (${apis.map((a) => a.url).join(', ')}), pool ${experiment.spec.target.dbPoolSize} each` +
+      (cpus ? `; on CPU ${formatCpuList(cpus.api)}, everything else on CPU ${formatCpuList(cpus.rest)}` : ''));
     await prepareDatabase(databaseUrl, experiment, say);
     throwIfAborted(options.signal);
 
     // --- monitoring ---
     const exporters = await startExporters(databaseUrl, (line) => say(`warning: ${line}`));
+    // Prometheus starts after the exporter it scrapes: its pid joins the list then.
+    const monitoring = pidsOf(exporters.map((e) => e.process.pid));
+    const databasePid = localListener(databaseUrl);
+    const processCpu = await ProcessCpuExporter.start({
+      api: { pids: () => pidsOf(apis.map((a) => a.process.pid)) },
+      ...(databasePid !== undefined ? { database: { pids: () => [databasePid] } } : {}),
+      generator: { pids: () => [process.pid], ownOnly: true },
+      monitoring: { pids: () => monitoring },
+    }, () => apis.flatMap((a) => (a.process.pid !== undefined ? [{ address: `127.0.0.1:${a.port}`, pid: a.process.pid }] : [])));
+    cleanup.push(() => processCpu.stop());
     const driverPort = await freePort();
     // The labels a cluster's PodMonitors give the same series (experiment="<namespace>/<name>"),
     // so the Grafana dashboard and any query written for a cluster work on a local run too.
@@ -108,12 +134,14 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         { job: 'api', targets: apis.map((a) => `127.0.0.1:${a.port}`) },
         { job: DRIVER_JOB, targets: [`127.0.0.1:${driverPort}`] },
         ...exporters.map((e) => ({ job: e.job, targets: [e.address] })),
+        { job: 'processes', targets: [processCpu.address] },
       ],
       labels,
       scrapeIntervalS,
       ...(remote ? { remoteWriteUrl: remote.remoteWriteUrl } : {}),
     });
     cleanup.push(() => prometheus.stop());
+    monitoring.push(...pidsOf([prometheus.pid]));
     const prometheusUrl = remote?.queryUrl ?? prometheus.url;
     say(remote ? `prometheus: ${prometheusUrl} (PROMETHEUS_URL; a local agent scrapes every ${scrapeIntervalS} s and remote-writes there)` : `prometheus: ${prometheusUrl} (scraping every ${scrapeIntervalS} s)`);
 
@@ -206,6 +234,22 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     await ManagedProcess.stopAll();
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
   }
+}
+
+function pidsOf(pids: readonly (number | undefined)[]): number[] {
+  return pids.filter((pid): pid is number => pid !== undefined);
+}
+
+/** The process serving a database on this machine (its postmaster), to count its CPU; undefined when remote or not found. */
+function localListener(databaseUrl: string): number | undefined {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    return undefined;
+  }
+  if (!['127.0.0.1', 'localhost', '[::1]', '::1', ''].includes(url.hostname)) return undefined;
+  return listeningPid(Number(url.port || 5432));
 }
 
 /** The local agent's batch deadline (1 s) plus the time to send: how much later a sample lands in PROMETHEUS_URL. */

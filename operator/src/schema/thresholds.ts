@@ -11,6 +11,10 @@ export interface Thresholds {
   generatorDroppedFraction: number;
   generatorLagS: number;
   generatorCpuCores: number;
+  // --- host CPU: the machine or node everything shares ---
+  hostCpuBusyFraction: number;
+  hostCpuOthersFraction: number;
+  apiCpuWaitFraction: number;
   // --- API CPU ---
   apiCpuCores: number;
   apiThrottledFraction: number;
@@ -63,7 +67,11 @@ export const THRESHOLD_DOCS: Readonly<Record<keyof Thresholds, Readonly<Threshol
   generatorLagS: { ...seconds(3600), meaning: 'The load generator is saturated when its mean schedule lag over the window reaches this many seconds (the loadlab driver, locally or in a cluster).' },
   generatorCpuCores: { ...cores, meaning: 'The load generator is saturated when its process CPU reaches this many cores (the loadlab driver, per runner; a Node driver\'s event loop is one thread).' },
 
-  apiCpuCores: { ...cores, meaning: 'api-cpu is saturated when the hottest API replica\'s process CPU reaches this many cores (a Node process serves on one thread, so about 1 core is its ceiling).' },
+  hostCpuBusyFraction: { ...fraction, meaning: 'host-cpu is saturated when the machine\'s (in a cluster: the API\'s nodes\') CPUs are busy this fraction of the time, the API\'s event loop waited for a CPU apiCpuWaitFraction of the time, and others than the API took hostCpuOthersFraction of the busy CPU.' },
+  hostCpuOthersFraction: { ...fraction, meaning: 'host-cpu needs at least this fraction of the machine\'s or node\'s busy CPU to go to others than the API (the generator, the database, other processes); below it the API itself is what fills the host, and the verdict stays api-cpu.' },
+  apiCpuWaitFraction: { ...fraction, meaning: 'host-cpu needs the hottest API replica\'s event-loop thread to have waited for a CPU (ready, not running) this fraction of the time: the API did not get the CPU it asked for.' },
+
+  apiCpuCores: { ...cores, meaning: 'api-cpu is saturated when the hottest API replica\'s process CPU, or the CPU the offered load needs of it (CPU used × offered / served), reaches this many cores (a Node process serves on one thread, so about 1 core is its ceiling).' },
   apiThrottledFraction: { ...fraction, meaning: 'api-cpu is saturated when the API container was CPU-throttled in this fraction of CFS periods (in a cluster, with a CPU limit).' },
   apiCpuLimitFraction: { ...fraction, meaning: 'api-cpu is saturated when the API container\'s CPU reaches this fraction of its CPU limit (in a cluster, when the limit is known).' },
 
@@ -94,6 +102,14 @@ export const DEFAULT_THRESHOLDS: Readonly<Thresholds> = Object.freeze({
   // A device schedule one second behind changes the offered load the experiment claims.
   generatorLagS: 1,
   generatorCpuCores: 0.9,
+
+  // On a machine of few CPUs the scheduler leaves moments idle while tasks queue on another CPU:
+  // 80% busy with the API's loop waiting is contention already.
+  hostCpuBusyFraction: 0.8,
+  // More than half of the busy CPU went to someone else: giving the API room would change the result.
+  hostCpuOthersFraction: 0.5,
+  // A tenth of the time ready but not running: on a dedicated core this stays near 0.
+  apiCpuWaitFraction: 0.1,
 
   apiCpuCores: 0.9,
   // Throttled in one period out of five: latency already carries the CFS quota's 100 ms stalls.

@@ -3,7 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@loadlab/sandbox/postgres';
-import { DRIVER_CONTAINER, DRIVER_ENV } from '../../src/driver-job/index.js';
+import { DRIVER_ENV } from '../../src/driver-job/index.js';
+import { DRIVER_CONTAINER } from '../../src/contract/names.js';
 
 /*
  * Stands in for the Job controller and the kubelet with a loadlab driver Job: one `loadlab drive`
