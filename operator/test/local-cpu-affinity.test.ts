@@ -28,9 +28,10 @@ describe('loadlab run --api-cpus (CPU affinity with taskset)', () => {
     const { command, args } = onCpus([cpu], process.execPath, ['-e', 'console.log(require("fs").readFileSync("/proc/self/status", "utf8").match(/^Cpus_allowed_list:\\s*(.+)$/m)[1])']);
     assert.equal(execFileSync(command, args, { encoding: 'utf8' }).trim(), String(cpu));
 
-    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10_000)']);
+    // It says so once it runs: by then Node has started its worker threads, all of which must move.
+    const child = spawn(process.execPath, ['-e', 'console.log("up"); setTimeout(() => {}, 10_000)']);
     try {
-      await new Promise((resolve) => child.once('spawn', resolve));
+      await new Promise((resolve) => child.stdout.once('data', resolve));
       pinProcess(child.pid!, [cpu]);
       assert.equal(cpusOf(child.pid!), String(cpu));
       const threads = execFileSync('ls', [`/proc/${child.pid}/task`], { encoding: 'utf8' }).trim().split('\n');

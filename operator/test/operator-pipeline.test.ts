@@ -368,7 +368,7 @@ describe('the whole pipeline: operator, real API, PostgreSQL and Prometheus (the
       assert.equal(body.status, 'success', query.promql);
       if (body.data.result.length === 0) empty.push(query.name);
     }
-    const clusterOnly = ['generator_latency_trend', 'generator_failed_rate', 'generator_cpu', 'api_cpu', 'api_cpu_throttled', 'api_cpu_limit_fraction', 'db_cpu', 'db_cpu_limit_fraction', 'memory_limit_fraction'];
+    const clusterOnly = ['generator_latency_trend', 'generator_failed_rate', 'generator_cpu', 'host_cpu_busy', 'host_cpu_cores', 'host_cpu_by_role', 'api_cpu', 'api_cpu_throttled', 'api_cpu_limit_fraction', 'db_cpu', 'db_cpu_limit_fraction', 'memory_limit_fraction'];
     // Labelled counters have no series before their first event: nothing was shed, no statement failed.
     const nothingHappened = ['api_shed', 'db_query_errors'];
     assert.deepEqual(empty.sort(), [...clusterOnly, ...nothingHappened].sort(), 'queries without data: k6 trends and failed rate, cAdvisor, kube-state-metrics, and events that did not happen');
