@@ -1,6 +1,6 @@
 // `loadlab render` and the `loadlab` dispatcher, run as users run them: the compiled bin, spawned.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -14,10 +14,14 @@ const BIN = join(OPERATOR_DIR, 'dist', 'src', 'cli', 'main.js');
 const EXPERIMENTS = join(OPERATOR_DIR, '..', 'experiments');
 const SECRET = 'cli-test-secret-0123456789';
 
-function loadlab(args: string[], env: Record<string, string> = {}) {
+/** The CLI as a process; asynchronous, so a file's tests run two at a time (most of their time is Node starting). */
+function loadlab(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const { LOADLAB_TOKEN_SECRET: _ignored, ...inherited } = process.env;
-  const run = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...inherited, ...env }, timeout: 60_000 });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...inherited, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
 }
 
 type Manifest = { kind: string; metadata: { name: string; namespace: string; annotations?: Record<string, string> }; data?: Record<string, string>; spec?: Record<string, unknown> };
@@ -29,13 +33,13 @@ function manifests(stdout: string): Manifest[] {
   return documents.map((document) => document.toJS() as Manifest).filter((manifest) => manifest !== null);
 }
 
-describe('loadlab render <experiment.yaml>', () => {
+describe('loadlab render <experiment.yaml>', { concurrency: 2 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'loadlab-cli-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   for (const file of readdirSync(EXPERIMENTS).filter((name) => name.endsWith('.yaml'))) {
-    it(`${file}: prints the script's ConfigMap and the TestRun as a YAML stream; --format script prints the same script`, () => {
-      const yaml = loadlab(['render', join(EXPERIMENTS, file), '--token-secret', SECRET]);
+    it(`${file}: prints the script's ConfigMap and the TestRun as a YAML stream; --format script prints the same script`, async () => {
+      const yaml = await loadlab(['render', join(EXPERIMENTS, file), '--token-secret', SECRET]);
       assert.equal(yaml.status, 0, yaml.stderr);
       assert.equal(yaml.stderr, '');
       assert.doesNotMatch(yaml.stdout, /: [&*]a\d+$/m, 'plain YAML, no anchors or aliases');
@@ -46,18 +50,18 @@ describe('loadlab render <experiment.yaml>', () => {
       assert.equal(configMap!.metadata.name, name);
       assert.equal(testRun!.kind, 'TestRun');
       assert.equal(testRun!.metadata.namespace, 'default');
-      const script = loadlab(['render', join(EXPERIMENTS, file), '--format', 'script']);
+      const script = await loadlab(['render', join(EXPERIMENTS, file), '--format', 'script']);
       assert.equal(script.status, 0, script.stderr);
       assert.equal(configMap!.data!['loadlab.js'], script.stdout, 'the ConfigMap holds the script, unchanged by YAML');
       assert.match(script.stdout, /^\/\/ loadlab k6 script for LoadExperiment default\//);
     });
   }
 
-  it('names the run, the namespace and the API; renders the same bytes twice', () => {
+  it('names the run, the namespace and the API; renders the same bytes twice', async () => {
     const args = ['render', join(EXPERIMENTS, 'smoke.yaml'), '--run-id', 'r42', '--namespace', 'lab', '--api-url', 'http://api.lab:8080', '--token-secret', SECRET];
-    const first = loadlab(args);
+    const first = await loadlab(args);
     assert.equal(first.status, 0, first.stderr);
-    assert.equal(loadlab(args).stdout, first.stdout);
+    assert.equal((await loadlab(args)).stdout, first.stdout);
     const [configMap, testRun] = manifests(first.stdout);
     assert.equal(testRun!.metadata.name, 'smoke-r42-k6');
     assert.equal(configMap!.metadata.namespace, 'lab');
@@ -68,19 +72,19 @@ describe('loadlab render <experiment.yaml>', () => {
     assert.match(configMap!.data!['loadlab.js']!, /"apiUrl": "http:\/\/api\.lab:8080"/);
   });
 
-  it('takes the token secret from LOADLAB_TOKEN_SECRET, else generates one and says so on stderr', () => {
-    const fromEnv = loadlab(['render', join(EXPERIMENTS, 'smoke.yaml')], { LOADLAB_TOKEN_SECRET: 'from-env-secret-0123' });
+  it('takes the token secret from LOADLAB_TOKEN_SECRET, else generates one and says so on stderr', async () => {
+    const fromEnv = await loadlab(['render', join(EXPERIMENTS, 'smoke.yaml')], { LOADLAB_TOKEN_SECRET: 'from-env-secret-0123' });
     assert.equal(fromEnv.status, 0);
     assert.match(fromEnv.stdout, /value: from-env-secret-0123/);
-    const generated = loadlab(['render', join(EXPERIMENTS, 'smoke.yaml')]);
+    const generated = await loadlab(['render', join(EXPERIMENTS, 'smoke.yaml')]);
     assert.equal(generated.status, 0);
     const secret = /generated (\S+); run the experiment's API with TOKEN_SECRET set to it/.exec(generated.stderr)?.[1];
     assert.ok(secret && secret.length >= 16, generated.stderr);
     assert.match(generated.stdout, new RegExp(`value: ${secret}`));
   });
 
-  it('--phases renders one search step', () => {
-    const result = loadlab(['render', join(EXPERIMENTS, 'breaking-point.yaml'), '--phases', '2-3', '--run-id', 'step-1', '--token-secret', SECRET]);
+  it('--phases renders one search step', async () => {
+    const result = await loadlab(['render', join(EXPERIMENTS, 'breaking-point.yaml'), '--phases', '2-3', '--run-id', 'step-1', '--token-secret', SECRET]);
     assert.equal(result.status, 0, result.stderr);
     const [configMap, testRun] = manifests(result.stdout);
     assert.equal(testRun!.metadata.annotations!['loadlab.dev/phases'], '2-3');
@@ -88,7 +92,7 @@ describe('loadlab render <experiment.yaml>', () => {
     assert.match(result.stdout, /^# phases 2-3 of 22 \(70 s of load\)\.$/m);
   });
 
-  it('exits 2 with every problem, located, for an invalid experiment', () => {
+  it('exits 2 with every problem, located, for an invalid experiment', async () => {
     const path = join(dir, 'invalid.yaml');
     writeFileSync(
       path,
@@ -109,7 +113,7 @@ describe('loadlab render <experiment.yaml>', () => {
         '',
       ].join('\n'),
     );
-    const result = loadlab(['render', path]);
+    const result = await loadlab(['render', path]);
     assert.equal(result.status, 2);
     assert.equal(result.stdout, '');
     assert.match(result.stderr, /invalid\.yaml:8:13: spec\.fleet\.jitter: must be at most 1/);
@@ -126,28 +130,28 @@ describe('loadlab render <experiment.yaml>', () => {
     { args: ['--api-url', 'api:3000'], want: /--api-url must be an http:\/\/ or https:\/\/ URL/ },
     { args: ['--frobnicate'], want: /Unknown option '--frobnicate'/ },
   ]) {
-    it(`exits 2 on ${row.args.join(' ')}, saying what to write instead`, () => {
-      const result = loadlab(['render', join(EXPERIMENTS, 'smoke.yaml'), ...row.args]);
+    it(`exits 2 on ${row.args.join(' ')}, saying what to write instead`, async () => {
+      const result = await loadlab(['render', join(EXPERIMENTS, 'smoke.yaml'), ...row.args]);
       assert.equal(result.status, 2, result.stderr);
       assert.match(result.stderr, row.want);
       assert.match(result.stderr, /loadlab render --help/);
     });
   }
 
-  it('exits 2 without a file and 1 on a file it cannot read', () => {
-    const none = loadlab(['render']);
+  it('exits 2 without a file and 1 on a file it cannot read', async () => {
+    const none = await loadlab(['render']);
     assert.equal(none.status, 2);
     assert.match(none.stderr, /name the experiment file, e\.g\. loadlab render experiments\/smoke\.yaml/);
-    const missing = loadlab(['render', join(dir, 'nope.yaml')]);
+    const missing = await loadlab(['render', join(dir, 'nope.yaml')]);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /loadlab render: cannot read .*nope\.yaml: no such file/);
-    const directory = loadlab(['render', dir]);
+    const directory = await loadlab(['render', dir]);
     assert.equal(directory.status, 1);
     assert.match(directory.stderr, /cannot read/);
   });
 });
 
-describe('loadlab render <experiment.yaml> with spec.generator.engine: loadlab', () => {
+describe('loadlab render <experiment.yaml> with spec.generator.engine: loadlab', { concurrency: 2 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'loadlab-cli-engine-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -162,9 +166,9 @@ describe('loadlab render <experiment.yaml> with spec.generator.engine: loadlab',
   }
 
   for (const file of readdirSync(EXPERIMENTS).filter((name) => name.endsWith('.yaml'))) {
-    it(`${file}: prints the experiment's ConfigMap and the driver Job; the ConfigMap parses back to the experiment`, () => {
+    it(`${file}: prints the experiment's ConfigMap and the driver Job; the ConfigMap parses back to the experiment`, async () => {
       const path = onLoadlabEngine(file);
-      const result = loadlab(['render', path, '--token-secret', SECRET]);
+      const result = await loadlab(['render', path, '--token-secret', SECRET]);
       assert.equal(result.status, 0, result.stderr);
       assert.equal(result.stderr, '');
       assert.doesNotMatch(result.stdout, /: [&*]a\d+$/m, 'plain YAML, no anchors or aliases');
@@ -186,9 +190,9 @@ describe('loadlab render <experiment.yaml> with spec.generator.engine: loadlab',
     });
   }
 
-  it('takes the image, the start time, the linger and the phases; without --start-at each runner starts when its pod does', () => {
+  it('takes the image, the start time, the linger and the phases; without --start-at each runner starts when its pod does', async () => {
     const path = onLoadlabEngine('breaking-point.yaml', { parallelism: 2 });
-    const result = loadlab(['render', path, '--phases', '2-3', '--run-id', 'step-1', '--token-secret', SECRET, '--image', 'registry.example/loadlab/operator:1.2', '--start-at', '2026-06-01T12:00:00Z', '--linger', '10']);
+    const result = await loadlab(['render', path, '--phases', '2-3', '--run-id', 'step-1', '--token-secret', SECRET, '--image', 'registry.example/loadlab/operator:1.2', '--start-at', '2026-06-01T12:00:00Z', '--linger', '10']);
     assert.equal(result.status, 0, result.stderr);
     const [, job] = manifests(result.stdout);
     const spec = job!.spec as { parallelism: number; template: { spec: { containers: { args: string[]; image: string }[] } } };
@@ -198,7 +202,7 @@ describe('loadlab render <experiment.yaml> with spec.generator.engine: loadlab',
     const flag = (name: string) => container.args[container.args.indexOf(name) + 1];
     assert.deepEqual([flag('--phases'), flag('--runners'), flag('--start-at'), flag('--linger')], ['2-3', '2', '2026-06-01T12:00:00Z', '10']);
     assert.equal(job!.metadata.annotations!['loadlab.dev/start-at'], '2026-06-01T12:00:00Z');
-    const byHand = loadlab(['render', path, '--token-secret', SECRET]);
+    const byHand = await loadlab(['render', path, '--token-secret', SECRET]);
     assert.ok(!manifests(byHand.stdout)[1]!.metadata.annotations!['loadlab.dev/start-at']);
     assert.doesNotMatch(byHand.stdout, /--start-at/);
   });
@@ -210,17 +214,17 @@ describe('loadlab render <experiment.yaml> with spec.generator.engine: loadlab',
     { engine: 'loadlab', args: ['--linger', 'forever'], want: /--linger must be a number of seconds from 0 to 3600/ },
     { engine: 'k6', args: ['--image', 'x'], want: /--image is for engine loadlab \(this experiment's spec\.generator\.engine is k6\)/ },
   ]) {
-    it(`engine ${row.engine}: exits 2 on ${row.args.join(' ')}, saying why`, () => {
+    it(`engine ${row.engine}: exits 2 on ${row.args.join(' ')}, saying why`, async () => {
       const path = row.engine === 'loadlab' ? onLoadlabEngine('smoke.yaml') : join(EXPERIMENTS, 'smoke.yaml');
-      const result = loadlab(['render', path, '--token-secret', SECRET, ...row.args]);
+      const result = await loadlab(['render', path, '--token-secret', SECRET, ...row.args]);
       assert.equal(result.status, 2, result.stderr);
       assert.match(result.stderr, row.want);
     });
   }
 });
 
-describe('loadlab (the dispatcher)', () => {
-  it('runs through a symlink, as npm links package bins', () => {
+describe('loadlab (the dispatcher)', { concurrency: 2 }, () => {
+  it('runs through a symlink, as npm links package bins', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'loadlab-bin-'));
     try {
       symlinkSync(BIN, join(dir, 'loadlab'));
@@ -245,8 +249,8 @@ describe('loadlab (the dispatcher)', () => {
     { args: ['run', 'experiments/smoke.yaml', '--api-cpus', 'x'], status: 2, err: /--api-cpus: "x" is not a CPU list/ },
     { args: ['run', 'experiments/smoke.yaml', '--api-cpus', '4096'], status: 2, err: /--api-cpus: CPU 4096 is not available here/ },
   ]) {
-    it(`loadlab ${row.args.join(' ')} -> exit ${row.status}`, () => {
-      const result = loadlab(row.args);
+    it(`loadlab ${row.args.join(' ')} -> exit ${row.status}`, async () => {
+      const result = await loadlab(row.args);
       assert.equal(result.status, row.status, result.stderr);
       if (row.out) assert.match(result.stdout, row.out);
       if (row.err) assert.match(result.stderr, row.err);
