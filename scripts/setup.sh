@@ -19,6 +19,7 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # --- Debian packages ---------------------------------------------------------------------------
+SCHEMATHESIS_VERSION=4.32.5
 need_pkgs=()
 latest_pg_bin() { local d found=""; for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && found=$d; done; echo "$found"; }
 pg_bin=$(latest_pg_bin)
@@ -27,6 +28,7 @@ command -v prometheus >/dev/null || need_pkgs+=(prometheus)
 command -v prometheus-postgres-exporter >/dev/null || need_pkgs+=(prometheus-postgres-exporter)
 command -v prometheus-node-exporter >/dev/null || need_pkgs+=(prometheus-node-exporter)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "missing ${need_pkgs[*]} and no apt-get: install them with your package manager (PostgreSQL >= 15, Prometheus >= 2.42)"
   [ "$(id -u)" = 0 ] || die "missing ${need_pkgs[*]}: run 'sudo apt-get install -y ${need_pkgs[*]}' (or this script as root)"
@@ -59,6 +61,14 @@ if [ "$for_tests" = 1 ]; then
   bash scripts/local-cluster/build.sh
   say "the local cluster's images (scripts/local-cluster/images.sh)"
   bash scripts/local-cluster/images.sh
+  # Schemathesis checks the API against its own OpenAPI document (api/test/openapi-conformance):
+  # a Python tool (MIT), in a venv of its own in the cache, pinned.
+  st_venv="${LOADLAB_CACHE:-$HOME/.cache/loadlab}/schemathesis"
+  if [ "$("$st_venv/bin/st" --version 2>/dev/null)" != "st, version $SCHEMATHESIS_VERSION" ]; then
+    say "Schemathesis $SCHEMATHESIS_VERSION (PyPI, in $st_venv)"
+    python3 -m venv "$st_venv" || die "python3 -m venv failed: install python3-venv (apt-get install python3-venv)"
+    "$st_venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
 fi
 
 say "ready (node $node_version, PostgreSQL in $(latest_pg_bin))"

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { DeviceTokens } from '../src/auth/device-token.js';
 import { PostgresCluster } from './support/postgres.js';
@@ -107,6 +108,13 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
       });
     }
 
+    it('stores a reading with values too small for any sensor as 0 (201, not a 500 from an underflow in PostgreSQL)', async () => {
+      const at = new Date(Date.now() - 3_600_000);
+      const response = await post(api.url, '/v1/measurements', token, measurement({ waterTemp: 1.3e-222, ambientTemp: -2.2e-309 }, at));
+      assert.equal(response.status, 201, await response.clone().text());
+      assert.equal(await pg.psql(`SELECT water_temp || ' ' || ambient_temp FROM measurement WHERE device_id = ${deviceId} AND device_time = '${at.toISOString()}'`), '0 0');
+    });
+
     it('stores nothing from a batch with one bad row', async () => {
       const at = minutesAgo(30);
       await post(api.url, '/v1/measurements', token, [measurement({}, at), measurement({ chargeRate: 1e9 }, minutesAgo(31))]);
@@ -138,6 +146,12 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
       const response = await post(api.url, '/v1/measurements', token, 'chargeNow=1', 'application/x-www-form-urlencoded');
       assert.equal(response.status, 415);
       assert.equal((await post(api.url, '/v1/measurements', token, 'hello', 'text/plain')).status, 415);
+    });
+
+    it('gives a percent-encoded path the checks of the route it matches (415, not a validation 400)', async () => {
+      // %76 is "v": the router matches /v1/measurements, and the content-type check must see it too.
+      const response = await post(api.url, '/%761/measurements', token, 'hello', 'text/plain');
+      assert.equal(response.status, 415, await response.clone().text());
     });
 
     it('401 without a token, with a forged one and with an expired one', async () => {
@@ -241,6 +255,34 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
       assert.match(doc.openapi, /^3\./);
       for (const path of ['/v1/devices/login', '/v1/measurements', '/v1/command', '/v1/stats', '/healthz', '/readyz', '/metrics']) assert.ok(doc.paths[path], path);
       assert.deepEqual(Object.keys(doc.components.schemas.Measurement.properties).sort(), ['ambientTemp', 'chargeFull', 'chargeNow', 'chargeRate', 'deviceTime', 'waterLevel', 'waterTemp']);
+    });
+
+    it('405 with Allow for a method a path does not have (TRACE and DELETE too), 404 for a path that does not exist', async () => {
+      // fetch refuses TRACE: a raw request.
+      const raw = (method: string, path: string) =>
+        new Promise<{ status: number; allow: string | undefined; body: string }>((resolve, reject) => {
+          const request = httpRequest(`${api.url}${path}`, { method }, (response) => {
+            let body = '';
+            response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            response.on('end', () => resolve({ status: response.statusCode!, allow: response.headers.allow, body }));
+          });
+          request.on('error', reject);
+          request.end();
+        });
+      for (const [method, path, allow] of [
+        ['TRACE', '/v1/measurements', 'POST'],
+        ['GET', '/v1/measurements', 'POST'],
+        ['DELETE', '/v1/command', 'GET, HEAD'],
+        ['PUT', '/%761/command', 'GET, HEAD'],
+        ['POST', '/healthz', 'GET, HEAD'],
+      ] as const) {
+        const answer = await raw(method, path);
+        assert.equal(answer.status, 405, `${method} ${path}: ${answer.body}`);
+        assert.equal(answer.allow, allow, `${method} ${path}`);
+        assert.match(answer.body, /is not supported here; use/);
+      }
+      assert.equal((await raw('GET', '/v1/nothing-here')).status, 404);
+      assert.equal((await raw('TRACE', '/nothing-here')).status, 404);
     });
 
     it('exposes the documented metrics with bounded labels', async () => {

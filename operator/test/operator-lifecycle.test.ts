@@ -292,8 +292,8 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const deploymentSeen = await waitFor('the API Deployment', () => admin.get<ApiDeployment>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined), { intervalMs: 5 });
     const tDeployment = performance.now();
     const schema = databaseSchemaName(NS, name, uid);
-    // The role may hold its replica's pool, a rolling update's extra pod's and the operator's 4.
-    assert.deepEqual(await sql(`SELECT rolconnlimit FROM pg_roles WHERE rolname = $1`, [schema]), [{ rolconnlimit: 2 * 10 + 4 }]);
+    // The role may hold its replica's pool and readiness connection, a rolling update's extra pod's, and the operator's 4.
+    assert.deepEqual(await sql(`SELECT rolconnlimit FROM pg_roles WHERE rolname = $1`, [schema]), [{ rolconnlimit: 2 * (10 + 1) + 4 }]);
     const env = containerEnv(deploymentSeen);
     assert.match(env.DATABASE_URL!, new RegExp(`^postgres://${schema}:[^@]+@127\\.0\\.0\\.1:${postgres.port}/loadlab\\?options=-c\\+search_path%3D${schema}%2Cpublic$`));
     assert.equal(env.HOST, '0.0.0.0');
@@ -805,7 +805,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const created = await create(name, { fleet: { devices: 10 }, load: { stages: [{ devices: 10, duration: '10s' }] }, target: { replicas: 20, dbPoolSize: 10 } });
     const failed = await waitForPhase(name, 'Failed');
     assert.equal(condition(failed, 'Succeeded')?.reason, 'InvalidSpec');
-    assert.match(condition(failed, 'Succeeded')!.message!, /refused by this installation's policy: spec\.target: 20 replicas x dbPoolSize 10 need up to 254 database connections .* allows 150 per experiment \(the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT\)/);
+    assert.match(condition(failed, 'Succeeded')!.message!, /refused by this installation's policy: spec\.target: 20 replicas x dbPoolSize 10 need up to 279 database connections .* allows 150 per experiment \(the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT\)/);
     assert.deepEqual((await children(name)).deployments, [], 'nothing was provisioned');
     assert.deepEqual(await sql(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [databaseSchemaName(NS, name, created.metadata.uid!)]), [], 'no role made');
   });

@@ -221,14 +221,14 @@ describe('names', () => {
     assert.throws(() => databaseSchemaName('a', 'x', ''), /no uid/);
   });
 
-  it('gives an experiment\'s role the connections of its pools, a rolling update\'s extra pods and the operator\'s, and refuses more than the installation allows', () => {
+  it('gives an experiment\'s role the connections of its pools and readiness probes, a rolling update\'s extra pods and the operator\'s, and refuses more than the installation allows', () => {
     const withTarget = (replicas: number, dbPoolSize: number) => experiment({ target: { replicas, dbPoolSize } });
-    assert.equal(experimentConnectionLimit(withTarget(1, 10)), 24);
-    assert.equal(experimentConnectionLimit(withTarget(4, 10)), 54);
-    assert.equal(experimentConnectionLimit(withTarget(5, 1)), 11);
-    assert.deepEqual(policyProblems(withTarget(4, 10), { databaseConnectionsPerExperiment: 54 }), []);
-    const [problem] = policyProblems(withTarget(4, 10), { databaseConnectionsPerExperiment: 53 });
-    assert.match(problem!, /^spec\.target: 4 replicas x dbPoolSize 10 need up to 54 database connections .* allows 53 per experiment \(the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT\): lower replicas or dbPoolSize$/);
+    assert.equal(experimentConnectionLimit(withTarget(1, 10)), 26);
+    assert.equal(experimentConnectionLimit(withTarget(4, 10)), 59);
+    assert.equal(experimentConnectionLimit(withTarget(5, 1)), 18);
+    assert.deepEqual(policyProblems(withTarget(4, 10), { databaseConnectionsPerExperiment: 59 }), []);
+    const [problem] = policyProblems(withTarget(4, 10), { databaseConnectionsPerExperiment: 58 });
+    assert.match(problem!, /^spec\.target: 4 replicas x dbPoolSize 10 need up to 59 database connections .* allows 58 per experiment \(the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT\): lower replicas or dbPoolSize$/);
   });
 
   it('names runs r<generation>-<uid tag> and TestRuns within k6-operator\'s 51 characters', () => {

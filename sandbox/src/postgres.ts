@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +88,27 @@ export class PostgresCluster {
   /** Fast shutdown: connections are cut, as when a database host goes away. */
   async stopServer(): Promise<void> {
     await this.asOwner(['pg_ctl', '-D', this.data, '-m', 'fast', '-w', 'stop']);
+  }
+
+  /**
+   * Sends a signal to the server: the postmaster and every backend. SIGSTOP makes a database that
+   * stops answering without refusing (connections stay open, nothing comes back), SIGCONT resumes
+   * it, SIGKILL is a crash.
+   */
+  async signalServer(signal: 'SIGSTOP' | 'SIGCONT' | 'SIGKILL'): Promise<void> {
+    const postmaster = Number((await readFile(join(this.data, 'postmaster.pid'), 'utf8')).split('\n', 1)[0]);
+    const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(postmaster)]).catch(() => ({ stdout: '' }));
+    const pids = [postmaster, ...stdout.split('\n').map((line) => Number(line.trim())).filter((pid) => pid > 0)];
+    // Children first for SIGSTOP and SIGKILL (the postmaster would restart or reap them), the
+    // postmaster first for SIGCONT.
+    const order = signal === 'SIGCONT' ? pids : [...pids].reverse();
+    for (const pid of order) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 
   async psql(sql: string): Promise<string> {

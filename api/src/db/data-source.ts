@@ -15,6 +15,9 @@ export interface DataSourceSettings {
  * (db/database.ts) and TypeORM's, which runs the migrations. One definition, so the two cannot
  * disagree on timeouts or on the name the database sees.
  */
+/** How much longer than the statement timeout the client waits before it calls the database unresponsive. */
+export const QUERY_TIMEOUT_MARGIN_MS = 2_000;
+
 export function poolConfig(settings: DataSourceSettings): PoolConfig {
   return {
     connectionString: settings.url,
@@ -24,6 +27,13 @@ export function poolConfig(settings: DataSourceSettings): PoolConfig {
     connectionTimeoutMillis: settings.acquireTimeoutMs,
     application_name: settings.applicationName ?? 'loadlab-api',
     statement_timeout: settings.statementTimeoutMs || undefined,
+    // A database that stops answering (not refusing: a hung host, a stopped process) would hold a
+    // statement forever; the server's own statement_timeout cannot fire then. The client gives up a
+    // little after it would have, and the connection is dropped (isUnavailable: 503).
+    query_timeout: (settings.statementTimeoutMs || 30_000) + QUERY_TIMEOUT_MARGIN_MS,
+    // Probes an idle connection whose peer vanished without a FIN (a host gone from the network).
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // Recycle connections now and then so a replaced database host is picked up.
     maxUses: 100_000,
   };

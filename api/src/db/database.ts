@@ -39,7 +39,7 @@ export function isUnavailable(error: unknown): boolean {
   const code = pgCode(error);
   if (code && UNAVAILABLE_CODES.has(code)) return true;
   const message = String((error as { message?: string } | undefined)?.message ?? '');
-  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end/i.test(message);
+  return /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Cannot use a pool after calling end|Query read timeout/i.test(message);
 }
 
 /** SQLSTATE of a PostgreSQL error (or the errno code of a socket error). */
@@ -60,6 +60,12 @@ export interface DatabaseSettings extends DataSourceSettings {
  */
 export class Database {
   private readonly pool: pg.Pool;
+  /**
+   * Readiness pings on a connection of their own: a request pool saturated by load must not mark
+   * every replica unready at once (which would take the whole service out), only a database that
+   * does not answer.
+   */
+  private readonly probe: pg.Pool;
   private readonly queryDelayMs: number;
 
   constructor(
@@ -67,9 +73,11 @@ export class Database {
     private readonly metrics: ApiMetrics,
   ) {
     this.pool = new pg.Pool(poolConfig(settings));
+    this.probe = new pg.Pool({ ...poolConfig(settings), max: 1, application_name: `${settings.applicationName ?? 'loadlab-api'}-readiness` });
     // An idle connection that breaks (the database restarted) is dropped and replaced on demand;
     // the requests that need the database meanwhile get its error. Unhandled, it would crash us.
     this.pool.on('error', () => undefined);
+    this.probe.on('error', () => undefined);
     this.queryDelayMs = settings.queryDelayMs;
     metrics.trackPool(settings.poolSize, () => ({ total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount }));
   }
@@ -103,12 +111,24 @@ export class Database {
     }
   }
 
+  /** Whether the database answers within `timeoutMs`, on the readiness connection (see `probe`). */
   async ping(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const ping = (async () => {
+      const client = await this.probe.connect();
+      try {
+        await client.query('SELECT 1');
+        client.release();
+        return true;
+      } catch (error) {
+        client.release(error as Error);
+        return false;
+      }
+    })().catch(() => false);
     try {
-      const result = await Promise.race([this.run('ping', 'SELECT 1 AS ok'), sleep(timeoutMs).then(() => undefined)]);
-      return result !== undefined;
-    } catch {
-      return false;
+      return await Promise.race([ping, new Promise<false>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)))]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -121,8 +141,8 @@ export class Database {
   }
 
   /** Closes every connection; statements still running finish first. */
-  end(): Promise<void> {
-    return this.pool.end();
+  async end(): Promise<void> {
+    await Promise.all([this.pool.end(), this.probe.end()]);
   }
 
   // pg-pool counts waiting callers but not how long they wait: the wait is timed around our own

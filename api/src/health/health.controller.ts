@@ -2,6 +2,7 @@ import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nest
 import type { FastifyReply } from 'fastify';
 import { Database } from '../db/database.js';
 import { Lifecycle } from './lifecycle.js';
+import { retryAfterSeconds } from '../http/retry-after.js';
 
 @Controller()
 export class HealthController {
@@ -16,15 +17,15 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: the database answers within a second, and the process is not shutting down. */
+  /** Readiness: the database answers within a second (on a connection of its own), and the process is not shutting down. */
   @Get('readyz')
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     if (this.lifecycle.shuttingDown) {
-      reply.header('Retry-After', '1');
+      reply.header('Retry-After', retryAfterSeconds());
       throw new ServiceUnavailableException('shutting down');
     }
     if (!(await this.db.ping(1000))) {
-      reply.header('Retry-After', '1');
+      reply.header('Retry-After', retryAfterSeconds());
       throw new ServiceUnavailableException('database unreachable');
     }
     return { status: 'ready' };

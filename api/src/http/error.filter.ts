@@ -4,6 +4,7 @@ import { DatabaseBusyError, DatabaseUnavailableError } from '../db/database.js';
 import { UnknownDeviceError, WriteQueueFullError } from '../measurements/measurement-writer.js';
 import { ApiMetrics } from '../metrics/metrics.js';
 import { badRequest } from './validation.js';
+import { retryAfterSeconds } from './retry-after.js';
 
 // Fastify's JSON parser refuses these before any controller runs; Nest hands them over as an
 // HttpException whose cause is the FastifyError. They get the field/reason body of every other 400.
@@ -11,6 +12,13 @@ const UNPARSABLE_BODY_REASONS: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'is not valid JSON: check quotes, commas and brackets',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'is empty: send a JSON document, or no content-type: application/json',
 };
+
+/** What a device is told for each 503, whatever the driver said. */
+const PUBLIC_REASONS = {
+  write_queue_full: 'overloaded: too many readings are waiting to be stored; retry later',
+  database_busy: 'the database gave up on this request (timeout or conflict); retry later',
+  database_unavailable: 'the database is unavailable; retry later',
+} as const;
 
 /**
  * Turns the API's own failures into the answers a device can act on: 503 + Retry-After when the
@@ -38,7 +46,9 @@ export class ErrorFilter implements ExceptionFilter {
     if (error instanceof DatabaseUnavailableError || error instanceof DatabaseBusyError || error instanceof WriteQueueFullError) {
       const reason = error instanceof WriteQueueFullError ? 'write_queue_full' : error instanceof DatabaseBusyError ? 'database_busy' : 'database_unavailable';
       this.metrics.shed.inc({ reason });
-      void reply.status(503).header('Retry-After', '1').send({ statusCode: 503, error: 'Service Unavailable', message: error.message });
+      // The driver's message names addresses and internals: the log gets it, the caller a reason.
+      this.logger.debug(`${reason}: ${error.message}`);
+      void reply.status(503).header('Retry-After', retryAfterSeconds()).send({ statusCode: 503, error: 'Service Unavailable', message: PUBLIC_REASONS[reason] });
       return;
     }
     if (error instanceof UnknownDeviceError) {

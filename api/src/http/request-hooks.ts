@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiMetrics } from '../metrics/metrics.js';
+import { retryAfterSeconds } from './retry-after.js';
 
 export interface RequestHookSettings {
   maxInFlight: number;
@@ -10,8 +11,12 @@ export interface RequestHookSettings {
 const startedAt = Symbol('startedAt');
 type TimedRequest = FastifyRequest & { [startedAt]?: number };
 
-/** Operational routes are never shed nor slowed: the harness must keep seeing the service. */
-const isDeviceRoute = (url: string): boolean => url.startsWith('/v1/');
+/**
+ * Operational routes are never shed nor slowed: the harness must keep seeing the service. Judged by
+ * the route the request matched, not its raw URL: `/%761/measurements` is `/v1/measurements` to the
+ * router, and must get the same checks.
+ */
+const isDeviceRoute = (route: string | undefined): boolean => route?.startsWith('/v1/') === true;
 
 /**
  * Fastify hooks (cheaper than Nest interceptors, and they also see 404/413/415 answered before any
@@ -20,6 +25,8 @@ const isDeviceRoute = (url: string): boolean => url.startsWith('/v1/');
  */
 export function installRequestHooks(app: FastifyInstance, metrics: ApiMetrics, settings: RequestHookSettings): void {
   let inFlight = 0;
+  const routes = new RouteMethods();
+  app.addHook('onRoute', (route) => routes.add(route.url ?? route.path, route.method));
 
   const finish = (request: TimedRequest, status: number): void => {
     const start = request[startedAt];
@@ -37,10 +44,19 @@ export function installRequestHooks(app: FastifyInstance, metrics: ApiMetrics, s
     request[startedAt] = performance.now();
     inFlight++;
     metrics.inFlight.set(inFlight);
-    if (!isDeviceRoute(request.url)) return;
+    const route = request.routeOptions.url;
+    if (route === undefined) {
+      // No route for this method: if the path has others, it is 405 with the ones it has (RFC 9110).
+      const allowed = routes.allowedFor(request.url);
+      if (allowed.length > 0) {
+        return reply.code(405).header('Allow', allowed.join(', ')).send({ statusCode: 405, error: 'Method Not Allowed', message: `${request.method} is not supported here; use ${allowed.join(' or ')}` });
+      }
+      return;
+    }
+    if (!isDeviceRoute(route)) return;
     if (inFlight > settings.maxInFlight) {
       metrics.shed.inc({ reason: 'in_flight' });
-      return reply.code(503).header('Retry-After', '1').send({ statusCode: 503, error: 'Service Unavailable', message: `overloaded: more than ${settings.maxInFlight} requests in flight` });
+      return reply.code(503).header('Retry-After', retryAfterSeconds()).send({ statusCode: 503, error: 'Service Unavailable', message: `overloaded: more than ${settings.maxInFlight} requests in flight` });
     }
     if (request.method === 'POST' && !isJson(request.headers['content-type'])) {
       return reply.code(415).send({ statusCode: 415, error: 'Unsupported Media Type', message: 'send the body as application/json' });
@@ -49,6 +65,40 @@ export function installRequestHooks(app: FastifyInstance, metrics: ApiMetrics, s
   });
   app.addHook('onResponse', async (request: TimedRequest, reply) => finish(request, reply.statusCode));
   app.addHook('onRequestAbort', async (request: TimedRequest) => finish(request, 499));
+}
+
+/** The methods of every route, by path pattern, to answer a method a path does not have. */
+class RouteMethods {
+  private readonly byPattern = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+
+  add(path: string, method: string | string[]): void {
+    let entry = this.byPattern.get(path);
+    if (!entry) {
+      // ':param' matches one path segment, as the router's parametric routes do.
+      const source = path.split('/').map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+      entry = { pattern: new RegExp(`^${source}/?$`), methods: new Set() };
+      this.byPattern.set(path, entry);
+    }
+    for (const one of [method].flat()) entry.methods.add(one.toUpperCase());
+  }
+
+  allowedFor(url: string): string[] {
+    const path = decodePath(url);
+    if (path === undefined) return [];
+    const methods = new Set<string>();
+    for (const { pattern, methods: own } of this.byPattern.values()) if (pattern.test(path)) for (const method of own) methods.add(method);
+    return [...methods].sort();
+  }
+}
+
+/** The path of a request URL, percent-decoded as the router decodes it; undefined when malformed. */
+function decodePath(url: string): string | undefined {
+  const end = url.search(/[?#]/);
+  try {
+    return decodeURIComponent(end < 0 ? url : url.slice(0, end));
+  } catch {
+    return undefined;
+  }
 }
 
 const isJson = (contentType: string | undefined): boolean => /^application\/json\s*(;|$)/i.test(contentType ?? '');

@@ -9,6 +9,15 @@ export interface DeviceReadings {
   rows: readonly MeasurementInput[];
 }
 
+/**
+ * A reading smaller in magnitude than any sensor resolves (1e-9 of its unit) is stored as 0.
+ * PostgreSQL refuses float8 arithmetic that underflows ("value out of range: underflow", the
+ * rollup squares waterTemp): 1e-200 °C is valid JSON and in range, and must not be a 500.
+ */
+function flushTiny(value: number): number {
+  return Math.abs(value) < 1e-9 ? 0 : value;
+}
+
 @Injectable()
 export class MeasurementsRepository {
   constructor(@Inject(Database) private readonly db: Database) {}
@@ -20,12 +29,12 @@ export class MeasurementsRepository {
       for (const m of rows) {
         columns[0]!.push(deviceId);
         columns[1]!.push(m.deviceTime);
-        columns[2]!.push(m.chargeNow);
-        columns[3]!.push(m.chargeFull);
-        columns[4]!.push(m.chargeRate);
-        columns[5]!.push(m.ambientTemp);
-        columns[6]!.push(m.waterTemp);
-        columns[7]!.push(m.waterLevel);
+        columns[2]!.push(flushTiny(m.chargeNow));
+        columns[3]!.push(flushTiny(m.chargeFull));
+        columns[4]!.push(flushTiny(m.chargeRate));
+        columns[5]!.push(flushTiny(m.ambientTemp));
+        columns[6]!.push(flushTiny(m.waterTemp));
+        columns[7]!.push(flushTiny(m.waterLevel));
       }
     }
     const params = [...columns, Math.floor(Math.random() * ROLLUP_SHARDS)];

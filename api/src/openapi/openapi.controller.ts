@@ -7,7 +7,11 @@ export class OpenApiController {
   private readonly document;
 
   constructor(@Inject(CONFIG) config: Config) {
-    this.document = openApiDocument(config.MAX_BATCH_MEASUREMENTS);
+    this.document = openApiDocument({
+      maxBatch: config.MAX_BATCH_MEASUREMENTS,
+      maxAgeHours: config.MEASUREMENT_MAX_AGE_HOURS,
+      maxSkewSeconds: config.MEASUREMENT_MAX_SKEW_SECONDS,
+    });
   }
 
   @Get()

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { loginSchema } from '../devices/login.schema.js';
-import { measurementSchema } from '../measurements/measurement.schema.js';
+import { measurementSchema, type IngestLimits } from '../measurements/measurement.schema.js';
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'openapi-3.0', unrepresentable: 'any' });
 const error = (description: string) => ({
@@ -14,7 +14,13 @@ const auth = [{ deviceToken: [] }];
  * The OpenAPI 3 document served at GET /openapi.json. Request schemas are generated from the same
  * zod schemas that validate requests, so the document cannot drift from what the API accepts.
  */
-export function openApiDocument(maxBatch: number) {
+export function openApiDocument({ maxBatch, maxAgeHours, maxSkewSeconds }: IngestLimits) {
+  const measurement = json(measurementSchema);
+  // The time window is checked against the server's clock, which a JSON schema cannot express: said in words.
+  const deviceTime = measurement.properties?.deviceTime;
+  if (deviceTime && typeof deviceTime === 'object') {
+    deviceTime.description = `When the device took the reading (ISO 8601 with zone): at most ${maxAgeHours} h before the server's clock and at most ${maxSkewSeconds} s after it; outside that window the reading is refused with 400.`;
+  }
   return {
     openapi: '3.0.3',
     info: {
@@ -26,7 +32,7 @@ export function openApiDocument(maxBatch: number) {
       securitySchemes: { deviceToken: { type: 'http', scheme: 'bearer', description: 'The token from POST /v1/devices/login.' } },
       schemas: {
         Login: json(loginSchema),
-        Measurement: json(measurementSchema),
+        Measurement: measurement,
         Error: {
           type: 'object',
           required: ['statusCode', 'message'],
@@ -50,6 +56,8 @@ export function openApiDocument(maxBatch: number) {
               content: { 'application/json': { schema: { type: 'object', properties: { deviceId: { type: 'integer' }, token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' } } } } },
             },
             400: error('A field is missing or invalid; `issues` names each field and the reason.'),
+            413: error('The body is larger than MAX_BODY_BYTES.'),
+            415: error('The body is not application/json.'),
             503: unavailable,
           },
         },
@@ -61,11 +69,11 @@ export function openApiDocument(maxBatch: number) {
           security: auth,
           requestBody: {
             required: true,
-            content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/Measurement' }, { type: 'array', maxItems: maxBatch, items: { $ref: '#/components/schemas/Measurement' } }] } } },
+            content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/Measurement' }, { type: 'array', minItems: 1, maxItems: maxBatch, items: { $ref: '#/components/schemas/Measurement' } }] } } },
           },
           responses: {
             201: { description: 'Committed.', content: { 'application/json': { schema: { type: 'object', properties: { accepted: { type: 'integer' } } } } } },
-            400: error('A field is invalid (type, range, chargeNow > chargeFull, a timestamp too old or in the future).'),
+            400: error(`A field is invalid (type, range, chargeNow > chargeFull, a deviceTime outside its window), or a batch is empty or holds more than ${maxBatch} measurements; \`issues\` names each field and the reason.`),
             401: error('No valid device token.'),
             413: error('The body is larger than MAX_BODY_BYTES.'),
             415: error('The body is not application/json.'),

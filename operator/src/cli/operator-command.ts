@@ -43,7 +43,7 @@ Configured through the environment (validated at start):
   LOAD_START_TIMEOUT_SECONDS  a TestRun or driver Job not started this long after its creation
                           fails the run (300)
   DATABASE_CONNECTIONS_PER_EXPERIMENT  the most database connections one experiment's role may
-                          hold (150): (replicas + 25%) x dbPoolSize + 4; more is refused as InvalidSpec
+                          hold (150): (replicas + 25%) x (dbPoolSize + 1) + 4; more is refused as InvalidSpec
   ANALYSIS_DELAY_SECONDS  the wait after the load ends before analysing (default: two scrape
                           intervals, so a scrape after the end has landed even if one was missed)
   DATABASE_METRICS_SELECTOR  matchers for the shared TimescaleDB's postgres_exporter (job="timescaledb")
