@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Registry } from 'prom-client';
-import { childrenByParent, processTicks, runQueueWaitS } from '@loadlab/sandbox/procstat';
+import { childrenByParent, CLOCK_TICKS, cpuSeconds, processTicks, runQueueWaitS } from '@loadlab/sandbox/procstat';
 
 /*
  * Who used the machine's CPUs during a local run. node_exporter tells how busy the machine was;
@@ -20,7 +20,6 @@ export interface RoleProcesses {
   ownOnly?: boolean;
 }
 
-const CLOCK_TICKS = 100;
 
 /** CPU seconds of a role now: every root, with what it reaped, and its live children. */
 function roleSeconds(role: RoleProcesses, children: ReadonlyMap<number, readonly number[]>): number {
@@ -65,7 +64,7 @@ export class ProcessCpuExporter {
       registers: [registry],
       collect() {
         for (const { address, pid } of apis()) {
-          const cpu = processTicks(pid) / CLOCK_TICKS;
+          const cpu = cpuSeconds(pid);
           const wait = runQueueWaitS(pid);
           if (cpu === 0 && wait === undefined) continue; // gone
           const before = lastApi.get(address) ?? { cpu: 0, wait: 0 };
