@@ -21,7 +21,18 @@ export async function startApi(config: Config): Promise<RunningApi> {
   const log = createLogger(config.LOG_LEVEL);
   if (config.MIGRATE_ON_START) await migrateOnStart(config, log);
 
-  const adapter = new FastifyAdapter({ bodyLimit: config.MAX_BODY_BYTES, return503OnClosing: true });
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.MAX_BODY_BYTES,
+    return503OnClosing: true,
+    // Slow clients (slowloris, a trickled body) get 408 and lose the socket instead of holding it.
+    // Node checks these deadlines on a timer of its own (30 s by default): once a second keeps
+    // the bound close to what is configured.
+    http: { headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS, requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    // No bytes either way for this long, during a request or between two on a kept-alive socket.
+    connectionTimeout: config.HTTP_IDLE_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_IDLE_TIMEOUT_MS,
+  });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     logger: new NestPinoLogger(log),
   });

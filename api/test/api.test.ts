@@ -80,6 +80,24 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
       assert.equal(Number(await pg.psql(`SELECT sum(measurements) FROM measurement_hourly`)), before + 1, 'the rollup counts it once');
     });
 
+    it('409 for a reading that contradicts the stored one (same device and time, other values), naming it; the rest of its batch is stored and counted', async () => {
+      const [t1, t2, t3] = [minutesAgo(40), minutesAgo(41), minutesAgo(42)];
+      assert.equal((await post(api.url, '/v1/measurements', token, measurement({ waterTemp: 50 }, t2))).status, 201);
+      const response = await post(api.url, '/v1/measurements', token, [measurement({}, t1), measurement({ waterTemp: 51 }, t2), measurement({}, t3)]);
+      assert.equal(response.status, 409);
+      const body = (await response.json()) as { accepted: number; message: string; issues: { field: string; reason: string }[] };
+      assert.equal(body.accepted, 2);
+      assert.deepEqual(body.issues.map((i) => i.field), ['[1].deviceTime']);
+      assert.match(body.issues[0]!.reason, /different reading/);
+      const stored = await pg.psql(`SELECT string_agg(water_temp::text, ',' ORDER BY device_time DESC) FROM measurement WHERE device_id = ${deviceId} AND device_time IN ('${t1.toISOString()}', '${t2.toISOString()}', '${t3.toISOString()}')`);
+      assert.equal(stored, '60,50,60', 'the stored reading is kept, the other two are stored');
+      // The same batch again: still 409 for the contradiction, the other two acknowledged as retries.
+      assert.equal((await post(api.url, '/v1/measurements', token, [measurement({}, t1), measurement({ waterTemp: 51 }, t2), measurement({}, t3)])).status, 409);
+      const single = await post(api.url, '/v1/measurements', token, measurement({ waterTemp: 52 }, t2));
+      assert.equal(single.status, 409);
+      assert.deepEqual(((await single.json()) as { issues: { field: string }[] }).issues.map((i) => i.field), ['deviceTime']);
+    });
+
     const future = new Date(Date.now() + 3600_000).toISOString();
     const old = new Date(Date.now() - 8 * 24 * 3600_000).toISOString();
     const cases: [string, unknown, string, RegExp][] = [

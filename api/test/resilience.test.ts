@@ -300,6 +300,78 @@ describe('resilience, against a real PostgreSQL', () => {
     assert.equal(logs.at(-1)?.msg, 'stopped');
   });
 
+  it('slow clients lose their socket: unfinished headers and a trickled body get 408 after their timeouts, a kept-alive connection that falls silent is closed', async () => {
+    const api = await startTestApi(pg.url, { HTTP_HEADERS_TIMEOUT_MS: '500', HTTP_REQUEST_TIMEOUT_MS: '1000', HTTP_IDLE_TIMEOUT_MS: '1500' });
+    const connections: RawHttpConnection[] = [];
+    try {
+      const { token } = await login(api.url, 'kettle-slowloris');
+      const start = performance.now();
+      const headers = await RawHttpConnection.open(api.url);
+      const body = await RawHttpConnection.open(api.url);
+      const silent = await RawHttpConnection.open(api.url);
+      connections.push(headers, body, silent);
+      // A connection that never sends a request is subject to the headers deadline; one that
+      // finished a request and fell silent, to the idle timeout.
+      assert.equal((await silent.request('GET /healthz HTTP/1.1\r\nHost: api\r\n\r\n')).status, 200);
+      // Bytes keep coming on the first two, so only the request deadlines can end them.
+      headers.write('POST /v1/measurements HTTP/1.1\r\nHost: api\r\n');
+      body.write(`POST /v1/measurements HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n[`);
+      const trickle = setInterval(() => {
+        headers.write(`X-Slow-${Math.round(performance.now())}: 1\r\n`);
+        body.write(' ');
+      }, 100);
+      try {
+        const [headersEnd, bodyEnd, silentEnd] = await Promise.all([headers.whenClosed(4000), body.whenClosed(4000), silent.whenClosed(4000)]);
+        // Node checks the deadlines once a second (connectionsCheckingInterval): up to 1 s late.
+        const within = (at: number, from: number, to: number) => assert.ok(at - start >= from && at - start <= to, `${at - start} ms not in [${from}, ${to}]`);
+        assert.match(headersEnd.received, /^HTTP\/1\.1 408 /);
+        within(headersEnd.at, 500, 2000);
+        assert.match(bodyEnd.received, /^HTTP\/1\.1 408 /);
+        within(bodyEnd.at, 1000, 2500);
+        assert.equal(silentEnd.received, '', 'an idle kept-alive connection is closed without a response');
+        within(silentEnd.at, 1500, 3500);
+      } finally {
+        clearInterval(trickle);
+      }
+      // The API served other clients all along and still does.
+      assert.equal((await post(api.url, '/v1/measurements', token, measurement())).status, 201);
+    } finally {
+      for (const connection of connections) connection.close();
+      await api.close();
+    }
+  });
+
+  it('two API replicas (two instances, each with its own pool and writer) given the same readings at once store each once; of two contradicting readings sent at once, one is stored and the other gets 409', async () => {
+    const [api, second] = await Promise.all([startTestApi(pg.url), startTestApi(pg.url)]);
+    try {
+      const { token: own, deviceId: id } = await login(api.url, 'kettle-two-replicas');
+      const base = Date.now() - 2 * 3600_000;
+      const batches = Array.from({ length: 20 }, (_, b) => Array.from({ length: 5 }, (_, r) => measurement({ waterTemp: 40 + r }, new Date(base - (b * 5 + r) * 1000))));
+      const rollupBefore = Number(await pg.psql('SELECT sum(measurements) FROM measurement_hourly'));
+      const answers = await Promise.all(batches.flatMap((batch) => [api.url, second.url].map((url) => post(url, '/v1/measurements', own, batch).then((r) => r.status))));
+      assert.deepEqual(new Set(answers), new Set([201]));
+      assert.equal(await pg.psql(`SELECT count(*) FROM measurement WHERE device_id = ${id}`), '100');
+      assert.equal(Number(await pg.psql('SELECT sum(measurements) FROM measurement_hourly')), rollupBefore + 100, 'the rollup counts each reading once');
+      const counted = async (name: string) => {
+        const texts = await Promise.all([api.url, second.url].map((url) => fetch(`${url}/metrics`).then((r) => r.text())));
+        return texts.reduce((sum, text) => sum + Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]), 0);
+      };
+      assert.equal(await counted('loadlab_api_measurements_ingested_total'), 100, 'stored once, counted once over both replicas');
+      assert.equal(await counted('loadlab_api_measurements_duplicate_total'), 100, 'the other copy of each acknowledged as a retry');
+
+      const contested = new Date(base - 3600_000);
+      const duel = await Promise.all([
+        post(api.url, '/v1/measurements', own, measurement({ waterTemp: 70 }, contested)),
+        post(second.url, '/v1/measurements', own, measurement({ waterTemp: 80 }, contested)),
+      ]);
+      assert.deepEqual(duel.map((r) => r.status).sort(), [201, 409]);
+      const winner = duel[0]!.status === 201 ? '70' : '80';
+      assert.equal(await pg.psql(`SELECT water_temp FROM measurement WHERE device_id = ${id} AND device_time = '${contested.toISOString()}'`), winner);
+    } finally {
+      await Promise.all([api.close(), second.close()]);
+    }
+  });
+
   it('refuses to start on bad configuration, naming each variable', async () => {
     const api = await spawnApi({ DATABASE_URL: 'mysql://nope', TOKEN_SECRET: 'short', DB_POOL_SIZE: 'many' });
     assert.equal(await api.exited, 2);
@@ -320,11 +392,16 @@ async function until(condition: () => boolean, timeoutMs: number, what: string):
 class RawHttpConnection {
   private received = '';
   private closed = false;
+  private closedAt = NaN;
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
+    socket.on('error', () => undefined); // writing to a socket the server has closed; seen as 'close'
     socket.on('data', (chunk: string) => (this.received += chunk));
-    socket.on('close', () => (this.closed = true));
+    socket.on('close', () => {
+      this.closed = true;
+      this.closedAt = performance.now();
+    });
   }
 
   static async open(url: string): Promise<RawHttpConnection> {
@@ -353,6 +430,14 @@ class RawHttpConnection {
       return { status: Number(statusLine!.split(' ')[1]), headers, body };
     }
     throw new Error(`no complete response within ${timeoutMs} ms${this.closed ? ' (connection closed)' : ''}: ${JSON.stringify(this.received)}`);
+  }
+
+  /** Resolves when the server closes the connection: when, and everything it sent before. */
+  async whenClosed(timeoutMs: number): Promise<{ at: number; received: string }> {
+    for (const deadline = Date.now() + timeoutMs; !this.closed; await sleep(10)) {
+      if (Date.now() > deadline) throw new Error(`connection still open after ${timeoutMs} ms`);
+    }
+    return { at: this.closedAt, received: this.received };
   }
 
   close(): void {

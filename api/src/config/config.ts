@@ -16,6 +16,12 @@ const baseSchema = z.object({
   TOKEN_SECRET: z.string().min(16, 'must be at least 16 characters (it signs device tokens)'),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   MIGRATE_ON_START: z.stringbool().default(true),
+  // A client that sends its request slowly holds a socket and memory: the headers must all have
+  // arrived within the first, the whole request (headers and body) within the second, and an idle
+  // connection (no bytes either way) is closed after the third.
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
 });
 
 /** Knobs that move the bottleneck. */
@@ -36,7 +42,10 @@ const knobsSchema = z.object({
   SHUTDOWN_GRACE_MS: durationMs.default(10000),
 });
 
-export const configSchema = baseSchema.extend(knobsSchema.shape);
+const configSchema = baseSchema.extend(knobsSchema.shape).refine((c) => c.HTTP_HEADERS_TIMEOUT_MS <= c.HTTP_REQUEST_TIMEOUT_MS, {
+  path: ['HTTP_HEADERS_TIMEOUT_MS'],
+  message: 'must not be larger than HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)',
+});
 
 /**
  * What an experiment may set in the API's environment (the operator's spec.target.env allows

@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject, Logger } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DatabaseBusyError, DatabaseUnavailableError } from '../db/database.js';
 import { UnknownDeviceError, WriteQueueFullError } from '../measurements/measurement-writer.js';
 import { ApiMetrics } from '../metrics/metrics.js';
@@ -55,7 +55,19 @@ export class ErrorFilter implements ExceptionFilter {
       void reply.status(401).send({ statusCode: 401, error: 'Unauthorized', message: error.message });
       return;
     }
+    if (clientWentAway(error, host.switchToHttp().getRequest<FastifyRequest>())) {
+      // The client hung up (or was cut off by a request timeout, which already answered 408)
+      // while its body was being read: not the API's failure. 499 as in nginx, for the metrics.
+      this.logger.debug('the client closed the connection before its request was read');
+      void reply.status(499).send({ statusCode: 499, error: 'Client Closed Request', message: 'the connection closed before the request was read' });
+      return;
+    }
     this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     void reply.status(500).send({ statusCode: 500, error: 'Internal Server Error', message: 'unexpected error; see the API log' });
   }
+}
+
+function clientWentAway(error: unknown, request: FastifyRequest): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return (code === 'ECONNRESET' || (error as Error | undefined)?.message === 'aborted') && request.raw.socket.destroyed;
 }

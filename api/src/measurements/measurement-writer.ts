@@ -9,8 +9,17 @@ export class WriteQueueFullError extends Error {}
 /** The token names a device the database does not know (e.g. after a reset): log in again. */
 export class UnknownDeviceError extends Error {}
 
+/** What became of a request's readings once its statement committed. */
+export interface WriteOutcome {
+  /**
+   * The readings (indexes into the request's rows) refused because a different reading of the
+   * same device and device time is stored; every other reading is stored.
+   */
+  conflicts: number[];
+}
+
 interface PendingWrite extends DeviceReadings {
-  resolve: () => void;
+  resolve: (outcome: WriteOutcome) => void;
   reject: (error: unknown) => void;
 }
 
@@ -39,11 +48,11 @@ export class MeasurementWriter implements OnApplicationShutdown {
     private readonly settings: WriterSettings,
   ) {}
 
-  write(deviceId: number, rows: MeasurementInput[]): Promise<void> {
+  write(deviceId: number, rows: MeasurementInput[]): Promise<WriteOutcome> {
     if (this.queuedRows + rows.length > this.settings.maxPendingRows) {
       return Promise.reject(new WriteQueueFullError(`write queue full (${this.queuedRows} rows pending)`));
     }
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<WriteOutcome>((resolve, reject) => {
       this.queue.push({ deviceId, rows, resolve, reject });
       this.queuedRows += rows.length;
       this.metrics.pendingWrites.set(this.queuedRows);
@@ -87,8 +96,8 @@ export class MeasurementWriter implements OnApplicationShutdown {
 
   private async flush(batch: PendingWrite[]): Promise<void> {
     try {
-      await this.store(batch);
-      for (const pending of batch) pending.resolve();
+      const outcomes = await this.store(batch);
+      batch.forEach((pending, i) => pending.resolve(outcomes[i]!));
     } catch (error) {
       // Splitting only helps against a bad request; a database that is away or timing out would
       // just be asked the same thing once per request.
@@ -99,8 +108,7 @@ export class MeasurementWriter implements OnApplicationShutdown {
       // One bad request must not fail its neighbours: write them one by one to find it.
       for (const pending of batch) {
         try {
-          await this.store([pending]);
-          pending.resolve();
+          pending.resolve((await this.store([pending]))[0]!);
         } catch (single) {
           pending.reject(this.explain(single));
         }
@@ -108,13 +116,27 @@ export class MeasurementWriter implements OnApplicationShutdown {
     }
   }
 
-  private async store(batch: PendingWrite[]): Promise<void> {
+  /** One statement for the batch; per request, the readings that conflict with stored ones. */
+  private async store(batch: PendingWrite[]): Promise<WriteOutcome[]> {
     let total = 0;
     for (const { rows } of batch) total += rows.length;
     const inserted = await this.measurements.insert(batch);
     this.metrics.writeBatchRows.observe(total);
     this.metrics.ingested.inc(inserted);
-    this.metrics.duplicates.inc(total - inserted);
+    const outcomes: WriteOutcome[] = batch.map(() => ({ conflicts: [] }));
+    // Every row new (the common case): nothing else to ask. Otherwise some are retries of stored
+    // readings (fine) or readings that contradict stored ones (refused): one more query tells.
+    if (inserted === total) return outcomes;
+    const conflicting = await this.measurements.conflicts(batch);
+    let first = 0;
+    let next = 0;
+    batch.forEach((pending, i) => {
+      while (next < conflicting.length && conflicting[next]! < first + pending.rows.length) outcomes[i]!.conflicts.push(conflicting[next++]! - first);
+      first += pending.rows.length;
+    });
+    this.metrics.conflicts.inc(conflicting.length);
+    this.metrics.duplicates.inc(total - inserted - conflicting.length);
+    return outcomes;
   }
 
   private explain(error: unknown): unknown {

@@ -46,6 +46,11 @@ export class ApiMetrics {
     help: 'Measurements acknowledged but already stored (device retries).',
     registers: [this.registry],
   });
+  readonly conflicts = new Counter({
+    name: 'loadlab_api_measurements_conflict_total',
+    help: 'Measurements refused (409) because a different reading of the same device and device time is stored.',
+    registers: [this.registry],
+  });
   readonly writeBatchRows = new Histogram({
     name: 'loadlab_api_write_batch_rows',
     help: 'Rows per ingest statement (write batching coalesces concurrent requests).',

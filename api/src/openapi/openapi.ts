@@ -9,6 +9,7 @@ const error = (description: string) => ({
 });
 const unavailable = { ...error('Database unavailable or the service is overloaded; retry after the Retry-After header.'), headers: { 'Retry-After': { schema: { type: 'integer' } } } };
 const auth = [{ deviceToken: [] }];
+const timeout = error('The headers (HTTP_HEADERS_TIMEOUT_MS) or the whole request (HTTP_REQUEST_TIMEOUT_MS) did not arrive in time; the connection is closed.');
 
 /**
  * The OpenAPI 3 document served at GET /openapi.json. Request schemas are generated from the same
@@ -56,6 +57,7 @@ export function openApiDocument({ maxBatch, maxAgeHours, maxSkewSeconds }: Inges
               content: { 'application/json': { schema: { type: 'object', properties: { deviceId: { type: 'integer' }, token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' } } } } },
             },
             400: error('A field is missing or invalid; `issues` names each field and the reason.'),
+            408: timeout,
             413: error('The body is larger than MAX_BODY_BYTES.'),
             415: error('The body is not application/json.'),
             503: unavailable,
@@ -65,16 +67,21 @@ export function openApiDocument({ maxBatch, maxAgeHours, maxSkewSeconds }: Inges
       '/v1/measurements': {
         post: {
           summary: 'Store one measurement, or a batch a device buffered while offline.',
-          description: `Acknowledged (201) only after the rows are committed. A retried measurement (same device and deviceTime) is acknowledged but stored once. A batch holds at most ${maxBatch} measurements.`,
+          description: `Acknowledged (201) only after the rows are committed. A retried measurement (same device, deviceTime and values) is acknowledged but stored once; one with the same device and deviceTime but other values is refused with 409. A batch holds at most ${maxBatch} measurements.`,
           security: auth,
           requestBody: {
             required: true,
             content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/Measurement' }, { type: 'array', minItems: 1, maxItems: maxBatch, items: { $ref: '#/components/schemas/Measurement' } }] } } },
           },
           responses: {
-            201: { description: 'Committed.', content: { 'application/json': { schema: { type: 'object', properties: { accepted: { type: 'integer' } } } } } },
+            201: { description: 'Committed: `accepted` readings are stored (retries of stored readings included).', content: { 'application/json': { schema: { type: 'object', properties: { accepted: { type: 'integer' } } } } } },
             400: error(`A field is invalid (type, range, chargeNow > chargeFull, a deviceTime outside its window), or a batch is empty or holds more than ${maxBatch} measurements; \`issues\` names each field and the reason.`),
             401: error('No valid device token.'),
+            408: timeout,
+            409: {
+              description: 'Some readings contradict the stored reading of the same device and deviceTime (readings are never overwritten) and were not stored; the request\'s other readings were. `issues` names each refused reading, `accepted` counts the stored ones.',
+              content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/Error' }, { type: 'object', properties: { accepted: { type: 'integer' } } }] } } },
+            },
             413: error('The body is larger than MAX_BODY_BYTES.'),
             415: error('The body is not application/json.'),
             503: unavailable,
