@@ -12,6 +12,7 @@ import { connect } from 'node:net';
 import { PostgresCluster } from '@loadlab/sandbox/postgres';
 import { LocalPrometheus } from '../src/local/prometheus.js';
 import { runLocal, type LocalRunResult } from '../src/local/local-run.js';
+import { leftoversDir, reclaimLeftovers } from '../src/local/lifeline.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -224,6 +225,80 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     const open = [];
     for (const port of ports) if (await listening(port)) open.push(port);
     assert.deepEqual(open, [], 'ports still listening');
+  });
+
+  it('takes back everything it started when it is SIGKILLed mid-run (its watchdog does): within seconds no process, port or temp dir left', async () => {
+    const before = ourTempDirs();
+    const file = join(dir, 'killed.yaml');
+    await writeFile(file, SHORT.replace('duration: 16s', 'duration: 120s').replace('e2e-short', 'e2e-sigkill'));
+    const run = runCli(['run', file, '--out', join(dir, 'out-sigkill')], { ...process.env, DATABASE_URL: '', PROMETHEUS_URL: '' });
+    for (let i = 0; i < 300 && !/\[00:0[2-9]/.test(run.output()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(run.output(), /\[00:0/, `the run got going: ${run.output()}`);
+    const started = processesOf(run.child.pid!, [...ourTempDirs()].filter((d) => !before.has(d)));
+    const cmdlines = started.map((pid) => procFile(pid, 'cmdline')).join('\n');
+    assert.match(cmdlines, /lifeline-watchdog/, 'the run has a watchdog');
+    const runDirs = [...ourTempDirs()].filter((d) => !before.has(d) && cmdlines.includes(d));
+    assert.ok(runDirs.length >= 2, `the run's PostgreSQL and Prometheus dirs were found: ${runDirs.join(', ')}`);
+    const ports = portsIn(run.output());
+    assert.ok(ports.length >= 4, `database, two APIs and Prometheus ports in the output: ${ports.join(', ')}`);
+    const list = join(leftoversDir(), `${run.child.pid}.json`);
+    assert.ok(existsSync(list), 'the run keeps a list of what it started');
+    // No handler runs: only the CLI process dies, its children (each in a group of its own) and
+    // the watchdog (a session of its own) do not get the signal.
+    process.kill(run.child.pid!, 'SIGKILL');
+    await run.exited;
+    const killedAt = Date.now();
+    const gone = () => started.every((pid) => { const stat = procFile(pid, 'stat'); return stat === '' || stat.includes(') Z '); }) && runDirs.every((d) => !ourTempDirs().has(d)) && !existsSync(list);
+    while (!gone() && Date.now() - killedAt < 15_000) await new Promise((r) => setTimeout(r, 100));
+    const alive = started.filter((pid) => { const stat = procFile(pid, 'stat'); return stat !== '' && !stat.includes(') Z '); });
+    assert.deepEqual(alive, [], `processes still running: ${alive.map((pid) => procFile(pid, 'cmdline').replace(/\0/g, ' ')).join('; ')}`);
+    assert.deepEqual(runDirs.filter((d) => ourTempDirs().has(d)), [], 'temp dirs left behind');
+    assert.equal(existsSync(list), false, 'the list is removed once everything is taken back');
+    const open = [];
+    for (const port of ports) if (await listening(port)) open.push(port);
+    assert.deepEqual(open, [], 'ports still listening');
+    console.log(`# SIGKILLed run taken back by its watchdog in ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
+  });
+
+  it('the next run takes back what a killed run left when its watchdog was killed too (a real PostgreSQL, a process group, a temp dir)', async () => {
+    const leftovers = await mkdtemp(join(tmpdir(), 'loadlab-leftovers-test-'));
+    const pg = await PostgresCluster.start();
+    const tempDir = await mkdtemp(join(tmpdir(), 'loadlab-prometheus-'));
+    // A process group as local mode starts them: a shell and its child.
+    const group = spawn('sh', ['-c', 'sleep 600 & sleep 600; wait'], { detached: true, stdio: 'ignore' });
+    const gone = spawn('true');
+    await new Promise((r) => gone.once('exit', r));
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const startOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[19]!;
+      const children = readFileSync(`/proc/${group.pid}/task/${group.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+      assert.equal(children.length, 2, 'the shell runs two sleeps');
+      const postmaster = Number(readFileSync(join(pg.dir, 'data', 'postmaster.pid'), 'utf8').split('\n', 1)[0]);
+      await writeFile(join(leftovers, '1.json'), JSON.stringify({
+        owner: { pid: gone.pid, start: '1' }, // a run that is gone (no process has that pid and start time)
+        processes: [{ pid: group.pid, start: startOf(group.pid!) }, { pid: process.pid, start: 'not-this-process' }],
+        postgres: [pg.dir],
+        dirs: [tempDir],
+      }));
+      // A list whose run still goes is left alone.
+      await writeFile(join(leftovers, '2.json'), JSON.stringify({ owner: { pid: process.pid, start: startOf(process.pid) }, processes: [], postgres: [tempDir], dirs: [] }));
+      assert.equal(await reclaimLeftovers(leftovers), 1);
+      const running = (pid: number) => { const stat = procFile(pid, 'stat'); return stat !== '' && !stat.includes(') Z '); };
+      assert.deepEqual([group.pid!, ...children, postmaster].filter(running), [], 'the group and the postmaster are gone');
+      assert.equal(existsSync(pg.dir), false);
+      assert.equal(existsSync(tempDir), false);
+      assert.equal(await listening(pg.port), false, 'the database port is free');
+      assert.deepEqual(readdirSync(leftovers), ['2.json'], "the gone run's list is removed, the live one's kept");
+    } finally {
+      try {
+        process.kill(-group.pid!, 'SIGKILL');
+      } catch {
+        // taken back
+      }
+      await pg.destroy();
+      await rm(tempDir, { recursive: true, force: true });
+      await rm(leftovers, { recursive: true, force: true });
+    }
   });
 
   for (const [name, args, env, code, message] of [

@@ -45,9 +45,11 @@ export class PostgresCluster {
     return `postgres://loadlab@127.0.0.1:${this.port}/loadlab`;
   }
 
-  static async start(settings: Record<string, string> = {}): Promise<PostgresCluster> {
+  /** `created` is told the cluster's directory as soon as it exists (to clean up after a crash). */
+  static async start(settings: Record<string, string> = {}, created?: (dir: string) => void): Promise<PostgresCluster> {
     const bin = postgresBinDir();
     const dir = await mkdtemp(join(tmpdir(), 'loadlab-pg-'));
+    created?.(dir);
     await chmod(dir, 0o700);
     const cluster = new PostgresCluster(dir, await freePort(), bin);
     try {

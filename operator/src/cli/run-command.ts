@@ -71,8 +71,9 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     io.stderr('\nloadlab run: interrupted; stopping everything it started ...\n');
     abort.abort();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP: the terminal went away; the run stops as for Ctrl-C (a SIGKILL is the watchdog's, lifeline.ts).
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const name of signals) process.on(name, onSignal);
   try {
     const { DATABASE_URL: databaseUrl, PROMETHEUS_URL: prometheusUrl } = io.env;
     await runLocal({
@@ -98,7 +99,6 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     io.stderr(`loadlab run: could not run the experiment: ${message}\n`);
     return EXIT.unreadable;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const name of signals) process.off(name, onSignal);
   }
 }

@@ -11,6 +11,7 @@ import { startExporters } from './exporters.js';
 import { freePort, PostgresCluster, postgresBinDir } from '@loadlab/sandbox/postgres';
 import { requireBinary } from './binaries.js';
 import { ManagedProcess } from './processes.js';
+import { Lifeline } from './lifeline.js';
 import { checkRemotePrometheus, LocalPrometheus, PROMETHEUS_HOW_TO } from './prometheus.js';
 import { ProgressView, type TextOut } from './progress.js';
 import { formatHarnessCpu, HarnessMeter, type HarnessCpu } from './harness-cpu.js';
@@ -80,6 +81,10 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   // The split is checked before anything starts; this process moves first, so every child it
   // starts from here on (PostgreSQL, Prometheus, the exporters) inherits the other CPUs.
   const cpus = options.apiCpus ? splitCpus(options.apiCpus) : undefined;
+  // Everything started from here on is written down, so it is taken back even if this process
+  // is killed (SIGKILL, out of memory); a killed earlier run's leftovers are taken back first.
+  const { lifeline, reclaimed } = await Lifeline.start();
+  if (reclaimed > 0) say(`took back what ${reclaimed} killed earlier run${reclaimed > 1 ? 's' : ''} left running`);
   const cleanup: (() => Promise<void>)[] = [];
   if (cpus) {
     pinProcess(process.pid, cpus.rest);
@@ -97,7 +102,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       } catch (error) {
         throw new Error(`${(error as Error).message}; or set DATABASE_URL to a PostgreSQL you have`);
       }
-      const cluster = await PostgresCluster.start();
+      const cluster = await PostgresCluster.start({}, (dir) => lifeline.trackPostgres(dir));
       cleanup.push(() => cluster.destroy());
       databaseUrl = cluster.url;
       say(`database: throwaway PostgreSQL on 127.0.0.1:${cluster.port}`);
@@ -233,6 +238,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   } finally {
     await ManagedProcess.stopAll();
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
+    lifeline.end();
   }
 }
 

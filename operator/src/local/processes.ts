@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Lifeline } from './lifeline.js';
 
 /**
  * A child process local mode started and must stop: keeps the tail of its output for error
@@ -26,6 +27,9 @@ export class ManagedProcess {
     // detached: a Ctrl-C in the terminal reaches only us; we stop the children in order.
     const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.once('error', () => undefined); // reported through `exited` and the output tail
+    // Written down before anything else can happen: if this process is killed, the run's
+    // watchdog (or the next run) stops it.
+    Lifeline.current?.trackProcess(child.pid);
     return new ManagedProcess(name, child);
   }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from '@loadlab/sandbox/postgres';
 import { ManagedProcess } from './processes.js';
+import { Lifeline } from './lifeline.js';
 import { requireBinary } from './binaries.js';
 
 export const PROMETHEUS_HOW_TO = 'run npm run setup (installs the Debian package prometheus), or apt-get install prometheus';
@@ -91,6 +92,7 @@ export class LocalPrometheus {
   static async start(settings: PrometheusSettings): Promise<LocalPrometheus> {
     const binary = requireBinary('prometheus', PROMETHEUS_HOW_TO);
     const dir = await mkdtemp(join(tmpdir(), 'loadlab-prometheus-'));
+    Lifeline.current?.trackDir(dir);
     const port = await freePort();
     await writeFile(join(dir, 'prometheus.yml'), prometheusConfig(settings));
     const storage = settings.remoteWriteUrl
