@@ -96,7 +96,7 @@ describe('local mode infrastructure (real PostgreSQL, Prometheus and exporters)'
       const startedAt = performance.now();
       // Work in a backend: three million numbers summed, in its own connection (a backend that exits is counted
       // through the postmaster's reaped-children time).
-      execFileSync(join(postgresBinDir(), 'psql'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'loadlab', '-d', 'loadlab', '-Atc', 'SELECT sum(i) FROM generate_series(1, 3000000) i']);
+      execFileSync(join(postgresBinDir(), 'psql'), ['-d', pg.url, '-Atc', 'SELECT sum(i) FROM generate_series(1, 3000000) i']);
       await sleep(500);
       const afterWork = await read();
       const elapsedS = (performance.now() - startedAt) / 1000;

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -31,10 +32,14 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * A throwaway PostgreSQL cluster: initdb into a temp dir, a free loopback port, no unix socket.
- * initdb refuses to run as root, so as root the server runs as the Debian `postgres` user.
+ * A throwaway PostgreSQL cluster: initdb into a temp dir, a free loopback port, no unix socket,
+ * and a random password for its superuser (scram-sha-256): other users of the machine can reach
+ * the port but not the database. initdb refuses to run as root, so as root the server runs as the
+ * Debian `postgres` user.
  */
 export class PostgresCluster {
+  private readonly password = randomBytes(18).toString('base64url');
+
   private constructor(
     readonly dir: string,
     readonly port: number,
@@ -42,7 +47,7 @@ export class PostgresCluster {
   ) {}
 
   get url(): string {
-    return `postgres://loadlab@127.0.0.1:${this.port}/loadlab`;
+    return `postgres://loadlab:${this.password}@127.0.0.1:${this.port}/loadlab`;
   }
 
   /** `created` is told the cluster's directory as soon as it exists (to clean up after a crash). */
@@ -63,7 +68,15 @@ export class PostgresCluster {
   }
 
   private async initialise(settings: Record<string, string>): Promise<void> {
-    await this.asOwner(['initdb', '-D', this.data, '-U', 'loadlab', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+    // The password file is read by initdb and removed at once; the data dir is the server's alone.
+    const pwfile = join(this.dir, 'pwfile');
+    await writeFile(pwfile, `${this.password}\n`, { mode: 0o600 });
+    if (process.getuid?.() === 0) await run('chown', ['postgres:postgres', pwfile]);
+    try {
+      await this.asOwner(['initdb', '-D', this.data, '-U', 'loadlab', '--auth-host=scram-sha-256', '--auth-local=reject', `--pwfile=${pwfile}`, '--no-sync', '-E', 'UTF8', '--locale=C']);
+    } finally {
+      await rm(pwfile, { force: true });
+    }
     const conf = {
       listen_addresses: "'127.0.0.1'",
       port: String(this.port),
@@ -114,7 +127,7 @@ export class PostgresCluster {
   }
 
   async psql(sql: string): Promise<string> {
-    const { stdout } = await run(join(this.bin, 'psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(this.port), '-U', 'loadlab', '-d', 'loadlab', '-c', sql]);
+    const { stdout } = await run(join(this.bin, 'psql'), ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-d', this.url, '-c', sql]);
     return stdout.trim();
   }
 
@@ -123,13 +136,18 @@ export class PostgresCluster {
     await rm(this.dir, { recursive: true, force: true });
   }
 
+  /** For the tools that connect (createdb): the password without putting it on a command line. */
+  private get env(): NodeJS.ProcessEnv {
+    return { ...process.env, PGPASSWORD: this.password };
+  }
+
   private async asOwner([tool, ...args]: string[]): Promise<void> {
     const path = join(this.bin, tool!);
     if (process.getuid?.() === 0) {
       await chown(this.dir, ...(await postgresIds()));
-      await run('runuser', ['-u', 'postgres', '--', path, ...args]);
+      await run('runuser', ['-u', 'postgres', '--', path, ...args], { env: this.env });
     } else {
-      await run(path, args);
+      await run(path, args, { env: this.env });
     }
   }
 }
