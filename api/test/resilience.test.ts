@@ -96,6 +96,68 @@ describe('resilience, against a real PostgreSQL', () => {
     }
   });
 
+  it('PostgreSQL SIGKILLed mid-load and restarted: every acknowledged reading is stored once, the outage answers 503 (never 500), the API recovers on its own', async () => {
+    const api = await startTestApi(pg.url, { DB_POOL_ACQUIRE_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '2000' });
+    let killed = false;
+    try {
+      const devices = await Promise.all([0, 1, 2, 3].map((i) => login(api.url, `kettle-crash-${i}`)));
+      const acknowledged: string[] = [];
+      const statuses = new Map<number, number>();
+      let next = 0;
+      let stop = false;
+      let firstAfterRestart: number | undefined;
+      let restartedAt: number | undefined;
+      const base = Date.now() - 3 * 3600_000;
+      // Eight clients posting small batches of unique readings as fast as they are answered.
+      const client = async (c: number) => {
+        while (!stop) {
+          const device = devices[c % devices.length]!;
+          const times = [0, 1, 2].map(() => new Date(base - ++next * 10));
+          const response = await post(api.url, '/v1/measurements', device.token, times.map((t) => measurement({}, t))).catch(() => undefined);
+          const status = response?.status ?? 0;
+          await response?.arrayBuffer();
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          if (status === 201) {
+            for (const t of times) acknowledged.push(`${device.deviceId}@${t.toISOString()}`);
+            if (restartedAt !== undefined) firstAfterRestart ??= performance.now();
+          } else {
+            await sleep(50);
+          }
+        }
+      };
+      const clients = Array.from({ length: 8 }, (_, c) => client(c));
+      await sleep(1000);
+      const beforeCrash = acknowledged.length;
+      await pg.signalServer('SIGKILL');
+      killed = true;
+      await sleep(1500);
+      restartedAt = performance.now();
+      await pg.startServer(); // crash recovery replays the WAL
+      killed = false;
+      const serverUp = performance.now();
+      for (let waited = 0; firstAfterRestart === undefined && waited < 20_000; waited += 50) await sleep(50);
+      await sleep(500);
+      stop = true;
+      await Promise.all(clients);
+      assert.ok(beforeCrash > 50, `load ran before the crash: ${beforeCrash} readings acknowledged`);
+      assert.ok(firstAfterRestart !== undefined, 'the API stored readings again after the restart, without being restarted itself');
+      console.log(`  PostgreSQL SIGKILLed: answers ${JSON.stringify(Object.fromEntries(statuses))}; server restarted (crash recovery) in ${Math.round(serverUp - restartedAt)} ms, first 201 ${Math.round(firstAfterRestart - restartedAt)} ms after the restart began`);
+      assert.deepEqual([...statuses.keys()].filter((s) => s !== 201 && s !== 503), [], 'only 201 and 503 (no 500, no dropped connection)');
+      assert.ok((statuses.get(503) ?? 0) > 0, 'the outage was seen as 503');
+      const ids = devices.map((d) => d.deviceId).join(',');
+      const stored = new Set((await pg.psql(`SELECT device_id || '@' || to_char(device_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM measurement WHERE device_id IN (${ids})`)).split('\n'));
+      const lost = acknowledged.filter((key) => !stored.has(key));
+      assert.deepEqual(lost.slice(0, 5), [], `${lost.length} of ${acknowledged.length} acknowledged readings lost`);
+      assert.equal(new Set(acknowledged).size, acknowledged.length, 'each reading acknowledged once');
+      const hourly = Number(await pg.psql('SELECT sum(measurements) FROM measurement_hourly'));
+      const rows = Number(await pg.psql('SELECT count(*) FROM measurement'));
+      assert.equal(hourly, rows, 'the rollup agrees with the rows after crash recovery (stored in the same statement)');
+    } finally {
+      if (killed) await pg.startServer();
+      await api.close();
+    }
+  });
+
   it('readiness has a connection of its own: a request pool saturated by slow statements stays ready', async () => {
     const api = await startTestApi(pg.url, { DB_POOL_SIZE: '1', QUERY_DELAY_MS: '1500', DB_POOL_ACQUIRE_TIMEOUT_MS: '5000' });
     try {

@@ -78,6 +78,13 @@ export class Database {
     // the requests that need the database meanwhile get its error. Unhandled, it would crash us.
     this.pool.on('error', () => undefined);
     this.probe.on('error', () => undefined);
+    // pg-pool listens for a client's errors only while it is idle. A connection that breaks while
+    // a request holds it (the database killed mid-statement) emits 'error' besides failing its
+    // query: with nobody listening that is an uncaught exception, which ends the process. The
+    // query's own rejection is what the request answers with (503).
+    const ignoreErrors = (client: pg.PoolClient) => void client.on('error', () => undefined);
+    this.pool.on('connect', ignoreErrors);
+    this.probe.on('connect', ignoreErrors);
     this.queryDelayMs = settings.queryDelayMs;
     metrics.trackPool(settings.poolSize, () => ({ total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount }));
   }
