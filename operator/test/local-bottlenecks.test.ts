@@ -9,6 +9,7 @@ import { runLocal } from '../src/local/local-run.js';
 import { allowedCpus } from '../src/local/cpu-affinity.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { Client as PgClient } from 'pg';
 
 /**
  * Bottlenecks injected through the API's knobs (and the generator's concurrency), run for real in
@@ -116,6 +117,49 @@ describe('bottlenecks injected through the knobs, judged from real metrics (loca
       console.log(`${testCase.name}: ${verdict.text}`);
     });
   }
+
+  it('a transaction that keeps a table ingest writes to locked: database, with lock waits as the evidence (not only hold time)', async () => {
+    const name = 'bottleneck-locks';
+    const file = join(dir, `${name}.yaml`);
+    await writeFile(file, `apiVersion: loadlab.dev/v1alpha1\nkind: LoadExperiment\nmetadata:\n  name: ${name}\nspec:
+  fleet: { devices: 100, reportInterval: 2s, pollInterval: 2s }
+  load:
+    stages:
+      - { devices: 100, duration: 2s }
+      - { devices: 100, duration: 24s, shape: hold }
+  slo: { latencyPercentile: 95, latencyThreshold: 250ms, maxErrorRate: 0.01 }
+`);
+    // Someone else's transaction: the hourly rollup every ingest statement updates, locked
+    // against writers for 1.5 s at a time with 0.2 s gaps, for as long as the run lasts (60 s at most).
+    const locker = new PgClient({ connectionString: pg.url, application_name: 'lock-holder' });
+    await locker.connect();
+    let stop = false;
+    const holding = (async () => {
+      for (const deadline = Date.now() + 60_000; !stop && Date.now() < deadline; ) {
+        const exists = (await locker.query("SELECT to_regclass('measurement_hourly') IS NOT NULL AS ok")).rows[0].ok as boolean;
+        if (exists) {
+          await locker.query('BEGIN');
+          await locker.query('LOCK TABLE measurement_hourly IN EXCLUSIVE MODE');
+          await locker.query('SELECT pg_sleep(1.5)');
+          await locker.query('COMMIT');
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    try {
+      const result = await runLocal({ file, outDir: join(dir, name), databaseUrl: pg.url, out: { write: () => true } });
+      const { verdict, breakingPoint } = result.analysis;
+      assert.equal(breakingPoint.status, 'broke', verdict.text);
+      assert.equal(verdict.bottleneck, 'database', verdict.text);
+      const locks = verdict.evidence.find((e) => e.measure === 'db_lock_wait_fraction.mean');
+      assert.ok(locks?.crossed, `lock waits are evidence over their threshold: ${JSON.stringify(locks)}; ${verdict.text}`);
+      console.log(`lock contention: ${verdict.text}`);
+    } finally {
+      stop = true;
+      await holding.catch(() => undefined);
+      await locker.end();
+    }
+  });
 });
 
 /**

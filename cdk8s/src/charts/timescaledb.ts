@@ -1,4 +1,5 @@
 import { Chart } from 'cdk8s';
+import { POSTGRES_EXPORTER_QUERIES } from '@loadlab/operator/exporter-queries';
 import type { Construct } from 'constructs';
 import { add, COMMON_LABELS, DNS_EGRESS, inNamespace, type Manifest } from '../objects.js';
 import { RESTRICTED_CONTAINER, restrictedPod } from '../security.js';
@@ -11,6 +12,7 @@ const SELECTOR = { 'app.kubernetes.io/name': TIMESCALEDB_NAME } as const;
 const POSTGRES_UID = 70;
 /** postgres_exporter's image runs as nobody. */
 const NOBODY = 65534;
+const EXPORTER_QUERIES = `${TIMESCALEDB_NAME}-exporter-queries`;
 
 /**
  * Settings for a 2-CPU, 2 GiB database (the pod's limits): the experiments measure the API's
@@ -59,6 +61,13 @@ function timescaleDbManifests(namespace: string): Manifest[] {
       spec: { clusterIP: 'None', selector: SELECTOR, ports },
     },
     {
+      // loadlab's own postgres_exporter query: lock waits and the oldest open transaction.
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: EXPORTER_QUERIES, namespace, labels: { ...LABELS } },
+      data: { 'queries.yaml': POSTGRES_EXPORTER_QUERIES },
+    },
+    {
       apiVersion: 'apps/v1',
       kind: 'StatefulSet',
       metadata: { name: TIMESCALEDB_NAME, namespace, labels: { ...LABELS } },
@@ -105,7 +114,7 @@ function timescaleDbManifests(namespace: string): Manifest[] {
                 name: 'postgres-exporter',
                 image: IMAGES.postgresExporter,
                 imagePullPolicy: 'IfNotPresent',
-                args: ['--collector.stat_statements'],
+                args: ['--collector.stat_statements', '--extend.query-path=/etc/loadlab/queries.yaml'],
                 ports: [{ name: 'metrics', containerPort: PORTS.postgresExporter, protocol: 'TCP' }],
                 env: [
                   { name: 'DATA_SOURCE_URI', value: `127.0.0.1:${PORTS.postgres}/loadlab?sslmode=disable` },
@@ -115,9 +124,11 @@ function timescaleDbManifests(namespace: string): Manifest[] {
                 readinessProbe: { httpGet: { path: '/metrics', port: 'metrics' }, periodSeconds: 15, timeoutSeconds: 10 },
                 resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '250m', memory: '128Mi' } },
                 securityContext: { ...RESTRICTED_CONTAINER, runAsUser: NOBODY, runAsGroup: NOBODY },
+                volumeMounts: [{ name: 'exporter-queries', mountPath: '/etc/loadlab', readOnly: true }],
               },
             ],
             volumes: [
+              { name: 'exporter-queries', configMap: { name: EXPORTER_QUERIES } },
               { name: 'run', emptyDir: {} },
               { name: 'tmp', emptyDir: {} },
               { name: 'shm', emptyDir: { medium: 'Memory', sizeLimit: '512Mi' } },

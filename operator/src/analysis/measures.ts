@@ -73,6 +73,8 @@ export const USE_MEASURES: readonly MeasureInfo[] = [
   { key: 'db_active.mean', label: 'active backends', unit: 'count', resource: 'database', use: 'utilisation', query: 'db_active' },
   { key: 'db_hold_time.mean', label: 'connection hold time (query − wait)', unit: 'seconds', resource: 'database', use: 'saturation', threshold: 'dbHoldMeanS', query: 'db_hold_time' },
   { key: 'db_connections_fraction.max', label: 'backends / max_connections', unit: 'ratio', resource: 'database', use: 'saturation', threshold: 'dbConnectionsFraction', query: 'db_connections_fraction' },
+  { key: 'db_lock_wait_fraction.mean', label: 'active backends waiting for a lock', unit: 'ratio', resource: 'database', use: 'saturation', threshold: 'dbLockWaitFraction', query: 'db_lock_wait_fraction' },
+  { key: 'db_longest_transaction.max', label: 'oldest open transaction', unit: 'seconds', resource: 'database', use: 'saturation', threshold: 'dbLongestTransactionS', query: 'db_longest_transaction' },
   { key: 'db_longest_active.max', label: 'longest active transaction', unit: 'seconds', resource: 'database', use: 'saturation', query: 'db_longest_active' },
   { key: 'db_query.p95', label: 'query p95 (incl. wait)', unit: 'seconds', resource: 'database', use: 'saturation', query: 'db_query' },
   { key: 'db_query_errors.mean', label: 'failed statements', unit: 'rps', resource: 'database', use: 'errors', query: 'db_query_errors' },

@@ -424,6 +424,16 @@ export function buildCatalog(options: CatalogOptions): CatalogQuery[] {
       promql: `max(${m('pg_stat_activity_max_tx_duration', 'state="active"')})`,
     }),
     q({
+      name: 'db_lock_wait_fraction', resource: 'database', unit: 'ratio', combine: 'max',
+      description: 'Active backends waiting for a lock, as a fraction of the active backends (loadlab\'s postgres_exporter query).',
+      promql: `sum(${m('pg_loadlab_lock_waiting')}) / clamp_min(sum(${m('pg_stat_activity_count', 'state="active"')}), 1)`,
+    }),
+    q({
+      name: 'db_longest_transaction', resource: 'database', unit: 'seconds', combine: 'max',
+      description: 'Age of the oldest open transaction of a client, running or idle in transaction (loadlab\'s postgres_exporter query).',
+      promql: `max(${m('pg_loadlab_longest_transaction_seconds')})`,
+    }),
+    q({
       name: 'db_deadlocks', resource: 'database', unit: 'rps', combine: 'sum',
       description: 'Deadlocks detected per second.',
       promql: `sum(${rate('pg_stat_database_deadlocks')})`,

@@ -29,6 +29,8 @@ export interface Thresholds {
   dbHoldMeanS: number;
   dbConnectionsFraction: number;
   dbCpuLimitFraction: number;
+  dbLockWaitFraction: number;
+  dbLongestTransactionS: number;
   // --- memory / GC ---
   gcTimeFraction: number;
   memoryLimitFraction: number;
@@ -84,6 +86,8 @@ export const THRESHOLD_DOCS: Readonly<Record<keyof Thresholds, Readonly<Threshol
   dbHoldMeanS: { ...seconds(60), meaning: 'database is saturated when a statement holds its connection this many seconds on average (query time minus the pool wait).' },
   dbConnectionsFraction: { ...fraction, meaning: 'database is saturated when its backends reach this fraction of max_connections.' },
   dbCpuLimitFraction: { ...fraction, meaning: 'database is saturated when its container\'s CPU reaches this fraction of its CPU limit (in a cluster, when the limit is known).' },
+  dbLockWaitFraction: { ...fraction, meaning: 'database is saturated when this fraction of its active backends wait for a lock on average (a transaction holds rows or a table that others need).' },
+  dbLongestTransactionS: { ...seconds(86400), meaning: 'database is saturated when a transaction (running or idle in transaction) has been open this many seconds: it holds its locks and keeps vacuum from cleaning up.' },
 
   gcTimeFraction: { ...fraction, meaning: 'memory-gc is saturated when the hottest replica spends this fraction of wall time in garbage collection.' },
   memoryLimitFraction: { ...fraction, meaning: 'memory-gc is saturated when the API container\'s working set reaches this fraction of its memory limit (in a cluster, when the limit is known).' },
@@ -129,6 +133,12 @@ export const DEFAULT_THRESHOLDS: Readonly<Thresholds> = Object.freeze({
   dbHoldMeanS: 0.02,
   dbConnectionsFraction: 0.9,
   dbCpuLimitFraction: 0.9,
+  // A healthy ingest waits on a rollup row now and then; a quarter of the active backends waiting
+  // on locks all along is contention that decides throughput.
+  dbLockWaitFraction: 0.25,
+  // The API's own statements end within DB_STATEMENT_TIMEOUT_MS (10 s by default): a transaction
+  // open three times that long is someone else's, holding what it locked.
+  dbLongestTransactionS: 30,
 
   // Node's own guidance: more than ~10% of time in GC is a memory problem, not a CPU one.
   gcTimeFraction: 0.1,
