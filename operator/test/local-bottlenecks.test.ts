@@ -16,7 +16,7 @@ import { Client as PgClient } from 'pg';
  * local mode: real API processes, PostgreSQL, Prometheus scraping them, the local driver. The
  * verdict is reached from the metrics alone. Each run: a light hold, then a heavy one.
  */
-const cases: { name: string; spec: string; expected: Bottleneck[]; why: string; breaksAt?: { devices: number; lastGood: number; stepsRun: number } }[] = [
+const cases: { name: string; spec: string; expected: Bottleneck[]; why: string; breaksAt?: { devices: number; lastGood: number; stepsRun: number }; killPrometheusAtFirstJudgement?: true }[] = [
   {
     name: 'a DB pool that is too small, found by a breaking-point search',
     // A search (20, 300, 580 devices; a step is driven, then judged from Prometheus before the
@@ -33,6 +33,9 @@ const cases: { name: string; spec: string; expected: Bottleneck[]; why: string; 
     // then (rightly) call the database saturated first; 100 ms leaves the pool to be judged.
     expected: ['db-pool'],
     breaksAt: { devices: 300, lastGood: 20, stepsRun: 2 },
+    // The run's own Prometheus is SIGKILLed as the first step's judgement begins: local mode
+    // starts it again on its data and the search goes on.
+    killPrometheusAtFirstJudgement: true,
     why: 'one connection held 10 ms more per query serves ~90 queries/s; 300 devices every 2 s ask for 150 polls/s alone',
   },
   {
@@ -104,8 +107,14 @@ describe('bottlenecks injected through the knobs, judged from real metrics (loca
       const name = `bottleneck-${cases.indexOf(testCase)}`;
       const file = join(dir, `${name}.yaml`);
       await writeFile(file, `apiVersion: loadlab.dev/v1alpha1\nkind: LoadExperiment\nmetadata:\n  name: ${name}\nspec:\n${testCase.spec}`);
-      const result = await runLocal({ file, outDir: join(dir, name), databaseUrl: pg.url, out: { write: () => true } });
+      let output = '';
+      let judgements = 0;
+      const result = await runLocal({
+        file, outDir: join(dir, name), databaseUrl: pg.url, out: { write: (text: string) => (output += text) },
+        ...(testCase.killPrometheusAtFirstJudgement ? { beforeAnalysis: async ({ prometheusPid }) => void (judgements++ === 0 && process.kill(prometheusPid!, 'SIGKILL')) } : {}),
+      });
       const { verdict, breakingPoint } = result.analysis;
+      if (testCase.killPrometheusAtFirstJudgement) assert.match(output, /prometheus: it exited .*; starting it again on its data/);
       assert.equal(breakingPoint.status, 'broke', verdict.text);
       assert.ok(testCase.expected.includes(verdict.bottleneck), `expected ${testCase.expected.join(' or ')}, got ${verdict.bottleneck}: ${verdict.text}`);
       assert.ok(verdict.evidence.length > 0, 'the verdict carries its evidence');

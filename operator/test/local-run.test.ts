@@ -135,18 +135,25 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs a short experiment on two API processes, analysed from PROMETHEUS_URL, and its summary agrees with the driver, the API, Prometheus and the database', async () => {
+  it('runs a short experiment on two API processes, analysed from PROMETHEUS_URL (killed as the analysis begins, back 3 s later), and its summary agrees with the driver, the API, Prometheus and the database', async () => {
     const file = join(dir, 'short.yaml');
     await writeFile(file, SHORT);
     let output = '';
     const checks: Record<string, number> = {};
     let dashboard: Awaited<ReturnType<typeof dashboardAnswers>> = [];
+    let outage: Promise<void> | undefined;
     const result: LocalRunResult = await runLocal({
       file,
       outDir: join(dir, 'out'),
       databaseUrl: pg.url,
       prometheusUrl: external.url,
       out: { write: (text: string) => (output += text) },
+      // PROMETHEUS_URL's Prometheus is killed as the analysis begins and comes back 3 s later:
+      // the analysis waits for it (with backoff, saying so) and then reads what it had stored.
+      beforeAnalysis: async () => {
+        process.kill(external.pid!, 'SIGKILL');
+        outage = new Promise((resolve) => setTimeout(resolve, 3000)).then(() => external.restart());
+      },
       inspect: async ({ prometheusUrl, runId }) => {
         assert.equal(prometheusUrl, external.url, 'the analysis reads PROMETHEUS_URL');
         dashboard = await dashboardAnswers(prometheusUrl, runId);
@@ -174,6 +181,8 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     assert.equal(checks.promApiPolls, command.responses['200']);
     assert.equal(checks.apiInstances, 2, 'the load was spread over both API processes');
     assert.match(output, /PROMETHEUS_URL; a local agent scrapes/);
+    await outage;
+    assert.match(output, /prometheus: .*; retrying the analysis in 1 s/, 'the outage was waited out, and said so');
     // The harness (Prometheus agent, exporters, progress view) must not distort what is measured.
     assert.ok(result.harness.total < 10, `harness CPU ${result.harness.total.toFixed(1)} % of one core`);
     assert.ok(result.harness.parts.prometheus! > 0, 'the Prometheus process was measured');

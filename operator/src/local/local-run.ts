@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { RetryableError } from '../analysis/prometheus-client.js';
 import { analyzeRun, renderHtml, renderMarkdown, seriesToCsv, stagesTable, evidenceTable, timelineFromRun, type AnalysisResult, type Table } from '../analysis/index.js';
 import { runDriver, type DriverResult, type ProgressSnapshot } from '../driver/index.js';
 import { parseExperiment, formatErrors, type LoadExperiment } from '../schema/index.js';
@@ -41,6 +42,11 @@ export interface LocalRunOptions {
    * process (the driver), runs on the other CPUs until the run ends.
    */
   apiCpus?: readonly number[];
+  /**
+   * Called before each analysis (a search step's judgement, the final one), with the Prometheus
+   * it will query: lets tests break that Prometheus at that moment.
+   */
+  beforeAnalysis?: (live: { prometheusUrl: string; prometheusPid: number | undefined }) => Promise<void>;
   /** Called after the analysis, before anything is stopped: lets tests cross-check the live components. */
   inspect?: (live: { prometheusUrl: string; apiUrls: string[]; databaseUrl: string; runId: string }) => Promise<void>;
 }
@@ -187,17 +193,24 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       const responses = Object.values(results.at(-1)!.totals.responses).reduce((n, count) => n + count, 0);
       await waitForFinalScrape(prometheusUrl, selector, responses, scrapeIntervalS + (remote ? REMOTE_WRITE_DELAY_S : 0));
       throwIfAborted(options.signal);
+      await options.beforeAnalysis?.({ prometheusUrl, prometheusPid: prometheus.pid });
       const ran = results.flatMap((r) => r.timeline.filter((p) => p.startUnixS !== undefined && p.endUnixS !== undefined) as { index: number; startUnixS: number; endUnixS: number }[]);
-      return analyzeRun({
-        prometheus: prometheusUrl,
-        selector,
-        timeline: timelineFromRun(plan, ran),
-        slo: experiment.spec.slo,
-        thresholds: experiment.spec.analysis?.thresholds,
-        source: 'local',
-        step: scrapeIntervalS,
-        scrapeIntervalS,
-      });
+      return whilePrometheusAnswers(
+        () => analyzeRun({
+          prometheus: prometheusUrl,
+          selector,
+          timeline: timelineFromRun(plan, ran),
+          slo: experiment.spec.slo,
+          thresholds: experiment.spec.analysis?.thresholds,
+          source: 'local',
+          step: scrapeIntervalS,
+          scrapeIntervalS,
+        }),
+        // Ours died: start it again on its data (PROMETHEUS_URL's is not ours to restart).
+        remote ? undefined : prometheus,
+        say,
+        options.signal,
+      );
     };
     let analysis: AnalysisResult | undefined;
     if (plan.source === 'search') {
@@ -244,6 +257,33 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
 
 function pidsOf(pids: readonly (number | undefined)[]): number[] {
   return pids.filter((pid): pid is number => pid !== undefined);
+}
+
+/** How long the analysis waits for a Prometheus that does not answer before the run fails. */
+const PROMETHEUS_PATIENCE_MS = 120_000;
+
+/**
+ * Runs `analysis`, retrying while Prometheus does not answer (unreachable, 5xx, timeouts), with
+ * backoff from 1 s doubling to 10 s, for PROMETHEUS_PATIENCE_MS at most; says so on the output.
+ * A Prometheus of ours that has exited is started again first. Other errors are not retried.
+ */
+export async function whilePrometheusAnswers<T>(analysis: () => Promise<T>, own: LocalPrometheus | undefined, say: (line: string) => void, signal?: AbortSignal): Promise<T> {
+  const deadline = Date.now() + PROMETHEUS_PATIENCE_MS;
+  for (let delayMs = 1000; ; delayMs = Math.min(10_000, delayMs * 2)) {
+    try {
+      return await analysis();
+    } catch (error) {
+      if (!(error instanceof RetryableError) || Date.now() + delayMs > deadline) throw error;
+      throwIfAborted(signal);
+      if (own && !own.isRunning) {
+        say(`prometheus: it exited (${error.message}); starting it again on its data`);
+        await own.restart();
+        continue;
+      }
+      say(`prometheus: ${error.message}; retrying the analysis in ${delayMs / 1000} s (for ${PROMETHEUS_PATIENCE_MS / 1000} s at most)`);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }
 
 /** The process serving a database on this machine (its postmaster), to count its CPU; undefined when remote or not found. */

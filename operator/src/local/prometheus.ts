@@ -85,12 +85,13 @@ export async function checkRemotePrometheus(url: string): Promise<{ queryUrl: st
 export class LocalPrometheus {
   private constructor(
     readonly url: string,
-    private readonly process: ManagedProcess,
+    private process: ManagedProcess,
     private readonly dir: string,
+    private readonly args: readonly string[],
   ) {}
 
   static async start(settings: PrometheusSettings): Promise<LocalPrometheus> {
-    const binary = requireBinary('prometheus', PROMETHEUS_HOW_TO);
+    requireBinary('prometheus', PROMETHEUS_HOW_TO); // before anything is made
     const dir = await mkdtemp(join(tmpdir(), 'loadlab-prometheus-'));
     Lifeline.current?.trackDir(dir);
     const port = await freePort();
@@ -98,15 +99,10 @@ export class LocalPrometheus {
     const storage = settings.remoteWriteUrl
       ? ['--enable-feature=agent', `--storage.agent.path=${join(dir, 'data')}`]
       : [`--storage.tsdb.path=${join(dir, 'data')}`, '--web.enable-remote-write-receiver', '--enable-feature=native-histograms', '--storage.tsdb.retention.time=1d'];
-    const process = ManagedProcess.start('prometheus', binary, [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      ...storage,
-      '--log.level=warn',
-    ]);
-    const prometheus = new LocalPrometheus(`http://127.0.0.1:${port}`, process, dir);
+    const args = [`--config.file=${join(dir, 'prometheus.yml')}`, `--web.listen-address=127.0.0.1:${port}`, ...storage, '--log.level=warn'];
+    const prometheus = new LocalPrometheus(`http://127.0.0.1:${port}`, LocalPrometheus.spawn(args), dir, args);
     try {
-      await process.waitForHttp(`${prometheus.url}/-/ready`, 30_000);
+      await prometheus.ready();
     } catch (error) {
       await prometheus.stop();
       throw error;
@@ -114,8 +110,30 @@ export class LocalPrometheus {
     return prometheus;
   }
 
+  private static spawn(args: readonly string[]): ManagedProcess {
+    return ManagedProcess.start('prometheus', requireBinary('prometheus', PROMETHEUS_HOW_TO), [...args]);
+  }
+
+  private ready(): Promise<void> {
+    return this.process.waitForHttp(`${this.url}/-/ready`, 30_000);
+  }
+
   get pid(): number | undefined {
     return this.process.pid;
+  }
+
+  get isRunning(): boolean {
+    return this.process.isRunning;
+  }
+
+  /**
+   * Starts it again after it died (killed, crashed), on the same port and data directory: what
+   * it had stored comes back from its write-ahead log, and it scrapes again from there on.
+   */
+  async restart(): Promise<void> {
+    await this.process.stop();
+    this.process = LocalPrometheus.spawn(this.args);
+    await this.ready();
   }
 
   async stop(): Promise<void> {
