@@ -439,6 +439,43 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     assert.equal(condition(kept, 'CleanedUp')?.reason, 'KeptByPolicy', 'cleanup: never');
   });
 
+  it('carries a search across a kube-apiserver restart with etcd compacted past its watches (they get 410 Gone and list again): finished once, no duplicate children', async () => {
+    const name = 'apiserver-restart';
+    await create(name, {
+      fleet: { devices: 10000, reportInterval: '30s', pollInterval: '30s' },
+      load: { search: { startDevices: 3000, step: { devices: 1000 }, maxDevices: 10000, hold: '150s', rampUp: '30s' } },
+      timeout: '1h',
+      cleanup: 'never',
+    });
+    await actAsKubelet(name);
+    const model = models.get(name)!;
+    const start = runStartFor(model);
+    await actAsK6Operator(name, 0, start);
+    await waitForStatus(name, 'step 1 judged', (object) => object.status?.timeline?.[0]?.outcome === 'Held');
+    // Writes the operator does not watch move etcd's revision past anything its watches saw; the
+    // compaction then removes the history they would resume from.
+    for (let i = 0; i < 3; i++) await cp.kubectl(['create', 'configmap', `revision-bump-${i}`, '-n', NS]);
+    const seen = Number((await get(name)).metadata.resourceVersion);
+    const restartedAt = performance.now();
+    const { compactedRevision } = await cp.restartApiserver({ compactEtcd: true });
+    assert.ok(compactedRevision! > seen, `compacted at ${compactedRevision}, past the experiment's resource version ${seen}`);
+    const gone = await cp.getRaw(`/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments?watch=1&resourceVersion=${seen}&timeoutSeconds=1`);
+    assert.match(gone.body, /"code":410/, 'a watch from before the compaction is answered 410 Gone');
+    for (const unit of [1, 2, 3]) {
+      await actAsK6Operator(name, unit, start);
+      if (unit < 3) await waitForStatus(name, `step ${unit + 1} judged`, (object) => object.status?.timeline?.[unit]?.outcome === 'Held');
+    }
+    const done = await waitForPhase(name, 'Succeeded');
+    console.log(`[figures] kube-apiserver restart + etcd compaction mid-search: run finished ${((performance.now() - restartedAt) / 1000).toFixed(1)} s after the restart began`);
+    assert.deepEqual(done.status!.timeline!.map((checkpoint) => checkpoint.outcome), ['Held', 'Held', 'Held', 'Broke']);
+    assert.equal(done.status!.summary?.devicesAtBreak, 6000);
+    const left = await children(name);
+    assert.equal(left.testRuns.length, 4, 'one TestRun per step that ran, none twice');
+    const events = await eventsOf(name);
+    assert.equal(events.filter((event) => event.reason === 'RunStarted').length, 1, 'the run started once');
+    assert.equal(events.filter((event) => event.reason === 'BreakingPointFound').length, 1, 'and finished once');
+  });
+
   it('fails with the TestRun\'s reason when k6-operator reports stage error (stand-in), keeping the objects for inspection (cleanup onSuccess)', async () => {
     const name = 'broken';
     await create(name, stagesSpec());

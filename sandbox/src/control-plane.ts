@@ -127,8 +127,8 @@ interface Proc {
   exitCode: number | null | undefined; // undefined while running
 }
 
-function startProcess(name: string, bin: string, args: string[], logPath: string): Proc {
-  const out: WriteStream = createWriteStream(logPath);
+function startProcess(name: string, bin: string, args: string[], logPath: string, append = false): Proc {
+  const out: WriteStream = createWriteStream(logPath, { flags: append ? 'a' : 'w' });
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(out, { end: false });
   child.stderr!.pipe(out, { end: false });
@@ -229,6 +229,7 @@ export class ControlPlane {
   private readonly kubectlBin: string;
   private readonly keepTempDir: boolean;
   private readonly procs: Proc[] = [];
+  private apiserverCommand: { bin: string; args: string[] } | undefined;
   private stopped: Promise<void> | undefined;
 
   private constructor(init: {
@@ -322,34 +323,28 @@ export class ControlPlane {
       writeFileSync(tokenFile, `${plane.token},loadlab-admin,loadlab-admin,"system:masters"\n`, { mode: 0o600 });
 
       // --- kube-apiserver (flags as controller-runtime's envtest) ---------------------------------
-      plane.procs.push(
-        startProcess(
-          'kube-apiserver',
-          bins.apiserver,
-          [
-            `--etcd-servers=${plane.etcdUrl}`,
-            `--cert-dir=${certDir}`, // it writes a self-signed serving cert (and its CA) there
-            `--secure-port=${apiserverPort}`,
-            '--bind-address=127.0.0.1',
-            '--advertise-address=127.0.0.1',
-            '--endpoint-reconciler-type=none', // the `kubernetes` Service may not point at loopback
-            '--service-cluster-ip-range=10.0.0.0/24',
-            '--allow-privileged=true',
-            '--disable-admission-plugins=ServiceAccount',
-            '--authorization-mode=RBAC',
-            `--token-auth-file=${tokenFile}`,
-            `--service-account-issuer=${plane.server}`,
-            `--service-account-key-file=${saPub}`,
-            `--service-account-signing-key-file=${saKey}`,
-            ...(options.apiserverFlags ?? []),
-          ],
-          plane.logs.apiserver,
-        ),
-      );
-      await plane.waitFor('kube-apiserver', deadline, async () => {
-        const res = await get(`${plane.server}/readyz`, { authorization: `Bearer ${plane.token}` });
-        return res.status === 200;
-      });
+      plane.apiserverCommand = {
+        bin: bins.apiserver,
+        args: [
+          `--etcd-servers=${plane.etcdUrl}`,
+          `--cert-dir=${certDir}`, // it writes a self-signed serving cert (and its CA) there
+          `--secure-port=${apiserverPort}`,
+          '--bind-address=127.0.0.1',
+          '--advertise-address=127.0.0.1',
+          '--endpoint-reconciler-type=none', // the `kubernetes` Service may not point at loopback
+          '--service-cluster-ip-range=10.0.0.0/24',
+          '--allow-privileged=true',
+          '--disable-admission-plugins=ServiceAccount',
+          '--authorization-mode=RBAC',
+          `--token-auth-file=${tokenFile}`,
+          `--service-account-issuer=${plane.server}`,
+          `--service-account-key-file=${saPub}`,
+          `--service-account-signing-key-file=${saKey}`,
+          ...(options.apiserverFlags ?? []),
+        ],
+      };
+      plane.procs.push(startProcess('kube-apiserver', plane.apiserverCommand.bin, plane.apiserverCommand.args, plane.logs.apiserver));
+      await plane.apiserverReady(deadline);
       plane.writeKubeconfig();
       plane.startupMs = Math.round(performance.now() - began);
       return plane;
@@ -357,6 +352,49 @@ export class ControlPlane {
       await plane.stop();
       throw error;
     }
+  }
+
+  private apiserverReady(deadline: number): Promise<void> {
+    return this.waitFor('kube-apiserver', deadline, async () => {
+      const res = await get(`${this.server}/readyz`, { authorization: `Bearer ${this.token}` });
+      return res.status === 200;
+    });
+  }
+
+  /**
+   * Stops kube-apiserver and starts it again with the same flags, certificates and port (a control
+   * plane upgrade or crash, as clients see it: connections drop, watches end). With `compactEtcd`,
+   * etcd is compacted to its current revision while the apiserver is down, so every watch resumed
+   * from a resource version seen before is answered 410 Gone and has to list again.
+   */
+  async restartApiserver(options: { compactEtcd?: boolean } = {}): Promise<{ compactedRevision?: number }> {
+    const index = this.procs.findIndex((proc) => proc.name === 'kube-apiserver');
+    const old = this.procs[index];
+    if (!old || !this.apiserverCommand) throw new Error('no kube-apiserver to restart');
+    if (old.exitCode === undefined) {
+      old.child.kill('SIGTERM');
+      if (!(await Promise.race([old.exited.then(() => true), sleep(5_000).then(() => false)]))) {
+        old.child.kill('SIGKILL');
+        await old.exited;
+      }
+    }
+    const compactedRevision = options.compactEtcd ? await this.compactEtcd() : undefined;
+    this.procs[index] = startProcess('kube-apiserver', this.apiserverCommand.bin, this.apiserverCommand.args, this.logs.apiserver, true);
+    await this.apiserverReady(Date.now() + 90_000);
+    return compactedRevision === undefined ? {} : { compactedRevision };
+  }
+
+  /** Compacts etcd's history up to its current revision (etcd's JSON gateway); resolves to that revision. */
+  async compactEtcd(): Promise<number> {
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${this.etcdUrl}${path}`, { method: 'POST', body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as { header?: { revision?: string } };
+    };
+    const revision = Number((await post('/v3/kv/range', { key: Buffer.from('/').toString('base64'), limit: 1 })).header?.revision);
+    if (!(revision > 0)) throw new Error('etcd did not say its revision');
+    await post('/v3/kv/compaction', { revision: String(revision), physical: true });
+    return revision;
   }
 
   /** Polls `ready` until it is true; fails early, with the log's tail, when a process exits. */
