@@ -1,12 +1,17 @@
 """Schemathesis hooks for the loadlab API's conformance run (api/test/openapi-conformance.test.ts).
 
-A reading's deviceTime must lie in a window around the server's clock (MEASUREMENT_MAX_AGE_HOURS
-before it, MEASUREMENT_MAX_SKEW_SECONDS after it; the document says so in words, which a JSON
-schema cannot check). Generated date-times are drawn from inside that window, as a real device's
-clock gives them; every other check still runs on them.
+Two rules of a reading are stated in the document in words, which a JSON schema cannot check:
+- its deviceTime lies in a window around the server's clock (MEASUREMENT_MAX_AGE_HOURS before it,
+  MEASUREMENT_MAX_SKEW_SECONDS after it), and one device's readings at one deviceTime are one
+  reading (another with other values is refused with 409);
+- chargeNow <= chargeFull.
+Schema-valid values are brought inside them, as a real device gives them; values the generator made
+invalid on purpose are left alone, so every check (positive data acceptance included) holds.
 """
 from datetime import datetime, timedelta, timezone
+import itertools
 import os
+import re
 
 import schemathesis
 from hypothesis import strategies as st
@@ -23,9 +28,33 @@ def _recent(offset_s: int) -> str:
 # A margin on both sides: the request reaches the server a moment after it is generated.
 schemathesis.openapi.format("date-time", st.integers(min_value=-(MAX_AGE_S - 3600), max_value=max(0, MAX_SKEW_S - 60)).map(_recent))
 
+# The deviceTime pattern of the document (zod's ISO date-time with an offset). A string that matches
+# it is a schema-valid date-time, generated from the pattern rather than the format above.
+DATE_TIME = re.compile(
+    r"^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|(?:02)-(?:0[1-9]|1\d|2[0-8])))"
+    r"T(?:(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|([+-](?:[01]\d|2[0-3]):[0-5]\d)))$",
+    re.ASCII,
+)
+# Each replaced time is a millisecond earlier than the one before, from an hour before the run
+# began: the run's readings (one device) all have distinct times, so none conflicts with another,
+# and a run of a few thousand readings stays well inside the window.
+_ANCHOR = datetime.now(timezone.utc) - timedelta(hours=1)
+_EARLIER = itertools.count()
+
+
+def _unique_recent() -> str:
+    moment = _ANCHOR - timedelta(milliseconds=next(_EARLIER))
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 def _in(value, low, high, low_open=False):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and (value > low if low_open else value >= low) and value <= high
+
+
+def _in_window(item):
+    if isinstance(item, dict) and isinstance(item.get("deviceTime"), str) and DATE_TIME.match(item["deviceTime"]):
+        item = {**item, "deviceTime": _unique_recent()}
+    return item
 
 
 def _charge_in_order(item):
@@ -43,5 +72,5 @@ def _charge_in_order(item):
 @schemathesis.hook
 def map_body(context, body):
     if isinstance(body, list):
-        return [_charge_in_order(item) for item in body]
-    return _charge_in_order(body)
+        return [_charge_in_order(_in_window(item)) for item in body]
+    return _charge_in_order(_in_window(body))
