@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { DeviceTokens } from '../src/auth/device-token.js';
 import { PostgresCluster } from './support/postgres.js';
-import { login, measurement, post, startTestApi, TEST_SECRET } from './support/api.js';
+import { deviceKey, login, measurement, post, startTestApi, TEST_SECRET } from './support/api.js';
 
 type Api = Awaited<ReturnType<typeof startTestApi>>;
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
@@ -35,12 +35,34 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
       assert.equal(await pg.psql(`SELECT count(*) FROM device WHERE serial = 'kettle-login-2'`), '1');
     });
 
+    it('refuses a serial without its key (400 naming key) or with another serial\'s key (401), registering nothing', async () => {
+      const missing = await post(api.url, '/v1/devices/login', undefined, { serial: 'kettle-guessed' });
+      assert.equal(missing.status, 400);
+      assert.deepEqual(((await missing.json()) as { issues: { field: string }[] }).issues.map((i) => i.field), ['key']);
+      const wrong = await post(api.url, '/v1/devices/login', undefined, { serial: 'kettle-guessed', key: deviceKey('kettle-other') });
+      assert.equal(wrong.status, 401);
+      const forged = await post(api.url, '/v1/devices/login', undefined, { serial: 'kettle-guessed', key: deviceKey('kettle-guessed', 'another-secret-0123456789') });
+      assert.equal(forged.status, 401, 'a key made with another secret');
+      assert.equal(await pg.psql(`SELECT count(*) FROM device WHERE serial = 'kettle-guessed'`), '0');
+    });
+
+    it('logs a serial in alone when the API runs with DEVICE_LOGIN=serial (the seed\'s behaviour)', async () => {
+      const open = await startTestApi(pg.url, { DEVICE_LOGIN: 'serial' });
+      try {
+        const response = await post(open.url, '/v1/devices/login', undefined, { serial: 'kettle-serial-only' });
+        assert.equal(response.status, 200);
+      } finally {
+        await open.close();
+      }
+    });
+
     for (const [body, field] of [
       [{}, 'serial'],
       [{ serial: '' }, 'serial'],
       [{ serial: 'has space' }, 'serial'],
       [{ serial: 'x'.repeat(129) }, 'serial'],
       [{ serial: 'ok', extra: 1 }, 'body'],
+      [{ serial: 'ok', key: 'short' }, 'key'],
     ] as const) {
       it(`refuses ${JSON.stringify(body).slice(0, 40)} with 400 naming ${field}`, async () => {
         const response = await post(api.url, '/v1/devices/login', undefined, body);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { PostgresCluster } from './support/postgres.js';
-import { login, startTestApi } from './support/api.js';
+import { login, startTestApi, TEST_SECRET } from './support/api.js';
 
 /** Where scripts/setup.sh installs Schemathesis (its own venv, pinned there). */
 const SCHEMATHESIS = join(process.env.LOADLAB_CACHE || join(homedir(), '.cache', 'loadlab'), 'schemathesis', 'bin', 'st');
@@ -52,7 +52,7 @@ describe('OpenAPI conformance: Schemathesis against the running API (real Postgr
     ];
     // Date-times inside the API's deviceTime window (test/schemathesis/loadlab_hooks.py says why).
     const hooks = fileURLToPath(new URL('../../test/schemathesis', import.meta.url));
-    const env = { ...process.env, SCHEMATHESIS_HOOKS: 'loadlab_hooks', PYTHONPATH: hooks };
+    const env = { ...process.env, SCHEMATHESIS_HOOKS: 'loadlab_hooks', PYTHONPATH: hooks, LOADLAB_TOKEN_SECRET: TEST_SECRET };
     const child = spawn(SCHEMATHESIS, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { DeviceTokens } from '../src/auth/device-token.js';
 import { PostgresCluster } from './support/postgres.js';
-import { login, measurement, post, spawnApi, startTestApi, TEST_SECRET, waitUntilReady } from './support/api.js';
+import { deviceKey, login, measurement, post, spawnApi, startTestApi, TEST_SECRET, waitUntilReady } from './support/api.js';
 
 /** Retry-After is 1 to 3 s at random (spreads retries), never absent on a 503. */
 const RETRY_AFTER = /^[123]$/;
@@ -43,7 +43,7 @@ describe('resilience, against a real PostgreSQL', () => {
         }
       }
       assert.deepEqual(statuses, [503, 503, 503, 503, 503]);
-      assert.equal((await post(api.url, '/v1/devices/login', undefined, { serial: 'kettle-new' })).status, 503);
+      assert.equal((await post(api.url, '/v1/devices/login', undefined, { serial: 'kettle-new', key: deviceKey('kettle-new') })).status, 503);
       assert.equal((await fetch(`${api.url}/v1/command`, { headers: { authorization: `Bearer ${token}` } })).status, 503);
       assert.equal((await fetch(`${api.url}/v1/stats`)).status, 503);
 
@@ -205,7 +205,7 @@ describe('resilience, against a real PostgreSQL', () => {
       const responses = [
         await post(api.url, '/v1/measurements', token, measurement({}, new Date(Date.now() - 60_000))),
         await post(api.url, '/v1/measurements', token, [measurement({}, new Date(Date.now() - 120_000)), measurement({}, new Date(Date.now() - 180_000))]),
-        await post(api.url, '/v1/devices/login', undefined, { serial: 'kettle-timeout-new' }),
+        await post(api.url, '/v1/devices/login', undefined, { serial: 'kettle-timeout-new', key: deviceKey('kettle-timeout-new') }),
         await fetch(`${api.url}/v1/stats`),
       ];
       for (const response of responses) {

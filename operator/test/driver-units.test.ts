@@ -154,7 +154,8 @@ describe('requests', () => {
     assert.deepEqual([c.origin, c.method, c.path, c.body], [0, 'GET', '/v1/command', null]);
     const login = requests.build('login', 3, 0);
     assert.equal(login.path, '/api/v1/devices/login');
-    assert.deepEqual(JSON.parse(login.body!), { serial: deviceSerial(experiment, 3) });
+    const serial = deviceSerial(experiment, 3);
+    assert.deepEqual(JSON.parse(login.body!), { serial, key: createHmac('sha256', 's'.repeat(20)).update(`loadlab-device-key:${serial}`).digest('base64url') }, 'the serial and its key');
   });
 
   it('refuse a base URL that is not a plain origin', () => {

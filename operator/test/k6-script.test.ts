@@ -255,7 +255,7 @@ describe('the bundle run on a FAKE k6 runtime in Node (the real k6 cannot run he
       smoke.login();
     }
     assert.equal(fake.requests.length, 20, 'iterations past the planned logins send nothing');
-    assert.deepEqual(JSON.parse(fake.requests[7]!.body!), { serial: 'kettle-1-00000007' });
+    assert.deepEqual(JSON.parse(fake.requests[7]!.body!), { serial: 'kettle-1-00000007', key: createHmac('sha256', SECRET).update('loadlab-device-key:kettle-1-00000007').digest('base64url') });
     assert.equal(fake.requests[7]!.params.responseType, 'text', 'the body is read although the script discards bodies elsewhere');
     assert.deepEqual(fake.requests[7]!.params.tags, { endpoint: 'login', name: '/v1/devices/login' });
     const idChecks = fake.checks.filter((check) => check.name === 'login returned the registered device id');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { composeDeviceToken, mintDeviceToken, tokenExpiryS } from '../src/contract/index.js';
+import { composeDeviceKey, composeDeviceToken, deviceKey, mintDeviceToken, tokenExpiryS } from '../src/contract/index.js';
 
 /*
  * Known tokens, computed once by the API's own class (api/src/auth/device-token.ts, compiled):
@@ -16,6 +16,32 @@ const API_TOKENS = [
   // new DeviceTokens('0123456789abcdef0123456789abcdef', 86400).issue(1, 1767225600000)
   { secret: '0123456789abcdef0123456789abcdef', deviceId: 1, expiresAtS: 1_767_312_000, token: 'MS4xNzY3MzEyMDAw.CvTQpWyQ3-B4_wETvAnErsQitAI17fvViaWhhpozalI' },
 ];
+
+/*
+ * Known device keys, computed once by the API's own class (api/src/auth/device-key.ts, compiled):
+ *   node -e "import('/work/main/api/dist/src/auth/device-key.js').then(m =>
+ *     console.log(new m.DeviceKeys('s'.repeat(16)).keyOf('kettle-000042')))"
+ * The second serial is longer than one HMAC block's message (the driver's fast HMAC refuses those).
+ */
+const API_KEYS = [
+  { secret: 's'.repeat(16), serial: 'kettle-000042', key: 'hzTaCbkXW8DBbicauZivtxg2SyLjCYrz5HnhDi2ZLFc' },
+  { secret: 'loadlab-tëst-secret-✓', serial: `lab:kettle.7_x-${'y'.repeat(100)}`, key: 'uTKLeF8bS2KpK-Ma6XMu8nusAScczjKW5cYq6jPG7YQ' },
+];
+
+describe('device keys the load generators log in with', () => {
+  for (const known of API_KEYS) {
+    it(`are byte-identical to the API's DeviceKeys.keyOf (${known.serial.slice(0, 20)})`, () => {
+      assert.equal(deviceKey(known.secret, known.serial), known.key);
+    });
+  }
+
+  it('are one HMAC of "loadlab-device-key:" + serial, as k6 computes it (hmac base64rawurl)', () => {
+    const calls: string[] = [];
+    const key = composeDeviceKey({ hmacSha256Base64url: (secret, text) => (calls.push(`${secret}|${text}`), 'KEY') }, 'secret', 'kettle-1');
+    assert.deepEqual(calls, ['secret|loadlab-device-key:kettle-1']);
+    assert.equal(key, 'KEY');
+  });
+});
 
 describe('device tokens minted by the load generators', () => {
   for (const known of API_TOKENS) {

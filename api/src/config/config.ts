@@ -16,6 +16,9 @@ const baseSchema = z.object({
   TOKEN_SECRET: z.string().min(16, 'must be at least 16 characters (it signs device tokens)'),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   MIGRATE_ON_START: z.stringbool().default(true),
+  // key: a device logs in with its serial and its key (auth/device-key.ts); serial: with its
+  // serial alone, as the seed did (anyone who knows or guesses a serial gets that device's token).
+  DEVICE_LOGIN: z.enum(['key', 'serial']).default('key'),
   // A client that sends its request slowly holds a socket and memory: the headers must all have
   // arrived within the first, the whole request (headers and body) within the second, and an idle
   // connection (no bytes either way) is closed after the third.

@@ -9,5 +9,10 @@ export const loginSchema = z
       .max(128, 'must be at most 128 characters')
       .regex(/^[A-Za-z0-9._:-]+$/, 'may only contain letters, digits and . _ : -')
       .describe('The device serial number; unknown serials are registered on first login.'),
+    key: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, 'must be the device key: 43 characters of base64url')
+      .optional()
+      .describe('The device key provisioned with the device: base64url(HMAC-SHA256(TOKEN_SECRET, "loadlab-device-key:" + serial)), without padding. Required unless the API runs with DEVICE_LOGIN=serial.'),
   })
   .strict();

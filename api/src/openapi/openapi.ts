@@ -49,14 +49,15 @@ export function openApiDocument({ maxBatch, maxAgeHours, maxSkewSeconds }: Inges
     paths: {
       '/v1/devices/login': {
         post: {
-          summary: 'Log a device in (registering it on first use) and get a signed token.',
+          summary: 'Log a device in with its serial and key (registering it on first use) and get a signed token.',
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/Login' } } } },
           responses: {
             200: {
               description: 'The device token, checked on every request without a database round trip.',
               content: { 'application/json': { schema: { type: 'object', properties: { deviceId: { type: 'integer' }, token: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' } } } } },
             },
-            400: error('A field is missing or invalid; `issues` names each field and the reason.'),
+            400: error('A field is missing or invalid (the key too, unless the API runs with DEVICE_LOGIN=serial); `issues` names each field and the reason.'),
+            401: error("The key is not the serial's device key."),
             408: timeout,
             413: error('The body is larger than MAX_BODY_BYTES.'),
             415: error('The body is not application/json.'),

@@ -4,11 +4,16 @@ Two rules of a reading are stated in the document in words, which a JSON schema 
 - its deviceTime lies in a window around the server's clock (MEASUREMENT_MAX_AGE_HOURS before it,
   MEASUREMENT_MAX_SKEW_SECONDS after it), and one device's readings at one deviceTime are one
   reading (another with other values is refused with 409);
-- chargeNow <= chargeFull.
+- chargeNow <= chargeFull;
+- a login's key is the key of its serial (HMAC-SHA256 under the API's TOKEN_SECRET, which the test
+  gives this process as LOADLAB_TOKEN_SECRET): a device knows its own key.
 Schema-valid values are brought inside them, as a real device gives them; values the generator made
 invalid on purpose are left alone, so every check (positive data acceptance included) holds.
 """
 from datetime import datetime, timedelta, timezone
+import base64
+import hashlib
+import hmac
 import itertools
 import os
 import re
@@ -69,8 +74,26 @@ def _charge_in_order(item):
     return item
 
 
+SERIAL = re.compile(r"^[A-Za-z0-9._:-]{1,128}$", re.ASCII)
+KEY = re.compile(r"^[A-Za-z0-9_-]{43}$", re.ASCII)
+TOKEN_SECRET = os.environ.get("LOADLAB_TOKEN_SECRET", "").encode()
+
+
+def _with_key(login):
+    """A schema-valid login gets its serial's key (absent or schema-valid keys alike); one the
+    generator made invalid on purpose keeps what it has."""
+    serial, key = login.get("serial"), login.get("key")
+    if isinstance(serial, str) and SERIAL.match(serial) and (key is None or (isinstance(key, str) and KEY.match(key))):
+        mac = hmac.new(TOKEN_SECRET, f"loadlab-device-key:{serial}".encode(), hashlib.sha256).digest()
+        login = {**login, "key": base64.urlsafe_b64encode(mac).rstrip(b"=").decode()}
+    return login
+
+
 @schemathesis.hook
 def map_body(context, body):
+    operation = getattr(getattr(context, "operation", None), "path", "")
+    if operation == "/v1/devices/login":
+        return _with_key(body) if isinstance(body, dict) else body
     if isinstance(body, list):
         return [_charge_in_order(_in_window(item)) for item in body]
     return _charge_in_order(_in_window(body))

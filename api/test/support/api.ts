@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig, type Config } from '../../src/config/config.js';
@@ -16,8 +17,16 @@ export async function startTestApi(databaseUrl: string, overrides: Record<string
   return { ...(await startApi(config)), config };
 }
 
+/**
+ * A device's key as its provisioning computes it (README: device login), written out here with
+ * node:crypto rather than taken from the API, so the tests check the API against the format.
+ */
+export function deviceKey(serial: string, secret = TEST_SECRET): string {
+  return createHmac('sha256', secret).update(`loadlab-device-key:${serial}`).digest('base64url');
+}
+
 export async function login(baseUrl: string, serial: string): Promise<{ deviceId: number; token: string }> {
-  const response = await fetch(`${baseUrl}/v1/devices/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ serial }) });
+  const response = await fetch(`${baseUrl}/v1/devices/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ serial, key: deviceKey(serial) }) });
   if (response.status !== 200) throw new Error(`login ${serial}: ${response.status} ${await response.text()}`);
   return (await response.json()) as { deviceId: number; token: string };
 }

@@ -5,6 +5,7 @@ import { measurementPayload } from '../../src/traffic/index.js';
 import { apiFile } from './api-package.js';
 import type { Log } from './output.js';
 import { benchExperiment } from './step-plan.js';
+import { deviceKey } from '../../src/contract/device-token.js';
 
 /*
  * The servers under test, each in its own process on a free loopback port, started from the
@@ -82,7 +83,7 @@ export function serverFailed(server: ServerUnderTest): string | undefined {
 /** One round trip per route through the server, so a broken set-up fails loudly before any load. */
 export async function checkRoutes(server: ServerUnderTest): Promise<void> {
   const label = SERVER_LABEL[server.kind];
-  const login = await fetch(`${server.url}/v1/devices/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ serial: 'bench-route-check' }) });
+  const login = await fetch(`${server.url}/v1/devices/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ serial: 'bench-route-check', key: deviceKey(TOKEN_SECRET, 'bench-route-check') }) });
   if (login.status !== 200) throw new Error(`${label}: login answered ${login.status}: ${await login.text()}`);
   const { token } = (await login.json()) as { token: string };
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };

@@ -22,6 +22,15 @@ export function composeDeviceToken(primitives: TokenPrimitives, secret: string, 
   return `${payload}.${primitives.hmacSha256Base64url(secret, payload)}`;
 }
 
+/**
+ * A device's key, which it proves itself with at login (api/src/auth/device-key.ts): unpadded
+ * base64url of HMAC-SHA256(secret, "loadlab-device-key:" + serial). The load generators derive
+ * each simulated device's key from the API's TOKEN_SECRET as provisioning would.
+ */
+export function composeDeviceKey(primitives: Pick<TokenPrimitives, 'hmacSha256Base64url'>, secret: string, serial: string): string {
+  return primitives.hmacSha256Base64url(secret, `loadlab-device-key:${serial}`);
+}
+
 /** A token expiry between one and two hours ahead that changes once an hour. */
 export function tokenExpiryS(nowMs: number): number {
   return (Math.floor(nowMs / 3_600_000) + 2) * 3600;

@@ -1,4 +1,4 @@
-import { mintDeviceToken } from '../contract/device-token.js';
+import { deviceKey, mintDeviceToken } from '../contract/device-token.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
 import { deviceSerial, measurementPayload } from '../traffic/payload.js';
 import { TokenCache } from './token-cache.js';
@@ -64,8 +64,10 @@ export class DeviceRequests {
       }
       case 'command':
         return { origin, method: 'GET', path, headers: ['authorization', this.authorization(device)], body: null };
-      case 'login':
-        return { origin, method: 'POST', path, headers: ['content-type', 'application/json'], body: `{"serial":"${deviceSerial(this.options.experiment, device)}"}` };
+      case 'login': {
+        const serial = deviceSerial(this.options.experiment, device);
+        return { origin, method: 'POST', path, headers: ['content-type', 'application/json'], body: JSON.stringify({ serial, key: deviceKey(this.options.tokenSecret, serial) }) };
+      }
     }
   }
 

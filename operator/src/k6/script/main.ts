@@ -20,7 +20,7 @@ import { deviceSerial, measurementPayload } from '../../traffic/payload.js';
 import type { ScriptConfig } from '../script-config.js';
 import type { K6Endpoint } from '../options.js';
 import { IterationDevices, deviceId, slotOrderFor } from '../../traffic/schedule.js';
-import { composeDeviceToken, tokenExpiryS, type TokenPrimitives } from '../../contract/device-token-format.js';
+import { composeDeviceKey, composeDeviceToken, tokenExpiryS, type TokenPrimitives } from '../../contract/device-token-format.js';
 
 declare const LOADLAB_CONFIG: ScriptConfig;
 const CONFIG: ScriptConfig = LOADLAB_CONFIG;
@@ -48,11 +48,16 @@ const k6Primitives: TokenPrimitives = {
 
 /** Minted locally: the operator registered device i as id i+1 and shares the API's secret. */
 function authorization(device: number): string {
+  return `Bearer ${composeDeviceToken(k6Primitives, tokenSecret(), deviceId(device), tokenExpiryS(Date.now()))}`;
+}
+
+/** The API's TOKEN_SECRET: device tokens and device keys are derived from it. */
+function tokenSecret(): string {
   const secret = __ENV.LOADLAB_TOKEN_SECRET;
   if (!secret) {
     throw new Error('LOADLAB_TOKEN_SECRET is not set: give the runners the TOKEN_SECRET of the experiment\'s API');
   }
-  return `Bearer ${composeDeviceToken(k6Primitives, secret, deviceId(device), tokenExpiryS(Date.now()))}`;
+  return secret;
 }
 
 function requestParams(endpoint: K6Endpoint, headers: Record<string, string>) {
@@ -90,7 +95,8 @@ export function login(): void {
   const index = exec.scenario.iterationInTest;
   if (index >= CONFIG.login.devices) return; // rounding of the login rate (see options.ts) ran past the plan
   const device = CONFIG.login.firstDevice + index;
-  const response = http.post(`${API_URL}${CONFIG.routes.login}`, JSON.stringify({ serial: deviceSerial(FLEET, device) }), {
+  const serial = deviceSerial(FLEET, device);
+  const response = http.post(`${API_URL}${CONFIG.routes.login}`, JSON.stringify({ serial, key: composeDeviceKey(k6Primitives, tokenSecret(), serial) }), {
     ...requestParams('login', { 'Content-Type': 'application/json' }),
     responseType: 'text',
   });
