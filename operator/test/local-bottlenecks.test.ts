@@ -39,19 +39,6 @@ const cases: { name: string; spec: string; expected: Bottleneck[]; why: string; 
     why: 'one connection held 10 ms more per query serves ~90 queries/s; 300 devices every 2 s ask for 150 polls/s alone',
   },
   {
-    name: 'a slow database',
-    spec: `  fleet: { devices: 60, reportInterval: 2s, pollInterval: 2s }
-  load:
-    stages:
-      - { devices: 60, duration: 2s }
-      - { devices: 60, duration: 30s, shape: hold }
-  target: { dbPoolSize: 40, queryDelayMs: 60 }
-  slo: { latencyPercentile: 95, latencyThreshold: 40ms, maxErrorRate: 0.01 }
-`,
-    expected: ['database'],
-    why: 'every statement takes 60 ms in PostgreSQL with a pool large enough never to wait',
-  },
-  {
     name: 'an API that is CPU-bound',
     spec: `  fleet: { devices: 300, reportInterval: 2s, pollInterval: 2s }
   load:
@@ -127,6 +114,9 @@ describe('bottlenecks injected through the knobs, judged from real metrics (loca
     });
   }
 
+  // The database verdict in a real run: a slow database by lock contention (the synthetic runs
+  // and the db-pool search above judge hold time from pg_sleep; a run that only slowed every
+  // statement would add a minute of CI for the same verdict).
   it('a transaction that keeps a table ingest writes to locked: database, with lock waits as the evidence (not only hold time)', async () => {
     const name = 'bottleneck-locks';
     const file = join(dir, `${name}.yaml`);
