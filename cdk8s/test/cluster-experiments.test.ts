@@ -260,6 +260,7 @@ describe('experiments on a real cluster: the loadlab engine end to end (scripts/
       return row.slice(starts[index]!.at, starts[index + 1]?.at ?? row.length).trim();
     };
     assert.equal(column('PHASE'), 'Succeeded');
+    assert.equal(column('OUTCOME'), 'SloHeld', 'the SLO gate: met');
     assert.equal(column('DEVICES'), '20');
     assert.equal(Number(column('RPS')), summary.rps);
     assert.equal(Number(column('P95-MS')), summary.p95Ms);

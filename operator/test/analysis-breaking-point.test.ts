@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findBreakingPoint, type Slo } from '../src/analysis/index.js';
+import { findBreakingPoint, sloGate, type Slo } from '../src/analysis/index.js';
 import { runOf, stageOf, type StageSpec } from './fixtures/analysis/stage-builder.js';
 import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
 
@@ -96,5 +96,35 @@ describe('the breaking point', () => {
     const specs = [{ devices: 1000, offeredRps: 100, achievedRps: 100 }, { devices: 2000, offeredRps: 200, achievedRps: 185 }];
     assert.equal(findBreakingPoint(runOf(specs), slo, DEFAULT_THRESHOLDS).status, 'broke');
     assert.equal(findBreakingPoint(runOf(specs), slo, { ...DEFAULT_THRESHOLDS, kneeRatio: 0.9 }).status, 'held');
+  });
+});
+
+describe('the SLO gate (loadlab run\'s exit status, the SloMet condition)', () => {
+  const judged = (specs: StageSpec[]) => findBreakingPoint(runOf(specs), slo, DEFAULT_THRESHOLDS);
+  const broke = judged([{ devices: 1000, latencyS: 0.1 }, { devices: 2000, latencyS: 0.1 }, { devices: 3000, latencyS: 2 }]);
+  const held = judged([{ devices: 1000, latencyS: 0.1 }, { devices: 2000, latencyS: 0.1 }]);
+
+  it('stages: met when every judged stage held, broken (naming the stage and why) when one broke', () => {
+    assert.deepEqual({ ...sloGate(held, 'stages'), message: undefined }, { outcome: 'met', reason: 'SloHeld', message: undefined });
+    const gate = sloGate(broke, 'stages', 100_000);
+    assert.equal(gate.outcome, 'broken', 'a floor does not save a stages run that broke');
+    assert.equal(gate.reason, 'SloBroken');
+    assert.match(gate.message, /3,000 devices\) broke it: .*p95/);
+  });
+
+  it('a search: a breaking point passes unless the fleet it held is below minDevices', () => {
+    assert.equal(sloGate(broke, 'search').outcome, 'met');
+    assert.equal(sloGate(broke, 'search', 2000).outcome, 'met', 'held 2,000: at the floor');
+    const below = sloGate(broke, 'search', 2001);
+    assert.deepEqual([below.outcome, below.reason], ['broken', 'BelowMinDevices']);
+    assert.match(below.message, /held up to 2,000 devices, below the floor of 2,001 devices; .*3,000 devices\) broke it/);
+    assert.equal(sloGate(held, 'search', 5000).outcome, 'broken', 'never broke, but never reached the floor either');
+    const first = sloGate(judged([{ devices: 1000, latencyS: 2 }]), 'search', 1);
+    assert.deepEqual([first.outcome, first.reason], ['broken', 'BelowMinDevices']);
+    assert.match(first.message, /held at no step/);
+  });
+
+  it('unknown when nothing could be judged', () => {
+    assert.deepEqual(sloGate({ status: 'undetermined', judged: 0 }, 'stages').outcome, 'unknown');
   });
 });

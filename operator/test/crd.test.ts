@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { CONDITION_TYPES } from '../src/controller/conditions.js';
 import { describe, it } from 'node:test';
 import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS } from '../src/schema/thresholds.js';
 import {
@@ -122,7 +123,7 @@ describe('the LoadExperiment CRD', () => {
     const columns = version.additionalPrinterColumns;
     assert.deepEqual(
       columns.filter((column) => !column.priority).map((column) => column.name),
-      ['Phase', 'Devices', 'RPS', 'P95-ms', 'Errors', 'Breaks-At', 'Bottleneck', 'Age'],
+      ['Phase', 'Outcome', 'Devices', 'RPS', 'P95-ms', 'Errors', 'Breaks-At', 'Bottleneck', 'Age'],
     );
     assert.ok(columns.some((column) => column.priority === 1), 'extras for -o wide');
   });
@@ -130,7 +131,11 @@ describe('the LoadExperiment CRD', () => {
   it('points every printer column at a field the schema has', () => {
     for (const column of PRINTER_COLUMNS) {
       if (column.jsonPath === '.metadata.creationTimestamp') continue;
-      const path = column.jsonPath.slice(1);
+      // A condition's field by its type (.status.conditions[?(@.type=="SloMet")].reason): the
+      // field of the list's items, and the type one the operator writes.
+      const filter = /^(.*)\[\?\(@\.type=="(\w+)"\)\](.*)$/.exec(column.jsonPath);
+      if (filter) assert.ok((CONDITION_TYPES as readonly string[]).includes(filter[2]!), `${column.name}: the operator writes no ${filter[2]} condition`);
+      const path = filter ? `${filter[1]!.slice(1)}[]${filter[3]}` : column.jsonPath.slice(1);
       const node = nodeAt(schema, path);
       const expectedType = column.type === 'integer' || column.type === 'number' ? column.type : 'string';
       assert.equal(node.type, expectedType, `${column.name}: ${path} is ${String(node.type)}`);

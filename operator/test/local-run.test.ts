@@ -236,6 +236,15 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     assert.deepEqual(open, [], 'ports still listening');
   });
 
+  it('exits 99 when the SLO broke (the SLO gate, k6\'s convention), saying where and why', async () => {
+    const file = join(dir, 'broken.yaml');
+    // Every statement waits 5 ms in PostgreSQL: a 2 ms p95 cannot hold.
+    await writeFile(file, SHORT.replace('e2e-short', 'e2e-broken').replace('target: { replicas: 2 }', 'target: { replicas: 1, queryDelayMs: 5 }').replace('latencyThreshold: 1s', 'latencyThreshold: 2ms').replace('duration: 16s', 'duration: 14s'));
+    const run = runCli(['run', file, '--out', join(dir, 'out-broken')], { ...process.env, DATABASE_URL: pg.url, PROMETHEUS_URL: '' });
+    assert.equal(await run.exited, 99, run.output());
+    assert.match(run.output(), /slo: BROKEN: stage 2 hold \(40 devices\) broke it: p95 [\d,.]+ ms > 2 ms/);
+  });
+
   it('takes back everything it started when it is SIGKILLed mid-run (its watchdog does): within seconds no process, port or temp dir left', async () => {
     const before = ourTempDirs();
     const file = join(dir, 'killed.yaml');

@@ -213,13 +213,13 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
 
     const table = await cp.kubectl(['get', 'loadexperiments', '-n', NS]);
     const [header, ...rows] = table.trim().split('\n');
-    assert.deepEqual(header!.split(/\s{2,}/), ['NAME', 'PHASE', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE']);
+    assert.deepEqual(header!.split(/\s{2,}/), ['NAME', 'PHASE', 'OUTCOME', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE']);
     const row = rows.find((line) => line.startsWith('breaking-point'))!.split(/\s+/);
     assert.deepEqual(row.slice(0, 8), ['breaking-point', 'Succeeded', '1000000', '2999', '88.5', '0.0012', '67500', 'db-pool']);
     assert.equal(rows.length, examples.length);
     const wide = await cp.kubectl(['get', 'lex', 'breaking-point', '-n', NS, '-o', 'wide']);
     const [wideHeader, wideRow] = wide.trim().split('\n');
-    assert.deepEqual(wideHeader!.split(/\s{2,}/), ['NAME', 'PHASE', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE', 'BREAK-RPS', 'REPLICAS', 'ENGINE', 'VERDICT']);
+    assert.deepEqual(wideHeader!.split(/\s{2,}/), ['NAME', 'PHASE', 'OUTCOME', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE', 'BREAK-RPS', 'REPLICAS', 'ENGINE', 'VERDICT']);
     assert.match(wideRow!, /4321\s+1\s+k6\s+The SLO broke at 67,500 devices/);
     console.log(`[kubectl get loadexperiments]\n${table}`);
   });

@@ -354,6 +354,13 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
       assert.equal(condition(done, 'Succeeded')?.status, 'True');
       assert.equal(condition(done, 'Succeeded')?.reason, 'BreakingPointFound');
       for (const type of ['ApiReady', 'DatabaseReady', 'LoadComplete', 'Analyzed']) assert.equal(condition(done, type)?.status, 'True', type);
+      // The SLO gate: the experiment ran (Succeeded True) and its SLO broke (SloMet False), which
+      // kubectl wait can wait for and kubectl get shows.
+      assert.equal(condition(done, 'SloMet')?.status, 'False');
+      assert.equal(condition(done, 'SloMet')?.reason, 'SloBroken');
+      assert.match(condition(done, 'SloMet')!.message!, /devices\) broke it: /);
+      await cp.kubectl(['wait', '-n', NS, `loadexperiment/${name}`, '--for=condition=SloMet=False', '--timeout=20s']);
+      assert.match(await cp.kubectl(['get', '-n', NS, 'loadexperiment', name]), /Succeeded\s+SloBroken\s/);
       for (const entry of done.status!.conditions!) assert.equal(entry.observedGeneration, 1);
       const url = new URL(done.status!.grafanaUrl!);
       assert.equal(url.searchParams.get('var-run'), runId);
@@ -432,6 +439,8 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     assert.equal(done.status!.summary?.devicesAtBreak, 6000, done.status!.summary?.verdict);
     assert.equal(done.status!.summary?.bottleneck, 'db-pool');
     assert.equal(condition(done, 'LoadComplete')?.reason, 'SearchStopped');
+    assert.equal(condition(done, 'SloMet')?.status, 'True', 'a search that found its breaking point, no floor set: the gate passes');
+    assert.equal(condition(done, 'SloMet')?.reason, 'HeldAboveFloor');
     const left = await children(name);
     assert.equal(left.testRuns.length, 4, 'steps 5 to 8 never ran');
     assert.deepEqual(left.testRuns.map((testRun) => testRun.metadata.labels?.['loadlab.dev/run']).sort(), [0, 1, 2, 3].map((step) => `${done.status!.runId}-s${step}`));

@@ -6,6 +6,7 @@ export * from './measures.js';
 export * from './prometheus-client.js';
 export * from './queries.js';
 export * from './series.js';
+export * from './slo-gate.js';
 export * from './stages.js';
 export * from './summary.js';
 export * from './errors.js';

@@ -12,6 +12,8 @@ export const EXIT = {
   unreadable: 1,
   /** The input or an option is invalid (the message says which and what to do). */
   invalid: 2,
+  /** `loadlab run`: the experiment ran and its SLO broke (k6 exits 99 when a threshold fails). */
+  sloBroken: 99,
 } as const;
 
 export const processIo: Io = {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { MissingBinaryError } from '../local/binaries.js';
 import { InvalidInputError, runLocal } from '../local/local-run.js';
 import { EXIT, type Io } from './io.js';
+import { sloGate } from '../analysis/slo-gate.js';
 import { parseCpuList, splitCpus } from '../local/cpu-affinity.js';
 
 export const RUN_USAGE = `Usage: loadlab run <experiment.yaml> [options]
@@ -18,6 +19,8 @@ Options:
   --api-cpus LIST        run the API processes on these CPUs (e.g. 0, or 0-1) and everything else
                          the run starts (the driver, PostgreSQL, Prometheus, exporters) on the
                          others: what to try when the verdict is host-cpu (needs taskset)
+  --min-devices N        for a search: the SLO gate fails (exit 99) when the fleet the API held
+                         is below N devices (overrides spec.slo.minDevices)
   -h, --help             this help
 
 Environment:
@@ -27,8 +30,12 @@ Environment:
                          with --web.enable-remote-write-receiver: a local Prometheus agent scrapes
                          the run's processes and forwards their samples there
 
-Exit status: 0 when the experiment ran (the SLO verdict is in the output), 1 when it could not
-run, 2 for invalid input, 130 when interrupted.`;
+Exit status (the SLO gate, k6's convention for a failed threshold):
+  0    the SLO was met: every judged stage held; for a search, the fleet it held is at least
+       --min-devices (or spec.slo.minDevices; with neither, any breaking point passes). Also 0
+       when nothing could be judged (the output says so)
+  99   the SLO broke: a stage broke it, or a search held less than its floor
+  1    it could not run; 2 invalid input; 130 interrupted`;
 
 export async function run(args: readonly string[], io: Io): Promise<number> {
   let parsed;
@@ -36,7 +43,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { out: { type: 'string' }, 'scrape-interval': { type: 'string' }, 'api-cpus': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { out: { type: 'string' }, 'scrape-interval': { type: 'string' }, 'api-cpus': { type: 'string' }, 'min-devices': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     io.stderr(`loadlab run: ${(error as Error).message}\n\n${RUN_USAGE}\n`);
@@ -55,6 +62,12 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   const scrapeIntervalS = scrape === undefined ? undefined : Number(scrape);
   if (scrapeIntervalS !== undefined && !(scrapeIntervalS >= 1 && scrapeIntervalS <= 60)) {
     io.stderr('loadlab run: --scrape-interval must be a number of seconds from 1 to 60\n');
+    return EXIT.invalid;
+  }
+  const floor = parsed.values['min-devices'];
+  const minDevices = floor === undefined ? undefined : Number(floor);
+  if (minDevices !== undefined && !(Number.isSafeInteger(minDevices) && minDevices >= 1)) {
+    io.stderr('loadlab run: --min-devices must be a whole number of devices, at least 1\n');
     return EXIT.invalid;
   }
   let apiCpus: number[] | undefined;
@@ -76,7 +89,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   for (const name of signals) process.on(name, onSignal);
   try {
     const { DATABASE_URL: databaseUrl, PROMETHEUS_URL: prometheusUrl } = io.env;
-    await runLocal({
+    const result = await runLocal({
       file,
       ...(parsed.values.out ? { outDir: parsed.values.out } : {}),
       ...(databaseUrl ? { databaseUrl } : {}),
@@ -85,7 +98,11 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
       ...(apiCpus ? { apiCpus } : {}),
       signal: abort.signal,
     });
-    return abort.signal.aborted ? 130 : EXIT.ok;
+    if (abort.signal.aborted) return 130;
+    const { experiment, analysis } = result;
+    const gate = sloGate(analysis.breakingPoint, experiment.spec.load.search ? 'search' : 'stages', minDevices ?? experiment.spec.slo.minDevices);
+    io.stdout(`slo: ${gate.outcome === 'met' ? 'MET' : gate.outcome === 'broken' ? 'BROKEN' : 'NOT JUDGED'}: ${gate.message}\n`);
+    return gate.outcome === 'broken' ? EXIT.sloBroken : EXIT.ok;
   } catch (error) {
     if (abort.signal.aborted) {
       io.stderr('loadlab run: interrupted; everything it started was stopped\n');

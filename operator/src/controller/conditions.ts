@@ -17,8 +17,14 @@ export const DATABASE_READY = 'DatabaseReady';
 export const LOAD_COMPLETE = 'LoadComplete';
 export const ANALYZED = 'Analyzed';
 export const CLEANED_UP = 'CleanedUp';
+/**
+ * The SLO gate (analysis/slo-gate.ts): True when the SLO was met, False when it broke (or a
+ * search held less than spec.slo.minDevices), Unknown until the run is analysed or when nothing
+ * could be judged. Succeeded says the experiment ran; this says whether the API passed.
+ */
+export const SLO_MET = 'SloMet';
 
-export const CONDITION_TYPES = [SUCCEEDED, API_READY, DATABASE_READY, LOAD_COMPLETE, ANALYZED, CLEANED_UP] as const;
+export const CONDITION_TYPES = [SUCCEEDED, SLO_MET, API_READY, DATABASE_READY, LOAD_COMPLETE, ANALYZED, CLEANED_UP] as const;
 
 export interface ConditionUpdate {
   type: string;

@@ -3,7 +3,7 @@ import { formatPath } from '../schema/parse.js';
 import { buildTrafficPlan } from '../traffic/plan.js';
 import { analyze } from './analysis-step.js';
 import { cleanup, finalize } from './cleanup.js';
-import { SUCCEEDED, setConditions, rfc3339 } from './conditions.js';
+import { SLO_MET, SUCCEEDED, setConditions, rfc3339 } from './conditions.js';
 import { deleteOwned, DONE, endInFlight, runGrafanaUrl, stopLoad, writeStatus, type Deps, type ExperimentObject, type Result, type Status, type StepContext } from './context.js';
 import { LOAD_OBJECT_RESOURCES, RESOURCES, isConflict, isNotFound } from './kube.js';
 import { databaseSchemaName, FINALIZER, runIdFor } from '../contract/names.js';
@@ -139,6 +139,7 @@ async function startRun(ctx: StepContext): Promise<Result> {
       // keeping the summary condition's transition time when its status does not flip.
       conditions: setConditions((status.conditions ?? []).filter((condition) => condition.type === SUCCEEDED), [
         { type: SUCCEEDED, status: 'Unknown', reason: 'Pending', message },
+        { type: SLO_MET, status: 'Unknown', reason: 'NotJudgedYet', message: `run ${runId} has not been analysed yet` },
       ], ctx.generation, now),
       ...(previousSummary ? { previousSummary } : {}),
     };

@@ -72,6 +72,7 @@ export interface PrinterColumn {
 /** `kubectl get loadexperiments`: the design's columns; priority 1 adds the extras for `-o wide`. */
 export const PRINTER_COLUMNS: readonly PrinterColumn[] = [
   { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Where the experiment is.' },
+  { name: 'Outcome', type: 'string', jsonPath: '.status.conditions[?(@.type=="SloMet")].reason', description: 'The SLO gate: SloHeld or SloBroken (stages), HeldAboveFloor or BelowMinDevices (a search), NotJudged, NotJudgedYet.' },
   { name: 'Devices', type: 'integer', jsonPath: '.spec.fleet.devices', description: 'Devices in the fleet.' },
   { name: 'RPS', type: 'number', jsonPath: '.status.summary.rps', description: 'Requests per second served at the highest load that held the SLO.' },
   { name: 'P95-ms', type: 'number', jsonPath: '.status.summary.p95Ms', description: '95th percentile latency at that load, ms.' },

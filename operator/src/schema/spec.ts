@@ -215,6 +215,9 @@ export const sloSchema = z
     maxErrorRate: numberIn(0, 1, ' (a fraction: 0.01 is 1%)')
       .describe('The SLO holds while at most this fraction of requests fail (5xx, timeouts, refused), e.g. 0.01.')
       .default(0.01),
+    minDevices: wholeNumber(1, MAX_DEVICES)
+      .optional()
+      .describe('For the SLO gate: the fleet the API must hold. A search whose last good step is below it (or that breaks before any step holds) fails the gate: SloMet False, loadlab run exits 99. Stages need no floor: any break fails the gate.'),
   })
   .describe('The service level objective: the load the API holds is the load at which this stays true.');
 
