@@ -106,7 +106,7 @@ describe('resilience, against a real PostgreSQL', () => {
       let next = 0;
       let stop = false;
       let firstAfterRestart: number | undefined;
-      let restartedAt: number | undefined;
+      let restartedAt = Number.NaN; // set once the restart begins
       const base = Date.now() - 3 * 3600_000;
       // Eight clients posting small batches of unique readings as fast as they are answered.
       const client = async (c: number) => {
@@ -119,7 +119,7 @@ describe('resilience, against a real PostgreSQL', () => {
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
           if (status === 201) {
             for (const t of times) acknowledged.push(`${device.deviceId}@${t.toISOString()}`);
-            if (restartedAt !== undefined) firstAfterRestart ??= performance.now();
+            if (!Number.isNaN(restartedAt)) firstAfterRestart ??= performance.now();
           } else {
             await sleep(50);
           }
