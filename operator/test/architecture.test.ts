@@ -92,6 +92,20 @@ describe('npm run lint: the architecture rules', () => {
     for (const folder of folders) assert.match(page, new RegExp(`\\b${folder}/`), `docs/architecture.md does not place ${folder}/`);
   });
 
+  it('npm test runs every operator test file exactly once: two at a time, or alone when it measures time or load', () => {
+    // package.json runs the files that wait on a control plane or compute nothing timing-bound two
+    // at a time, then the ones whose assertions depend on having the machine (local runs, the
+    // driver's schedule, the pipelines' load) one at a time. A new file must be put in one of them.
+    const script = (JSON.parse(readFileSync(join(ROOT, 'operator', 'package.json'), 'utf8')) as { scripts: { test: string } }).scripts.test;
+    const groups = [...script.matchAll(/dist\/test\/\{([^}]+)\}\.test\.js/g)].map((match) => match[1]!.split(',').map((glob) => new RegExp(`^${glob.replace(/\*/g, '.*')}$`)));
+    assert.equal(groups.length, 2, script);
+    const files = readdirSync(join(ROOT, 'operator', 'test')).filter((name) => name.endsWith('.test.ts')).map((name) => name.slice(0, -'.test.ts'.length));
+    for (const file of files) {
+      const inGroups = groups.filter((group) => group.some((pattern) => pattern.test(file))).length;
+      assert.equal(inGroups, 1, `${file}.test.ts is in ${inGroups} of the test script's groups`);
+    }
+  });
+
   it('the repository itself passes both', async () => {
     const depcruise = await tool('depcruise', ['sandbox', 'api', 'operator', 'cdk8s', '--config', '.dependency-cruiser.cjs'], ROOT);
     assert.equal(depcruise.code, 0, depcruise.output);
