@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -97,7 +98,13 @@ export class PostgresCluster {
   }
 
   async startServer(): Promise<void> {
-    await this.asOwner(['pg_ctl', '-D', this.data, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start']);
+    try {
+      await this.asOwner(['pg_ctl', '-D', this.data, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start']);
+    } catch (error) {
+      // pg_ctl only says "could not start server": the reason is in the server's log.
+      const log = await readFile(join(this.dir, 'server.log'), 'utf8').catch(() => '');
+      throw new Error(`${(error as Error).message.trim()}\nserver.log:\n${log.trimEnd().split('\n').slice(-15).join('\n')}`, { cause: error });
+    }
   }
 
   /** Fast shutdown: connections are cut, as when a database host goes away. */
@@ -112,17 +119,30 @@ export class PostgresCluster {
    */
   async signalServer(signal: 'SIGSTOP' | 'SIGCONT' | 'SIGKILL'): Promise<void> {
     const postmaster = Number((await readFile(join(this.data, 'postmaster.pid'), 'utf8')).split('\n', 1)[0]);
-    const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(postmaster)]).catch(() => ({ stdout: '' }));
-    const pids = [postmaster, ...stdout.split('\n').map((line) => Number(line.trim())).filter((pid) => pid > 0)];
-    // Children first for SIGSTOP and SIGKILL (the postmaster would restart or reap them), the
-    // postmaster first for SIGCONT.
-    const order = signal === 'SIGCONT' ? pids : [...pids].reverse();
-    for (const pid of order) {
+    const send = (pid: number, what: NodeJS.Signals) => {
       try {
-        process.kill(pid, signal);
+        process.kill(pid, what);
       } catch {
         // gone meanwhile
       }
+    };
+    // The postmaster forks backends (and, once a child dies, crash recovery) at any moment: it is
+    // stopped first, so the list of its children is complete when they are signalled. Children
+    // first for SIGSTOP and SIGKILL (the postmaster would restart or reap them), the postmaster
+    // first for SIGCONT.
+    if (signal !== 'SIGCONT') send(postmaster, 'SIGSTOP');
+    const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(postmaster)]).catch(() => ({ stdout: '' }));
+    const children = stdout.split('\n').map((line) => Number(line.trim())).filter((pid) => pid > 0);
+    const order = signal === 'SIGCONT' ? [postmaster, ...children] : [...children, postmaster];
+    for (const pid of order) send(pid, signal);
+    if (signal === 'SIGKILL') {
+      // Gone, not only signalled: a new server refuses to start while a process of the old one
+      // still holds its shared memory.
+      for (let waited = 0; waited < 10_000 && order.some(isAlive); waited += 50) await sleep(50);
+      // Its lock file stays, naming a pid that may live on as a zombie where nothing reaps orphans
+      // (a container's init): a new postmaster would take it for a running server and refuse to
+      // start. The server is gone, so the lock is stale: removed, as after a host crash.
+      if (!order.some(isAlive)) await rm(join(this.data, 'postmaster.pid'), { force: true });
     }
   }
 
@@ -149,6 +169,15 @@ export class PostgresCluster {
     } else {
       await run(path, args, { env: this.env });
     }
+  }
+}
+
+/** A process that has not exited (a zombie waiting for its parent to reap it counts as gone). */
+function isAlive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
   }
 }
 

@@ -113,8 +113,10 @@ function ref(pid: number): ProcessRef | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    return start ? { pid, start } : undefined;
+    // A zombie (state Z) has exited: where nothing reaps orphans it stays, but it holds nothing.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const start = fields[19];
+    return start && fields[0] !== 'Z' ? { pid, start } : undefined;
   } catch {
     return undefined;
   }
