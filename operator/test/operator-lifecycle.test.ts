@@ -468,7 +468,13 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const restartedAt = performance.now();
     const { compactedRevision } = await cp.restartApiserver({ compactEtcd: true });
     assert.ok(compactedRevision! > seen, `compacted at ${compactedRevision}, past the experiment's resource version ${seen}`);
-    const gone = await cp.getRaw(`/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments?watch=1&resourceVersion=${seen}&timeoutSeconds=1`);
+    // Ready is not yet serving every resource: until its watch cache is filled, the apiserver
+    // answers 429 "storage is (re)initializing" with Retry-After 1.
+    let gone = await cp.getRaw(`/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments?watch=1&resourceVersion=${seen}&timeoutSeconds=1`);
+    for (let tries = 0; /"code":429/.test(gone.body) && tries < 30; tries++) {
+      await sleep(500);
+      gone = await cp.getRaw(`/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments?watch=1&resourceVersion=${seen}&timeoutSeconds=1`);
+    }
     assert.match(gone.body, /"code":410/, 'a watch from before the compaction is answered 410 Gone');
     for (const unit of [1, 2, 3]) {
       await actAsK6Operator(name, unit, start);
