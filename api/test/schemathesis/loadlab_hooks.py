@@ -81,9 +81,11 @@ TOKEN_SECRET = os.environ.get("LOADLAB_TOKEN_SECRET", "").encode()
 
 def _with_key(login):
     """A schema-valid login gets its serial's key (absent or schema-valid keys alike); one the
-    generator made invalid on purpose keeps what it has."""
-    serial, key = login.get("serial"), login.get("key")
-    if isinstance(serial, str) and SERIAL.match(serial) and (key is None or (isinstance(key, str) and KEY.match(key))):
+    generator made invalid on purpose keeps what it has. An explicit null key is invalid (the
+    document's key is an optional string), so only an absent key counts as absent."""
+    serial = login.get("serial")
+    key_valid = "key" not in login or (isinstance(login["key"], str) and KEY.match(login["key"]))
+    if isinstance(serial, str) and SERIAL.match(serial) and key_valid:
         mac = hmac.new(TOKEN_SECRET, f"loadlab-device-key:{serial}".encode(), hashlib.sha256).digest()
         login = {**login, "key": base64.urlsafe_b64encode(mac).rstrip(b"=").decode()}
     return login
