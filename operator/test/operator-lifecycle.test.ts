@@ -292,7 +292,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const deploymentSeen = await waitFor('the API Deployment', () => admin.get<ApiDeployment>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined), { intervalMs: 5 });
     const tDeployment = performance.now();
     const schema = databaseSchemaName(NS, name, uid);
-    // The role may hold its replica's pool and readiness connection, a rolling update's extra pod's, and the operator's 4.
+    // The role may hold its replica's pool and control connection, a rolling update's extra pod's, and the operator's 4.
     assert.deepEqual(await sql(`SELECT rolconnlimit FROM pg_roles WHERE rolname = $1`, [schema]), [{ rolconnlimit: 2 * (10 + 1) + 4 }]);
     const env = containerEnv(deploymentSeen);
     assert.match(env.DATABASE_URL!, new RegExp(`^postgres://${schema}:[^@]+@127\\.0\\.0\\.1:${postgres.port}/loadlab\\?options=-c\\+search_path%3D${schema}%2Cpublic$`));

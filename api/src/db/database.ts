@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { ApiMetrics } from '../metrics/metrics.js';
+import { ControlConnection } from './control-connection.js';
 import { poolConfig, type DataSourceSettings } from './data-source.js';
 
 /** The database could not be reached: callers answer 503 with Retry-After, never 500 or 2xx. */
@@ -61,11 +62,11 @@ export interface DatabaseSettings extends DataSourceSettings {
 export class Database {
   private readonly pool: pg.Pool;
   /**
-   * Readiness pings on a connection of their own: a request pool saturated by load must not mark
-   * every replica unready at once (which would take the whole service out), only a database that
-   * does not answer.
+   * Readiness pings and LISTEN, on a connection of their own (control-connection.ts says why).
+   * Features that listen call `control.listen()` while Nest builds them and connect() opens it;
+   * without listeners it opens at the first readiness ping.
    */
-  private readonly probe: pg.Pool;
+  readonly control: ControlConnection;
   private readonly queryDelayMs: number;
 
   constructor(
@@ -73,18 +74,17 @@ export class Database {
     private readonly metrics: ApiMetrics,
   ) {
     this.pool = new pg.Pool(poolConfig(settings));
-    this.probe = new pg.Pool({ ...poolConfig(settings), max: 1, application_name: `${settings.applicationName ?? 'loadlab-api'}-readiness` });
+    // The pool's settings (timeouts, keep-alive) for one client; the pool-only ones are ignored.
+    this.control = new ControlConnection({ ...poolConfig(settings), application_name: `${settings.applicationName ?? 'loadlab-api'}-control` });
     // An idle connection that breaks (the database restarted) is dropped and replaced on demand;
     // the requests that need the database meanwhile get its error. Unhandled, it would crash us.
     this.pool.on('error', () => undefined);
-    this.probe.on('error', () => undefined);
     // pg-pool listens for a client's errors only while it is idle. A connection that breaks while
     // a request holds it (the database killed mid-statement) emits 'error' besides failing its
     // query: with nobody listening that is an uncaught exception, which ends the process. The
     // query's own rejection is what the request answers with (503).
     const ignoreErrors = (client: pg.PoolClient) => void client.on('error', () => undefined);
     this.pool.on('connect', ignoreErrors);
-    this.probe.on('connect', ignoreErrors);
     this.queryDelayMs = settings.queryDelayMs;
     metrics.trackPool(settings.poolSize, () => ({ total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount }));
   }
@@ -118,25 +118,9 @@ export class Database {
     }
   }
 
-  /** Whether the database answers within `timeoutMs`, on the readiness connection (see `probe`). */
-  async ping(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const ping = (async () => {
-      const client = await this.probe.connect();
-      try {
-        await client.query('SELECT 1');
-        client.release();
-        return true;
-      } catch (error) {
-        client.release(error as Error);
-        return false;
-      }
-    })().catch(() => false);
-    try {
-      return await Promise.race([ping, new Promise<false>((resolve) => (timer = setTimeout(resolve, timeoutMs, false)))]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Whether the database answers within `timeoutMs`, on the control connection. */
+  ping(timeoutMs: number): Promise<boolean> {
+    return this.control.ping(timeoutMs);
   }
 
   /**
@@ -145,11 +129,12 @@ export class Database {
    */
   async connect(onRetry: (attempt: number, error: Error) => void): Promise<void> {
     await connectWithRetry(async () => (await this.pool.connect()).release(), onRetry);
+    if (this.control.hasListeners) await this.control.start();
   }
 
   /** Closes every connection; statements still running finish first. */
   async end(): Promise<void> {
-    await Promise.all([this.pool.end(), this.probe.end()]);
+    await Promise.all([this.pool.end(), this.control.close()]);
   }
 
   // pg-pool counts waiting callers but not how long they wait: the wait is timed around our own

@@ -9,19 +9,19 @@ import type { OperatorConfig } from './config.js';
 
 /** Connections the operator itself opens as the experiment's role (data preparation, migration checks). */
 const OPERATOR_CONNECTIONS = 4;
-/** Each API process's readiness probe connection (api/src/db/database.ts). */
-const READINESS_CONNECTIONS = 1;
+/** Each API process's control connection: readiness pings and LISTEN (api/src/db/control-connection.ts). */
+const CONTROL_CONNECTIONS = 1;
 
 /**
  * Database connections an experiment's role may hold at most: its API replicas' pools and each
- * one's readiness connection (the API pings on a connection of its own), plus the pods a rolling
- * update adds for a while (the Deployment's default maxSurge, 25% rounded up), plus the operator's
+ * one's control connection (readiness pings and the command index's LISTEN, outside the request
+ * pool), plus the pods a rolling update adds for a while (the Deployment's default maxSurge, 25% rounded up), plus the operator's
  * own. The role gets this as its CONNECTION LIMIT, so one experiment cannot take
  * the shared database's every connection whatever its pods do.
  */
 export function experimentConnectionLimit(experiment: LoadExperiment): number {
   const { replicas, dbPoolSize } = experiment.spec.target;
-  return (replicas + Math.ceil(replicas / 4)) * (dbPoolSize + READINESS_CONNECTIONS) + OPERATOR_CONNECTIONS;
+  return (replicas + Math.ceil(replicas / 4)) * (dbPoolSize + CONTROL_CONNECTIONS) + OPERATOR_CONNECTIONS;
 }
 
 /** Why this installation refuses the experiment (empty: allowed). */
@@ -31,7 +31,7 @@ export function policyProblems(experiment: LoadExperiment, config: Pick<Operator
   if (connections > config.databaseConnectionsPerExperiment) {
     const { replicas, dbPoolSize } = experiment.spec.target;
     problems.push(
-      `spec.target: ${replicas} replicas x dbPoolSize ${dbPoolSize} need up to ${connections} database connections (with each pod's readiness connection, a rolling update's extra pods and the operator's ${OPERATOR_CONNECTIONS}); ` +
+      `spec.target: ${replicas} replicas x dbPoolSize ${dbPoolSize} need up to ${connections} database connections (with each pod's control connection, a rolling update's extra pods and the operator's ${OPERATOR_CONNECTIONS}); ` +
         `this installation allows ${config.databaseConnectionsPerExperiment} per experiment (the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT): lower replicas or dbPoolSize`,
     );
   }
