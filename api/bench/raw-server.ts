@@ -138,8 +138,8 @@ app.get('/v1/command', async (request, reply) => {
     const deviceId = deviceOf(request);
     const { rows } = await pool.query<CommandRow>({ name: 'next_command', text: NEXT_COMMAND_SQL, values: [deviceId] });
     const row = rows[0];
-    if (!row) return reply.send(NO_OP_COMMAND);
-    return reply.send({ id: Number(row.id), chargeOn: row.charge_on, fillOn: row.fill_on, flushLitres: row.flush_litres, notBefore: row.not_before.toISOString() });
+    if (!row || row.id === null) return reply.send(NO_OP_COMMAND);
+    return reply.send({ id: Number(row.id), chargeOn: row.charge_on, fillOn: row.fill_on, flushLitres: row.flush_litres, notBefore: row.not_before!.toISOString() });
   } catch (error) {
     return fail(reply, error);
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { DeviceTokens } from '../src/auth/device-token.js';
 import { PostgresCluster } from './support/postgres.js';
@@ -8,6 +9,22 @@ import { deviceKey, login, measurement, post, startTestApi, TEST_SECRET } from '
 type Api = Awaited<ReturnType<typeof startTestApi>>;
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
 const get = (api: Api, path: string, token?: string) => fetch(`${api.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+/** Polls until a command comes (5 s at most): the API hears of a new one a moment after it commits. */
+async function untilCommand(api: Api, token: string): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const answer = (await (await get(api, '/v1/command', token)).json()) as Record<string, unknown>;
+    if (answer.id !== null || Date.now() > deadline) return answer;
+    await sleep(10);
+  }
+}
+
+/** How many devices the poll index holds (its gauge on /metrics). */
+async function indexedDevices(api: Api): Promise<number> {
+  const text = await (await get(api, '/metrics')).text();
+  return Number(/^loadlab_api_command_index_devices (\S+)$/m.exec(text)?.[1] ?? 0);
+}
 
 describe('the API over HTTP, against a real PostgreSQL', () => {
   let pg: PostgresCluster;
@@ -221,7 +238,8 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
         (${deviceId}, now() - interval '1 minute', true, null, 0),
         (${deviceId}, now() - interval '2 minutes', null, false, 0.5),
         (${deviceId}, now() + interval '1 hour', false, false, 0)`);
-      const first = (await (await get(api, '/v1/command', token)).json()) as Record<string, unknown>;
+      // The API learns of the commands by notification, a moment after they commit.
+      const first = await untilCommand(api, token);
       assert.deepEqual([first.chargeOn, first.fillOn, first.flushLitres], [null, false, 0.5]);
       const second = (await (await get(api, '/v1/command', token)).json()) as Record<string, unknown>;
       assert.deepEqual([second.chargeOn, second.fillOn, second.flushLitres], [true, null, 0]);
@@ -230,7 +248,11 @@ describe('the API over HTTP, against a real PostgreSQL', () => {
 
     it('never hands one command to two concurrent polls', async () => {
       const { token, deviceId } = await login(api.url, 'kettle-command-race');
+      const indexed = await indexedDevices(api);
       await pg.psql(`INSERT INTO command (device_id, not_before, charge_on) SELECT ${deviceId}, now() - interval '1 minute', true FROM generate_series(1, 5)`);
+      // Every poll below must find the commands: wait until their notification has arrived.
+      const deadline = Date.now() + 5000;
+      while ((await indexedDevices(api)) <= indexed && Date.now() < deadline) await sleep(10);
       const answers = (await Promise.all(Array.from({ length: 12 }, async () => (await (await get(api, '/v1/command', token)).json()) as { id: number | null }))).map((a) => a.id);
       const delivered = answers.filter((id) => id !== null);
       assert.equal(delivered.length, 5);

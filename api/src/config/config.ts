@@ -43,6 +43,12 @@ const knobsSchema = z.object({
   MEASUREMENT_MAX_AGE_HOURS: z.coerce.number().min(1).default(24 * 7),
   MEASUREMENT_MAX_SKEW_SECONDS: z.coerce.number().min(0).default(300),
   SHUTDOWN_GRACE_MS: durationMs.default(10000),
+  // Polls for devices without a pending command answered from memory (commands/due-commands.ts);
+  // false: every poll is a statement, as before the index.
+  COMMAND_INDEX: z.stringbool().default(true),
+  // The index is read in full this often besides on every reconnect (0: only on reconnects): the
+  // bound on how long a command whose notification was lost waits.
+  COMMAND_RECONCILE_MS: durationMs.default(30000),
 });
 
 const configSchema = baseSchema.extend(knobsSchema.shape).refine((c) => c.HTTP_HEADERS_TIMEOUT_MS <= c.HTTP_REQUEST_TIMEOUT_MS, {

@@ -84,6 +84,23 @@ export class ApiMetrics {
   });
   readonly poolIdle = new Gauge({ name: 'loadlab_api_db_pool_idle', help: 'Idle pool connections.', registers: [this.registry] });
   readonly poolWaiting = new Gauge({ name: 'loadlab_api_db_pool_waiting', help: 'Callers waiting for a pool connection.', registers: [this.registry] });
+  readonly commandPolls = new Counter({
+    name: 'loadlab_api_command_polls_total',
+    help: 'GET /v1/command polls by where they were answered: memory (no command could be due) or database.',
+    labelNames: ['answered'] as const,
+    registers: [this.registry],
+  });
+  readonly commandIndexDevices = new Gauge({
+    name: 'loadlab_api_command_index_devices',
+    help: 'Devices the poll index holds as possibly having a pending command.',
+    registers: [this.registry],
+    collect: () => this.collectCommandIndex(),
+  });
+  readonly commandIndexTrusted = new Gauge({
+    name: 'loadlab_api_command_index_trusted',
+    help: '1 while polls may be answered from memory; 0 while every poll asks the database (the control connection is down, or COMMAND_INDEX=false).',
+    registers: [this.registry],
+  });
   readonly eventLoopActive = new Counter({
     name: 'loadlab_api_event_loop_active_seconds_total',
     help: 'Time the event loop spent busy; rate() of it is event-loop utilisation (0..1).',
@@ -107,6 +124,7 @@ export class ApiMetrics {
   private lastElu = performance.eventLoopUtilization();
   private lastWaitS = readRunQueueWaitS() ?? 0;
   private readPool: () => PoolCounts | undefined = () => undefined;
+  private readCommandIndex: () => { devices: number; trusted: boolean } = () => ({ devices: 0, trusted: false });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
@@ -116,6 +134,17 @@ export class ApiMetrics {
   trackPool(max: number, read: () => PoolCounts): void {
     this.poolMax.set(max);
     this.readPool = read;
+  }
+
+  /** The poll index to report, read at scrape time. */
+  trackCommandIndex(read: () => { devices: number; trusted: boolean }): void {
+    this.readCommandIndex = read;
+  }
+
+  private collectCommandIndex(): void {
+    const { devices, trusted } = this.readCommandIndex();
+    this.commandIndexDevices.set(devices);
+    this.commandIndexTrusted.set(trusted ? 1 : 0);
   }
 
   // Sampled at scrape time, so an idle service does no metrics work between scrapes.

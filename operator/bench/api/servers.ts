@@ -13,8 +13,8 @@ import { deviceKey } from '../../src/contract/device-token.js';
  *   nest            the NestJS API as shipped (write batching on);
  *   raw             the baseline, a minimal Fastify + pg server with the API's SQL, one statement
  *                   per request (api/bench/raw-server.ts);
- *   nest-unbatched  the API with write batching off (WRITE_BATCH_MAX_ROWS=1): one INGEST_SQL per
- *                   request as the raw server does, so nest-unbatched/raw compares the frameworks on
+ *   nest-unbatched  the API with write batching and the poll index off (WRITE_BATCH_MAX_ROWS=1,
+ *                   COMMAND_INDEX=false): one statement per request as the raw server does, so nest-unbatched/raw compares the frameworks on
  *                   the same statements, while nest/raw shows what the API as shipped gets out of
  *                   the same database.
  */
@@ -54,7 +54,7 @@ export async function startServer(kind: ServerKind, settings: ServerSettings): P
     LOG_LEVEL: 'warn',
     DB_POOL_SIZE: String(settings.pool),
     MIGRATE_ON_START: 'false',
-    ...(kind === 'nest-unbatched' ? { WRITE_BATCH_MAX_ROWS: '1' } : {}),
+    ...(kind === 'nest-unbatched' ? { WRITE_BATCH_MAX_ROWS: '1', COMMAND_INDEX: 'false' } : {}),
   };
   const server = ManagedProcess.start(kind, process.execPath, [...(settings.nodeArgs ?? []), entry], env);
   // The API logs at warn: show its first few lines live (the tail is in errors anyway).
