@@ -11,7 +11,7 @@ import { DeviceTokens } from './device-token.js';
   providers: [
     {
       provide: DeviceTokens,
-      useFactory: (config: Config) => new DeviceTokens(config.TOKEN_SECRET, config.TOKEN_TTL_SECONDS),
+      useFactory: (config: Config) => new DeviceTokens(config.TOKEN_SECRET, config.TOKEN_TTL_SECONDS, config.TOKEN_CACHE_SIZE),
       inject: [CONFIG],
     },
   ],

@@ -2,7 +2,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable, Unauthoriz
 import type { FastifyRequest } from 'fastify';
 import { DeviceTokens, type DeviceClaims } from './device-token.js';
 
-export type AuthenticatedRequest = FastifyRequest & { device: DeviceClaims };
+export type AuthenticatedRequest = FastifyRequest & { device: Readonly<DeviceClaims> };
 
 /** Accepts `Authorization: Bearer <device token>`; 401 otherwise. */
 @Injectable()

@@ -15,6 +15,9 @@ const baseSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TOKEN_SECRET: z.string().min(16, 'must be at least 16 characters (it signs device tokens)'),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+  // Verified tokens kept to skip their HMAC (auth/device-token.ts): about 120 bytes each, so the
+  // default (a 200,000-device fleet and some) is ~30 MB; 0 turns the cache off.
+  TOKEN_CACHE_SIZE: z.coerce.number().int().min(0).default(250_000),
   MIGRATE_ON_START: z.stringbool().default(true),
   // key: a device logs in with its serial and its key (auth/device-key.ts); serial: with its
   // serial alone, as the seed did (anyone who knows or guesses a serial gets that device's token).

@@ -12,7 +12,8 @@ export const USAGE = `usage: npm run bench:api -- [options]   (after a build: no
   --devices N        registered devices, each with its own token (default 200000)
   --pool N           DB pool size of both servers (default 10, the API's default)
   --only KIND        search one server only (no ratio): nest, raw, or nest-unbatched (the API with
-                     WRITE_BATCH_MAX_ROWS=1: the raw server's SQL, one statement per request)
+                     WRITE_BATCH_MAX_ROWS=1 COMMAND_INDEX=false: the raw server's SQL, one statement
+                     per request)
   --skip-ingest      skip the ingest-ceiling measurement
   --skip-stats       skip the /stats measurement
   --profile-rate R   instead of the benchmark: run the Nest API under --cpu-prof at R req/s for one
