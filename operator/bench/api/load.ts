@@ -36,6 +36,11 @@ export interface Step {
   reasons: string[];
   /** What PostgreSQL's backends did during the measured window. */
   db: string;
+  /**
+   * Of the step's polls (warm-up included), the share the NestJS API sent to the database, from its
+   * loadlab_api_command_polls_total; undefined for the raw server (every poll is a statement).
+   */
+  pollsToDatabase?: number;
 }
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -134,6 +139,7 @@ export async function runStep(ctx: BenchContext, server: ServerUnderTest, genera
   let dbSummary = 'n/a';
   const timers: NodeJS.Timeout[] = [];
   let load: LoadFigures;
+  const pollsBefore = server.kind === 'raw' ? undefined : await commandPolls(server.url);
   try {
     load = await generator.run({ mode, rate, warmupS: options.warmupS, measureS: options.measureS, maxInFlight: MAX_IN_FLIGHT, requestTimeoutS: REQUEST_TIMEOUT_S }, (startUnixMs) => {
       const at = (unixMs: number, action: () => void) => timers.push(setTimeout(action, Math.max(0, unixMs - Date.now())));
@@ -151,6 +157,7 @@ export async function runStep(ctx: BenchContext, server: ServerUnderTest, genera
     if (dbSummary === 'n/a') waits.stop();
   }
   const cpu = first && last ? usageBetween(first, last) : { seconds: 0, fromUs: 0, toUs: 0, percent: {} };
+  const pollsToDatabase = pollsBefore && shareToDatabase(pollsBefore, await commandPolls(server.url));
   const reasons = judge(load, cpu);
   const pass = reasons.length === 0;
   const routes = Object.entries(load.endpoints)
@@ -159,9 +166,27 @@ export async function runStep(ctx: BenchContext, server: ServerUnderTest, genera
   log(
     `  -> offered ${fmt(load.offered / load.seconds)}/s, sent ${fmt(load.sent / load.seconds)}/s, 2xx ${fmt(load.ok / load.seconds)}/s, p50 ${fmt(load.latencyMs.p50, 1)} p99 ${fmt(load.latencyMs.p99, 1)} max ${fmt(load.latencyMs.max, 0)} ms (${routes}), ` +
       `errors ${load.errors}, late ${load.late}, dropped ${load.dropped}, peak in flight ${load.peakInFlight} | CPU % of one core: ${formatUsage(cpu, cpuOrder(server.kind))}; ` +
-      `µs per request: ${perRequest(cpu, server.kind, rate)} | postgres: ${dbSummary} -> ${pass ? 'PASS' : `FAIL: ${reasons.join('; ')}`}`,
+      `µs per request: ${perRequest(cpu, server.kind, rate)}` +
+      (pollsToDatabase === undefined ? '' : ` | polls to the database ${fmt(pollsToDatabase * 100, 1)} %`) +
+      ` | postgres: ${dbSummary} -> ${pass ? 'PASS' : `FAIL: ${reasons.join('; ')}`}`,
   );
-  return { kind: server.kind, mode, rate, load, cpu, pass, reasons, db: dbSummary };
+  return { kind: server.kind, mode, rate, load, cpu, pass, reasons, db: dbSummary, ...(pollsToDatabase === undefined ? {} : { pollsToDatabase }) };
+}
+
+type PollCounts = { memory: number; database: number };
+
+/** The API's loadlab_api_command_polls_total by where polls were answered. */
+async function commandPolls(url: string): Promise<PollCounts> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const count = (answered: string) => Number(new RegExp(`^loadlab_api_command_polls_total\\{answered="${answered}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { memory: count('memory'), database: count('database') };
+}
+
+/** The share of the polls between two readings that went to the database; undefined when none. */
+function shareToDatabase(before: PollCounts, after: PollCounts): number | undefined {
+  const database = after.database - before.database;
+  const total = database + after.memory - before.memory;
+  return total > 0 ? database / total : undefined;
 }
 
 /** Why a step fails: p99 too high, errors, or arrivals the generator did not send on time. */

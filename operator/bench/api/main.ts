@@ -6,8 +6,8 @@
  *  1. Highest sustainable request rate (p99 < 100 ms, no errors, the generator kept its schedule:
  *     nothing dropped, few late) of the NestJS API and of a minimal raw Fastify + pg server running
  *     the same SQL (api/bench/raw-server.ts), each in its own process, one at a time, on a freshly
- *     reset schema; and their ratio; and the same for the API with write batching off (the raw
- *     server's statements exactly). The mix: per device and interval one POST /v1/measurements and
+ *     reset schema; and their ratio; and the same for the API with write batching and the poll index
+ *     off (the raw server's statements exactly). The mix: per device and interval one POST /v1/measurements and
  *     one GET /v1/command, for N devices (default 200,000, each with its own token).
  *  2. Measurement ingest (rows/s) through the API at its maximum vs a batched-insert ceiling on the
  *     same database: the API's INGEST_SQL itself in 500-row batches from 4 concurrent clients.

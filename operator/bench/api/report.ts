@@ -94,9 +94,14 @@ export function printSummary(results: Results): void {
   if (nest?.polls && raw?.polls) {
     const us = (s: Step) => ((s.cpu.percent[s.kind] ?? 0) * 10_000) / s.rate;
     const pgUs = (s: Step) => ((s.cpu.percent.postgres ?? 0) * 10_000) / s.rate;
+    const toDb = (s: Step) => (s.pollsToDatabase === undefined ? 'n/a' : `${fmt(s.pollsToDatabase * 100, 1)} %`);
+    const same = unbatched?.polls;
     lines.push(
-      `  equal work (GET /v1/command only, ${fmt(EQUAL_WORK_RATE)} req/s, same SQL): server CPU per request nest ${fmt(us(nest.polls))} µs vs raw ${fmt(us(raw.polls))} µs ` +
-        `(x${fmt(us(nest.polls) / us(raw.polls), 2)}); postgres ${fmt(pgUs(nest.polls))} vs ${fmt(pgUs(raw.polls))} µs; p99 ${fmt(nest.polls.load.latencyMs.p99, 1)} vs ${fmt(raw.polls.load.latencyMs.p99, 1)} ms`,
+      `  polls only, nothing due (${fmt(EQUAL_WORK_RATE)} req/s): server CPU per poll nest ${fmt(us(nest.polls))} µs` +
+        (same ? `, nest without the poll index ${fmt(us(same))} µs` : '') +
+        ` vs raw ${fmt(us(raw.polls))} µs; postgres per poll ${fmt(pgUs(nest.polls))}${same ? ` / ${fmt(pgUs(same))}` : ''} vs ${fmt(pgUs(raw.polls))} µs ` +
+        `(background work included); polls sent to the database: nest ${toDb(nest.polls)}${same ? `, without the index ${toDb(same)}` : ''}, raw 100 %; ` +
+        `p99 ${fmt(nest.polls.load.latencyMs.p99, 1)}${same ? ` / ${fmt(same.load.latencyMs.p99, 1)}` : ''} vs ${fmt(raw.polls.load.latencyMs.p99, 1)} ms`,
     );
     const common = nest.steps.find((n) => raw.steps.some((r) => r.rate === n.rate));
     const other = common && raw.steps.find((r) => r.rate === common.rate);
