@@ -24,10 +24,11 @@ const cases: { name: string; spec: string; expected: Bottleneck[]; why: string; 
     spec: `  fleet: { devices: 580, reportInterval: 2s, pollInterval: 2s }
   load:
     search: { startDevices: 20, step: { devices: 280 }, maxDevices: 580, rampUp: 4s, hold: 24s }
-  target: { dbPoolSize: 1, queryDelayMs: 10 }
+  target: { dbPoolSize: 1, queryDelayMs: 10, env: [{ name: COMMAND_INDEX, value: "false" }] }
   slo: { latencyPercentile: 95, latencyThreshold: 250ms, maxErrorRate: 0.01 }
   analysis: { thresholds: { dbHoldMeanS: 0.1 } }
 `,
+    // Every poll a statement (the API's poll index off), as in the bottleneck-db-pool example.
     // The pool is what is under test. 10 ms of pg_sleep per statement holds a connection 10 ms on an
     // idle machine, but over the database threshold's default (20 ms) on a busy one, which would
     // then (rightly) call the database saturated first; 100 ms leaves the pool to be judged.
