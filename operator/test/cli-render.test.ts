@@ -243,6 +243,8 @@ describe('loadlab (the dispatcher)', { concurrency: 2 }, () => {
     { args: ['help', 'render'], status: 0, out: /Usage: loadlab render/ },
     { args: ['run', '--help'], status: 0, out: /Usage: loadlab run <experiment\.yaml>[\s\S]*--out DIR[\s\S]*--api-cpus LIST[\s\S]*Exit status/ },
     { args: ['drive', '--help'], status: 0, out: /Usage: loadlab drive --experiment FILE[\s\S]*--runners N[\s\S]*LOADLAB_TOKEN_SECRET[\s\S]*Exit status/ },
+    { args: ['dashboard', '--help'], status: 0, out: /Usage: loadlab dashboard \[--output FILE\][\s\S]*PROMETHEUS_URL[\s\S]*Exit status/ },
+    { args: ['dashboard', '--bogus'], status: 2, err: /loadlab dashboard: Unknown option '--bogus'/ },
     { args: [], status: 2, err: /Usage: loadlab <command>/ },
     { args: ['frobnicate'], status: 2, err: /loadlab: unknown command "frobnicate"/ },
     { args: ['run'], status: 2, err: /give exactly one experiment file/ },
@@ -256,4 +258,31 @@ describe('loadlab (the dispatcher)', { concurrency: 2 }, () => {
       if (row.err) assert.match(result.stderr, row.err);
     });
   }
+});
+
+describe('loadlab dashboard', { concurrency: 2 }, () => {
+  it('prints the dashboard the cluster installation provisions, byte for byte, and writes it with --output', async () => {
+    const printed = await loadlab(['dashboard']);
+    assert.equal(printed.status, 0, printed.stderr);
+    const dashboard = JSON.parse(printed.stdout) as { uid: string; panels: unknown[]; templating: { list: { name: string }[] } };
+    assert.equal(dashboard.uid, 'loadlab-experiment');
+    assert.ok(dashboard.panels.length > 20);
+    assert.deepEqual(dashboard.templating.list.map((variable) => variable.name).slice(0, 4), ['datasource', 'namespace', 'experiment', 'run']);
+    const chart = manifests(readFileSync(join(OPERATOR_DIR, '..', 'charts', 'loadlab', '50-dashboards.yaml'), 'utf8')).find((m) => m.kind === 'ConfigMap' && m.data?.['loadlab-experiment.json']);
+    assert.equal(chart?.data?.['loadlab-experiment.json'], printed.stdout, 'one dashboard: the chart provisions what the command prints');
+
+    const dir = mkdtempSync(join(tmpdir(), 'loadlab-dashboard-'));
+    try {
+      const file = join(dir, 'dashboard.json');
+      const written = await loadlab(['dashboard', '--output', file]);
+      assert.equal(written.status, 0, written.stderr);
+      assert.equal(written.stdout, '');
+      assert.equal(readFileSync(file, 'utf8'), printed.stdout);
+      const unwritable = await loadlab(['dashboard', '--output', join(dir, 'missing', 'dashboard.json')]);
+      assert.equal(unwritable.status, 1);
+      assert.match(unwritable.stderr, /cannot write .*missing\/dashboard\.json: ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -41,10 +41,34 @@ interface RangeAnswer {
   data?: { result: { values: unknown[] }[] };
 }
 
+/**
+ * The dashboard's query variables as Grafana fills them from this Prometheus (label_values, then the
+ * variable's regex), each with the value chosen so far in the ones before it; the run's own value
+ * is chosen when offered.
+ */
+async function dashboardVariables(url: string, wanted: Record<string, string>, constants: Record<string, string>) {
+  const offered: Record<string, string[]> = {};
+  const chosen: Record<string, string> = { ...constants };
+  for (const variable of experimentDashboard().templating.list) {
+    if (variable.type !== 'query') continue;
+    const [, selector, label] = /^label_values\((.*), (\w+)\)$/.exec(String(variable.definition)) ?? [];
+    const params = new URLSearchParams({ 'match[]': interpolate(selector!, chosen) });
+    const body = (await (await fetch(`${url}/api/v1/label/${label}/values?${params}`)).json()) as { data?: string[] };
+    const regex = typeof variable.regex === 'string' ? new RegExp(variable.regex.slice(1, -1)) : undefined;
+    const values = (body.data ?? []).flatMap((value) => (regex ? (regex.exec(value)?.slice(1, 2) ?? []) : [value]));
+    const name = String(variable.name);
+    offered[name] = values;
+    if (values.includes(wanted[name]!)) chosen[name] = wanted[name]!;
+  }
+  return { offered, chosen };
+}
+
 /** Every panel query of the Grafana dashboard, as Grafana would send it for this local run. */
 async function dashboardAnswers(url: string, runId: string) {
-  // The dashboard's variables, as Grafana fills them; database_pod is a constant (cAdvisor's, cluster-only).
-  const values = { namespace: 'default', experiment: 'e2e-short', run: runId, __rate_interval: '8s', database: 'job="postgres"', database_pod: DATABASE_RESOURCE_SELECTOR };
+  // The variables as Grafana fills them from this run's series; database and database_pod are
+  // constants (the cluster's matchers: here the local exporter's job, and cAdvisor's, cluster-only).
+  const variables = await dashboardVariables(url, { namespace: 'default', experiment: 'e2e-short', run: runId }, { __rate_interval: '8s', database: 'job="postgres"', database_pod: DATABASE_RESOURCE_SELECTOR });
+  const values = variables.chosen;
   const end = Date.now() / 1000;
   const answers: { panel: string; expr: string; clusterOnly: boolean; status: string; error?: string; series: number; points: number }[] = [];
   for (const { panel, expr } of dashboardQueries(experimentDashboard())) {
@@ -57,7 +81,7 @@ async function dashboardAnswers(url: string, runId: string) {
       series: result.length, points: result.reduce((n, series) => n + series.values.length, 0),
     });
   }
-  return answers;
+  return { answers, variables };
 }
 
 async function promValue(url: string, query: string): Promise<number> {
@@ -140,7 +164,8 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     await writeFile(file, SHORT);
     let output = '';
     const checks: Record<string, number> = {};
-    let dashboard: Awaited<ReturnType<typeof dashboardAnswers>> = [];
+    let dashboard: Awaited<ReturnType<typeof dashboardAnswers>>['answers'] = [];
+    let variables: Awaited<ReturnType<typeof dashboardVariables>> | undefined;
     let outage: Promise<void> | undefined;
     const result: LocalRunResult = await runLocal({
       file,
@@ -156,7 +181,8 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
       },
       inspect: async ({ prometheusUrl, runId }) => {
         assert.equal(prometheusUrl, external.url, 'the analysis reads PROMETHEUS_URL');
-        dashboard = await dashboardAnswers(prometheusUrl, runId);
+        ({ answers: dashboard, variables } = await dashboardAnswers(prometheusUrl, runId));
+        assert.deepEqual(variables.chosen, { __rate_interval: '8s', database: 'job="postgres"', database_pod: DATABASE_RESOURCE_SELECTOR, namespace: 'default', experiment: 'e2e-short', run: runId }, `the dashboard's variables offer this run: ${JSON.stringify(variables.offered)}`);
         const sel = `experiment="default/e2e-short",run="${runId}"`;
         checks.promDriverSent = await promValue(prometheusUrl, `sum(loadlab_driver_requests_sent_total{${sel},endpoint="measurements"})`);
         checks.promDriver201 = await promValue(prometheusUrl, `sum(loadlab_driver_responses_total{${sel},endpoint="measurements",code="201"})`);

@@ -6,9 +6,11 @@
  *   loadlab run <experiment.yaml>      local mode: run it here, analyse it, write the report
  *   loadlab drive --experiment FILE    one runner of the loadlab engine's driver Job (what its pods run)
  *   loadlab operator                   the LoadExperiment operator (in a cluster; see src/controller/README.md)
+ *   loadlab dashboard                  print the Grafana dashboard as JSON, for a Grafana of one's own
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { dashboard } from './dashboard-command.js';
 import { drive } from './drive-command.js';
 import { operatorCommand } from './operator-command.js';
 import { EXIT, processIo, type Io } from './io.js';
@@ -28,6 +30,7 @@ Commands:
                              (what the pods of the loadlab engine's Job run)
   operator                   run the LoadExperiment operator against a cluster (configured by
                              environment variables; \`loadlab operator --help\` lists them)
+  dashboard                  print the Grafana dashboard (JSON) to import into a Grafana of your own
   help [command]             show this help, or a command's
 
 Run \`loadlab <command> --help\` for a command's options.`;
@@ -41,7 +44,7 @@ const COMMANDS: Record<string, Command> = {
   run,
   drive,
   operator: operatorCommand,
-
+  dashboard,
 };
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {

@@ -136,10 +136,12 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     }, () => apis.flatMap((a) => (a.process.pid !== undefined ? [{ address: `127.0.0.1:${a.port}`, pid: a.process.pid }] : [])));
     cleanup.push(() => processCpu.stop());
     const driverPort = await freePort();
-    // The labels a cluster's PodMonitors give the same series (experiment="<namespace>/<name>"),
-    // so the Grafana dashboard and any query written for a cluster work on a local run too.
-    const experimentLabel = `${experiment.metadata.namespace ?? 'default'}/${name}`;
-    const labels = { experiment: experimentLabel, run: runId };
+    // The labels a cluster's PodMonitors give the same series (namespace, experiment="<namespace>/<name>"),
+    // so the Grafana dashboard (its variables too) and any query written for a cluster work on a
+    // local run.
+    const namespace = experiment.metadata.namespace ?? 'default';
+    const experimentLabel = `${namespace}/${name}`;
+    const labels = { namespace, experiment: experimentLabel, run: runId };
     const prometheus = await LocalPrometheus.start({
       jobs: [
         { job: 'api', targets: apis.map((a) => `127.0.0.1:${a.port}`) },
