@@ -60,13 +60,8 @@ export class DueIndex {
    * `mark`: becomes the index, except for what was added meanwhile.
    */
   reconcile(pending: ReadonlyMap<number, number>, mark: number): void {
-    for (const [deviceId, entry] of this.entries) {
-      if (entry.added <= mark && !pending.has(deviceId)) this.entries.delete(deviceId);
-    }
-    for (const [deviceId, dueMs] of pending) {
-      const entry = this.entries.get(deviceId);
-      if (entry && entry.added > mark) entry.dueMs = Math.min(entry.dueMs, dueMs);
-      else this.entries.set(deviceId, { dueMs, added: entry?.added ?? 0 });
-    }
+    // Each device as one poll's answer: absent from `pending`, it has nothing pending.
+    for (const deviceId of this.entries.keys()) if (!pending.has(deviceId)) this.settle(deviceId, undefined, mark);
+    for (const [deviceId, dueMs] of pending) this.settle(deviceId, dueMs, mark);
   }
 }

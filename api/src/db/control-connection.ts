@@ -42,11 +42,6 @@ export class ControlConnection {
     return this.listeners.size > 0;
   }
 
-  /** Whether the connection is open and its onConnect has run. */
-  get isUp(): boolean {
-    return this.up;
-  }
-
   /**
    * Starts connecting in the background (once; later calls return the same promise); resolves
    * after the first attempt, whether it worked or not.

@@ -21,11 +21,7 @@ Options:
 
 Exit status: 0 written; 1 FILE cannot be written; 2 an invalid option.`;
 
-export function dashboard(args: readonly string[], io: Io): Promise<number> {
-  return Promise.resolve(dashboardCommand(args, io));
-}
-
-function dashboardCommand(args: readonly string[], io: Io): number {
+export async function dashboard(args: readonly string[], io: Io): Promise<number> {
   let values: { output?: string; help?: boolean };
   try {
     values = parseArgs({ args: [...args], strict: true, options: { output: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }).values;
