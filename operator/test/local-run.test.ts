@@ -12,6 +12,7 @@ import { connect } from 'node:net';
 import { PostgresCluster } from '@loadlab/sandbox/postgres';
 import { LocalPrometheus } from '../src/local/prometheus.js';
 import { runLocal, type LocalRunResult } from '../src/local/local-run.js';
+import { statistics, type ComparableRun } from '../src/analysis/compare/index.js';
 import { leftoversDir, reclaimLeftovers } from '../src/local/lifeline.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -29,6 +30,20 @@ const SHORT = experiment(
       - { devices: 40, duration: 4s }
       - { devices: 40, duration: 16s, shape: hold }
   slo: { latencyPercentile: 95, latencyThreshold: 1s, maxErrorRate: 0.05 }
+`,
+);
+
+/** One API process, a hold long enough for a comparison to have intervals to resample (settleS 2 and the 8 s rate window leave 14 s: 7 points of 2 s). */
+const GATED = experiment(
+  'e2e-gated',
+  `  fleet: { devices: 40, reportInterval: 2s, pollInterval: 2s }
+  target: { replicas: 1 }
+  load:
+    stages:
+      - { devices: 40, duration: 4s }
+      - { devices: 40, duration: 24s, shape: hold }
+  slo: { latencyPercentile: 95, latencyThreshold: 15ms, maxErrorRate: 0.05 }
+  analysis: { thresholds: { settleS: 2 } }
 `,
 );
 
@@ -262,13 +277,50 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     assert.deepEqual(open, [], 'ports still listening');
   });
 
-  it('exits 99 when the SLO broke (the SLO gate, k6\'s convention), saying where and why', async () => {
-    const file = join(dir, 'broken.yaml');
-    // Every statement waits 5 ms in PostgreSQL: a 2 ms p95 cannot hold.
-    await writeFile(file, SHORT.replace('e2e-short', 'e2e-broken').replace('target: { replicas: 2 }', 'target: { replicas: 1, queryDelayMs: 5 }').replace('latencyThreshold: 1s', 'latencyThreshold: 2ms').replace('duration: 16s', 'duration: 14s'));
-    const run = runCli(['run', file, '--out', join(dir, 'out-broken')], { ...process.env, DATABASE_URL: pg.url, PROMETHEUS_URL: '' });
-    assert.equal(await run.exited, 99, run.output());
-    assert.match(run.output(), /slo: BROKEN: stage 2 hold \(40 devices\) broke it: p95 [\d,.]+ ms > 2 ms/);
+  it('the SLO gate: exits 0 when the SLO held and 99 when it broke (k6\'s convention), saying where and why', async () => {
+    const env = { ...process.env, DATABASE_URL: pg.url, PROMETHEUS_URL: '' };
+    await writeFile(join(dir, 'gated.yaml'), GATED);
+    const held = runCli(['run', join(dir, 'gated.yaml'), '--out', join(dir, 'out-gated')], env);
+    assert.equal(await held.exited, 0, held.output());
+    assert.match(held.output(), /slo: MET: held in every judged stage, up to 40 devices/);
+    // Every statement waits 20 ms in PostgreSQL: a 15 ms p95 cannot hold.
+    await writeFile(join(dir, 'slowed.yaml'), GATED.replace('target: { replicas: 1 }', 'target: { replicas: 1, queryDelayMs: 20 }'));
+    const broken = runCli(['run', join(dir, 'slowed.yaml'), '--out', join(dir, 'out-slowed')], env);
+    assert.equal(await broken.exited, 99, broken.output());
+    assert.match(broken.output(), /slo: BROKEN: stage 2 hold \(40 devices\) broke it: p95 [\d,.]+ ms > 15 ms/);
+  });
+
+  it('loadlab compare: the run made slower is flagged worse (exit 99); the same experiment run again unchanged is not (exit 0)', async () => {
+    const env = { ...process.env, DATABASE_URL: pg.url, PROMETHEUS_URL: '' };
+    const again = runCli(['run', join(dir, 'gated.yaml'), '--out', join(dir, 'out-again')], env);
+    assert.equal(await again.exited, 0, again.output());
+
+    const slower = runCli(['compare', join(dir, 'out-gated'), join(dir, 'out-slowed', 'summary.json')]);
+    assert.equal(await slower.exited, 99, slower.output());
+    assert.match(slower.output(), /REGRESSED/);
+    assert.match(slower.output(), /worse: stage 2 hold: p95 \+[\d.]+ % \(95 % CI \+[\d.]+ % … \+[\d.]+ %\)/);
+    console.log(`# compare, slowed:\n${slower.output()}`);
+
+    const same = runCli(['compare', join(dir, 'out-gated'), join(dir, 'out-again'), '--format', 'html', '--output', join(dir, 'same.html')]);
+    assert.equal(await same.exited, 0, same.output());
+    assert.match(same.output(), /loadlab compare: no regression/);
+    const html = readFileSync(join(dir, 'same.html'), 'utf8');
+    assert.match(html, /<svg/);
+    const json = runCli(['compare', join(dir, 'out-gated'), join(dir, 'out-again'), '--format', 'json']);
+    assert.equal(await json.exited, 0);
+    const comparison = JSON.parse(json.output().replace(/^loadlab compare: .*$/m, '')) as { stages: { name: string; intervals: number[]; measures: { measure: string; flag: string; why: string }[] }[] };
+    const hold = comparison.stages.find((stage) => stage.name === 'stage 2 hold')!;
+    assert.ok(hold.intervals.every((n) => n >= 6), `intervals per run (14 s of steady window, a point every 2 s): ${hold.intervals.join(', ')}`);
+    console.log(`# compare, the same experiment twice: ${hold.measures.map((m) => `${m.measure} ${m.flag} (${m.why})`).join('; ')}`);
+
+    // The record's statistics over all of a stage's intervals are the stage summary's own numbers.
+    const document = JSON.parse(readFileSync(join(dir, 'out-gated', 'summary.json'), 'utf8')) as { summary: { steps: { columns: string[]; rows: (number | null)[][] } }; comparable: ComparableRun };
+    const row = document.summary.steps.rows.find((entry) => entry[0] === 1)!;
+    const [served, errors, , p95] = statistics(document.comparable.stages[0]!, document.comparable.stages[0]!.unixS.map((_, i) => i));
+    const column = (name: string) => row[document.summary.steps.columns.indexOf(name)];
+    assert.equal(Number(served!.toPrecision(4)), column('achievedRps'));
+    assert.equal(Number(p95!.toPrecision(4)), column('p95Ms'));
+    assert.equal(Number(errors!.toPrecision(4)), column('errorRate'));
   });
 
   it('takes back everything it started when it is SIGKILLed mid-run (its watchdog does): within seconds no process, port or temp dir left', async () => {

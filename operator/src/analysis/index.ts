@@ -14,3 +14,4 @@ export * from './timeline.js';
 export * from './usl.js';
 export * from './verdict.js';
 export * from './report/index.js';
+export * from './compare/index.js';

@@ -7,9 +7,11 @@
  *   loadlab drive --experiment FILE    one runner of the loadlab engine's driver Job (what its pods run)
  *   loadlab operator                   the LoadExperiment operator (in a cluster; see src/controller/README.md)
  *   loadlab dashboard                  print the Grafana dashboard as JSON, for a Grafana of one's own
+ *   loadlab compare BASELINE CANDIDATE  two runs side by side, differences beyond noise flagged (exit 99 on a regression)
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { compare } from './compare-command.js';
 import { dashboard } from './dashboard-command.js';
 import { drive } from './drive-command.js';
 import { operatorCommand } from './operator-command.js';
@@ -30,6 +32,8 @@ Commands:
                              (what the pods of the loadlab engine's Job run)
   operator                   run the LoadExperiment operator against a cluster (configured by
                              environment variables; \`loadlab operator --help\` lists them)
+  compare BASELINE CANDIDATE compare two runs stage by stage; differences beyond the runs' noise
+                             and a minimum effect are flagged (exit 99 when one is worse)
   dashboard                  print the Grafana dashboard (JSON) to import into a Grafana of your own
   help [command]             show this help, or a command's
 
@@ -45,6 +49,7 @@ const COMMANDS: Record<string, Command> = {
   drive,
   operator: operatorCommand,
   dashboard,
+  compare,
 };
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {

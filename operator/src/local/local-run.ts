@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { RetryableError } from '../analysis/prometheus-client.js';
-import { analyzeRun, renderHtml, renderMarkdown, seriesToCsv, stagesTable, evidenceTable, timelineFromRun, type AnalysisResult, type Table } from '../analysis/index.js';
+import { analyzeRun, renderHtml, renderMarkdown, seriesToCsv, comparableRun, stagesTable, evidenceTable, textTable, timelineFromRun, type AnalysisResult } from '../analysis/index.js';
 import { runDriver, type DriverResult, type ProgressSnapshot } from '../driver/index.js';
 import { parseExperiment, formatErrors, type LoadExperiment } from '../schema/index.js';
 import { buildTrafficPlan, type TrafficPlan } from '../traffic/index.js';
@@ -247,7 +247,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       analysis = await analyse();
     }
     await options.inspect?.({ prometheusUrl, apiUrls: apis.map((a) => a.url), databaseUrl, runId });
-    await writeReport(outDir, experiment, analysis, results);
+    await writeReport(outDir, experiment, analysis, results, runId);
     printSummary(say, analysis, results, outDir, harnessCpu, startupMs);
     return { experiment, driver: results, analysis, outDir, startupMs: startupMs ?? NaN, runId, harness: harnessCpu };
   } finally {
@@ -363,13 +363,13 @@ function countStages(plan: TrafficPlan): number {
   return new Set(plan.phases.map((p) => p.stage ?? p.index)).size;
 }
 
-async function writeReport(outDir: string, experiment: LoadExperiment, analysis: AnalysisResult, results: DriverResult[]): Promise<void> {
+async function writeReport(outDir: string, experiment: LoadExperiment, analysis: AnalysisResult, results: DriverResult[], runId: string): Promise<void> {
   await mkdir(outDir, { recursive: true });
   const title = `loadlab run ${experiment.metadata.name}`;
   await writeFile(join(outDir, 'report.md'), renderMarkdown(analysis, { title }));
   await writeFile(join(outDir, 'report.html'), renderHtml(analysis, { title }));
   await writeFile(join(outDir, 'series.csv'), seriesToCsv(analysis.series));
-  await writeFile(join(outDir, 'summary.json'), `${JSON.stringify({ summary: analysis.summary, driver: results.map(({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms }) => ({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms })) }, null, 2)}\n`);
+  await writeFile(join(outDir, 'summary.json'), `${JSON.stringify({ summary: analysis.summary, comparable: comparableRun(analysis, `${experiment.metadata.name} run ${runId}`), driver: results.map(({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms }) => ({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms })) }, null, 2)}\n`);
 }
 
 /** The driver's CPU over its runs, in % of one core and µs per request sent. */
@@ -380,13 +380,6 @@ export function formatGeneratorCpu(results: readonly DriverResult[]): string {
   const lagP99 = Math.max(0, ...results.map((r) => r.sendLagP99Ms));
   const perRequest = sent > 0 ? `, ${Math.round((cpuS / sent) * 1e6)} µs per request` : '';
   return `${wallS > 0 ? ((cpuS / wallS) * 100).toFixed(1) : '0.0'} % of one core${perRequest}; p99 send lag ${lagP99.toFixed(1)} ms`;
-}
-
-export function textTable(table: Table): string[] {
-  const widths = table.headers.map((h, i) => Math.max(h.length, ...table.rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const highlight = new Set(table.highlight ?? []);
-  return [line(table.headers), ...table.rows.map((row, i) => `${line(row)}${highlight.has(i) ? '  <- breaks' : ''}`)];
 }
 
 function printSummary(say: (line: string) => void, analysis: AnalysisResult, results: DriverResult[], outDir: string, harness: HarnessCpu, startupMs: number | undefined): void {

@@ -1,4 +1,5 @@
 export * from './csv.js';
 export * from './html.js';
 export * from './markdown.js';
-export { evidenceTable, stagesTable, type Table } from './tables.js';
+export { evidenceTable, stagesTable } from './tables.js';
+export { textTable } from './text.js';
