@@ -25,7 +25,9 @@
 // What cannot exist here: cAdvisor and kube-state-metrics series (no kubelet), so the container CPU,
 // throttling and memory-limit queries find nothing, as they would in a cluster without them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -58,6 +60,7 @@ import { startPostgres } from './support/postgres.js';
 import { ControlPlane } from '@loadlab/sandbox/control-plane';
 import { startTestOperator } from './support/operator.js';
 
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const NS = 'lab';
 const NAME = 'drivers';
 const SCRAPE_S = 2;
@@ -291,5 +294,57 @@ describe('the whole pipeline on the loadlab engine: operator, driver Job pods ru
       `[figures] apply → Succeeded ${Math.round((summarised - began) / 1000)} s (Job complete → summary ${Math.round(summarised - loadDone)} ms); ` +
         `two driver pods: ${reports.map((report) => report.sent).join(' + ')} requests; summary: ${summary.rps} req/s, p95 ${summary.p95Ms} ms; ${rows} rows stored`,
     );
+  });
+  it('loadlab report NAMESPACE/NAME writes the run\'s report folder with the operator\'s own numbers (its settings read from its Deployment); loadlab compare reads the run from the cluster', async () => {
+    // The operator's Deployment as the charts install it, with the settings this test's operator runs
+    // with (nothing runs it here: its environment is what `loadlab report` reads).
+    await cp.createNamespace('loadlab-system');
+    await admin.create(RESOURCES.deployments, 'loadlab-system', {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'loadlab-operator' },
+      spec: {
+        selector: { matchLabels: { app: 'loadlab-operator' } },
+        template: {
+          metadata: { labels: { app: 'loadlab-operator' } },
+          spec: {
+            containers: [{
+              name: 'operator', image: 'loadlab/operator:dev',
+              env: [
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'PROMETHEUS_URL', value: prometheus.url },
+                { name: 'SCRAPE_INTERVAL_SECONDS', value: String(SCRAPE_S) },
+                { name: 'ANALYSIS_STEP_SECONDS', value: String(SCRAPE_S) },
+              ],
+            }],
+          },
+        },
+      },
+    });
+    const cli = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, PROMETHEUS_URL: '' }, timeout: 120_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }));
+    });
+    const out = join(workDir, 'report');
+    const written = await cli(['report', `${NS}/${NAME}`, '--out', out]);
+    assert.equal(written.code, 0, written.stderr);
+    assert.match(written.stderr, /settings: the operator's \(loadlab-system\/loadlab-operator\)/);
+    assert.match(written.stdout, /^verdict: None within the tested range/m);
+    for (const file of ['report.html', 'report.md', 'series.csv', 'summary.json']) assert.ok(existsSync(join(out, file)), file);
+    const status = (await getExperiment()).status!;
+    const document = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { summary: unknown; runId: string };
+    assert.equal(document.runId, status.runId);
+    assert.deepEqual(document.summary, status.summary, "the report's summary is the operator's, number for number");
+
+    // The same run, read from the folder and from the cluster: nothing differs.
+    const compared = await cli(['compare', out, `${NS}/${NAME}`, '--format', 'json']);
+    assert.equal(compared.code, 0, compared.stderr);
+    const comparison = JSON.parse(compared.stdout) as { regressed: boolean; stages: { measures: { difference?: number }[] }[] };
+    assert.equal(comparison.regressed, false);
+    const differences = comparison.stages.flatMap((stage) => stage.measures.map((measure) => measure.difference).filter((difference) => difference !== undefined));
+    assert.ok(differences.length >= 4, `measures compared: ${differences.length}`);
+    assert.ok(differences.every((difference) => difference === 0), `differences: ${differences.join(', ')}`);
+
+    const missing = await cli(['report', `${NS}/no-such-experiment`]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, new RegExp(`no LoadExperiment ${NS}/no-such-experiment in the kubeconfig context`));
   });
 });

@@ -61,6 +61,11 @@ export interface PrometheusClientOptions {
   /** Extra headers, e.g. an Authorization header for a secured Prometheus. */
   headers?: Record<string, string>;
   /**
+   * How requests are sent (default: the global fetch): `loadlab report` passes one that goes through
+   * the Kubernetes API's service proxy with the kubeconfig's credentials.
+   */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /**
    * Prometheus refuses a range query of more than 11,000 points per series; longer ranges are
    * split into consecutive requests of at most this many points and joined.
    */
@@ -141,7 +146,7 @@ export class PrometheusClient {
       let text: string;
       try {
         // POST keeps long PromQL out of URLs (and out of proxies' URL length limits).
-        response = await fetch(this.baseUrl + path, {
+        response = await (this.options.fetch ?? fetch)(this.baseUrl + path, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...this.options.headers },
           body: new URLSearchParams(params),

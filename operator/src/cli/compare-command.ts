@@ -2,8 +2,9 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AnalysisInputError } from '../analysis/errors.js';
+import { CLUSTER_OPTIONS, CLUSTER_OPTIONS_USAGE, clusterRun, describeError, isExperimentRef, isInputError, type ClusterInputValues } from './cluster-input.js';
 import {
-  BOOTSTRAP, COMPARABLE_VERSION, COMPARE_FORMATS, compareRuns, parseMinimumEffects, renderComparison,
+  BOOTSTRAP, COMPARABLE_VERSION, COMPARE_FORMATS, comparableRun, compareRuns, parseMinimumEffects, renderComparison,
   type CompareFormat, type ComparableRun,
 } from '../analysis/compare/index.js';
 import { EXIT, type Io } from './io.js';
@@ -12,7 +13,9 @@ export const COMPARE_USAGE = `Usage: loadlab compare BASELINE CANDIDATE [options
 
 Compares two runs of an experiment stage by stage (matched by name): served rate, error rate,
 p50/p95/p99 latency and API CPU per request, and the breaking point and bottleneck. Each run is a
-folder \`loadlab run\` (or \`loadlab report\`) wrote, or its summary.json.
+folder \`loadlab run\` (or \`loadlab report\`) wrote, its summary.json, or NAMESPACE/NAME of a
+LoadExperiment in the cluster (its last run, analysed again from Prometheus as \`loadlab report\`
+does).
 
 Each difference is flagged worse or better only when it is beyond the runs' own noise AND at least
 its minimum effect; otherwise "within noise". The noise is computed from the stages' per-interval
@@ -31,12 +34,14 @@ Options:
                           latency-ms=1     ... and by at least this many milliseconds
                           cpu=20%          API CPU per request higher by
                           breaking-steps=1 last good fleet lower by this many judged steps
+  For NAMESPACE/NAME:
+${CLUSTER_OPTIONS_USAGE}
   -h, --help            this help
 
 Exit status (for CI: fail the build on a regression):
   0    no regression: nothing worse beyond noise and its minimum effect
   99   regressed: at least one difference is worse (listed at the end of the output)
-  1    a run could not be read; 2 invalid input`;
+  1    a run could not be read (a file, the cluster, Prometheus); 2 invalid input`;
 
 export async function compare(args: readonly string[], io: Io): Promise<number> {
   let parsed;
@@ -44,7 +49,7 @@ export async function compare(args: readonly string[], io: Io): Promise<number> 
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { format: { type: 'string' }, output: { type: 'string' }, 'min-effect': { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+      options: { format: { type: 'string' }, output: { type: 'string' }, 'min-effect': { type: 'string', multiple: true }, ...CLUSTER_OPTIONS, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     io.stderr(`loadlab compare: ${(error as Error).message}\n\n${COMPARE_USAGE}\n`);
@@ -74,10 +79,10 @@ export async function compare(args: readonly string[], io: Io): Promise<number> 
   const runs: ComparableRun[] = [];
   for (const input of parsed.positionals) {
     try {
-      runs.push(await loadRun(input));
+      runs.push(await loadRun(input, parsed.values, io));
     } catch (error) {
-      io.stderr(`loadlab compare: ${(error as Error).message}\n`);
-      return error instanceof AnalysisInputError ? EXIT.invalid : EXIT.unreadable;
+      io.stderr(`loadlab compare: ${describeError(error)}\n`);
+      return isInputError(error) ? EXIT.invalid : EXIT.unreadable;
     }
   }
   const comparison = compareRuns(runs[0]!, runs[1]!, effects);
@@ -99,13 +104,17 @@ export async function compare(args: readonly string[], io: Io): Promise<number> 
   return comparison.regressed ? EXIT.sloBroken : EXIT.ok;
 }
 
-/** A run folder or its summary.json. */
-async function loadRun(input: string): Promise<ComparableRun> {
+/** A run folder, its summary.json, or NAMESPACE/NAME of a LoadExperiment. */
+async function loadRun(input: string, values: ClusterInputValues, io: Io): Promise<ComparableRun> {
   let file = input;
   try {
     if ((await stat(input)).isDirectory()) file = join(input, 'summary.json');
   } catch {
-    throw new Error(`${input}: no such run folder or file (give a folder \`loadlab run\` wrote, or its summary.json)`);
+    if (isExperimentRef(input)) {
+      const run = await clusterRun(input, values, (line) => io.stderr(`${input}: ${line}\n`));
+      return comparableRun(run.analysis, `${input} run ${run.runId}`);
+    }
+    throw new Error(`${input}: no such run folder or file (give a folder \`loadlab run\` wrote, its summary.json, or NAMESPACE/NAME of a LoadExperiment)`);
   }
   let text: string;
   try {

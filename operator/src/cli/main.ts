@@ -7,6 +7,7 @@
  *   loadlab drive --experiment FILE    one runner of the loadlab engine's driver Job (what its pods run)
  *   loadlab operator                   the LoadExperiment operator (in a cluster; see src/controller/README.md)
  *   loadlab dashboard                  print the Grafana dashboard as JSON, for a Grafana of one's own
+ *   loadlab report NAMESPACE/NAME      a cluster run's report folder, analysed again as the operator did
  *   loadlab compare BASELINE CANDIDATE  two runs side by side, differences beyond noise flagged (exit 99 on a regression)
  */
 import { realpathSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { drive } from './drive-command.js';
 import { operatorCommand } from './operator-command.js';
 import { EXIT, processIo, type Io } from './io.js';
 import { render } from './render.js';
+import { report } from './report-command.js';
 import { run } from './run-command.js';
 
 export const USAGE = `Usage: loadlab <command> [options]
@@ -32,6 +34,8 @@ Commands:
                              (what the pods of the loadlab engine's Job run)
   operator                   run the LoadExperiment operator against a cluster (configured by
                              environment variables; \`loadlab operator --help\` lists them)
+  report NAMESPACE/NAME      write a cluster run's report (report.html, series.csv, summary.json ...),
+                             analysed again from Prometheus as the operator analysed it
   compare BASELINE CANDIDATE compare two runs stage by stage; differences beyond the runs' noise
                              and a minimum effect are flagged (exit 99 when one is worse)
   dashboard                  print the Grafana dashboard (JSON) to import into a Grafana of your own
@@ -50,6 +54,7 @@ const COMMANDS: Record<string, Command> = {
   operator: operatorCommand,
   dashboard,
   compare,
+  report,
 };
 
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {

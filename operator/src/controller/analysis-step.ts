@@ -7,6 +7,8 @@ import { sloGate } from '../analysis/slo-gate.js';
 import { fail, requeueAfter, timedOut, transition, type Result, type StepContext, type Status } from './context.js';
 import { resourceSelector, runSelector } from '../contract/names.js';
 import { analysisTimeline, type Checkpoint } from './run-units.js';
+import type { OperatorConfig } from './config.js';
+import type { LoadExperiment } from '../schema/load-experiment.js';
 
 /*
  * Analyzing: the analysis library over the recorded timeline against the configured Prometheus.
@@ -16,18 +18,26 @@ import { analysisTimeline, type Checkpoint } from './run-units.js';
  */
 
 export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | 'deps' | 'experiment'>, runId: string) {
-  const { analysis } = ctx.deps.config;
+  return clusterAnalysisSettings(ctx, runId, ctx.deps.config);
+}
+
+/** What the operator analyses a run with, from the parts of its configuration that matter (`loadlab report` reads them from the operator's Deployment). */
+export function clusterAnalysisSettings(
+  target: { namespace: string; name: string; experiment: LoadExperiment },
+  runId: string,
+  config: Pick<OperatorConfig, 'analysis' | 'databaseMetricsSelector' | 'databaseResourceSelector'>,
+) {
   return {
-    slo: ctx.experiment.spec.slo,
-    thresholds: ctx.experiment.spec.analysis?.thresholds,
-    selector: runSelector(ctx.namespace, ctx.name, runId),
-    resourceSelector: resourceSelector(ctx.namespace, ctx.name),
-    databaseSelector: ctx.deps.config.databaseMetricsSelector,
-    databaseResourceSelector: ctx.deps.config.databaseResourceSelector,
+    slo: target.experiment.spec.slo,
+    thresholds: target.experiment.spec.analysis?.thresholds,
+    selector: runSelector(target.namespace, target.name, runId),
+    resourceSelector: resourceSelector(target.namespace, target.name),
+    databaseSelector: config.databaseMetricsSelector,
+    databaseResourceSelector: config.databaseResourceSelector,
     source: 'kubernetes' as const,
-    engine: ctx.experiment.spec.generator.engine,
-    step: analysis.stepS,
-    scrapeIntervalS: analysis.scrapeIntervalS,
+    engine: target.experiment.spec.generator.engine,
+    step: config.analysis.stepS,
+    scrapeIntervalS: config.analysis.scrapeIntervalS,
   };
 }
 

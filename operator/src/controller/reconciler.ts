@@ -72,7 +72,7 @@ export async function reconcile(key: string, deps: Deps, signal: AbortSignal): P
   }
 }
 
-function parseSpec(object: ExperimentObject): { ok: true; experiment: LoadExperiment } | { ok: false; message: string } {
+export function parseSpec(object: ExperimentObject): { ok: true; experiment: LoadExperiment } | { ok: false; message: string } {
   const { name, namespace, labels, annotations } = object.metadata;
   const result = loadExperimentSchema.safeParse({
     apiVersion: object.apiVersion,

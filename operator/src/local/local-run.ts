@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { RetryableError } from '../analysis/prometheus-client.js';
-import { analyzeRun, renderHtml, renderMarkdown, seriesToCsv, comparableRun, stagesTable, evidenceTable, textTable, timelineFromRun, type AnalysisResult } from '../analysis/index.js';
+import { analyzeRun, stagesTable, evidenceTable, textTable, timelineFromRun, writeReportFiles, type AnalysisResult } from '../analysis/index.js';
 import { runDriver, type DriverResult, type ProgressSnapshot } from '../driver/index.js';
 import { parseExperiment, formatErrors, type LoadExperiment } from '../schema/index.js';
 import { buildTrafficPlan, type TrafficPlan } from '../traffic/index.js';
@@ -364,12 +364,11 @@ function countStages(plan: TrafficPlan): number {
 }
 
 async function writeReport(outDir: string, experiment: LoadExperiment, analysis: AnalysisResult, results: DriverResult[], runId: string): Promise<void> {
-  await mkdir(outDir, { recursive: true });
-  const title = `loadlab run ${experiment.metadata.name}`;
-  await writeFile(join(outDir, 'report.md'), renderMarkdown(analysis, { title }));
-  await writeFile(join(outDir, 'report.html'), renderHtml(analysis, { title }));
-  await writeFile(join(outDir, 'series.csv'), seriesToCsv(analysis.series));
-  await writeFile(join(outDir, 'summary.json'), `${JSON.stringify({ summary: analysis.summary, comparable: comparableRun(analysis, `${experiment.metadata.name} run ${runId}`), driver: results.map(({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms }) => ({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms })) }, null, 2)}\n`);
+  await writeReportFiles(outDir, analysis, {
+    title: `loadlab run ${experiment.metadata.name}`,
+    label: `${experiment.metadata.name} run ${runId}`,
+    extra: { driver: results.map(({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms }) => ({ endpoints, totals, timeline, cpuSeconds, maxLagS, sendLagP99Ms })) },
+  });
 }
 
 /** The driver's CPU over its runs, in % of one core and µs per request sent. */
