@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +30,14 @@ import { figure, installLoadlab, root, startCluster, stopCluster, waitFor, type 
  */
 
 const SYSTEM = NAMESPACES.system;
+
+/** The compiled `loadlab` command, run as a user would against this cluster's kubeconfig. */
+function loadlabCli(args: string[], kubeconfig: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(root, 'operator', 'dist', 'src', 'cli', 'main.js'), ...args], { env: { ...process.env, KUBECONFIG: kubeconfig, PROMETHEUS_URL: '' }, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }));
+  });
+}
 const EXPERIMENTS = NAMESPACES.experiments;
 const PHASES = ['Pending', 'Provisioning', 'Running', 'Analyzing', 'Succeeded'];
 
@@ -267,6 +277,20 @@ describe('experiments on a real cluster: the loadlab engine end to end (scripts/
     assert.equal(Number(column('ERRORS')), 0);
     assert.equal(column('BREAKS-AT'), '', 'it held');
     assert.equal(column('BOTTLENECK'), 'none');
+    // `loadlab report` from outside the cluster: the operator's settings from its Deployment, its
+    // Prometheus through the Kubernetes API's service proxy (no port-forward), the same numbers.
+    const out = mkdtempSync(join(tmpdir(), 'loadlab-cluster-report-'));
+    try {
+      const began = performance.now();
+      const written = await loadlabCli(['report', `${EXPERIMENTS}/${SMOKE.metadata.name}`, '--out', out], client.cluster.kubeconfigPath);
+      assert.equal(written.code, 0, written.stderr);
+      assert.match(written.stderr, /prometheus: http:\/\/prometheus-operated\.monitoring\.svc:9090 \(the operator's PROMETHEUS_URL\) through the Kubernetes API's service proxy/);
+      const document = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { summary: unknown };
+      assert.deepEqual(document.summary, status.summary, "loadlab report's summary is the operator's, number for number");
+      figure(`loadlab report ${EXPERIMENTS}/${SMOKE.metadata.name} through the service proxy in ${((performance.now() - began) / 1000).toFixed(1)} s`);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
     figure(`${SMOKE.metadata.name}: driver sent ${report.sent} (${report.measurements} measurements, ${report.polls} polls, ${report.logins} logins), ${rows} rows stored; summary ${summary.rps} req/s, p95 ${summary.p95Ms} ms`);
   });
 

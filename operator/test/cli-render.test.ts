@@ -245,7 +245,7 @@ describe('loadlab (the dispatcher)', { concurrency: 2 }, () => {
     { args: ['drive', '--help'], status: 0, out: /Usage: loadlab drive --experiment FILE[\s\S]*--runners N[\s\S]*LOADLAB_TOKEN_SECRET[\s\S]*Exit status/ },
     { args: ['dashboard', '--help'], status: 0, out: /Usage: loadlab dashboard \[--output FILE\][\s\S]*PROMETHEUS_URL[\s\S]*Exit status/ },
     { args: ['dashboard', '--bogus'], status: 2, err: /loadlab dashboard: Unknown option '--bogus'/ },
-    { args: ['compare', '--help'], status: 0, out: /Usage: loadlab compare BASELINE CANDIDATE[\s\S]*--min-effect N=V[\s\S]*breaking-steps=1[\s\S]*99   regressed/ },
+    { args: ['compare', '--help'], status: 0, out: /Usage: loadlab compare BASELINE CANDIDATE[\s\S]*--min-effect N=V[\s\S]*breaking-steps=1[\s\S]*99 {3}regressed/ },
     { args: ['compare', 'a'], status: 2, err: /give exactly two runs, the baseline and the candidate/ },
     { args: ['compare', 'a', 'b', '--format', 'pdf'], status: 2, err: /--format must be one of text, markdown, json, html, not "pdf"/ },
     { args: ['compare', 'a', 'b', '--min-effect', 'p95=lots'], status: 2, err: /--min-effect p95=lots: expected a percentage such as 10%/ },

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { RetryableError } from '../analysis/prometheus-client.js';
 import { analyzeRun, stagesTable, evidenceTable, textTable, timelineFromRun, writeReportFiles, type AnalysisResult } from '../analysis/index.js';
