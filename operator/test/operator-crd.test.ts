@@ -78,6 +78,10 @@ const INVALID: readonly { name: string; field: string; message: string; change: 
     change: (m) => (m.spec.analysis = { thresholds: { settleS: -1 } }) },
   { name: 'a threshold in seconds written as a duration', field: 'spec.analysis.thresholds.poolAcquireP95S', message: 'must be of type number',
     change: (m) => (m.spec.analysis = { thresholds: { poolAcquireP95S: '10ms' } }) },
+  { name: 'a baseline that is not an object name', field: 'spec.baseline.experiment', message: 'must be the name of a LoadExperiment in this namespace (lower-case letters, digits, - and ., e.g. quickstart-main)',
+    change: (m) => (m.spec.baseline = { experiment: 'Main_Run' }) },
+  { name: 'a baseline without its experiment', field: 'spec.baseline.experiment', message: 'Required value',
+    change: (m) => (m.spec.baseline = {}) },
 ];
 
 describe('the LoadExperiment CRD on a real kube-apiserver', () => {

@@ -83,12 +83,12 @@ let prometheus: LocalPrometheus;
 let operator: Operator | undefined;
 let admin: KubeClient;
 let workDir: string;
-let apiPod: ApiPod | undefined;
-let driverPods: DriverPod[] = [];
+const apiPods: ApiPod[] = [];
+const allDriverPods: DriverPod[] = [];
 const logs: string[] = [];
 
 const files = () => ({ apiPods: join(workDir, 'api-pods.json'), driverPods: join(workDir, 'driver-pods.json') });
-const getExperiment = () => admin.get<ExperimentObject>(RESOURCES.loadExperiments, NS, NAME);
+const getExperiment = (name = NAME) => admin.get<ExperimentObject>(RESOURCES.loadExperiments, NS, name);
 
 async function promValue(query: string): Promise<number> {
   const body = (await (await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent(query)}`)).json()) as { data: { result: { value: [number, string] }[] } };
@@ -117,10 +117,10 @@ function driverReport(pod: DriverPod) {
 }
 
 /** Stands in for the kubelet and the Deployment controller: the real API from the operator's Deployment, its target handed to Prometheus as pod discovery would. */
-async function actAsKubelet(): Promise<{ deployment: ApiDeployment; pod: ApiPod }> {
-  const deployment = await waitFor('the API Deployment', () => admin.get<ApiDeployment>(RESOURCES.deployments, NS, `${NAME}-api`).catch(() => undefined), { timeoutMs: 30_000 });
+async function actAsKubelet(name = NAME): Promise<{ deployment: ApiDeployment; pod: ApiPod }> {
+  const deployment = await waitFor('the API Deployment', () => admin.get<ApiDeployment>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined), { timeoutMs: 30_000 });
   const pod = await runApiPod(deployment);
-  apiPod = pod;
+  apiPods.push(pod);
   writeTargets(files().apiPods, [
     discoveredPod({ namespace: NS, name: `${deployment.metadata.name}-0`, labels: deployment.spec.template.metadata.labels, address: `127.0.0.1:${pod.port}`, container: 'api', endpoint: 'http', monitor: 'loadlab-api' }),
   ]);
@@ -134,16 +134,16 @@ async function actAsKubelet(): Promise<{ deployment: ApiDeployment; pod: ApiPod 
  * them: running while they run, Complete when every one exited 0 (their metrics' linger included,
  * so Prometheus has their last counts, as in a cluster).
  */
-async function actAsJobController(pod: ApiPod): Promise<{ runId: string; job: JobObject & { spec: Record<string, any> }; pods: DriverPod[]; startAt: string }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function actAsJobController(pod: ApiPod, name = NAME): Promise<{ runId: string; job: JobObject & { spec: Record<string, any> }; pods: DriverPod[]; startAt: string }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const running = await waitFor('the driver Job recorded in status', async () => {
-    const object = await getExperiment();
+    const object = await getExperiment(name);
     return object.status?.timeline?.length ? object : undefined;
   }, { timeoutMs: 30_000 });
   const checkpoint = running.status!.timeline![0]!;
   assert.equal(checkpoint.kind, 'Job');
   const job = await admin.get<JobObject & { spec: Record<string, any> }>(RESOURCES.jobs, NS, checkpoint.name); // eslint-disable-line @typescript-eslint/no-explicit-any
   const configMap = await admin.get<KubeObject & { data: Record<string, string> }>(RESOURCES.configMaps, NS, checkpoint.name);
-  driverPods = await startDriverPods(job as unknown as Parameters<typeof startDriverPods>[0], configMap, { apiUrl: pod.url, workDir });
+  const driverPods = await startDriverPods(job as unknown as Parameters<typeof startDriverPods>[0], configMap, { apiUrl: pod.url, workDir });
   const podLabels = job.spec.template.metadata.labels as Record<string, string>;
   writeTargets(files().driverPods, driverPods.map((driver) => discoveredPod({
     namespace: NS,
@@ -154,6 +154,7 @@ async function actAsJobController(pod: ApiPod): Promise<{ runId: string; job: Jo
     endpoint: DRIVER_METRICS_PORT_NAME,
     monitor: 'loadlab-load-generator',
   })));
+  allDriverPods.push(...driverPods);
   await setJobStatus(admin, NS, job.metadata.name, 'running');
   const exits = await Promise.all(driverPods.map((driver) => driver.exited));
   exits.forEach((exit, index) => assert.deepEqual(exit, { code: 0, signal: null }, `driver pod ${index}: ${JSON.stringify(driverPods[index]!.output())}`));
@@ -203,8 +204,8 @@ describe('the whole pipeline on the loadlab engine: operator, driver Job pods ru
 
   after(async () => {
     await operator?.stop();
-    for (const driver of driverPods) driver.process.kill('SIGKILL');
-    await apiPod?.process.stop();
+    for (const driver of allDriverPods) driver.process.kill('SIGKILL');
+    for (const pod of apiPods) await pod.process.stop();
     await prometheus?.stop();
     await postgresExporter?.process.stop();
     await postgres?.destroy();
@@ -346,5 +347,28 @@ describe('the whole pipeline on the loadlab engine: operator, driver Job pods ru
     const missing = await cli(['report', `${NS}/no-such-experiment`]);
     assert.equal(missing.code, 2, missing.stderr);
     assert.match(missing.stderr, new RegExp(`no LoadExperiment ${NS}/no-such-experiment in the kubeconfig context`));
+  });
+  it('spec.baseline: a run made slower on purpose (20 ms per statement) is compared with the first run: Regressed=True, the differences in status.comparison, an Event; kubectl wait returns on it', async () => {
+    const slow = `${NAME}-slow`;
+    await admin.create<ExperimentObject>(RESOURCES.loadExperiments, NS, {
+      apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: slow, namespace: NS },
+      spec: { ...SPEC, target: { queryDelayMs: 20 }, baseline: { experiment: NAME } },
+    });
+    const { pod } = await actAsKubelet(slow);
+    await actAsJobController(pod, slow);
+    await cp.kubectl(['wait', '-n', NS, `loadexperiment/${slow}`, '--for=condition=Regressed=True', '--timeout=90s'], { timeoutMs: 100_000 });
+    const status = (await getExperiment(slow)).status!;
+    assert.equal(status.phase, 'Succeeded');
+    const condition = (type: string) => status.conditions?.find((entry) => entry.type === type);
+    assert.equal(condition('Regressed')?.reason, 'Regressed');
+    assert.match(condition('Regressed')!.message!, new RegExp(`worse against ${NS}/${NAME} run `));
+    assert.equal(condition('SloMet')?.status, 'True', 'still within the 250 ms SLO: slower, not broken');
+    const comparison = status.comparison!;
+    assert.equal(comparison.regressed, true);
+    assert.ok(comparison.worse.some((line) => /^stage 2 hold: p95 \+[\d.]+ % \(95 % CI/.test(line)), comparison.worse.join('\n'));
+    assert.equal(comparison.counts.worse, comparison.worse.length);
+    const events = await admin.list<KubeObject & { reason?: string; regarding?: { name?: string } }>(RESOURCES.events, NS);
+    assert.ok(events.items.some((event) => event.reason === 'Regressed' && event.regarding?.name === slow), 'a Regressed Event');
+    console.log(`[figures] spec.baseline: ${comparison.worse.join('; ')}; ${JSON.stringify(comparison.counts)}`);
   });
 });

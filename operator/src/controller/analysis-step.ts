@@ -5,10 +5,9 @@ import type { AnalysisSummary } from '../analysis/summary.js';
 import { ANALYZED, SLO_MET, SUCCEEDED, conditionDiffers } from './conditions.js';
 import { sloGate } from '../analysis/slo-gate.js';
 import { fail, requeueAfter, timedOut, transition, type Result, type StepContext, type Status } from './context.js';
-import { resourceSelector, runSelector } from '../contract/names.js';
 import { analysisTimeline, type Checkpoint } from './run-units.js';
-import type { OperatorConfig } from './config.js';
-import type { LoadExperiment } from '../schema/load-experiment.js';
+import { clusterAnalysisSettings } from './analysis-settings.js';
+import { compareWithBaseline } from './baseline-step.js';
 
 /*
  * Analyzing: the analysis library over the recorded timeline against the configured Prometheus.
@@ -19,26 +18,6 @@ import type { LoadExperiment } from '../schema/load-experiment.js';
 
 export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | 'deps' | 'experiment'>, runId: string) {
   return clusterAnalysisSettings(ctx, runId, ctx.deps.config);
-}
-
-/** What the operator analyses a run with, from the parts of its configuration that matter (`loadlab report` reads them from the operator's Deployment). */
-export function clusterAnalysisSettings(
-  target: { namespace: string; name: string; experiment: LoadExperiment },
-  runId: string,
-  config: Pick<OperatorConfig, 'analysis' | 'databaseMetricsSelector' | 'databaseResourceSelector'>,
-) {
-  return {
-    slo: target.experiment.spec.slo,
-    thresholds: target.experiment.spec.analysis?.thresholds,
-    selector: runSelector(target.namespace, target.name, runId),
-    resourceSelector: resourceSelector(target.namespace, target.name),
-    databaseSelector: config.databaseMetricsSelector,
-    databaseResourceSelector: config.databaseResourceSelector,
-    source: 'kubernetes' as const,
-    engine: target.experiment.spec.generator.engine,
-    step: config.analysis.stepS,
-    scrapeIntervalS: config.analysis.scrapeIntervalS,
-  };
 }
 
 /** analyzeRun over the checkpoints' timeline; throws RetryableError / TerminalError / AnalysisInputError. */
@@ -101,18 +80,21 @@ export async function analyze(ctx: StepContext): Promise<Result> {
   }
 
   const summary = statusSummary(result.summary);
+  const baseline = await compareWithBaseline(ctx, result);
   const gate = sloGate(result.breakingPoint, ctx.experiment.spec.load.search ? 'search' : 'stages', ctx.experiment.spec.slo.minDevices);
   const reason = result.breakingPoint.status === 'broke' ? 'BreakingPointFound' : result.breakingPoint.status === 'held' ? 'SloHeld' : 'Undetermined';
   const missing = result.missing.length > 0 ? ` ${result.missing.length} of ${result.catalog.length} queries found no series (${result.missing.slice(0, 5).join(', ')}${result.missing.length > 5 ? ', ...' : ''}).` : '';
   const analysed = `${result.stages.length} stages over ${Math.round(result.settings.endUnixS - result.settings.startUnixS)} s, ${result.queries.count} queries in ${Math.round(result.timing.queryWallMs)} ms.${missing}`;
   return transition(ctx, {
     to: 'Succeeded',
-    fields: { summary },
+    fields: { summary, ...(baseline?.comparison ? { comparison: baseline.comparison } : {}) },
     conditions: [
       { type: ANALYZED, status: 'True', reason: 'Analyzed', message: analysed },
       { type: SUCCEEDED, status: 'True', reason, message: summary.verdict ?? reason },
       { type: SLO_MET, status: gate.outcome === 'met' ? 'True' : gate.outcome === 'broken' ? 'False' : 'Unknown', reason: gate.reason, message: gate.message },
+      ...(baseline ? [baseline.condition] : []),
     ],
     event: { type: reason === 'Undetermined' ? 'Warning' : 'Normal', reason, note: summary.verdict ?? analysed, action: 'Analyze' },
+    ...(baseline?.event ? { moreEvents: [baseline.event] } : {}),
   });
 }

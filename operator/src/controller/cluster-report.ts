@@ -5,11 +5,11 @@ import { analyzeRun, type AnalysisResult } from '../analysis/analyze.js';
 import { PrometheusClient } from '../analysis/prometheus-client.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
 import { buildTrafficPlan } from '../traffic/plan.js';
-import { clusterAnalysisSettings } from './analysis-step.js';
+import { clusterAnalysisSettings } from './analysis-settings.js';
 import { operatorEnvSchema } from './config.js';
 import type { ExperimentObject } from './context.js';
 import { isNotFound, KubeClient, KubeError, RESOURCES } from './kube.js';
-import { parseSpec } from './reconciler.js';
+import { parseSpec } from './parse-spec.js';
 import { analysisTimeline } from './run-units.js';
 
 /*

@@ -24,7 +24,14 @@ export const CLEANED_UP = 'CleanedUp';
  */
 export const SLO_MET = 'SloMet';
 
-export const CONDITION_TYPES = [SUCCEEDED, SLO_MET, API_READY, DATABASE_READY, LOAD_COMPLETE, ANALYZED, CLEANED_UP] as const;
+/**
+ * The comparison with spec.baseline (analysis/compare): True when a difference is worse beyond both
+ * runs' noise and its minimum effect, False when none is, Unknown until compared or when the
+ * baseline could not be read (not found, not finished, its series gone from Prometheus).
+ */
+export const REGRESSED = 'Regressed';
+
+export const CONDITION_TYPES = [SUCCEEDED, SLO_MET, REGRESSED, API_READY, DATABASE_READY, LOAD_COMPLETE, ANALYZED, CLEANED_UP] as const;
 
 export interface ConditionUpdate {
   type: string;

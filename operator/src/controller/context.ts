@@ -180,6 +180,8 @@ export interface TransitionSpec {
   /** Other status fields to set (undefined removes a field). */
   fields?: Partial<Status>;
   event?: Omit<EventSpec, 'runId'>;
+  /** Recorded after `event`, e.g. the comparison's next to the analysis'. */
+  moreEvents?: Omit<EventSpec, 'runId'>[];
 }
 
 /** Moves the run to another phase (or updates it in place), then records the Event. */
@@ -195,7 +197,9 @@ export async function transition(ctx: StepContext, spec: TransitionSpec): Promis
     return next;
   });
   if (!written) return requeueAfter(1000);
-  if (spec.event) await ctx.deps.events.record(written, { ...spec.event, runId: written.status?.runId ?? runIdOf(ctx) });
+  for (const event of [...(spec.event ? [spec.event] : []), ...(spec.moreEvents ?? [])]) {
+    await ctx.deps.events.record(written, { ...event, runId: written.status?.runId ?? runIdOf(ctx) });
+  }
   ctx.deps.log.info('status', { key: ctx.key, run: written.status?.runId, phase: written.status?.phase, from: ctx.status.phase, reason: spec.event?.reason });
   return DONE;
 }

@@ -1,13 +1,12 @@
-import { loadExperimentSchema, type LoadExperiment } from '../schema/load-experiment.js';
-import { formatPath } from '../schema/parse.js';
 import { buildTrafficPlan } from '../traffic/plan.js';
 import { analyze } from './analysis-step.js';
 import { cleanup, finalize } from './cleanup.js';
-import { SLO_MET, SUCCEEDED, setConditions, rfc3339 } from './conditions.js';
+import { REGRESSED, SLO_MET, SUCCEEDED, setConditions, rfc3339 } from './conditions.js';
 import { deleteOwned, DONE, endInFlight, runGrafanaUrl, stopLoad, writeStatus, type Deps, type ExperimentObject, type Result, type Status, type StepContext } from './context.js';
 import { LOAD_OBJECT_RESOURCES, RESOURCES, isConflict, isNotFound } from './kube.js';
 import { databaseSchemaName, FINALIZER, runIdFor } from '../contract/names.js';
 import { policyProblems } from './policy.js';
+import { parseSpec } from './parse-spec.js';
 import { pending, provision } from './provision.js';
 import { run } from './load-step.js';
 
@@ -72,18 +71,6 @@ export async function reconcile(key: string, deps: Deps, signal: AbortSignal): P
   }
 }
 
-export function parseSpec(object: ExperimentObject): { ok: true; experiment: LoadExperiment } | { ok: false; message: string } {
-  const { name, namespace, labels, annotations } = object.metadata;
-  const result = loadExperimentSchema.safeParse({
-    apiVersion: object.apiVersion,
-    kind: object.kind,
-    metadata: { name, namespace, ...(labels ? { labels } : {}), ...(annotations ? { annotations } : {}) },
-    spec: object.spec,
-  });
-  if (result.success) return { ok: true, experiment: result.data };
-  return { ok: false, message: result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ') };
-}
-
 async function addFinalizer(object: ExperimentObject, deps: Deps): Promise<Result> {
   try {
     const patched = await deps.client.mergePatch<ExperimentObject>(RESOURCES.loadExperiments, object.metadata.namespace ?? 'default', object.metadata.name, {
@@ -140,6 +127,7 @@ async function startRun(ctx: StepContext): Promise<Result> {
       conditions: setConditions((status.conditions ?? []).filter((condition) => condition.type === SUCCEEDED), [
         { type: SUCCEEDED, status: 'Unknown', reason: 'Pending', message },
         { type: SLO_MET, status: 'Unknown', reason: 'NotJudgedYet', message: `run ${runId} has not been analysed yet` },
+        ...(ctx.experiment.spec.baseline ? [{ type: REGRESSED, status: 'Unknown' as const, reason: 'NotComparedYet', message: `run ${runId} is compared with ${ctx.experiment.spec.baseline.experiment} once it has been analysed` }] : []),
       ], ctx.generation, now),
       ...(previousSummary ? { previousSummary } : {}),
     };

@@ -419,6 +419,27 @@ export const analysisSchema = z
   })
   .describe('How the finished run is judged: where it broke and which resource saturated first.');
 
+const OBJECT_NAME = '^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$';
+
+const baselineRules = {
+  experimentName: {
+    path: 'spec.baseline.experiment',
+    cel: `self.matches('${OBJECT_NAME}')`,
+    message: 'must be the name of a LoadExperiment in this namespace (lower-case letters, digits, - and ., e.g. quickstart-main)',
+    check: (self: string) => new RegExp(OBJECT_NAME).test(self),
+  } satisfies Rule<string>,
+};
+
+export const baselineSchema = z
+  .strictObject({
+    experiment: enforce(z.string().max(253, 'must be at most 253 characters'), [baselineRules.experimentName])
+      .describe('Another LoadExperiment in this namespace (e.g. the same experiment run on the last release); its last successful run is the baseline.'),
+  })
+  .describe(
+    'Compare this run with a baseline when it ends, as `loadlab compare` does (differences beyond both runs\' noise and a minimum effect): ' +
+      'the result goes to status.comparison and the Regressed condition.',
+  );
+
 // ----------------------------------------------------------------------------------------- spec
 
 type SpecShape = {
@@ -474,6 +495,7 @@ export const loadExperimentSpecSchema = enforce(
       database: databaseSchema.prefault({}),
       generator: generatorSchema.prefault({}),
       analysis: analysisSchema.optional(),
+      baseline: baselineSchema.optional(),
       cleanup: z
         .enum(['always', 'onSuccess', 'never'], { error: 'must be "always", "onSuccess" or "never"' })
         .describe('What to delete when the experiment ends: always, onSuccess (keep a failed run to inspect it) or never.')
@@ -498,6 +520,7 @@ export const SPEC_RULES: readonly Rule<never>[] = [
   ...Object.values(loadRules),
   ...Object.values(sloRules),
   ...envNameRules,
+  ...Object.values(baselineRules),
   ...Object.values(envRules),
   ...Object.values(specRules),
 ] as readonly Rule<never>[];

@@ -134,6 +134,30 @@ export const previousSummarySchema = runSummarySchema
   })
   .describe('The summary of the previous run (before the spec was last edited), kept for comparison.');
 
+/** At most this many worse (and better) differences are named in status.comparison; the rest are counted. */
+export const MAX_COMPARISON_LINES = 5;
+
+const comparisonFlag = z.enum(['worse', 'better', 'within-noise', 'not-measured', 'not-judged']);
+
+export const comparisonSchema = z
+  .object({
+    baseline: z.string().max(320).describe('The baseline: namespace/name and run id.'),
+    regressed: z.boolean().describe('True when at least one difference is worse beyond both runs\' noise and its minimum effect.'),
+    breakingPoint: comparisonFlag.describe('How the breaking point (last good fleet, in judged steps) compares: worse, better, within-noise, not-measured.'),
+    bottleneck: z.string().max(160).describe('The baseline\'s and this run\'s bottleneck, e.g. "db-pool → api-cpu".'),
+    worse: z.array(z.string().max(256).describe('One difference, e.g. "stage 2 hold: p95 +52 % (95 % CI +40 % … +63 %)".')).max(MAX_COMPARISON_LINES).describe('The differences flagged worse (at most 5).'),
+    better: z.array(z.string().max(256).describe('One difference.')).max(MAX_COMPARISON_LINES).describe('The differences flagged better (at most 5).'),
+    counts: z
+      .object({
+        worse: z.int().min(0).describe('Measures flagged worse.'),
+        better: z.int().min(0).describe('Measures flagged better.'),
+        withinNoise: z.int().min(0).describe('Measures whose difference is within noise or below its minimum effect.'),
+        notJudged: z.int().min(0).describe('Measures not judged (too few intervals, too few requests above a quantile, an idle API) or not measured.'),
+      })
+      .describe('Every compared measure of every stage, by outcome.'),
+  })
+  .describe('This run against spec.baseline (bounded: at most 5 lines each way; `loadlab compare` shows every stage).');
+
 export const loadExperimentStatusSchema = z
   .object({
     phase: z.enum(PHASES).optional().describe('Where the experiment is: Pending, Provisioning, Running, Analyzing, Succeeded or Failed.'),
@@ -156,5 +180,6 @@ export const loadExperimentStatusSchema = z
     databaseSchema: z.string().max(63).optional().describe('The PostgreSQL schema (and role) that isolates this experiment\'s data in the shared database. An output only: the operator derives it from the namespace, name and uid, never from here.'),
     grafanaUrl: z.string().max(2048).optional().describe('The Grafana dashboard of the current run, its time range and experiment preselected.'),
     previousSummary: previousSummarySchema.optional(),
+    comparison: comparisonSchema.optional(),
   })
   .describe('What the operator observed; written by the operator only.');
