@@ -249,6 +249,7 @@ describe('loadlab (the dispatcher)', { concurrency: 2 }, () => {
     { args: ['compare', 'a'], status: 2, err: /give exactly two runs, the baseline and the candidate/ },
     { args: ['compare', 'a', 'b', '--format', 'pdf'], status: 2, err: /--format must be one of text, markdown, json, html, not "pdf"/ },
     { args: ['compare', 'a', 'b', '--min-effect', 'p95=lots'], status: 2, err: /--min-effect p95=lots: expected a percentage such as 10%/ },
+    { args: ['compare', '--previous', 'some/folder/', 'b'], status: 2, err: /--previous needs the BASELINE as NAMESPACE\/NAME of a LoadExperiment/ },
     { args: ['compare', 'no-such-run', 'b'], status: 1, err: /no-such-run: no such run folder or file/ },
     { args: ['compare', 'package.json', 'package.json'], status: 2, err: /package\.json has no per-interval record \("comparable"\)/ },
     { args: [], status: 2, err: /Usage: loadlab <command>/ },

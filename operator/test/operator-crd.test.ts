@@ -80,8 +80,8 @@ const INVALID: readonly { name: string; field: string; message: string; change: 
     change: (m) => (m.spec.analysis = { thresholds: { poolAcquireP95S: '10ms' } }) },
   { name: 'a baseline that is not an object name', field: 'spec.baseline.experiment', message: 'must be the name of a LoadExperiment in this namespace (lower-case letters, digits, - and ., e.g. quickstart-main)',
     change: (m) => (m.spec.baseline = { experiment: 'Main_Run' }) },
-  { name: 'a baseline without its experiment', field: 'spec.baseline.experiment', message: 'Required value',
-    change: (m) => (m.spec.baseline = {}) },
+  { name: 'a baseline naming neither an experiment nor the previous run', field: 'spec.baseline', message: 'set exactly one: experiment (another LoadExperiment) or previousRun: true (this experiment\'s run before the current one)',
+    change: (m) => (m.spec.baseline = { previousRun: false }) },
 ];
 
 describe('the LoadExperiment CRD on a real kube-apiserver', () => {

@@ -6,7 +6,9 @@
 // which every test name says. Nothing garbage-collects either, so deletion is checked through
 // ownerReferences.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -229,7 +231,8 @@ async function children(name: string) {
     admin.list(RESOURCES.deployments, NS, selector),
     admin.list(RESOURCES.services, NS, selector),
   ]);
-  return { testRuns: testRuns.items, configMaps: configMaps.items, deployments: deployments.items, services: services.items };
+  // The run record (<name>-runs) is the experiment's data, not an object of a run: cleanup keeps it.
+  return { testRuns: testRuns.items, configMaps: configMaps.items.filter((item) => item.metadata.name !== `${name}-runs`), deployments: deployments.items, services: services.items };
 }
 
 async function eventsOf(name: string): Promise<{ reason: string; note: string; type: string; name: string }[]> {
@@ -254,6 +257,7 @@ async function sql<T extends Json>(text: string, params: unknown[] = []): Promis
   }
 }
 
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const condition = (object: ExperimentObject, type: string) => object.status?.conditions?.find((entry) => entry.type === type);
 
 // ------------------------------------------------------------------------------------- tests
@@ -379,6 +383,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
       assert.match(condition(cleaned, 'CleanedUp')!.message!, /testrun\/staged-.*deployment\/staged-api.*dropped database schema/);
       const left = await children(name);
       assert.deepEqual([left.testRuns.length, left.configMaps.length, left.deployments.length, left.services.length], [0, 0, 0, 0]);
+      assert.ok(await admin.get(RESOURCES.configMaps, NS, `${name}-runs`), 'cleanup keeps the run record');
       assert.deepEqual(await sql(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]), []);
 
       const provisionMs = tDeployment - t0 + (tTestRun - tAvailable);
@@ -398,7 +403,8 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const name = 'staged';
     const before = await get(name);
     const previousRun = before.status!.runId!;
-    await admin.mergePatch(RESOURCES.loadExperiments, NS, name, { spec: { target: { replicas: 2 } } });
+    // The new run is compared with the one before the edit (spec.baseline.previousRun).
+    await admin.mergePatch(RESOURCES.loadExperiments, NS, name, { spec: { target: { replicas: 2 }, baseline: { previousRun: true } } });
     const pending = await waitForStatus(name, 'a new run', (object) => object.status?.observedGeneration === 2 && object.status.runId !== previousRun);
     assert.equal(pending.status!.previousSummary?.runId, previousRun);
     assert.equal(pending.status!.previousSummary?.devicesAtBreak, 6000);
@@ -415,6 +421,24 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const done = await waitForPhase(name, 'Succeeded');
     assert.equal(done.status!.summary?.devicesAtBreak, 6000);
     assert.equal(done.status!.previousSummary?.runId, previousRun, 'still the run before the edit');
+
+    // Compared with the run before the edit from the record the operator kept of it (its spec, and
+    // so its windows, are gone); the records rotated. loadlab compare --previous says the same.
+    const comparison = done.status!.comparison!;
+    assert.equal(comparison.baseline, `${NS}/${name} run ${previousRun} (previous run)`);
+    const regressed = condition(done, 'Regressed')!;
+    assert.equal(regressed.status, comparison.regressed ? 'True' : 'False', regressed.message);
+    const record = await admin.get<KubeObject>(RESOURCES.configMaps, NS, `${name}-runs`);
+    assert.deepEqual([record.metadata.annotations?.['loadlab.dev/current-run'], record.metadata.annotations?.['loadlab.dev/previous-run']], [runId, previousRun]);
+    const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'compare', '--previous', `${NS}/${name}`, `${NS}/${name}`, '--prometheus', fake.url, '--format', 'json'], { env: { ...process.env, KUBECONFIG: cp.kubeconfigPath, PROMETHEUS_URL: '' }, timeout: 60_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }));
+    });
+    assert.equal(cli.code, comparison.regressed ? 99 : 0, cli.stderr);
+    const shown = JSON.parse(cli.stdout) as { baseline: { label: string }; regressions: string[]; improvements: string[] };
+    assert.equal(shown.baseline.label, comparison.baseline);
+    assert.deepEqual(shown.regressions.slice(0, 5), comparison.worse, 'the CLI and the operator agree');
+    assert.deepEqual(shown.improvements.slice(0, 5), comparison.better);
     await waitForEvent(name, 'RunStarted for generation 2', (event) => event.reason === 'RunStarted' && event.note.includes('generation 2'));
   });
 

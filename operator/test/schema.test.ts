@@ -215,6 +215,8 @@ const INVALID: readonly { name: string; change: Mutation; path: string; message:
     change: (m) => (m.spec.timeout = '0s') },
   { name: 'a baseline that is not an object name', path: 'spec.baseline.experiment', message: 'must be the name of a LoadExperiment in this namespace (lower-case letters, digits, - and ., e.g. quickstart-main)',
     change: (m) => (m.spec.baseline = { experiment: 'Main_Run' }) },
+  { name: 'a baseline naming both an experiment and the previous run', path: 'spec.baseline', message: 'set exactly one: experiment (another LoadExperiment) or previousRun: true (this experiment\'s run before the current one)',
+    change: (m) => (m.spec.baseline = { experiment: 'quickstart-main', previousRun: true }) },
   { name: 'env setting a typed knob', path: 'spec.target.env[0].name', message: 'DB_POOL_SIZE is set by spec.target.dbPoolSize: use that field instead',
     change: (m) => (m.spec.target = { env: [{ name: 'DB_POOL_SIZE', value: '3' }] }) },
   { name: 'env setting WRITE_BATCH_MAX_ROWS', path: 'spec.target.env[1].name', message: 'WRITE_BATCH_MAX_ROWS is set by spec.target.writeBatchMaxRows: use that field instead',

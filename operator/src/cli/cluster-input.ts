@@ -1,7 +1,11 @@
 import { AnalysisInputError } from '../analysis/errors.js';
 import { RetryableError, TerminalError } from '../analysis/prometheus-client.js';
 import { analyseClusterRun, ClusterRunInputError, OPERATOR_DEPLOYMENT, type ClusterRun } from '../controller/cluster-report.js';
-import { loadKubeConfig } from '../controller/kube.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { ComparableRun } from '../analysis/compare/record.js';
+import { runRecordName } from '../contract/names.js';
+import { KubeClient, loadKubeConfig } from '../controller/kube.js';
+import { readRunRecord } from '../controller/run-record.js';
 
 /* A LoadExperiment named on the command line (NAMESPACE/NAME), analysed again: what `loadlab report` and `loadlab compare` share. */
 
@@ -32,6 +36,25 @@ export interface ClusterInputValues {
 
 export async function clusterRun(ref: string, values: ClusterInputValues, say: (line: string) => void): Promise<ClusterRun> {
   const [namespace, name] = ref.split('/') as [string, string];
+  return analyseClusterRun({
+    kubeConfig: kubeConfigFor(values),
+    namespace,
+    name,
+    ...(values.prometheus ? { prometheusUrl: values.prometheus } : {}),
+    ...(values.operator ? { operator: values.operator } : {}),
+    say,
+  });
+}
+
+/** The run before the experiment's last analysed one, from the records the operator keeps (<name>-runs). */
+export async function previousClusterRun(ref: string, values: ClusterInputValues): Promise<ComparableRun> {
+  const [namespace, name] = ref.split('/') as [string, string];
+  const stored = await readRunRecord(new KubeClient(kubeConfigFor(values)), namespace, name, 'previous');
+  if (!stored) throw new ClusterRunInputError(`${ref}: no previous run is kept (ConfigMap ${namespace}/${runRecordName(name)}): the experiment has been analysed once at most, by an operator that keeps run records`);
+  return { ...stored.record, label: `${stored.record.label} (previous run)` };
+}
+
+function kubeConfigFor(values: ClusterInputValues): KubeConfig {
   let kubeConfig;
   try {
     kubeConfig = loadKubeConfig();
@@ -42,14 +65,7 @@ export async function clusterRun(ref: string, values: ClusterInputValues, say: (
     if (!kubeConfig.getContextObject(values.context)) throw new ClusterRunInputError(`--context ${values.context}: no such context in the kubeconfig (${kubeConfig.getContexts().map((context) => context.name).join(', ') || 'none'})`);
     kubeConfig.setCurrentContext(values.context);
   }
-  return analyseClusterRun({
-    kubeConfig,
-    namespace,
-    name,
-    ...(values.prometheus ? { prometheusUrl: values.prometheus } : {}),
-    ...(values.operator ? { operator: values.operator } : {}),
-    say,
-  });
+  return kubeConfig;
 }
 
 /** An error the user can fix by changing the input (exit 2), rather than one of the cluster or Prometheus (exit 1). */

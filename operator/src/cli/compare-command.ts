@@ -2,7 +2,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AnalysisInputError } from '../analysis/errors.js';
-import { CLUSTER_OPTIONS, CLUSTER_OPTIONS_USAGE, clusterRun, describeError, isExperimentRef, isInputError, type ClusterInputValues } from './cluster-input.js';
+import { CLUSTER_OPTIONS, CLUSTER_OPTIONS_USAGE, clusterRun, describeError, isExperimentRef, isInputError, previousClusterRun, type ClusterInputValues } from './cluster-input.js';
 import {
   BOOTSTRAP, COMPARABLE_VERSION, COMPARE_FORMATS, comparableRun, compareRuns, parseMinimumEffects, renderComparison,
   type CompareFormat, type ComparableRun,
@@ -35,6 +35,9 @@ Options:
                           cpu=20%          API CPU per request higher by
                           breaking-steps=1 last good fleet lower by this many judged steps
   For NAMESPACE/NAME:
+  --previous            the BASELINE is that experiment's run before its last one (from the
+                        records the operator keeps, ConfigMap <name>-runs): \`loadlab compare
+                        --previous ns/exp ns/exp\` shows what the last edit changed
 ${CLUSTER_OPTIONS_USAGE}
   -h, --help            this help
 
@@ -49,7 +52,7 @@ export async function compare(args: readonly string[], io: Io): Promise<number> 
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { format: { type: 'string' }, output: { type: 'string' }, 'min-effect': { type: 'string', multiple: true }, ...CLUSTER_OPTIONS, help: { type: 'boolean', short: 'h' } },
+      options: { format: { type: 'string' }, output: { type: 'string' }, 'min-effect': { type: 'string', multiple: true }, previous: { type: 'boolean' }, ...CLUSTER_OPTIONS, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     io.stderr(`loadlab compare: ${(error as Error).message}\n\n${COMPARE_USAGE}\n`);
@@ -76,10 +79,15 @@ export async function compare(args: readonly string[], io: Io): Promise<number> 
     return EXIT.invalid;
   }
 
+  const [baselineInput] = parsed.positionals as [string, string];
+  if (parsed.values.previous && !isExperimentRef(baselineInput)) {
+    io.stderr(`loadlab compare: --previous needs the BASELINE as NAMESPACE/NAME of a LoadExperiment, not ${JSON.stringify(baselineInput)}\n`);
+    return EXIT.invalid;
+  }
   const runs: ComparableRun[] = [];
-  for (const input of parsed.positionals) {
+  for (const [position, input] of parsed.positionals.entries()) {
     try {
-      runs.push(await loadRun(input, parsed.values, io));
+      runs.push(position === 0 && parsed.values.previous ? await previousClusterRun(input, parsed.values) : await loadRun(input, parsed.values, io));
     } catch (error) {
       io.stderr(`loadlab compare: ${describeError(error)}\n`);
       return isInputError(error) ? EXIT.invalid : EXIT.unreadable;

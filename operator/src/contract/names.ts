@@ -94,6 +94,11 @@ export function apiName(experimentName: string): string {
   return `${experimentName}-api`;
 }
 
+/** The ConfigMap keeping the per-interval records of an experiment's last two analysed runs (controller/run-record.ts). */
+export function runRecordName(experimentName: string): string {
+  return `${experimentName}-runs`;
+}
+
 /** Short and stable per experiment object: a deleted and re-created experiment gets new ones. */
 export function uidTag(uid: string): string {
   return createHash('sha256').update(uid).digest('hex').slice(0, 6);

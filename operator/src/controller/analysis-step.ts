@@ -7,7 +7,7 @@ import { sloGate } from '../analysis/slo-gate.js';
 import { fail, requeueAfter, timedOut, transition, type Result, type StepContext, type Status } from './context.js';
 import { analysisTimeline, type Checkpoint } from './run-units.js';
 import { clusterAnalysisSettings } from './analysis-settings.js';
-import { compareWithBaseline } from './baseline-step.js';
+import { compareWithBaseline, keepRunRecord } from './baseline-step.js';
 
 /*
  * Analyzing: the analysis library over the recorded timeline against the configured Prometheus.
@@ -80,7 +80,9 @@ export async function analyze(ctx: StepContext): Promise<Result> {
   }
 
   const summary = statusSummary(result.summary);
+  // Compared before this run's record is kept: with previousRun the record still holds the run before.
   const baseline = await compareWithBaseline(ctx, result);
+  const recordEvent = await keepRunRecord(ctx, result);
   const gate = sloGate(result.breakingPoint, ctx.experiment.spec.load.search ? 'search' : 'stages', ctx.experiment.spec.slo.minDevices);
   const reason = result.breakingPoint.status === 'broke' ? 'BreakingPointFound' : result.breakingPoint.status === 'held' ? 'SloHeld' : 'Undetermined';
   const missing = result.missing.length > 0 ? ` ${result.missing.length} of ${result.catalog.length} queries found no series (${result.missing.slice(0, 5).join(', ')}${result.missing.length > 5 ? ', ...' : ''}).` : '';
@@ -95,6 +97,6 @@ export async function analyze(ctx: StepContext): Promise<Result> {
       ...(baseline ? [baseline.condition] : []),
     ],
     event: { type: reason === 'Undetermined' ? 'Warning' : 'Normal', reason, note: summary.verdict ?? analysed, action: 'Analyze' },
-    ...(baseline?.event ? { moreEvents: [baseline.event] } : {}),
+    moreEvents: [baseline?.event, recordEvent].filter((event) => event !== undefined),
   });
 }

@@ -430,15 +430,30 @@ const baselineRules = {
   } satisfies Rule<string>,
 };
 
-export const baselineSchema = z
-  .strictObject({
-    experiment: enforce(z.string().max(253, 'must be at most 253 characters'), [baselineRules.experimentName])
-      .describe('Another LoadExperiment in this namespace (e.g. the same experiment run on the last release); its last successful run is the baseline.'),
-  })
-  .describe(
-    'Compare this run with a baseline when it ends, as `loadlab compare` does (differences beyond both runs\' noise and a minimum effect): ' +
-      'the result goes to status.comparison and the Regressed condition.',
-  );
+const baselineChoice = {
+  path: 'spec.baseline',
+  cel: "has(self.experiment) != (has(self.previousRun) && self.previousRun)",
+  message: 'set exactly one: experiment (another LoadExperiment) or previousRun: true (this experiment\'s run before the current one)',
+  check: (self: { experiment?: string | undefined; previousRun?: boolean | undefined }) => (self.experiment !== undefined) !== (self.previousRun === true),
+} satisfies Rule<{ experiment?: string | undefined; previousRun?: boolean | undefined }>;
+
+export const baselineSchema = enforce(
+  z
+    .strictObject({
+      experiment: enforce(z.string().max(253, 'must be at most 253 characters'), [baselineRules.experimentName])
+        .describe('Another LoadExperiment in this namespace (e.g. the same experiment run on the last release); its last successful run is the baseline.')
+        .optional(),
+      previousRun: z
+        .boolean()
+        .describe('true: the baseline is this experiment\'s run before the current one (edit the spec, e.g. the image, and the new run is compared with the old).')
+        .optional(),
+    })
+    .describe(
+      'Compare this run with a baseline when it ends, as `loadlab compare` does (differences beyond both runs\' noise and a minimum effect): ' +
+        'the result goes to status.comparison and the Regressed condition.',
+    ),
+  [baselineChoice],
+);
 
 // ----------------------------------------------------------------------------------------- spec
 
@@ -521,6 +536,7 @@ export const SPEC_RULES: readonly Rule<never>[] = [
   ...Object.values(sloRules),
   ...envNameRules,
   ...Object.values(baselineRules),
+  baselineChoice,
   ...Object.values(envRules),
   ...Object.values(specRules),
 ] as readonly Rule<never>[];
