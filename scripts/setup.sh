@@ -59,8 +59,20 @@ if [ "$for_tests" = 1 ]; then
   [ "$(id -u)" = 0 ] || die "the tests run a real Kubernetes cluster on this machine (scripts/local-cluster/: network namespaces, cgroups, mounts, images built with buildah), which needs root: run 'npm test' as root"
   say "the Kubernetes binaries and the local cluster's (scripts/local-cluster/build.sh)"
   bash scripts/local-cluster/build.sh
-  say "the local cluster's images (scripts/local-cluster/images.sh)"
-  bash scripts/local-cluster/images.sh
+  # Only the cluster tests (the last ones) need the images: they are built in the background (at
+  # nice 10) while the other tests run, and scripts/local-cluster/up.sh waits for them.
+  lc_cache="${LOADLAB_CACHE:-$HOME/.cache/loadlab}/local-cluster"
+  mkdir -p "$lc_cache"
+  rm -f "$lc_cache/images-build.status"
+  : >"$lc_cache/images-build.pending"
+  say "the local cluster's images: building in the background (scripts/local-cluster/images.sh; log $lc_cache/images-build.log)"
+  (
+    echo "$BASHPID" >"$lc_cache/images-build.pending"
+    status=0
+    bash scripts/local-cluster/images.sh >"$lc_cache/images-build.log" 2>&1 || status=$?
+    echo "$status" >"$lc_cache/images-build.status"
+    rm -f "$lc_cache/images-build.pending"
+  ) </dev/null &
   # Schemathesis checks the API against its own OpenAPI document (api/test/openapi-conformance):
   # a Python tool (MIT), in a venv of its own in the cache, pinned.
   st_venv="${LOADLAB_CACHE:-$HOME/.cache/loadlab}/schemathesis"

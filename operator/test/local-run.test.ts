@@ -33,7 +33,10 @@ const SHORT = experiment(
 `,
 );
 
-/** One API process, a hold long enough for a comparison to have intervals to resample (settleS 2 and the 8 s rate window leave 14 s: 7 points of 2 s). */
+/**
+ * One API process, a hold long enough for a comparison to have intervals to resample: run with
+ * --scrape-interval 1 (a 4 s rate window), settleS 2 leaves 10 s of the hold: 10 points of 1 s.
+ */
 const GATED = experiment(
   'e2e-gated',
   `  fleet: { devices: 40, reportInterval: 2s, pollInterval: 2s }
@@ -41,7 +44,7 @@ const GATED = experiment(
   load:
     stages:
       - { devices: 40, duration: 4s }
-      - { devices: 40, duration: 24s, shape: hold }
+      - { devices: 40, duration: 16s, shape: hold }
   slo: { latencyPercentile: 95, latencyThreshold: 15ms, maxErrorRate: 0.05 }
   analysis: { thresholds: { settleS: 2 } }
 `,
@@ -280,19 +283,19 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
   it('the SLO gate: exits 0 when the SLO held and 99 when it broke (k6\'s convention), saying where and why', async () => {
     const env = { ...process.env, DATABASE_URL: pg.url, PROMETHEUS_URL: '' };
     await writeFile(join(dir, 'gated.yaml'), GATED);
-    const held = runCli(['run', join(dir, 'gated.yaml'), '--out', join(dir, 'out-gated')], env);
+    const held = runCli(['run', join(dir, 'gated.yaml'), '--out', join(dir, 'out-gated'), '--scrape-interval', '1'], env);
     assert.equal(await held.exited, 0, held.output());
     assert.match(held.output(), /slo: MET: held in every judged stage, up to 40 devices/);
     // Every statement waits 20 ms in PostgreSQL: a 15 ms p95 cannot hold.
     await writeFile(join(dir, 'slowed.yaml'), GATED.replace('target: { replicas: 1 }', 'target: { replicas: 1, queryDelayMs: 20 }'));
-    const broken = runCli(['run', join(dir, 'slowed.yaml'), '--out', join(dir, 'out-slowed')], env);
+    const broken = runCli(['run', join(dir, 'slowed.yaml'), '--out', join(dir, 'out-slowed'), '--scrape-interval', '1'], env);
     assert.equal(await broken.exited, 99, broken.output());
     assert.match(broken.output(), /slo: BROKEN: stage 2 hold \(40 devices\) broke it: p95 [\d,.]+ ms > 15 ms/);
   });
 
   it('loadlab compare: the run made slower is flagged worse (exit 99); the same experiment run again unchanged is not (exit 0)', async () => {
     const env = { ...process.env, DATABASE_URL: pg.url, PROMETHEUS_URL: '' };
-    const again = runCli(['run', join(dir, 'gated.yaml'), '--out', join(dir, 'out-again')], env);
+    const again = runCli(['run', join(dir, 'gated.yaml'), '--out', join(dir, 'out-again'), '--scrape-interval', '1'], env);
     assert.equal(await again.exited, 0, again.output());
 
     const slower = runCli(['compare', join(dir, 'out-gated'), join(dir, 'out-slowed', 'summary.json')]);
@@ -310,7 +313,7 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     assert.equal(await json.exited, 0);
     const comparison = JSON.parse(json.output().replace(/^loadlab compare: .*$/m, '')) as { stages: { name: string; intervals: number[]; measures: { measure: string; flag: string; why: string }[] }[] };
     const hold = comparison.stages.find((stage) => stage.name === 'stage 2 hold')!;
-    assert.ok(hold.intervals.every((n) => n >= 6), `intervals per run (14 s of steady window, a point every 2 s): ${hold.intervals.join(', ')}`);
+    assert.ok(hold.intervals.every((n) => n >= 8), `intervals per run (10 s of steady window, a point every second): ${hold.intervals.join(', ')}`);
     console.log(`# compare, the same experiment twice: ${hold.measures.map((m) => `${m.measure} ${m.flag} (${m.why})`).join('; ')}`);
 
     // The record's statistics over all of a stage's intervals are the stage summary's own numbers.

@@ -352,7 +352,14 @@ describe('the whole pipeline on the loadlab engine: operator, driver Job pods ru
     const slow = `${NAME}-slow`;
     await admin.create<ExperimentObject>(RESOURCES.loadExperiments, NS, {
       apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: slow, namespace: NS },
-      spec: { ...SPEC, target: { queryDelayMs: 20 }, baseline: { experiment: NAME } },
+      // A shorter hold than the baseline's (stages are matched by name): settleS 2 leaves 8 s of it, 4 points.
+      spec: {
+        ...SPEC,
+        load: { stages: [{ devices: DEVICES, duration: '6s' }, { devices: DEVICES, duration: '18s', shape: 'hold' }] },
+        analysis: { thresholds: { settleS: 2 } },
+        target: { queryDelayMs: 20 },
+        baseline: { experiment: NAME },
+      },
     });
     const { pod } = await actAsKubelet(slow);
     await actAsJobController(pod, slow);
@@ -367,8 +374,15 @@ describe('the whole pipeline on the loadlab engine: operator, driver Job pods ru
     assert.equal(comparison.regressed, true);
     assert.ok(comparison.worse.some((line) => /^stage 2 hold: p95 \+[\d.]+ % \(95 % CI/.test(line)), comparison.worse.join('\n'));
     assert.equal(comparison.counts.worse, comparison.worse.length);
-    const events = await admin.list<KubeObject & { reason?: string; regarding?: { name?: string } }>(RESOURCES.events, NS);
-    assert.ok(events.items.some((event) => event.reason === 'Regressed' && event.regarding?.name === slow), 'a Regressed Event');
-    console.log(`[figures] spec.baseline: ${comparison.worse.join('; ')}; ${JSON.stringify(comparison.counts)}`);
+    // The Event is recorded right after the status write kubectl wait saw.
+    await waitFor('a Regressed Event', async () => {
+      const events = await admin.list<KubeObject & { reason?: string; regarding?: { name?: string } }>(RESOURCES.events, NS);
+      return events.items.some((event) => event.reason === 'Regressed' && event.regarding?.name === slow) ? true : undefined;
+    }, { timeoutMs: 10_000 });
+    // The baseline was read from the record the operator kept of its run (no second analysis).
+    const record = await admin.get<KubeObject & { binaryData?: Record<string, string> }>(RESOURCES.configMaps, NS, `${NAME}-runs`);
+    assert.equal(record.metadata.annotations?.['loadlab.dev/current-run'], (await getExperiment()).status?.runId);
+    assert.ok(record.binaryData?.['current.json.gz'], 'the record of the run');
+    console.log(`[figures] spec.baseline: ${comparison.worse.join('; ')}; ${JSON.stringify(comparison.counts)}; the record ConfigMap: ${Math.round(record.binaryData!['current.json.gz']!.length * 0.75 / 1024)} KiB gzipped`);
   });
 });

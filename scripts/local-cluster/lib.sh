@@ -33,6 +33,10 @@ DEBIAN_SUITE=bookworm
 CACHE="${LOADLAB_CACHE:-$HOME/.cache/loadlab}"
 BIN_DIR="$CACHE/bin"                       # versioned binaries (shared with build-control-plane.sh)
 LC_CACHE="$CACHE/local-cluster"            # images, rootfs, buildah storage, build modules
+# scripts/setup.sh builds the images in the background while the other tests run: up.sh waits.
+IMAGES_PENDING="$LC_CACHE/images-build.pending"  # while the build runs: its pid (empty until it starts)
+IMAGES_STATUS="$LC_CACHE/images-build.status"    # its exit status once it ended
+IMAGES_LOG="$LC_CACHE/images-build.log"
 IMAGE_DIR="$LC_CACHE/images"               # docker-archive tarballs, one per image, + stamps
 STATE="${LOADLAB_CLUSTER_STATE:-$CACHE/cluster}"   # the running cluster: certs, logs, node dirs
 KUBECONFIG_PATH="$STATE/kubeconfig"
@@ -149,3 +153,29 @@ need_root() {
   [ "$(id -u)" = 0 ] || die "must run as root ($1): try 'sudo $0'"
 }
 elapsed() { printf '%ss' "$((SECONDS - ${1:-0}))"; }
+
+# wait_for_background_images: if scripts/setup.sh is building the images in the background, waits
+# for the build (an hour at most) and fails with its log when it failed or died.
+wait_for_background_images() {
+  [ -f "$IMAGES_PENDING" ] || return 0
+  local pid state waited=0
+  printf 'local-cluster: waiting for the images being built in the background (log: %s)\n' "$IMAGES_LOG" >&2
+  while [ -f "$IMAGES_PENDING" ]; do
+    pid=$(cat "$IMAGES_PENDING" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+      # Gone, or a zombie nobody reaped: it died without saying so.
+      state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1 || true)
+      if { [ -z "$state" ] || [ "$state" = Z ]; } && [ -f "$IMAGES_PENDING" ]; then
+        rm -f "$IMAGES_PENDING"
+        die "the background image build (pid $pid) ended without finishing: see $IMAGES_LOG; run scripts/local-cluster/images.sh"
+      fi
+    fi
+    sleep 2
+    waited=$((waited + 2))
+    [ "$waited" -lt 3600 ] || die "the background image build did not finish within an hour: see $IMAGES_LOG"
+  done
+  local status
+  status=$(cat "$IMAGES_STATUS" 2>/dev/null || echo '?')
+  [ "$status" = 0 ] || die "the background image build failed (exit $status); the end of $IMAGES_LOG:
+$(tail -n 20 "$IMAGES_LOG" 2>/dev/null)"
+}

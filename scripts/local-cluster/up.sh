@@ -55,6 +55,7 @@ for f in "$ETCD_BIN" "$APISERVER_BIN" "$CONTROLLER_MANAGER_BIN" "$SCHEDULER_BIN"
 done
 [ -f "$PROMETHEUS_OPERATOR_MANIFESTS/.complete" ] || missing+=("prometheus-operator CRDs")
 [ ${#missing[@]} -eq 0 ] || die "not built yet: ${missing[*]}: run scripts/local-cluster/build.sh"
+wait_for_background_images
 missing=()
 for img in "${ALL_IMAGES[@]}"; do
   [ -f "$(image_archive "$img")" ] || missing+=("$img")
