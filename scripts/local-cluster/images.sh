@@ -23,6 +23,9 @@ LOG_PREFIX=images
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 need_root "buildah needs root to build images"
+# A build of its own supersedes what a background build of scripts/setup.sh said (it writes the
+# status again when this one ends, if this is that build).
+rm -f "$IMAGES_STATUS"
 start_all=$SECONDS
 
 only=()

@@ -157,15 +157,17 @@ elapsed() { printf '%ss' "$((SECONDS - ${1:-0}))"; }
 # wait_for_background_images: if scripts/setup.sh is building the images in the background, waits
 # for the build (an hour at most) and fails with its log when it failed or died.
 wait_for_background_images() {
-  [ -f "$IMAGES_PENDING" ] || return 0
+  [ -f "$IMAGES_PENDING" ] || [ -f "$IMAGES_STATUS" ] || return 0
   local pid state waited=0
-  printf 'local-cluster: waiting for the images being built in the background (log: %s)\n' "$IMAGES_LOG" >&2
+  [ -f "$IMAGES_PENDING" ] && printf 'local-cluster: waiting for the images being built in the background (log: %s)\n' "$IMAGES_LOG" >&2
   while [ -f "$IMAGES_PENDING" ]; do
     pid=$(cat "$IMAGES_PENDING" 2>/dev/null || true)
     if [ -n "$pid" ]; then
       # Gone, or a zombie nobody reaped: it died without saying so.
       state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1 || true)
       if { [ -z "$state" ] || [ "$state" = Z ]; } && [ -f "$IMAGES_PENDING" ]; then
+        # Said once for every later wait too (up.sh after the local-mode tests' wait).
+        echo died >"$IMAGES_STATUS"
         rm -f "$IMAGES_PENDING"
         die "the background image build (pid $pid) ended without finishing: see $IMAGES_LOG; run scripts/local-cluster/images.sh"
       fi
@@ -176,6 +178,6 @@ wait_for_background_images() {
   done
   local status
   status=$(cat "$IMAGES_STATUS" 2>/dev/null || echo '?')
-  [ "$status" = 0 ] || die "the background image build failed (exit $status); the end of $IMAGES_LOG:
+  [ "$status" = 0 ] || die "the background image build failed (exit $status; scripts/local-cluster/images.sh builds them again); the end of $IMAGES_LOG:
 $(tail -n 20 "$IMAGES_LOG" 2>/dev/null)"
 }
