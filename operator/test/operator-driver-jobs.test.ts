@@ -204,7 +204,8 @@ async function actAsJobController(name: string, unit: number, options: { complet
 async function children(name: string) {
   const selector = { labelSelector: `loadlab.dev/experiment=${name}` };
   const [jobs, configMaps] = await Promise.all([admin.list<JobObject>(RESOURCES.jobs, NS, selector), admin.list<KubeObject & { data?: Record<string, string> }>(RESOURCES.configMaps, NS, selector)]);
-  return { jobs: jobs.items, configMaps: configMaps.items };
+  // The run record (<name>-runs) is the experiment's data, not an object of a run: cleanup keeps it.
+  return { jobs: jobs.items, configMaps: configMaps.items.filter((item) => item.metadata.name !== `${name}-runs`) };
 }
 
 // ------------------------------------------------------------------------------------- tests
@@ -284,6 +285,7 @@ describe('the operator on the loadlab engine: driver Jobs on a real kube-apiserv
     assert.match(condition(cleaned, 'CleanedUp')!.message!, new RegExp(`job/${checkpoint.name}, configmap/${checkpoint.name}`));
     const left = await children(name);
     assert.deepEqual([left.jobs.length, left.configMaps.length], [0, 0]);
+    assert.ok(await admin.get(RESOURCES.configMaps, NS, `${name}-runs`), 'cleanup keeps the run record');
   });
 
   it('runs a breaking-point search as one driver Job per step, each judged before the next, and stops at the first step that breaks (stand-ins: Job controller, kubelet)', async () => {
