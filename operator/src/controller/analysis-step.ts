@@ -1,12 +1,12 @@
-import { analyzeRun, type AnalysisResult } from '../analysis/analyze.js';
+import type { AnalysisResult } from '../analysis/analyze.js';
 import { AnalysisInputError } from '../analysis/errors.js';
 import { PrometheusClient, RetryableError, TerminalError } from '../analysis/prometheus-client.js';
 import type { AnalysisSummary } from '../analysis/summary.js';
 import { ANALYZED, SLO_MET, SUCCEEDED, conditionDiffers } from './conditions.js';
 import { sloGate } from '../analysis/slo-gate.js';
 import { fail, requeueAfter, timedOut, transition, type Result, type StepContext, type Status } from './context.js';
-import { analysisTimeline, type Checkpoint } from './run-units.js';
-import { clusterAnalysisSettings } from './analysis-settings.js';
+import type { Checkpoint } from './run-units.js';
+import { analyseRecordedRun, clusterAnalysisSettings } from './analysis-settings.js';
 import { compareWithBaseline, keepRunRecord } from './baseline-step.js';
 
 /*
@@ -22,9 +22,8 @@ export function analysisSettings(ctx: Pick<StepContext, 'namespace' | 'name' | '
 
 /** analyzeRun over the checkpoints' timeline; throws RetryableError / TerminalError / AnalysisInputError. */
 export async function analyseCheckpoints(ctx: StepContext, checkpoints: readonly Checkpoint[]): Promise<AnalysisResult> {
-  const timeline = analysisTimeline(ctx.plan, checkpoints, ctx.experiment.spec.target.replicas);
   const prometheus = new PrometheusClient({ baseUrl: ctx.deps.config.prometheusUrl, signal: ctx.signal, timeoutMs: 30_000 });
-  return analyzeRun({ prometheus, timeline, ...analysisSettings(ctx, ctx.status.runId ?? '') });
+  return analyseRecordedRun({ ...ctx, runId: ctx.status.runId ?? '', checkpoints }, prometheus, ctx.deps.config);
 }
 
 /** The status form of the bounded summary (the same fields; plain arrays). */

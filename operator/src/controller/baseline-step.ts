@@ -1,16 +1,14 @@
-import { analyzeRun, type AnalysisResult } from '../analysis/analyze.js';
+import type { AnalysisResult } from '../analysis/analyze.js';
 import { compareRuns, type Comparison, type Flag } from '../analysis/compare/compare.js';
 import { comparableRun, type ComparableRun } from '../analysis/compare/record.js';
 import { AnalysisInputError } from '../analysis/errors.js';
 import { PrometheusClient, RetryableError, TerminalError } from '../analysis/prometheus-client.js';
 import { clip } from '../analysis/summary.js';
 import { MAX_COMPARISON_LINES } from '../schema/status.js';
-import { buildTrafficPlan } from '../traffic/plan.js';
-import { clusterAnalysisSettings } from './analysis-settings.js';
+import { analyseRecordedRun } from './analysis-settings.js';
 import { REGRESSED, type ConditionUpdate } from './conditions.js';
 import type { Status, StepContext, TransitionSpec } from './context.js';
 import { parseSpec } from './parse-spec.js';
-import { analysisTimeline } from './run-units.js';
 import { KubeError } from './kube.js';
 import { readRunRecord, writeRunRecord } from './run-record.js';
 
@@ -108,11 +106,11 @@ async function otherExperiment(ctx: StepContext, name: string): Promise<Comparab
   }
   const stored = await readRunRecord(ctx.deps.client, ctx.namespace, name, 'current');
   if (stored?.runId === status.runId) return stored.record;
-  const result = await analyzeRun({
-    prometheus: new PrometheusClient({ baseUrl: ctx.deps.config.prometheusUrl, signal: ctx.signal, timeoutMs: 30_000 }),
-    timeline: analysisTimeline(buildTrafficPlan(parsed.experiment), timeline, parsed.experiment.spec.target.replicas),
-    ...clusterAnalysisSettings({ namespace: ctx.namespace, name, experiment: parsed.experiment }, status.runId, ctx.deps.config),
-  });
+  const result = await analyseRecordedRun(
+    { namespace: ctx.namespace, name, experiment: parsed.experiment, runId: status.runId, checkpoints: timeline },
+    new PrometheusClient({ baseUrl: ctx.deps.config.prometheusUrl, signal: ctx.signal, timeoutMs: 30_000 }),
+    ctx.deps.config,
+  );
   return comparableRun(result, recordLabel(ctx.namespace, name, status.runId));
 }
 

@@ -1,16 +1,15 @@
 import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { fetch as kubeFetch } from 'undici';
 import { z } from 'zod';
-import { analyzeRun, type AnalysisResult } from '../analysis/analyze.js';
+import type { AnalysisResult } from '../analysis/analyze.js';
 import { PrometheusClient } from '../analysis/prometheus-client.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
-import { buildTrafficPlan } from '../traffic/plan.js';
-import { clusterAnalysisSettings } from './analysis-settings.js';
+import { analyseRecordedRun } from './analysis-settings.js';
 import { operatorEnvSchema } from './config.js';
 import type { ExperimentObject } from './context.js';
 import { isNotFound, KubeClient, KubeError, RESOURCES } from './kube.js';
 import { parseSpec } from './parse-spec.js';
-import { analysisTimeline } from './run-units.js';
+import type { Checkpoint } from './run-units.js';
 
 /*
  * A cluster run analysed again from outside the cluster, exactly as the operator analysed it: the
@@ -71,7 +70,7 @@ export async function analyseClusterRun(options: ClusterRunOptions): Promise<Clu
   }
   const parsed = parseSpec(object);
   if (!parsed.ok) throw new ClusterRunInputError(`LoadExperiment ${options.namespace}/${options.name} has an invalid spec: ${parsed.message}`);
-  const status = (object.status ?? {}) as { phase?: string; runId?: string; timeline?: Parameters<typeof analysisTimeline>[1] };
+  const status = (object.status ?? {}) as { phase?: string; runId?: string; timeline?: Checkpoint[] };
   const timeline = status.timeline ?? [];
   if (!status.runId || timeline.length === 0 || timeline.some((checkpoint) => !checkpoint.startTime)) {
     throw new ClusterRunInputError(`LoadExperiment ${options.namespace}/${options.name} has no run to report yet (phase ${status.phase ?? 'Pending'}): its status has no timeline`);
@@ -84,14 +83,10 @@ export async function analyseClusterRun(options: ClusterRunOptions): Promise<Clu
   const prometheus = prometheusClient(options, settings.PROMETHEUS_URL);
   say(`prometheus: ${prometheus.description}`);
   const experiment = parsed.experiment;
-  const analysis = await analyzeRun({
-    prometheus: prometheus.client,
-    timeline: analysisTimeline(buildTrafficPlan(experiment), timeline, experiment.spec.target.replicas),
-    ...clusterAnalysisSettings({ namespace: options.namespace, name: options.name, experiment }, status.runId, {
-      analysis: { stepS: settings.ANALYSIS_STEP_SECONDS, scrapeIntervalS: settings.SCRAPE_INTERVAL_SECONDS, delayS: 0 },
-      databaseMetricsSelector: settings.DATABASE_METRICS_SELECTOR,
-      databaseResourceSelector: settings.DATABASE_RESOURCE_SELECTOR,
-    }),
+  const analysis = await analyseRecordedRun({ namespace: options.namespace, name: options.name, experiment, runId: status.runId, checkpoints: timeline }, prometheus.client, {
+    analysis: { stepS: settings.ANALYSIS_STEP_SECONDS, scrapeIntervalS: settings.SCRAPE_INTERVAL_SECONDS, delayS: 0 },
+    databaseMetricsSelector: settings.DATABASE_METRICS_SELECTOR,
+    databaseResourceSelector: settings.DATABASE_RESOURCE_SELECTOR,
   });
   return { experiment, runId: status.runId, analysis, prometheus: prometheus.description };
 }

@@ -137,7 +137,9 @@ export const previousSummarySchema = runSummarySchema
 /** At most this many worse (and better) differences are named in status.comparison; the rest are counted. */
 export const MAX_COMPARISON_LINES = 5;
 
-const comparisonFlag = z.enum(['worse', 'better', 'within-noise', 'not-measured', 'not-judged']);
+/** How a comparison judges one difference (analysis/compare/compare.ts). */
+export const COMPARISON_FLAGS = ['worse', 'better', 'within-noise', 'not-measured', 'not-judged'] as const;
+const comparisonFlag = z.enum(COMPARISON_FLAGS);
 
 export const comparisonSchema = z
   .object({

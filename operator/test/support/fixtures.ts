@@ -8,17 +8,8 @@ export function experimentWith(spec: Record<string, unknown>, name: string): Loa
   return result.experiment;
 }
 
-/** A small deterministic PRNG (mulberry32): sampled data stays the same from run to run. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG (mulberry32, the comparison's own): sampled data stays the same from run to run. */
+export { mulberry32 as random } from '../../src/analysis/compare/bootstrap.js';
 
 /** Five stages (ramp, hold, ramp, hold at a smaller fleet, ramp to zero): the plan and k6 schedule tests share it. */
 export const FIVE_STAGES = {

@@ -1,5 +1,6 @@
 import { quantileFromBuckets } from '../histogram.js';
 import { defined } from '../stages.js';
+import type { COMPARISON_FLAGS } from '../../schema/status.js';
 import { bootstrapDifferences, seedOf } from './bootstrap.js';
 import type { ComparableRun, ComparableStage } from './record.js';
 
@@ -75,7 +76,7 @@ export const MIN_TAIL_REQUESTS = 20;
  */
 export const MIN_API_CPU_CORES = 0.1;
 
-export type Flag = 'worse' | 'better' | 'within-noise' | 'not-measured' | 'not-judged';
+export type Flag = (typeof COMPARISON_FLAGS)[number];
 
 export interface MeasureComparison {
   measure: MeasureKey;

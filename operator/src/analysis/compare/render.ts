@@ -31,7 +31,7 @@ function value(measure: MeasureKey, number: number | undefined): string {
   switch (MEASURE_INFO[measure].unit) {
     case 'rps': return formatNumber(number);
     case 'ratio': return formatPercent(number);
-    case 'ms': return `${formatNumber(number)} ms`;
+    case 'ms':
     case 'cpu-ms': return `${formatNumber(number)} ms`;
   }
 }
