@@ -8,11 +8,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ENV_KNOBS, MAX_TIMELINE_CHECKPOINTS, ROOT_RULES, SPEC_RULES, loadExperimentCrd } from '../src/schema/index.js';
+import { ENV_KNOBS, MAX_TIMELINE_CHECKPOINTS, ROOT_RULES, SPEC_RULES, loadExperimentCrd, parseExperiment } from '../src/schema/index.js';
+import { imageReferenceRule, NODE_SELECTOR_RULES, requestsWithinLimitsRule, TOLERATION_RULES } from '../src/schema/pod-fields.js';
 import { KubeError, KubeClient, loadKubeConfig, RESOURCES, type KubeObject } from '../src/controller/index.js';
 import { ControlPlane } from '@loadlab/sandbox/control-plane';
 
 const NS = 'crd';
+const IMAGE_MESSAGE = imageReferenceRule('spec.target.image').message;
+const REQUESTS_MESSAGE = requestsWithinLimitsRule('spec.target.resources').message;
 const EXPERIMENTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'experiments');
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -63,7 +66,36 @@ const INVALID: readonly { name: string; field: string; message: string; change: 
   { name: 'a name objects cannot be derived from', field: '<root>',
     message: 'metadata.name must be at most 48 characters of lowercase letters, digits and "-", starting with a letter, so the names of the objects loadlab derives from it stay valid',
     change: (m) => (m.metadata.name = 'a-name-that-is-far-too-long-for-the-objects-it-would-name') },
+  // What a pod spec, a quantity or an image reference would refuse later, refused here.
+  { name: 'an image reference with an upper-case repository', field: 'spec.target.image', message: IMAGE_MESSAGE, change: (m) => (m.spec.target = { image: 'Loadlab/API:dev' }) },
+  { name: 'an image reference with a space in its tag', field: 'spec.target.image', message: IMAGE_MESSAGE, change: (m) => (m.spec.target = { image: 'loadlab/api:dev build' }) },
+  { name: 'an image digest that is not one', field: 'spec.target.image', message: IMAGE_MESSAGE, change: (m) => (m.spec.target = { image: 'loadlab/api@sha256:xyz' }) },
+  { name: 'API requests above their limits', field: 'spec.target.resources', message: REQUESTS_MESSAGE,
+    change: (m) => (m.spec.target = { resources: { requests: { cpu: 2 }, limits: { cpu: '1500m' } } }) },
+  { name: 'generator memory requested above its limit', field: 'spec.generator.resources', message: REQUESTS_MESSAGE,
+    change: (m) => (m.spec.generator = { resources: { requests: { memory: '1Gi' }, limits: { memory: '512Mi' } } }) },
+  { name: 'a nodeSelector key a label cannot have', field: 'spec.generator.nodeSelector', message: NODE_SELECTOR_RULES.keys.message,
+    change: (m) => (m.spec.generator = { nodeSelector: { 'loadlab.dev/role/load': 'x' } }) },
+  { name: 'a nodeSelector value a label cannot have', field: 'spec.generator.nodeSelector', message: NODE_SELECTOR_RULES.values.message,
+    change: (m) => (m.spec.generator = { nodeSelector: { 'loadlab.dev/role': 'load generators' } }) },
+  { name: 'a toleration key a taint cannot have', field: 'spec.generator.tolerations[0].key', message: TOLERATION_RULES.key.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ key: 'role:load', operator: 'Exists' }] }) },
+  { name: 'a toleration with neither key nor Exists', field: 'spec.generator.tolerations[0].operator', message: TOLERATION_RULES.emptyKeyNeedsExists.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ operator: 'Equal', value: 'load' }] }) },
+  { name: 'a toleration with Exists and a value', field: 'spec.generator.tolerations[0].value', message: TOLERATION_RULES.existsHasNoValue.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ key: 'loadlab.dev/role', operator: 'Exists', value: 'load' }] }) },
+  { name: 'a toleration value a taint cannot have', field: 'spec.generator.tolerations[0].value', message: TOLERATION_RULES.value.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ key: 'loadlab.dev/role', value: '-load-' }] }) },
+  { name: 'tolerationSeconds without NoExecute', field: 'spec.generator.tolerations[0].tolerationSeconds', message: TOLERATION_RULES.secondsNeedNoExecute.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ key: 'loadlab.dev/role', value: 'load', effect: 'NoSchedule', tolerationSeconds: 30 }] }) },
+  { name: 'stages that bring no device online', field: 'spec.load.stages', message: 'must bring at least one device online: every stage has devices: 0, so the plan offers no load',
+    change: (m) => (m.spec.load.stages = [{ devices: 0, duration: '1m' }, { devices: 0, duration: '1m', shape: 'hold' }]) },
   // OpenAPI checks, worded by the apiserver itself.
+  { name: 'a negative CPU request', field: 'spec.target.resources.requests.cpu', message: 'should match', change: (m) => (m.spec.target = { resources: { requests: { cpu: '-1' } } }) },
+  { name: 'a nodeSelector of 21 labels', field: 'spec.generator.nodeSelector', message: 'must have at most 20 items',
+    change: (m) => (m.spec.generator = { nodeSelector: Object.fromEntries(Array.from({ length: 21 }, (_, index) => [`l${index}`, 'x'])) }) },
+  { name: 'a fleet of 0 devices', field: 'spec.fleet.devices', message: 'should be greater than or equal to 1', change: (m) => (m.spec.fleet.devices = 0) },
+  { name: 'a string for a number', field: 'spec.fleet.devices', message: 'must be of type integer', change: (m) => (m.spec.fleet.devices = '100') },
   { name: 'a jitter over 1', field: 'spec.fleet.jitter', message: 'should be less than or equal to 1', change: (m) => (m.spec.fleet.jitter = 1.5) },
   { name: '101 replicas', field: 'spec.target.replicas', message: 'should be less than or equal to 100', change: (m) => (m.spec.target = { replicas: 101 }) },
   { name: 'an unknown cleanup policy', field: 'spec.cleanup', message: 'Unsupported value: "sometimes"', change: (m) => (m.spec.cleanup = 'sometimes') },
@@ -133,6 +165,7 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
     );
   });
 
+  const celMessages = new Set([...SPEC_RULES, ...ROOT_RULES].map((rule) => rule.message));
   for (const testCase of INVALID) {
     it(`refuses ${testCase.name}: ${testCase.field}: ${testCase.message}`, async () => {
       const object = minimal('invalid');
@@ -146,8 +179,27 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
         assert.ok(error.message.includes(testCase.message), error.message);
         if (testCase.field !== '<root>') assert.ok(error.message.includes(`${testCase.field}:`), `${testCase.field} in ${error.message}`);
       }
+      // The CLI (loadlab render and run parse with the same schema) refuses it too, at the same
+      // field; with the same words where the message is one of our rules (OpenAPI checks are
+      // worded by the apiserver).
+      const parsed = parseExperiment(JSON.stringify(object), 'case.json');
+      assert.equal(parsed.ok, false, 'the CLI accepted it');
+      if (!parsed.ok) {
+        const field = testCase.field === '<root>' ? 'metadata.name' : testCase.field;
+        const same = parsed.errors.find((e) => e.path === field || (testCase.field === '<root>' && e.message === testCase.message));
+        assert.ok(same, `the CLI refuses ${field}: ${parsed.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+        if (celMessages.has(testCase.message)) assert.equal(same.message, testCase.message);
+      }
     });
   }
+
+  it('refuses at least 40 kinds of invalid experiment, over every part of the spec', () => {
+    assert.ok(INVALID.length >= 40, `${INVALID.length}`);
+    const parts = new Set(INVALID.map((testCase) => testCase.field.split(/[.[]/).slice(0, 2).join('.')));
+    for (const part of ['spec.fleet', 'spec.load', 'spec.slo', 'spec.target', 'spec.generator', 'spec.analysis', 'spec.baseline', 'spec.timeout', 'spec.cleanup', '<root>']) {
+      assert.ok(parts.has(part), `no case for ${part}`);
+    }
+  });
 
   it('has a case above for every CEL rule of the schema, each refused by the apiserver with its own message', () => {
     const celMessages = new Set([...SPEC_RULES, ...ROOT_RULES].filter((rule) => rule.cel !== undefined).map((rule) => rule.message));

@@ -3,6 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DEFAULT_THRESHOLDS } from '../src/schema/thresholds.js';
 import { ENV_KNOBS } from '../src/schema/spec.js';
+import { RESOURCES_RULES } from '../src/schema/fields.js';
+import { imageReferenceRule, NODE_SELECTOR_RULES, TOLERATION_RULES } from '../src/schema/pod-fields.js';
 import {
   ROOT_RULES,
   SPEC_RULES,
@@ -130,6 +132,31 @@ describe('defaults', () => {
     assert.equal(result.experiment.spec.fleet.jitter, 0);
     assert.equal(result.experiment.spec.target.replicas, 3);
     assert.deepEqual(result.experiment.spec.target.resources?.requests, { cpu: 1, memory: '512Mi' });
+  });
+});
+
+describe('what a pod spec accepts, the schema accepts', () => {
+  const DIGEST = `sha256:${'0123456789abcdef'.repeat(4)}`;
+  for (const image of ['loadlab/api:dev', 'api', 'localhost/api', 'registry.example.com:5000/team/api:1.2', 'ghcr.io/a/b-c__d.e:v1.0-rc.1', `loadlab/api@${DIGEST}`, `loadlab/api:1.2@${DIGEST}`]) {
+    it(`image ${image}`, () => {
+      const manifest = minimal();
+      manifest.spec.target = { image };
+      const result = parseObject(manifest);
+      assert.ok(result.ok, result.ok ? '' : formatErrors(result.errors));
+    });
+  }
+
+  it('placement as kubectl writes it, and requests equal to limits in other units', () => {
+    const manifest = minimal();
+    manifest.spec.target = { resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '1000m', memory: '1024Mi' } } };
+    manifest.spec.generator = {
+      resources: { requests: { cpu: '0.5' }, limits: { cpu: '500m', memory: '1e9' } },
+      nodeSelector: { 'kubernetes.io/hostname': 'node-1', zone: '', 'loadlab.dev/role': 'load' },
+      tolerations: [{ operator: 'Exists' }, { key: 'loadlab.dev/role', value: 'load', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 30 }],
+    };
+    manifest.spec.load.stages = [{ devices: 0, duration: '10s' }, { devices: 100, duration: '1m' }];
+    const result = parseObject(manifest);
+    assert.ok(result.ok, result.ok ? '' : formatErrors(result.errors));
   });
 });
 
@@ -269,6 +296,36 @@ const INVALID: readonly { name: string; change: Mutation; path: string; message:
   { name: 'a name loadlab cannot derive object names from', path: '',
     message: 'metadata.name must be at most 48 characters of lowercase letters, digits and "-", starting with a letter, so the names of the objects loadlab derives from it stay valid',
     change: (m) => (m.metadata.name = 'My_Experiment') },
+  { name: 'an image reference that cannot be parsed', path: 'spec.target.image', message: imageReferenceRule('spec.target.image').message,
+    change: (m) => (m.spec.target = { image: 'loadlab/api:dev:2' }) },
+  { name: 'an image reference with a registry but no repository', path: 'spec.target.image', message: imageReferenceRule('spec.target.image').message,
+    change: (m) => (m.spec.target = { image: 'registry.local:5000/' }) },
+  { name: 'API requests above limits', path: 'spec.target.resources', message: RESOURCES_RULES.target.message,
+    change: (m) => (m.spec.target = { resources: { requests: { memory: '2Gi', cpu: '100m' }, limits: { memory: '2000Mi', cpu: '0.1' } } }) },
+  { name: 'generator requests above limits', path: 'spec.generator.resources', message: RESOURCES_RULES.generator.message,
+    change: (m) => (m.spec.generator = { resources: { requests: { cpu: '1001m' }, limits: { cpu: 1 } } }) },
+  { name: 'a negative quantity', path: 'spec.target.resources.limits.cpu', message: 'must be a Kubernetes quantity such as "500m", "2", "512Mi" or "1Gi" (not negative)',
+    change: (m) => (m.spec.target = { resources: { limits: { cpu: '-1' } } }) },
+  { name: 'a nodeSelector key with two slashes', path: 'spec.generator.nodeSelector', message: NODE_SELECTOR_RULES.keys.message,
+    change: (m) => (m.spec.generator = { nodeSelector: { 'a/b/c': 'x' } }) },
+  { name: 'a nodeSelector key prefix over 253 characters', path: 'spec.generator.nodeSelector', message: NODE_SELECTOR_RULES.keys.message,
+    change: (m) => (m.spec.generator = { nodeSelector: { [`${'a'.repeat(60)}.`.repeat(5) + 'x/role']: 'x' } }) },
+  { name: 'a nodeSelector value over 63 characters', path: 'spec.generator.nodeSelector.role', message: 'must be at most 63 characters',
+    change: (m) => (m.spec.generator = { nodeSelector: { role: 'x'.repeat(64) } }) },
+  { name: 'a nodeSelector value ending in a dash', path: 'spec.generator.nodeSelector', message: NODE_SELECTOR_RULES.values.message,
+    change: (m) => (m.spec.generator = { nodeSelector: { role: 'load-' } }) },
+  { name: 'a toleration key with a space', path: 'spec.generator.tolerations[0].key', message: TOLERATION_RULES.key.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ key: 'role load', operator: 'Exists' }] }) },
+  { name: 'a toleration without key or Exists', path: 'spec.generator.tolerations[0].operator', message: TOLERATION_RULES.emptyKeyNeedsExists.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ effect: 'NoSchedule' }] }) },
+  { name: 'a toleration with Exists and a value', path: 'spec.generator.tolerations[0].value', message: TOLERATION_RULES.existsHasNoValue.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ key: 'k', operator: 'Exists', value: 'v' }] }) },
+  { name: 'a toleration value with a slash', path: 'spec.generator.tolerations[0].value', message: TOLERATION_RULES.value.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ key: 'k', value: 'a/b' }] }) },
+  { name: 'tolerationSeconds without an effect', path: 'spec.generator.tolerations[0].tolerationSeconds', message: TOLERATION_RULES.secondsNeedNoExecute.message,
+    change: (m) => (m.spec.generator = { tolerations: [{ key: 'k', operator: 'Exists', tolerationSeconds: 5 }] }) },
+  { name: 'stages that offer no load', path: 'spec.load.stages', message: 'must bring at least one device online: every stage has devices: 0, so the plan offers no load',
+    change: (m) => (m.spec.load.stages = [{ devices: 0, duration: '1m' }]) },
   { name: 'no spec', path: 'spec', message: 'is required',
     change: (m) => delete m.spec },
 ];

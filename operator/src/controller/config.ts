@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_REMOTE_WRITE_URL } from '../k6/testrun.js';
 import { DEFAULT_DRIVER_IMAGE } from '../driver-job/job.js';
-import { tolerationSchema } from '../schema/spec.js';
+import { tolerationSchema } from '../schema/pod-fields.js';
 import { DATABASE_METRICS_SELECTOR, DATABASE_RESOURCE_SELECTOR } from '../contract/names.js';
 
 /*

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { boundsText, type NumberBounds } from './bounds.js';
 import { DURATION_HINT, DURATION_PATTERN, durationMs, isDuration } from './duration.js';
-import type { Rule } from './rules.js';
+import { enforce, type Rule } from './rules.js';
+import { requestsWithinLimitsRule } from './pod-fields.js';
 
 /*
  * Field builders shared by the spec. Single-field bounds are OpenAPI constraints (the apiserver
@@ -56,17 +57,18 @@ export function positiveDuration(path: string, example: string): Rule<string> {
 
 /**
  * A Kubernetes resource quantity ("500m", "2", "1Gi"), int-or-string as in core/v1: YAML `cpu: 1`
- * is an integer and must be accepted. The pattern is the one Kubernetes publishes for Quantity.
+ * is an integer and must be accepted. The pattern is the one Kubernetes publishes for Quantity,
+ * less the minus sign: a container's request or limit may not be negative.
  */
 export const QUANTITY_PATTERN =
-  '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+  '^\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
 export const INT_OR_STRING = 'x-kubernetes-int-or-string';
 
 export function quantity(description: string) {
   return z
     .union([
       z.int().min(0, 'must not be negative'),
-      z.string().regex(new RegExp(QUANTITY_PATTERN), 'must be a Kubernetes quantity such as "500m", "2", "512Mi" or "1Gi"'),
+      z.string().regex(new RegExp(QUANTITY_PATTERN), 'must be a Kubernetes quantity such as "500m", "2", "512Mi" or "1Gi" (not negative)'),
     ], { error: 'must be a Kubernetes quantity such as "500m", "2", "512Mi" or "1Gi"' })
     .meta({ description, [INT_OR_STRING]: true, pattern: QUANTITY_PATTERN });
 }
@@ -80,7 +82,17 @@ function cpuAndMemory(what: string) {
     .describe(`CPU and memory ${what}.`);
 }
 
-export function resources(whose: string) {
+/** The rule on each resources field (path: where it sits), for the tests and docs. */
+export const RESOURCES_RULES = {
+  target: requestsWithinLimitsRule('spec.target.resources'),
+  generator: requestsWithinLimitsRule('spec.generator.resources'),
+};
+
+export function resources(whose: string, rule: Rule<z.output<ReturnType<typeof resourcesShape>>>) {
+  return enforce(resourcesShape(whose), [rule]);
+}
+
+function resourcesShape(whose: string) {
   return z
     .strictObject({
       requests: cpuAndMemory('requested (what the scheduler reserves)').optional(),

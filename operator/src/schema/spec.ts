@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS, type ThresholdDoc, type Thresholds } from './thresholds.js';
 import { durationMs, isDuration } from './duration.js';
 import { boundsText } from './bounds.js';
-import { durationText, numberIn, numberWithin, positiveDuration, resources, wholeNumber } from './fields.js';
+import { durationText, numberIn, numberWithin, positiveDuration, resources, RESOURCES_RULES, wholeNumber } from './fields.js';
+import { imageReferenceRule, NODE_SELECTOR_RULES, nodeSelectorSchema, TOLERATION_RULES, tolerationSchema } from './pod-fields.js';
 import { enforce, type Rule } from './rules.js';
 import { MAX_SEARCH_STEPS, searchDurationMs, searchStepDevices, stagesDurationMs } from './search-steps.js';
 
@@ -77,6 +78,12 @@ const stageRules = {
     message: 'must list at least one stage, e.g. [{devices: 1000, duration: "2m"}]',
     check: (self: readonly unknown[]) => self.length > 0,
   } satisfies Rule<readonly unknown[]>,
+  someLoad: {
+    path: 'spec.load.stages',
+    cel: 'self.size() == 0 || self.exists(s, s.devices > 0)',
+    message: 'must bring at least one device online: every stage has devices: 0, so the plan offers no load',
+    check: (self: readonly { devices: number }[]) => self.length === 0 || self.some((stage) => stage.devices > 0),
+  } satisfies Rule<readonly { devices: number }[]>,
 };
 
 export const stageSchema = z
@@ -180,7 +187,7 @@ export const loadSchema = enforce(
           .array(stageSchema, { error: 'must be a list of stages' })
           .max(MAX_STAGES, `must have at most ${MAX_STAGES} items`)
           .describe('Explicit load stages, run in order. Set this or search, not both.'),
-        [stageRules.nonEmpty],
+        [stageRules.nonEmpty, stageRules.someLoad],
       ).optional(),
       search: searchSchema.optional(),
     })
@@ -283,17 +290,21 @@ export const envVarSchema = z
   })
   .describe('One environment variable for the API.');
 
+const imageRule = imageReferenceRule('spec.target.image');
+
 export const targetSchema = z
   .strictObject({
     replicas: wholeNumber(1, 100).describe('How many API replicas serve the load.').default(1),
-    resources: resources('each API replica').optional(),
+    resources: resources('each API replica', RESOURCES_RULES.target).optional(),
     dbPoolSize: wholeNumber(1, 1000).describe('Database connections per replica (the API\'s DB_POOL_SIZE).').default(10),
-    image: z
-      .string({ error: 'must be a string' })
-      .min(1, 'must not be empty')
-      .max(512, 'must be at most 512 characters')
-      .describe('The API container image.')
-      .default('loadlab/api:dev'),
+    image: enforce(
+      z
+        .string({ error: 'must be a string' })
+        .min(1, 'must not be empty')
+        .max(512, 'must be at most 512 characters')
+        .describe('The API container image; the operator runs only the images its installation allows (ALLOWED_API_IMAGES).'),
+      [imageRule],
+    ).default('loadlab/api:dev'),
     writeBatchMaxRows: wholeNumber(1, 10_000)
       .optional()
       .describe('Most measurements written in one INSERT (the API\'s WRITE_BATCH_MAX_ROWS); unset: the API\'s default.'),
@@ -327,22 +338,6 @@ export const databaseSchema = z
   })
   .describe('The database behind the API.');
 
-export const tolerationSchema = z
-  .strictObject({
-    key: z.string({ error: 'must be a string' }).max(253).optional().describe('The taint key to tolerate; empty with operator Exists: every taint.'),
-    operator: z
-      .enum(['Exists', 'Equal'], { error: 'must be "Exists" or "Equal"' })
-      .optional()
-      .describe('Exists or Equal (the default).'),
-    value: z.string({ error: 'must be a string' }).max(63).optional().describe('The taint value, for operator Equal.'),
-    effect: z
-      .enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'], { error: 'must be NoSchedule, PreferNoSchedule or NoExecute' })
-      .optional()
-      .describe('Which taint effect to tolerate; empty: all.'),
-    tolerationSeconds: z.int({ error: 'must be a whole number of seconds' }).optional().describe('For NoExecute: how long the pod stays after the taint appears.'),
-  })
-  .describe('A toleration, as in a pod spec.');
-
 /** What runs the load in a cluster (local mode always runs the loadlab driver in its own process). */
 export const LOAD_ENGINES = ['k6', 'loadlab'] as const;
 export type LoadEngine = (typeof LOAD_ENGINES)[number];
@@ -363,16 +358,15 @@ export const generatorSchema = z
     parallelism: wholeNumber(1, 64)
       .describe('How many load-generator pods share the load (each sends an equal share of every endpoint\'s arrivals).')
       .default(1),
-    resources: resources('each load-generator pod').optional(),
-    nodeSelector: z
-      .record(z.string(), z.string({ error: 'must be a string' }), { error: 'must be a map of label to value' })
+    resources: resources('each load-generator pod', RESOURCES_RULES.generator).optional(),
+    nodeSelector: nodeSelectorSchema
       .optional()
-      .describe('Node labels the load-generator pods must run on, e.g. {loadlab.dev/role: load}.'),
+      .describe('Node labels the load-generator pods must run on, e.g. {loadlab.dev/role: load}; within the installation\'s GENERATOR_PLACEMENT.'),
     tolerations: z
       .array(tolerationSchema, { error: 'must be a list of tolerations' })
       .max(20, 'must have at most 20 items')
       .optional()
-      .describe('Taints the load-generator pods tolerate.'),
+      .describe('Taints the load-generator pods tolerate; only those the installation\'s GENERATOR_PLACEMENT tolerates.'),
     maxVUs: wholeNumber(1, 1_000_000)
       .optional()
       .describe(
@@ -535,6 +529,10 @@ export const SPEC_RULES: readonly Rule<never>[] = [
   ...Object.values(loadRules),
   ...Object.values(sloRules),
   ...envNameRules,
+  imageRule,
+  ...Object.values(RESOURCES_RULES),
+  ...Object.values(NODE_SELECTOR_RULES),
+  ...Object.values(TOLERATION_RULES),
   ...Object.values(baselineRules),
   baselineChoice,
   ...Object.values(envRules),
