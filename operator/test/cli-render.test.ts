@@ -1,7 +1,7 @@
 // `loadlab render` and the `loadlab` dispatcher, run as users run them: the compiled bin, spawned.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -191,16 +191,16 @@ describe('loadlab render <experiment.yaml> with spec.generator.engine: loadlab',
   }
 
   it('takes the image, the start time, the linger and the phases; without --start-at each runner starts when its pod does', async () => {
-    const path = onLoadlabEngine('breaking-point.yaml', { parallelism: 2 });
+    const path = onLoadlabEngine('breaking-point.yaml', { parallelism: 5 });
     const result = await loadlab(['render', path, '--phases', '2-3', '--run-id', 'step-1', '--token-secret', SECRET, '--image', 'registry.example/loadlab/operator:1.2', '--start-at', '2026-06-01T12:00:00Z', '--linger', '10']);
     assert.equal(result.status, 0, result.stderr);
     const [, job] = manifests(result.stdout);
     const spec = job!.spec as { parallelism: number; template: { spec: { containers: { args: string[]; image: string }[] } } };
     const container = spec.template.spec.containers[0]!;
-    assert.equal(spec.parallelism, 2);
+    assert.equal(spec.parallelism, 5);
     assert.equal(container.image, 'registry.example/loadlab/operator:1.2');
     const flag = (name: string) => container.args[container.args.indexOf(name) + 1];
-    assert.deepEqual([flag('--phases'), flag('--runners'), flag('--start-at'), flag('--linger')], ['2-3', '2', '2026-06-01T12:00:00Z', '10']);
+    assert.deepEqual([flag('--phases'), flag('--runners'), flag('--start-at'), flag('--linger')], ['2-3', '5', '2026-06-01T12:00:00Z', '10']);
     assert.equal(job!.metadata.annotations!['loadlab.dev/start-at'], '2026-06-01T12:00:00Z');
     const byHand = await loadlab(['render', path, '--token-secret', SECRET]);
     assert.ok(!manifests(byHand.stdout)[1]!.metadata.annotations!['loadlab.dev/start-at']);
@@ -265,6 +265,26 @@ describe('loadlab (the dispatcher)', { concurrency: 2 }, () => {
       if (row.err) assert.match(result.stderr, row.err);
     });
   }
+});
+
+describe("loadlab run and render refuse what a default installation's policy refuses, before starting anything", () => {
+  it('a plan that asks 66,667 requests/s of one generator', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'loadlab-policy-'));
+    try {
+      const file = join(dir, 'flood.json');
+      writeFileSync(file, JSON.stringify({ apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: 'flood' }, spec: { fleet: { devices: 1_000_000 }, load: { stages: [{ devices: 1_000_000, duration: '10s' }] } } }));
+      const run = await loadlab(['run', file, '--out', join(dir, 'out')]);
+      assert.equal(run.status, 2, run.stderr);
+      assert.match(run.stderr, /^loadlab run: .*flood\.json: spec\.generator\.parallelism: at its peak the plan offers 66,667 requests\/s.*MAX_REQUESTS_PER_SECOND_PER_GENERATOR.*set parallelism to at least 4 \(an installation that changes none of its limits refuses this/m);
+      assert.equal(run.stdout, '', 'nothing started');
+      assert.ok(!existsSync(join(dir, 'out')), 'no run folder');
+      const render = await loadlab(['render', file]);
+      assert.equal(render.status, 2);
+      assert.match(render.stderr, /flood\.json: spec\.generator\.parallelism: at its peak[\s\S]*refused by the operator's default policy/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('loadlab dashboard', { concurrency: 2 }, () => {

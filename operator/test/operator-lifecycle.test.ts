@@ -876,14 +876,44 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     assert.deepEqual((await children(name)).deployments, [], 'nothing was provisioned');
   });
 
-  it('refuses an experiment whose API pools exceed the installation\'s database connection budget, before creating anything', async () => {
-    const name = 'too-many-connections';
-    const created = await create(name, { fleet: { devices: 10 }, load: { stages: [{ devices: 10, duration: '10s' }] }, target: { replicas: 20, dbPoolSize: 10 } });
-    const failed = await waitForPhase(name, 'Failed');
-    assert.equal(condition(failed, 'Succeeded')?.reason, 'InvalidSpec');
-    assert.match(condition(failed, 'Succeeded')!.message!, /refused by this installation's policy: spec\.target: 20 replicas x dbPoolSize 10 need up to 279 database connections .* allows 150 per experiment \(the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT\)/);
-    assert.deepEqual((await children(name)).deployments, [], 'nothing was provisioned');
-    assert.deepEqual(await sql(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [databaseSchemaName(NS, name, created.metadata.uid!)]), [], 'no role made');
+  /** What the installation's policy (policy.ts, defaults) refuses that the CRD cannot know: InvalidSpec, nothing created, and `loadlab render` refuses it with the same words. */
+  const REFUSED: { name: string; spec: Json; problem: RegExp }[] = [
+    { name: 'too-many-connections', spec: { target: { replicas: 20, dbPoolSize: 10 } },
+      problem: /spec\.target: 20 replicas x dbPoolSize 10 need up to 279 database connections .* allows 150 per experiment \(the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT\): lower replicas or dbPoolSize/ },
+    { name: 'foreign-image', spec: { target: { image: 'docker.io/someone/miner:latest' } },
+      problem: /spec\.target\.image: docker\.io\/someone\/miner:latest is not an image this installation runs \(the operator's ALLOWED_API_IMAGES: loadlab\/api:dev\)/ },
+    { name: 'own-tolerations', spec: { generator: { tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }] } },
+      problem: /spec\.generator\.tolerations\[0\]: .* is not one this installation allows its load generators \(its GENERATOR_PLACEMENT tolerates nothing\)/ },
+    { name: 'one-pod-flood', spec: { fleet: { devices: 1_000_000 }, load: { stages: [{ devices: 1_000_000, duration: '10s' }] } },
+      problem: /spec\.generator\.parallelism: at its peak the plan offers 66,667 requests\/s, 66,667 per generator pod with parallelism 1; this installation allows 20,000 per pod \(the operator's MAX_REQUESTS_PER_SECOND_PER_GENERATOR\): set parallelism to at least 4/ },
+    { name: 'huge-preload', spec: { fleet: { devices: 100_000 }, database: { preloadDays: 365 } },
+      problem: /spec\.database\.preloadDays: 365 days for 100,000 devices reporting every 30s preload 105,120,000,000 rows; this installation allows 100,000,000 \(the operator's MAX_PRELOAD_ROWS\)/ },
+    { name: 'no-load', spec: { fleet: { devices: 1, reportInterval: '24h', pollInterval: '24h' }, load: { stages: [{ devices: 1, duration: '10s' }] } },
+      problem: /spec\.load: the plan offers 0\.\d+ requests in all .*: no load/ },
+  ];
+
+  it(`refuses what the installation's policy does not allow (${REFUSED.map((c) => c.name).join(', ')}) as InvalidSpec before creating anything; loadlab render refuses the same`, async () => {
+    const base = { fleet: { devices: 10 }, load: { stages: [{ devices: 10, duration: '10s' }] } };
+    const created = await Promise.all(REFUSED.map(({ name, spec }) => create(name, { ...base, ...spec })));
+    for (const [index, { name, spec, problem }] of REFUSED.entries()) {
+      const failed = await waitForPhase(name, 'Failed');
+      assert.equal(condition(failed, 'Succeeded')?.reason, 'InvalidSpec', name);
+      const message = condition(failed, 'Succeeded')!.message!;
+      assert.match(message, /^refused by this installation's policy: /, name);
+      assert.match(message, problem, name);
+      const { deployments, configMaps, testRuns, services } = await children(name);
+      assert.deepEqual([deployments, configMaps, testRuns, services].flat(), [], `${name}: nothing was created`);
+      assert.deepEqual(await sql(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [databaseSchemaName(NS, name, created[index]!.metadata.uid!)]), [], `${name}: no role made`);
+
+      const file = join(workDir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(manifest(name, { ...base, ...spec })));
+      const cli = await new Promise<{ code: number; stderr: string }>((done) =>
+        execFile(process.execPath, [CLI, 'render', file], { timeout: 30_000 }, (error, _stdout, stderr) => done({ code: error ? Number(error.code) : 0, stderr })),
+      );
+      assert.equal(cli.code, 2, `${name}: loadlab render exits 2`);
+      assert.match(cli.stderr, problem, `${name}: loadlab render names the same problem`);
+      assert.match(cli.stderr, /refused by the operator's default policy/);
+    }
   });
 
   it('makes no API requests at all while idle without leader election (every experiment finished; its watches stay open)', async () => {

@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FleetIntegral } from '../src/traffic/schedule.js';
 import { MetricsServer, type ExperimentOutcome } from '../src/controller/metrics-server.js';
-import { withDefaultPlacement } from '../src/controller/load-objects.js';
-import { experimentWith } from './support/fixtures.js';
 
 describe("the operator's /metrics, /healthz and /readyz", () => {
   let server: MetricsServer;
@@ -44,23 +42,6 @@ describe("the operator's /metrics, /healthz and /readyz", () => {
     assert.match(text, /^nodejs_eventloop_lag_p99_seconds /m);
     experiments = [];
     assert.doesNotMatch((await get('/metrics')).text, /seed-20k/, 'a deleted experiment disappears');
-  });
-});
-
-const SPEC = { fleet: { devices: 10 }, load: { stages: [{ devices: 10, duration: '10s' }] } };
-
-describe("the install's generator placement (GENERATOR_PLACEMENT)", () => {
-  const placement = { nodeSelector: { 'loadlab.dev/role': 'load' }, tolerations: [{ key: 'loadlab.dev/role', value: 'load', effect: 'NoSchedule' as const }] };
-  it('applies to an experiment that sets none', () => {
-    const experiment = experimentWith(SPEC, 'placed');
-    assert.deepEqual(withDefaultPlacement(experiment, placement).spec.generator.nodeSelector, placement.nodeSelector);
-    assert.deepEqual(withDefaultPlacement(experiment, placement).spec.generator.tolerations, placement.tolerations);
-    assert.equal(experiment.spec.generator.nodeSelector, undefined, 'the experiment itself is not changed');
-  });
-  it('never overrides what the experiment says', () => {
-    const experiment = experimentWith({ ...SPEC, generator: { nodeSelector: { pool: 'k6' } } }, 'own-placement');
-    assert.deepEqual(withDefaultPlacement(experiment, placement).spec.generator, experiment.spec.generator);
-    assert.equal(withDefaultPlacement(experiment, undefined), experiment);
   });
 });
 

@@ -1,7 +1,11 @@
 // The operator's pure parts, without a cluster: the builders of every child object, names,
 // configuration, conditions, the run's timeline, the work queue and the exported RBAC rules.
 import assert from 'node:assert/strict';
-import { experimentConnectionLimit, policyProblems } from '../src/controller/policy.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseExperiment } from '../src/schema/index.js';
+import { DEFAULT_POLICY, experimentConnectionLimit, policyProblems, preloadRows, type Policy } from '../src/controller/policy.js';
+import { withDefaultPlacement } from '../src/controller/load-objects.js';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
@@ -97,11 +101,11 @@ describe('buildApiDeployment', () => {
     },
     {
       name: 'replicas, resources and the typed knobs',
-      spec: { target: { replicas: 3, dbPoolSize: 4, cpuCostMs: 2, queryDelayMs: 20, writeBatchMaxRows: 50, resources: { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: 1 } } } },
+      spec: { target: { replicas: 3, dbPoolSize: 4, cpuCostMs: 2, queryDelayMs: 20, writeBatchMaxRows: 50, resources: { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: 0 } } } },
       check: (d) => {
         assert.equal(d.spec.replicas, 3);
         const container = d.spec.template.spec.containers[0];
-        assert.deepEqual(container.resources, { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '1' } });
+        assert.deepEqual(container.resources, { limits: { cpu: '500m', memory: '256Mi' }, requests: { cpu: '0' } });
         const env = Object.fromEntries(container.env.map((e: { name: string; value: string }) => [e.name, e.value]));
         assert.deepEqual([env.DB_POOL_SIZE, env.CPU_COST_MS, env.QUERY_DELAY_MS, env.WRITE_BATCH_MAX_ROWS], ['4', '2', '20', '50']);
       },
@@ -204,6 +208,84 @@ describe('deploymentAvailable (kubectl rollout status)', () => {
   }
 });
 
+const EXPERIMENTS = new URL('../../../experiments/', import.meta.url).pathname;
+
+describe("the installation's policy (policy.ts): refused before anything is created, with the knob that sets the limit", () => {
+  const refusals = (spec: Json, policy: Partial<Policy> = {}) => {
+    const e = experiment(spec);
+    return policyProblems(e, buildTrafficPlan(e), { ...DEFAULT_POLICY, ...policy });
+  };
+
+  it('allows every example in experiments/ under the default policy', () => {
+    for (const file of readdirSync(EXPERIMENTS).filter((name) => name.endsWith('.yaml'))) {
+      const parsed = parseExperiment(readFileSync(join(EXPERIMENTS, file), 'utf8'), file);
+      assert.ok(parsed.ok, file);
+      if (parsed.ok) assert.deepEqual(policyProblems(parsed.experiment, buildTrafficPlan(parsed.experiment), DEFAULT_POLICY), [], file);
+    }
+  });
+
+  it('gives an experiment\'s role the connections of its pools and readiness probes, a rolling update\'s extra pods and the operator\'s, and refuses more than the installation allows', () => {
+    const withTarget = (replicas: number, dbPoolSize: number) => experiment({ target: { replicas, dbPoolSize } });
+    assert.equal(experimentConnectionLimit(withTarget(1, 10)), 26);
+    assert.equal(experimentConnectionLimit(withTarget(4, 10)), 59);
+    assert.equal(experimentConnectionLimit(withTarget(5, 1)), 18);
+    assert.deepEqual(refusals({ target: { replicas: 4, dbPoolSize: 10 } }, { databaseConnectionsPerExperiment: 59 }), []);
+    const [problem] = refusals({ target: { replicas: 4, dbPoolSize: 10 } }, { databaseConnectionsPerExperiment: 58 });
+    assert.match(problem!, /^spec\.target: 4 replicas x dbPoolSize 10 need up to 59 database connections .* allows 58 per experiment \(the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT\): lower replicas or dbPoolSize$/);
+  });
+
+  it('refuses more requests per second per generator pod than the installation allows, naming the parallelism that would do', () => {
+    // 1,000,000 devices, every 30 s on two endpoints: 66,667 requests/s at the peak.
+    const big = { fleet: { devices: 1_000_000 }, load: { stages: [{ devices: 1_000_000, duration: '1m' }] } };
+    const [problem] = refusals(big);
+    assert.match(problem!, /^spec\.generator\.parallelism: at its peak the plan offers 66,667 requests\/s, 66,667 per generator pod with parallelism 1; this installation allows 20,000 per pod \(the operator's MAX_REQUESTS_PER_SECOND_PER_GENERATOR\): set parallelism to at least 4$/);
+    assert.deepEqual(refusals({ ...big, generator: { parallelism: 4 } }), []);
+    assert.match(refusals({ ...big, fleet: { devices: 1_000_000, reportInterval: '100ms' } }, {})[0]!, /set parallelism to at least 502 \(at most 64: lower the fleet or lengthen the intervals\)/);
+  });
+
+  it('refuses a plan that offers less than one request', () => {
+    const [problem] = refusals({ fleet: { devices: 1, reportInterval: '24h', pollInterval: '24h' }, load: { stages: [{ devices: 1, duration: '1m' }] } });
+    assert.match(problem!, /^spec\.load: the plan offers 0\.\d+ requests in all .*: no load; bring more devices online/);
+  });
+
+  it('refuses a preload larger than the installation allows', () => {
+    const spec = { fleet: { devices: 100_000, reportInterval: '10s' }, load: { stages: [{ devices: 10, duration: '1m' }] }, database: { preloadDays: 365 } };
+    assert.equal(preloadRows(experiment(spec)), 100_000 * 365 * 8640);
+    const [problem] = refusals(spec);
+    assert.match(problem!, /^spec\.database\.preloadDays: 365 days for 100,000 devices reporting every 10s preload 315,360,000,000 rows; this installation allows 100,000,000 \(the operator's MAX_PRELOAD_ROWS\): preload fewer days$/);
+    assert.deepEqual(refusals({ ...spec, fleet: { devices: 10_000, reportInterval: '10s' }, database: { preloadDays: 1 } }), [], '86,400,000 rows');
+  });
+
+  it('runs only the API images the installation allows (default: its own)', () => {
+    assert.deepEqual(refusals({}), [], 'the placeholder default');
+    assert.deepEqual(refusals({}, { apiImage: 'registry.local/loadlab/api:1.4' }), [], 'the placeholder becomes the installation\'s API_IMAGE');
+    assert.deepEqual(refusals({ target: { image: 'registry.local/loadlab/api:1.4' } }, { apiImage: 'registry.local/loadlab/api:1.4' }), []);
+    const [problem] = refusals({ target: { image: 'evil.example/miner:latest' } }, { apiImage: 'registry.local/loadlab/api:1.4' });
+    assert.match(problem!, /^spec\.target\.image: evil\.example\/miner:latest is not an image this installation runs \(the operator's ALLOWED_API_IMAGES: registry\.local\/loadlab\/api:1\.4\)/);
+    const prefix = { allowedApiImages: ['registry.local/loadlab/api:*', 'loadlab/api:dev'] };
+    assert.deepEqual(refusals({ target: { image: 'registry.local/loadlab/api:pr-17' } }, prefix), []);
+    assert.equal(refusals({ target: { image: 'registry.local/loadlab/api-fork:1' } }, prefix).length, 1);
+  });
+
+  it('keeps the load generators within the installation\'s placement: labels may narrow it, tolerations only its own', () => {
+    const placement = { nodeSelector: { 'loadlab.dev/role': 'load' }, tolerations: [{ key: 'loadlab.dev/role', value: 'load', effect: 'NoSchedule' as const }] };
+    assert.deepEqual(refusals({ generator: { nodeSelector: { zone: 'a' }, tolerations: [{ key: 'loadlab.dev/role', operator: 'Equal', value: 'load', effect: 'NoSchedule' }] } }, { generatorPlacement: placement }), []);
+    const [selector] = refusals({ generator: { nodeSelector: { 'loadlab.dev/role': 'sut' } } }, { generatorPlacement: placement });
+    assert.match(selector!, /^spec\.generator\.nodeSelector: loadlab\.dev\/role: sut would take the load generators off this installation's nodes \(its GENERATOR_PLACEMENT selects loadlab\.dev\/role: load\)/);
+    const [toleration] = refusals({ generator: { tolerations: [{ operator: 'Exists' }] } }, { generatorPlacement: placement });
+    assert.match(toleration!, /^spec\.generator\.tolerations\[0\]: \{"operator":"Exists"\} is not one this installation allows its load generators \(its GENERATOR_PLACEMENT tolerates \{"key":"loadlab\.dev\/role"/);
+    assert.match(refusals({ generator: { tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists' }] } })[0]!, /GENERATOR_PLACEMENT tolerates nothing/);
+
+    // What the generator pods get: the installation's labels plus the experiment's, its tolerations unless the experiment names some of them.
+    const placed = withDefaultPlacement(experiment({ generator: { nodeSelector: { zone: 'a' } } }), placement).spec.generator;
+    assert.deepEqual(placed.nodeSelector, { 'loadlab.dev/role': 'load', zone: 'a' });
+    assert.deepEqual(placed.tolerations, placement.tolerations);
+    assert.deepEqual(withDefaultPlacement(experiment({}), placement).spec.generator.nodeSelector, placement.nodeSelector);
+    const unplaced = experiment({ generator: { nodeSelector: { zone: 'a' } } });
+    assert.equal(withDefaultPlacement(unplaced, undefined), unplaced);
+  });
+});
+
 describe('names', () => {
   it('derives PostgreSQL identifiers of at most 63 characters from namespace, name and the whole uid', () => {
     const uid = '0f8fad5b-d9cb-469f-a165-70867728950e';
@@ -219,16 +301,6 @@ describe('names', () => {
     // Same name in two namespaces: different objects, different schemas.
     assert.notEqual(databaseSchemaName('a', 'x', uid), databaseSchemaName('b', 'x', uid.replace('0f', '1f')));
     assert.throws(() => databaseSchemaName('a', 'x', ''), /no uid/);
-  });
-
-  it('gives an experiment\'s role the connections of its pools and readiness probes, a rolling update\'s extra pods and the operator\'s, and refuses more than the installation allows', () => {
-    const withTarget = (replicas: number, dbPoolSize: number) => experiment({ target: { replicas, dbPoolSize } });
-    assert.equal(experimentConnectionLimit(withTarget(1, 10)), 26);
-    assert.equal(experimentConnectionLimit(withTarget(4, 10)), 59);
-    assert.equal(experimentConnectionLimit(withTarget(5, 1)), 18);
-    assert.deepEqual(policyProblems(withTarget(4, 10), { databaseConnectionsPerExperiment: 59 }), []);
-    const [problem] = policyProblems(withTarget(4, 10), { databaseConnectionsPerExperiment: 58 });
-    assert.match(problem!, /^spec\.target: 4 replicas x dbPoolSize 10 need up to 59 database connections .* allows 58 per experiment \(the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT\): lower replicas or dbPoolSize$/);
   });
 
   it('names runs r<generation>-<uid tag> and TestRuns within k6-operator\'s 51 characters', () => {

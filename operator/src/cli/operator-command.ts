@@ -26,6 +26,8 @@ Configured through the environment (validated at start):
                           gets its own schema and role in it
   WATCH_NAMESPACES        comma-separated namespaces, or "all" (default: all)
   API_IMAGE               the API image used when an experiment keeps the default spec.target.image
+  ALLOWED_API_IMAGES      comma-separated images experiments may run, each exact or a prefix ending
+                          in * (default: only API_IMAGE); any other is refused as InvalidSpec
   GRAFANA_URL             Grafana's base URL, for the dashboard link in status (optional)
   GRAFANA_DASHBOARD       the dashboard uid (default: loadlab-experiment)
   REMOTE_WRITE_URL        where k6 remote-writes (default: kube-prometheus-stack's Prometheus)
@@ -44,13 +46,17 @@ Configured through the environment (validated at start):
                           fails the run (300)
   DATABASE_CONNECTIONS_PER_EXPERIMENT  the most database connections one experiment's role may
                           hold (150): (replicas + 25%) x (dbPoolSize + 1) + 4; more is refused as InvalidSpec
+  MAX_REQUESTS_PER_SECOND_PER_GENERATOR  the most requests/s a plan may ask of one generator pod
+                          at its peak (20000); more is refused, naming the parallelism that would do
+  MAX_PRELOAD_ROWS        the most rows spec.database.preloadDays may write (100000000)
   ANALYSIS_DELAY_SECONDS  the wait after the load ends before analysing (default: two scrape
                           intervals, so a scrape after the end has landed even if one was missed)
   DATABASE_METRICS_SELECTOR  matchers for the shared TimescaleDB's postgres_exporter (job="timescaledb")
   DATABASE_RESOURCE_SELECTOR matchers for its pod's cAdvisor series
                           (namespace="loadlab-system",pod=~"timescaledb-[0-9]+")
-  GENERATOR_PLACEMENT     JSON {"nodeSelector": {...}, "tolerations": [...]} for load-generator pods
-                          of experiments that set neither
+  GENERATOR_PLACEMENT     JSON {"nodeSelector": {...}, "tolerations": [...]}: where load-generator
+                          pods go, and the most an experiment may ask: its nodeSelector may add
+                          labels, its tolerations only these (none when unset)
   METRICS_PORT            /metrics, /healthz and /readyz (default 8080; 0 turns them off)
 
 The cluster is reached through --kubeconfig, else KUBECONFIG, ~/.kube/config or the pod's

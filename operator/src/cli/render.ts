@@ -7,6 +7,7 @@ import { buildDriverConfigMap, buildDriverJob, DEFAULT_DRIVER_IMAGE } from '../d
 import { buildScriptConfigMap, buildTestRun, DEFAULT_REMOTE_WRITE_URL, renderK6Script } from '../k6/index.js';
 import { formatErrors, parseExperiment } from '../schema/index.js';
 import { buildTrafficPlan } from '../traffic/plan.js';
+import { DEFAULT_POLICY, DEFAULT_POLICY_NOTE, policyProblems } from '../controller/policy.js';
 import { EXIT, type Io } from './io.js';
 import { parsePhasesOption } from './phases-option.js';
 import { checkRunId, defaultApiUrl } from '../contract/index.js';
@@ -109,6 +110,11 @@ export async function render(args: readonly string[], io: Io): Promise<number> {
   const namespace = values.namespace ?? result.experiment.metadata.namespace ?? 'default';
   const experiment = { ...result.experiment, metadata: { ...result.experiment.metadata, namespace } };
   const plan = buildTrafficPlan(experiment);
+  const refused = policyProblems(experiment, plan, DEFAULT_POLICY);
+  if (refused.length > 0) {
+    io.stderr(`${refused.map((problem) => `${file}: ${problem}`).join('\n')}\n${file}: refused by the operator's default policy (${DEFAULT_POLICY_NOTE})\n`);
+    return EXIT.invalid;
+  }
 
   let phaseRange: PhaseRange | undefined;
   if (values.phases !== undefined) {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { MissingBinaryError } from '../local/binaries.js';
 import { InvalidInputError, runLocal } from '../local/local-run.js';
+import { DEFAULT_POLICY, DEFAULT_POLICY_NOTE, loadProblems } from '../controller/policy.js';
 import { EXIT, type Io } from './io.js';
 import { sloGate } from '../analysis/slo-gate.js';
 import { parseCpuList, splitCpus } from '../local/cpu-affinity.js';
@@ -91,6 +92,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     const { DATABASE_URL: databaseUrl, PROMETHEUS_URL: prometheusUrl } = io.env;
     const result = await runLocal({
       file,
+      refuse: (experiment, plan) => loadProblems(experiment, plan, DEFAULT_POLICY).map((problem) => `${problem} (${DEFAULT_POLICY_NOTE})`),
       ...(parsed.values.out ? { outDir: parsed.values.out } : {}),
       ...(databaseUrl ? { databaseUrl } : {}),
       ...(prometheusUrl ? { prometheusUrl } : {}),

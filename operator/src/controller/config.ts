@@ -6,6 +6,8 @@ import { DEFAULT_REMOTE_WRITE_URL } from '../k6/testrun.js';
 import { DEFAULT_DRIVER_IMAGE } from '../driver-job/job.js';
 import { tolerationSchema } from '../schema/pod-fields.js';
 import { DATABASE_METRICS_SELECTOR, DATABASE_RESOURCE_SELECTOR } from '../contract/names.js';
+import { DEFAULT_POLICY, type Policy } from './policy.js';
+import { imageReferenceRule } from '../schema/pod-fields.js';
 
 /*
  * The operator's configuration, from its environment, validated once at start: every problem is
@@ -98,7 +100,24 @@ export const operatorEnvSchema = z
     POD_NAME: z.string().trim().max(100).optional(),
     POD_NAMESPACE: z.string().trim().regex(DNS_LABEL, 'must be a namespace name').optional(),
     MAX_CONCURRENT_RECONCILES: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(32, 'must be at most 32').default(4),
-    DATABASE_CONNECTIONS_PER_EXPERIMENT: z.coerce.number().int('must be a whole number').min(10, 'must be at least 10').max(100_000, 'must be at most 100000').default(150),
+    DATABASE_CONNECTIONS_PER_EXPERIMENT: z.coerce.number().int('must be a whole number').min(10, 'must be at least 10').max(100_000, 'must be at most 100000').default(DEFAULT_POLICY.databaseConnectionsPerExperiment),
+    MAX_REQUESTS_PER_SECOND_PER_GENERATOR: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(10_000_000, 'must be at most 10000000').default(DEFAULT_POLICY.maxRequestsPerSecondPerGenerator),
+    MAX_PRELOAD_ROWS: z.coerce.number().int('must be a whole number').min(0, 'must be at least 0 (0: no preload)').max(1e12, 'must be at most 1000000000000').default(DEFAULT_POLICY.maxPreloadRows),
+    ALLOWED_API_IMAGES: z
+      .string()
+      .trim()
+      .default('')
+      .transform((value, ctx) => {
+        if (value === '') return undefined;
+        const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+        const image = imageReferenceRule('ALLOWED_API_IMAGES');
+        const bad = entries.filter((entry) => !entry.endsWith('*') && !image.check(entry));
+        if (bad.length > 0) {
+          ctx.addIssue({ code: 'custom', message: `${bad.join(', ')}: each entry must be an image reference, or a prefix ending in * such as registry.example.com/loadlab/api:*` });
+          return z.NEVER;
+        }
+        return entries;
+      }),
     ANALYSIS_STEP_SECONDS: seconds(1, 3600, '15').default(15),
     SCRAPE_INTERVAL_SECONDS: seconds(1, 600, '15').default(DEFAULT_SCRAPE_INTERVAL_S),
     /** Waits this long after the load ends before querying; default: analysisDelayDefaultS(). */
@@ -154,13 +173,12 @@ export function analysisDelayDefaultS(scrapeIntervalS: number): number {
   return 2 * scrapeIntervalS;
 }
 
-export interface OperatorConfig {
+/** The operator's configuration; Policy (policy.ts) is what experiments may do. */
+export interface OperatorConfig extends Policy {
   prometheusUrl: string;
   /** The shared TimescaleDB's admin connection: creates a schema and a role per experiment. */
   databaseUrl: string;
   watchNamespaces: 'all' | string[];
-  /** Replaces spec.target.image when that is the schema's placeholder default (see builders.ts). */
-  apiImage?: string;
   grafanaUrl?: string;
   grafanaDashboard: string;
   remoteWriteUrl: string;
@@ -181,8 +199,6 @@ export interface OperatorConfig {
   secretKey: string;
   leaderElection: { enabled: boolean } & Pick<LeaderElectionOptions, 'namespace' | 'name' | 'identity' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'>;
   maxConcurrentReconciles: number;
-  /** The most database connections one experiment's role may hold (policy.ts; its CONNECTION LIMIT). */
-  databaseConnectionsPerExperiment: number;
   analysis: { stepS: number; scrapeIntervalS: number; delayS: number };
   retry: { baseMs: number; maxMs: number };
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -190,8 +206,6 @@ export interface OperatorConfig {
   databaseMetricsSelector: string;
   /** Selects the shared TimescaleDB pod's cAdvisor series (its CPU): it is not among an experiment's pods. */
   databaseResourceSelector: string;
-  /** The load generators' nodeSelector and tolerations when spec.generator sets neither. */
-  generatorPlacement?: z.infer<typeof placementSchema>;
   /** /metrics, /healthz and /readyz; 0: no endpoint. */
   metricsPort: number;
 }
@@ -238,6 +252,9 @@ export function loadOperatorConfig(env: Readonly<Record<string, string | undefin
     },
     maxConcurrentReconciles: e.MAX_CONCURRENT_RECONCILES,
     databaseConnectionsPerExperiment: e.DATABASE_CONNECTIONS_PER_EXPERIMENT,
+    maxRequestsPerSecondPerGenerator: e.MAX_REQUESTS_PER_SECOND_PER_GENERATOR,
+    maxPreloadRows: e.MAX_PRELOAD_ROWS,
+    ...(e.ALLOWED_API_IMAGES ? { allowedApiImages: e.ALLOWED_API_IMAGES } : {}),
     analysis: { stepS: e.ANALYSIS_STEP_SECONDS, scrapeIntervalS: e.SCRAPE_INTERVAL_SECONDS, delayS: e.ANALYSIS_DELAY_SECONDS ?? analysisDelayDefaultS(e.SCRAPE_INTERVAL_SECONDS) },
     retry: { baseMs: e.RETRY_BASE_SECONDS * 1000, maxMs: e.RETRY_MAX_SECONDS * 1000 },
     logLevel: e.LOG_LEVEL,

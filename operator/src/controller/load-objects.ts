@@ -46,11 +46,17 @@ export interface LoadObjects {
   progress(object: KubeObject, now: Date): UnitProgress;
 }
 
-/** The install's generator placement (GENERATOR_PLACEMENT) for an experiment that sets none of its own. */
+/**
+ * The load generators' placement: the installation's (GENERATOR_PLACEMENT) with what the experiment
+ * adds. Its nodeSelector may add labels (the installation's are kept: policy.ts refuses a different
+ * value), its tolerations replace the installation's (policy.ts allows only the installation's).
+ */
 export function withDefaultPlacement(experiment: LoadExperiment, placement: OperatorConfig['generatorPlacement']): LoadExperiment {
   const { generator } = experiment.spec;
-  if (!placement || generator.nodeSelector !== undefined || generator.tolerations !== undefined) return experiment;
-  return { ...experiment, spec: { ...experiment.spec, generator: { ...generator, ...placement } } };
+  if (!placement) return experiment;
+  const nodeSelector = placement.nodeSelector || generator.nodeSelector ? { ...placement.nodeSelector, ...generator.nodeSelector } : undefined;
+  const tolerations = generator.tolerations ?? placement.tolerations;
+  return { ...experiment, spec: { ...experiment.spec, generator: { ...generator, ...(nodeSelector ? { nodeSelector } : {}), ...(tolerations ? { tolerations } : {}) } } };
 }
 
 async function applyConfigMap(ctx: StepContext, configMap: Built<KubernetesObject>): Promise<void> {

@@ -44,13 +44,14 @@ export async function reconcile(key: string, deps: Deps, signal: AbortSignal): P
   const parsed = parseSpec(object);
   const base = { key, object, uid, generation, namespace, name, deps, signal, status };
 
-  const refused = parsed.ok ? policyProblems(parsed.experiment, deps.config) : [];
+  const plan = parsed.ok ? buildTrafficPlan(parsed.experiment) : undefined;
+  const refused = parsed.ok ? policyProblems(parsed.experiment, plan!, deps.config) : [];
   if (!parsed.ok || refused.length > 0) {
     if (status.observedGeneration === generation && status.phase === 'Failed') return DONE;
-    const why = parsed.ok ? `refused by this installation's policy: ${refused.join('; ')}` : parsed.message;
+    const why = parsed.ok ? `refused by this installation's policy: ${refused.join('; ')}` : `the spec is invalid (the CRD's validation cannot check everything): ${parsed.message}`;
     return invalidSpec({ ...base, experiment: undefined as never, plan: undefined as never }, why);
   }
-  const ctx: StepContext = { ...base, experiment: parsed.experiment, plan: buildTrafficPlan(parsed.experiment) };
+  const ctx: StepContext = { ...base, experiment: parsed.experiment, plan: plan! };
 
   if (status.phase === undefined || status.observedGeneration !== generation) return startRun(ctx);
 
@@ -145,7 +146,7 @@ async function invalidSpec(ctx: StepContext, message: string): Promise<Result> {
   // An edit made while a run is going: its load must not go on unanalysed (nothing will follow it).
   const stopped = ctx.status.phase !== undefined && !TERMINAL.has(ctx.status.phase) ? await stopLoad(ctx) : undefined;
   const now = ctx.deps.now();
-  const text = `the spec is invalid (the CRD's validation cannot check everything): ${message}${stopped ? `; the load of run ${ctx.status.runId} was stopped (${stopped.kind} ${stopped.name} deleted)` : ''}`;
+  const text = `${message}${stopped ? `; the load of run ${ctx.status.runId} was stopped (${stopped.kind} ${stopped.name} deleted)` : ''}`;
   const written = await writeStatus(ctx, (status) => ({
     ...status,
     phase: 'Failed',

@@ -28,6 +28,8 @@ export class InvalidInputError extends Error {}
 
 export interface LocalRunOptions {
   file: string;
+  /** Why the experiment must not run (the CLI passes a default installation's policy); refused before anything starts. */
+  refuse?: (experiment: LoadExperiment, plan: TrafficPlan) => string[];
   /** Where the report goes; default loadlab-runs/<name>-<time> under the working directory. */
   outDir?: string;
   /** From DATABASE_URL: use this database instead of a throwaway cluster. */
@@ -76,6 +78,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const say = (line: string) => out.write(`${line}\n`);
   const experiment = await readExperiment(options.file);
   const plan = buildTrafficPlan(experiment);
+  const refused = options.refuse?.(experiment, plan) ?? [];
+  if (refused.length > 0) throw new InvalidInputError(`${options.file}: ${refused.join('\n')}`);
   const name = experiment.metadata.name;
   const runId = new Date(started).toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const outDir = resolve(options.outDir ?? join('loadlab-runs', `${name}-${runId}`));

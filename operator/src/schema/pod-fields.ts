@@ -72,7 +72,7 @@ export const nodeSelectorSchema = enforce(
 
 // --------------------------------------------------------------------------------- tolerations
 
-type Toleration = { key?: string | undefined; operator?: 'Exists' | 'Equal' | undefined; value?: string | undefined; effect?: string | undefined; tolerationSeconds?: number | undefined };
+export type Toleration = { key?: string | undefined; operator?: 'Exists' | 'Equal' | undefined; value?: string | undefined; effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' | undefined; tolerationSeconds?: number | undefined };
 
 const has = (value: string | undefined) => value !== undefined && value !== '';
 
