@@ -29,10 +29,13 @@ import {
   type KubeObject,
 } from '../src/controller/index.js';
 import { markDeploymentAvailable, setJobStatus, setTestRunStage, waitFor } from './support/stand-ins.js';
-import { loadExperimentCrd } from '../src/schema/index.js';
+import { loadExperimentCrd, loadExperimentSchema, type LoadExperiment } from '../src/schema/index.js';
 import { startFakePrometheus, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
 import { ControlPlane } from '@loadlab/sandbox/control-plane';
 import { runApiMigrations } from './support/api-migrations.js';
+import pg from 'pg';
+import { dropExperimentDatabase, ensureExperimentDatabase, FENCE_LOCK, FencedOffError, prepareExperimentData, type Fence } from '../src/controller/experiment-database.js';
+import { fencingToken } from '../src/controller/leader.js';
 
 const NS = 'lab-rbac';
 const SYSTEM = 'loadlab-system';
@@ -423,5 +426,71 @@ describe('RBAC, leader election and an idle operator on a real kube-apiserver wi
       clearInterval(sampler);
       await proxy.close();
     }
+  });
+
+  it('fences destructive database work by leadership term: a leader whose term is behind the database\'s changes nothing, and a new term\'s claim waits for the old one\'s statement in flight (real PostgreSQL)', async () => {
+    const adminUrl = postgres.url;
+    const sql = async (text: string, values: unknown[] = []) => {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      try {
+        return (await client.query(text, values)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    // The terms above claimed the fence with tokens from the real Lease: its creation second, then its transitions.
+    const lease = await admin.get<KubeObject & { spec: Json }>(RESOURCES.leases, SYSTEM, 'loadlab-operator');
+    const [row] = await sql('SELECT lease, token FROM loadlab_operator.leader_fence');
+    const current = Number(row.token);
+    assert.equal(row.lease, `${SYSTEM}/loadlab-operator`);
+    assert.equal(Math.floor(current / 2 ** 20), Math.floor(Date.parse(lease.metadata.creationTimestamp!) / 1000), 'a token of this Lease');
+    assert.ok(current <= fencingToken(lease as never) && current % 2 ** 20 >= 1, `claimed by a term after the first (${current % 2 ** 20} transitions)`);
+
+    const fence = (token: number): Fence => ({ lease: `${SYSTEM}/loadlab-operator`, token });
+    const schema = 'loadlab_fence_probe';
+    const database = await ensureExperimentDatabase(adminUrl, schema, 'probe-password', 10, fence(current));
+    await runApiMigrations(database.url);
+    const experiment = loadExperimentSchema.parse({ apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', metadata: { name: 'probe', namespace: NS }, spec: { fleet: { devices: 50 }, load: { stages: [{ devices: 50, duration: '10s' }] } } }) as LoadExperiment;
+    await prepareExperimentData(adminUrl, database, experiment, () => undefined, fence(current));
+    const devices = async () => Number((await sql(`SELECT count(*) AS n FROM ${schema}.device`))[0].n);
+    assert.equal(await devices(), 50);
+    // Experiment roles (the API's) may read the fence, never move it.
+    const asRole = new pg.Client({ connectionString: database.url });
+    await asRole.connect();
+    try {
+      assert.equal(Number((await asRole.query('SELECT token FROM loadlab_operator.leader_fence')).rows[0].token), current);
+      await assert.rejects(asRole.query('UPDATE loadlab_operator.leader_fence SET token = token + 1'), /permission denied/);
+    } finally {
+      await asRole.end();
+    }
+
+    // The term before: refused before any statement, everything as it was.
+    const stale = fence(current - 1);
+    await assert.rejects(prepareExperimentData(adminUrl, database, { ...experiment, spec: { ...experiment.spec, fleet: { ...experiment.spec.fleet, devices: 5 } } }, () => undefined, stale), FencedOffError);
+    assert.equal(await devices(), 50, 'no TRUNCATE');
+    await assert.rejects(dropExperimentDatabase(adminUrl, schema, stale), (error: unknown) => error instanceof FencedOffError && /another operator leads now \(fencing token \d+ in loadlab_operator\.leader_fence > this term's \d+/.test(error.message));
+    await assert.rejects(ensureExperimentDatabase(adminUrl, schema, 'other-password', 10, stale), FencedOffError);
+    assert.equal((await sql('SELECT count(*) AS n FROM pg_namespace WHERE nspname = $1', [schema]))[0].n, '1', 'no DROP');
+
+    // The current term's destructive transaction in flight (it holds the fence's lock shared) while a new term claims:
+    // the claim waits for it, and afterwards the old term is refused.
+    const inFlight = new pg.Client({ connectionString: adminUrl });
+    await inFlight.connect();
+    await inFlight.query('BEGIN');
+    await inFlight.query('SELECT pg_advisory_xact_lock_shared($1)', [FENCE_LOCK.toString()]);
+    let claimed = false;
+    const next = fence(current + 1);
+    const claim = ensureExperimentDatabase(adminUrl, 'loadlab_fence_next', 'next-password', 10, next).then(() => (claimed = true));
+    await sleep(1000);
+    assert.equal(claimed, false, 'the new term\'s claim waits for the statement in flight');
+    await inFlight.query('COMMIT');
+    await inFlight.end();
+    await claim;
+    assert.equal(Number((await sql('SELECT token FROM loadlab_operator.leader_fence'))[0].token), current + 1);
+    await assert.rejects(dropExperimentDatabase(adminUrl, schema, fence(current)), FencedOffError);
+    await dropExperimentDatabase(adminUrl, schema, next);
+    await dropExperimentDatabase(adminUrl, 'loadlab_fence_next', next);
+    assert.equal((await sql('SELECT count(*) AS n FROM pg_namespace WHERE nspname = ANY($1)', [[schema, 'loadlab_fence_next']]))[0].n, '0');
   });
 });

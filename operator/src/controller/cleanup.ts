@@ -49,7 +49,7 @@ export async function cleanup(ctx: StepContext): Promise<Result> {
   const schema = databaseSchemaName(ctx.namespace, ctx.name, ctx.uid);
   let database = '';
   if (ctx.experiment.spec.database.mode === 'reset') {
-    await dropExperimentDatabase(ctx.deps.config.databaseUrl, schema);
+    await dropExperimentDatabase(ctx.deps.config.databaseUrl, schema, ctx.deps.fence);
     database = `; dropped database schema ${schema}`;
   }
   const notOurs = kept.length > 0 ? `; left ${kept.join(', ')} alone: not this experiment's` : '';
@@ -73,7 +73,7 @@ export async function finalize(object: ExperimentObject, deps: Deps, cleanupPoli
     await deps.events.record(object, { type: 'Normal', reason: 'DatabaseKept', note: `spec.cleanup is never: database schema and role ${schema} are kept; drop them with DROP SCHEMA ${schema} CASCADE; DROP ROLE ${schema}`, action: 'Finalize', runId });
   } else {
     try {
-      await dropExperimentDatabase(deps.config.databaseUrl, schema);
+      await dropExperimentDatabase(deps.config.databaseUrl, schema, deps.fence);
     } catch (error) {
       if (!(error instanceof DatabaseUnavailableError)) throw error;
       // Retried with the reconcile's backoff; meanwhile whoever waits on the deletion sees why.

@@ -1,3 +1,4 @@
+import type { Fence } from './experiment-database.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { LoadExperiment, LoadExperimentStatus } from '../schema/load-experiment.js';
 import { durationMs } from '../schema/duration.js';
@@ -64,6 +65,8 @@ export interface Deps {
   log: Logger;
   /** Derives the per-experiment secrets (API token secret, database password). */
   secretKey: string;
+  /** This leadership term's fence: every destructive database statement checks it (none without leader election). */
+  fence?: Fence;
   now: () => Date;
 }
 

@@ -4,6 +4,7 @@ import { EventRecorder } from './events.js';
 import { Informer, keyOf } from './informer.js';
 import { RESOURCES, type KubeClient } from './kube.js';
 import type { Logger } from './log.js';
+import type { Fence } from './experiment-database.js';
 import { ownerKey } from './ownership.js';
 import { reconcile } from './reconciler.js';
 import { WorkQueue } from './workqueue.js';
@@ -31,6 +32,8 @@ export interface ControllerOptions {
   config: OperatorConfig;
   log: Logger;
   identity: string;
+  /** The leadership term's fence for destructive database work; none without leader election. */
+  fence?: Fence;
   now?: () => Date;
 }
 
@@ -62,6 +65,7 @@ export class Controller {
       events: new EventRecorder(client, options.identity, log),
       log,
       secretKey: config.secretKey,
+      ...(options.fence ? { fence: { ...options.fence } } : {}),
       now: options.now ?? (() => new Date()),
     };
     this.caches.experiments.on((_event, object) => this.queue.add(keyOf(object)));

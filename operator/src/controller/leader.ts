@@ -34,8 +34,11 @@ export interface LeaderElectionOptions {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   log: Logger;
-  /** Called when this process becomes leader; `signal` aborts when it stops leading. */
-  onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
+  /**
+   * Called when this process becomes leader; `signal` aborts when it stops leading; `token` is
+   * this term's fencing token (fencingToken()).
+   */
+  onStartedLeading: (signal: AbortSignal, token: number) => void | Promise<void>;
   /** Called when it stops leading (lost or released); awaited before trying again. */
   onStoppedLeading: () => void | Promise<void>;
 }
@@ -53,6 +56,19 @@ type Lease = KubeObject & { spec?: LeaseSpec };
 /** metav1.MicroTime: RFC 3339 with exactly six fractional digits. */
 export function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/**
+ * A number that grows with every change of the Lease's holder, fixed when this process took it: the
+ * Lease's transitions, above the second its object was created (a Lease deleted and made again
+ * restarts its transitions at 0, but is created later). A leader's writes to shared state carry it
+ * and are refused once a higher one has been seen (experiment-database.ts: the database's fence),
+ * so a leader that lost its Lease without noticing (paused, partitioned) cannot act after its
+ * successor started. Below 2^53 until the year 2255 with a million transitions.
+ */
+export function fencingToken(lease: Lease | undefined): number {
+  const createdS = Math.floor(Date.parse(lease?.metadata.creationTimestamp ?? '1970-01-01T00:00:00Z') / 1000);
+  return createdS * 2 ** 20 + Math.min(lease?.spec?.leaseTransitions ?? 0, 2 ** 20 - 1);
 }
 
 export class LeaderElector {
@@ -97,8 +113,9 @@ export class LeaderElector {
       // Not awaited: the renewals must go on while the controller syncs its caches (which waits
       // for the apiserver, maybe long), or the Lease would lapse under a busy leader.
       const signal = this.leading.signal;
+      const token = fencingToken(this.lease);
       void Promise.resolve()
-        .then(() => this.options.onStartedLeading(signal))
+        .then(() => this.options.onStartedLeading(signal, token))
         .catch((error: unknown) => log.error('starting to lead failed', { error: String(error) }));
       // --- leader ---
       while (!this.stopping.signal.aborted && this.isLeader) {

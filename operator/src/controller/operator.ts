@@ -4,6 +4,7 @@ import { Controller } from './controller.js';
 import { KubeClient } from './kube.js';
 import { LeaderElector } from './leader.js';
 import { createLogger, type Logger } from './log.js';
+import type { Fence } from './experiment-database.js';
 
 /*
  * The operator process: leader election (when enabled) around the controller. Only the leader
@@ -61,7 +62,7 @@ export class Operator {
       renewDeadlineMs: leaderElection.renewDeadlineMs,
       retryPeriodMs: leaderElection.retryPeriodMs,
       log: this.log,
-      onStartedLeading: () => this.lead(),
+      onStartedLeading: (_signal, token) => this.lead({ lease: `${leaderElection.namespace}/${leaderElection.name}`, token }),
       onStoppedLeading: () => this.follow(),
     });
     this.elector.start();
@@ -82,12 +83,14 @@ export class Operator {
     else await this.follow();
   }
 
-  private async lead(): Promise<void> {
+  /** Starts the controller; `fence`: this leadership term's (none without leader election). */
+  private async lead(fence?: Fence): Promise<void> {
     const controller = new Controller({
       client: this.client,
       config: this.options.config,
       log: this.log,
       identity: this.identity,
+      ...(fence ? { fence } : {}),
       ...(this.options.now ? { now: this.options.now } : {}),
     });
     this.controllerInstance = controller;

@@ -42,7 +42,7 @@ export function runTokenSecret(ctx: StepContext): string {
 export async function pending(ctx: StepContext): Promise<Result> {
   if (timedOut(ctx)) return fail(ctx, 'Timeout', `the experiment's database could not be prepared within spec.timeout (${ctx.experiment.spec.timeout})`);
   const schema = databaseSchemaName(ctx.namespace, ctx.name, ctx.uid);
-  await ensureExperimentDatabase(ctx.deps.config.databaseUrl, schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid), experimentConnectionLimit(ctx.experiment));
+  await ensureExperimentDatabase(ctx.deps.config.databaseUrl, schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid), experimentConnectionLimit(ctx.experiment), ctx.deps.fence);
   return transition(ctx, {
     to: 'Provisioning',
     fields: { databaseSchema: schema },
@@ -94,7 +94,7 @@ export async function provision(ctx: StepContext): Promise<Result> {
       if (found && !ownedBy(found, ctx.uid)) return nameConflict(ctx, resource, found);
     }
     // The role's password follows the key the Deployment is built with (idempotent).
-    await ensureExperimentDatabase(config.databaseUrl, database.schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid), experimentConnectionLimit(ctx.experiment));
+    await ensureExperimentDatabase(config.databaseUrl, database.schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid), experimentConnectionLimit(ctx.experiment), ctx.deps.fence);
     await client.apply(RESOURCES.services, ctx.namespace, service.metadata.name, service, FIELD_MANAGER);
     const applied = await client.apply(RESOURCES.deployments, ctx.namespace, name, deployment, FIELD_MANAGER);
     caches.deployments.observe(applied);
@@ -118,7 +118,7 @@ export async function provision(ctx: StepContext): Promise<Result> {
 
   const started = Date.now();
   const lines: string[] = [];
-  await prepareExperimentData(database, ctx.experiment, (line) => lines.push(line));
+  await prepareExperimentData(ctx.deps.config.databaseUrl, database, ctx.experiment, (line) => lines.push(line), ctx.deps.fence);
   const { devices } = ctx.experiment.spec.fleet;
   const { mode, preloadDays } = ctx.experiment.spec.database;
   const prepared = `${mode === 'reset' ? 'reset, ' : ''}${devices} devices registered${preloadDays > 0 ? `, ${preloadDays} days preloaded` : ''} in schema ${database.schema} (${Date.now() - started} ms)`;

@@ -24,19 +24,32 @@ export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }
 
+export interface PrepareOptions {
+  /** Runs in the reset's transaction before TRUNCATE; throwing leaves every table as it was (the operator's fence). */
+  beforeReset?: (client: pg.ClientBase) => Promise<void>;
+}
+
 /**
  * Prepares the database for a run, after the API's migrations: `reset` empties every table;
  * then the fleet's devices are registered with deterministic ids (device index i -> id i + 1),
  * which is what lets the load generator mint device tokens itself (see the k6 script and the
  * driver); then `preloadDays` of history are written. Idempotent for `keep`.
  */
-export async function prepareDatabase(url: string, experiment: LoadExperiment, progress: (line: string) => void): Promise<void> {
+export async function prepareDatabase(url: string, experiment: LoadExperiment, progress: (line: string) => void, options: PrepareOptions = {}): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     const { devices } = experiment.spec.fleet;
     if (experiment.spec.database.mode === 'reset') {
-      await client.query(`TRUNCATE ${TABLES} RESTART IDENTITY`);
+      await client.query('BEGIN');
+      try {
+        await options.beforeReset?.(client);
+        await client.query(`TRUNCATE ${TABLES} RESTART IDENTITY`);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
     }
     for (let start = 0; start < devices; start += REGISTER_CHUNK) {
       const count = Math.min(REGISTER_CHUNK, devices - start);
