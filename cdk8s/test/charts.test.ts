@@ -46,8 +46,15 @@ describe('each chart', () => {
 
   it('10-operator: ServiceAccount, the RBAC the operator code declares, a Deployment wired to the downward API and the Secret', () => {
     const manifests = chart('10-operator');
-    const rules = manifests.filter((m) => m.kind === 'ClusterRole' || m.kind === 'Role').flatMap((m) => m.rules as unknown[]);
+    // No ClusterRole: the experiments namespace's Role (20-api, with the namespace) and the Lease's here.
+    const everything = [...charts.values()].flat();
+    assert.deepEqual(everything.filter((m) => m.kind === 'ClusterRole' || m.kind === 'ClusterRoleBinding'), []);
+    const roles = everything.filter((m) => m.kind === 'Role' && m.metadata.name.startsWith('loadlab-operator'));
+    assert.deepEqual(roles.map((m) => `${m.metadata.namespace}/${m.metadata.name}`), [`${NAMESPACES.system}/loadlab-operator-leader-election`, `${NAMESPACES.experiments}/loadlab-operator`]);
+    const rules = [...roles].reverse().flatMap((m) => m.rules as unknown[]);
     assert.deepEqual(rules, allRules(), 'the roles hold exactly the operator\'s declared rules');
+    const bindings = everything.filter((m) => m.kind === 'RoleBinding' && m.metadata.name.startsWith('loadlab-operator'));
+    assert.ok(bindings.every((m) => JSON.stringify(m.subjects) === JSON.stringify([{ kind: 'ServiceAccount', name: 'loadlab-operator', namespace: NAMESPACES.system }])));
     const deployment = find(manifests, 'Deployment', 'loadlab-operator');
     const pod = (deployment.spec as { template: { spec: { serviceAccountName: string; containers: { env: { name: string; value?: string; valueFrom?: Record<string, Record<string, string>> }[]; envFrom: unknown[] }[] } } }).template.spec;
     assert.equal(pod.serviceAccountName, 'loadlab-operator');
@@ -81,6 +88,19 @@ describe('each chart', () => {
     assert.equal(config.analysis.scrapeIntervalS, 5, 'what the PodMonitors and cAdvisor scrape at');
     assert.equal(config.leaderElection.namespace, NAMESPACES.system);
     assert.equal(config.driver.image, 'loadlab/operator:dev', 'the driver Jobs run the operator\'s own image');
+    assert.deepEqual(config.watchNamespaces, [NAMESPACES.experiments], 'it watches where its Role is');
+  });
+
+  it('20-api: every experiment container gets a request and a memory limit (LimitRange), the namespace a quota; the database admits API pods from that namespace only', () => {
+    const manifests = chart('20-api');
+    const limitRange = find(manifests, 'LimitRange', 'loadlab-experiments').spec as { limits: { type: string; defaultRequest: Record<string, string>; max: Record<string, string> }[] };
+    assert.deepEqual(limitRange.limits[0]!.defaultRequest, { cpu: '100m', memory: '128Mi' });
+    assert.deepEqual(Object.keys(limitRange.limits[0]!.max), ['memory'], 'no CPU maximum (it would become every container\'s CPU limit)');
+    const quota = find(manifests, 'ResourceQuota', 'loadlab-experiments').spec as { hard: Record<string, string> };
+    assert.deepEqual(Object.keys(quota.hard).sort(), ['limits.memory', 'pods', 'requests.cpu', 'requests.memory']);
+    const database = find(chart('30-timescaledb'), 'NetworkPolicy', 'timescaledb').spec as { ingress: { from: Record<string, unknown>[] }[] };
+    const apiPeer = database.ingress[0]!.from.find((peer) => JSON.stringify(peer).includes('"api"'))!;
+    assert.deepEqual(apiPeer.namespaceSelector, { matchLabels: { 'kubernetes.io/metadata.name': NAMESPACES.experiments } }, 'a namespace name, which no tenant can give their own namespace');
   });
 
   it('20-api: the experiments namespace enforces restricted, denies by default, and opens generator → API → TimescaleDB', () => {

@@ -159,6 +159,16 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
         `${(tookMs / 1000).toFixed(1)} s later (lease duration ${next.leaseDurationSeconds} s)`,
     );
     await kubectl(['-n', SYSTEM, 'rollout', 'status', 'deployment/loadlab-operator', '--timeout=180s'], { timeoutMs: 190_000 });
+
+    // Least privilege: write access only in the namespace it runs experiments in (a Role there), nothing cluster-wide.
+    const canI = async (verb: string, resource: string, namespace: string) =>
+      (await kubectl(['auth', 'can-i', verb, resource, '-n', namespace, `--as=system:serviceaccount:${SYSTEM}:loadlab-operator`]).catch((error: Error) => error.message)).trim();
+    assert.equal(await canI('create', 'deployments', EXPERIMENTS), 'yes');
+    for (const namespace of ['default', 'kube-system', SYSTEM, 'monitoring']) {
+      assert.match(await canI('create', 'deployments', namespace), /\bno\b/, `create deployments in ${namespace}`);
+      assert.match(await canI('list', 'loadexperiments.loadlab.dev', namespace), /\bno\b/, `list loadexperiments in ${namespace}`);
+    }
+    assert.match(await canI('get', 'secrets', EXPERIMENTS), /\bno\b/, 'reads no Secrets');
   });
 
   it('the database runs on its PersistentVolumeClaim (PostgreSQL standing in for TimescaleDB), with its exporter', { timeout: 2 * 60_000 }, async () => {
@@ -225,6 +235,9 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
     apiPod = api[0]!.metadata.name;
     assert.equal(api[0]!.metadata.labels?.['loadlab.dev/run'], runId);
     assert.equal(api[0]!.spec.nodeName, 'loadlab-sut', 'the API lands on the system-under-test node');
+    // The experiments namespace's quota counts it.
+    const quota = await json<{ status: { used: Record<string, string> } }>(['-n', EXPERIMENTS, 'get', 'resourcequota', 'loadlab-experiments']);
+    assert.ok(Number(quota.status.used.pods) >= 1, JSON.stringify(quota.status));
   });
 
   it('every container of ours runs as non-root on a read-only root filesystem', { timeout: 3 * 60_000 }, async () => {
@@ -335,14 +348,16 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
 
     // kube-router admits a new pod's address once it has seen the pod: the admitted client's
     // first attempts may still be refused.
-    const admitted = await waitFor('the api-labelled client to reach the database', 90_000, async () => ((await connect(OUTSIDE, 'api-labelled', 'client')) === 'connected' ? 'connected' : undefined), 2_000);
+    const admitted = await waitFor("the experiment's API to reach the database", 90_000, async () => ((await connect(EXPERIMENTS, apiPod, 'api')) === 'connected' ? 'connected' : undefined), 2_000);
     assert.equal(admitted, 'connected');
     for (let attempt = 0; attempt < 3; attempt++) {
       assert.notEqual(await connect(OUTSIDE, 'outsider', 'client'), 'connected', 'a pod in another namespace reaches the database');
+      // The label alone opened the database before the policy named the experiments namespace.
+      assert.notEqual(await connect(OUTSIDE, 'api-labelled', 'client'), 'connected', 'a pod that labels itself an API, in another namespace, reaches the database');
     }
     const refusedAs = await connect(OUTSIDE, 'outsider', 'client');
-    assert.equal(await connect(EXPERIMENTS, apiPod, 'api'), 'connected', "the experiment's API reaches the database");
-    console.log(`  to ${database}:${PORTS.postgres}: from ${OUTSIDE}/outsider "${refusedAs}", from ${OUTSIDE}/api-labelled "connected", from ${EXPERIMENTS}/${apiPod} "connected"`);
+    const labelledRefusedAs = await connect(OUTSIDE, 'api-labelled', 'client');
+    console.log(`  to ${database}:${PORTS.postgres}: from ${OUTSIDE}/outsider "${refusedAs}", from ${OUTSIDE}/api-labelled "${labelledRefusedAs}", from ${EXPERIMENTS}/${apiPod} "connected"`);
     await kubectl(['delete', 'namespace', OUTSIDE, '--wait=false']);
   });
 

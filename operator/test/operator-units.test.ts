@@ -41,6 +41,9 @@ import {
   RESOURCES,
   runIdFor,
   runSelector,
+  promString,
+  promRegexLiteral,
+  resourceSelector,
   runUnits,
   setCondition,
   SPEC_HASH_ANNOTATION,
@@ -307,6 +310,18 @@ describe('names', () => {
     assert.match(runIdFor('uid-1', 7), /^r7-[0-9a-f]{6}$/);
     const long = experiment({}, 'a'.repeat(48));
     assert.ok(unitLoadObjectName('TestRun', long, runIdFor('uid', 123456), 'search', 99).length <= 51);
+  });
+
+  it('escapes what it puts into PromQL: a value never ends its literal, and matches itself only inside a regex', () => {
+    assert.equal(runSelector('lab', 'bp', 'r1",run=~".*'), 'experiment="lab/bp",run=~"r1\\",run=~\\"\\\\.\\\\*(-s[0-9]+)?"');
+    assert.equal(promString('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
+    assert.equal(promRegexLiteral('x.y+(z)'), 'x\\\\.y\\\\+\\\\(z\\\\)');
+    // What PromQL unquotes it to is a regex that matches the value itself and nothing else.
+    const value = 'r1.a+(b)|c';
+    const unquoted = JSON.parse(`"${promRegexLiteral(value)}"`) as string;
+    assert.ok(new RegExp(`^${unquoted}$`).test(value));
+    assert.ok(!new RegExp(`^${unquoted}$`).test('r1Xa(b)'));
+    assert.equal(resourceSelector('lab', 'a.b'), 'namespace="lab",pod=~"a\\\\.b-.*"');
   });
 
   it('selects a run\'s series across its step TestRuns, and the pods of the experiment', () => {

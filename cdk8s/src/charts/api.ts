@@ -3,7 +3,7 @@ import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { add, COMMON_LABELS, DNS_EGRESS, defaultDeny, inNamespace, restrictedNamespace, type Manifest } from '../objects.js';
 import { IMAGES, NAMESPACES, onRole, PORTS, tolerate } from '../settings.js';
-import { DEFAULTS_CONFIGMAP } from './operator.js';
+import { DEFAULTS_CONFIGMAP, operatorRbac } from './operator.js';
 
 /** k6's REST API on the runners: the starter and k6-operator call it to start and watch a test. */
 const K6_REST_PORT = 6565;
@@ -35,11 +35,45 @@ export class ApiChart extends Chart {
         },
       },
       restrictedNamespace(namespace),
+      ...operatorRbac().filter((manifest) => manifest.metadata.namespace === namespace),
+      ...experimentLimits(namespace),
       defaultDeny(namespace),
       apiPolicy(namespace),
       generatorPolicy(namespace),
     );
   }
+}
+
+/**
+ * What one experiment namespace may take from the cluster: every container gets a request (the
+ * scheduler then counts it) and a memory limit (at most 16Gi, the default too); all pods together
+ * at most the quota. An
+ * experiment whose pods go beyond fails to create them (its run fails with the reason), instead of
+ * starving the shared database and monitoring. Raise them with the cluster.
+ */
+export const EXPERIMENT_LIMITS = {
+  defaultRequest: { cpu: '100m', memory: '128Mi' },
+  // Memory only: a CPU maximum would become every container's CPU limit, and the analysis reads
+  // CPU against a limit where there is one (api_cpu_limit_fraction).
+  maxPerContainer: { memory: '16Gi' },
+  quota: { pods: '100', 'requests.cpu': '32', 'requests.memory': '64Gi', 'limits.memory': '256Gi' },
+} as const;
+
+function experimentLimits(namespace: string): Manifest[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'LimitRange',
+      metadata: { name: 'loadlab-experiments', namespace, labels: { ...COMMON_LABELS } },
+      spec: { limits: [{ type: 'Container', defaultRequest: { ...EXPERIMENT_LIMITS.defaultRequest }, max: { ...EXPERIMENT_LIMITS.maxPerContainer } }] },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'ResourceQuota',
+      metadata: { name: 'loadlab-experiments', namespace, labels: { ...COMMON_LABELS } },
+      spec: { hard: { ...EXPERIMENT_LIMITS.quota } },
+    },
+  ];
 }
 
 /** The API pods: in from the load generators and Prometheus; out to TimescaleDB and DNS. */

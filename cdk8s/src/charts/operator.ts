@@ -30,11 +30,21 @@ export class OperatorChart extends Chart {
         metadata: { name: OPERATOR_NAME, namespace, labels: { ...OPERATOR_LABELS } },
         automountServiceAccountToken: true,
       },
-      ...(rbacManifests({ serviceAccount: OPERATOR_NAME, namespace, watchNamespaces: 'all', leaseNamespace: namespace, name: OPERATOR_NAME }) as Manifest[]),
+      // Its Lease's Role here; its Role in the experiments namespace comes with that namespace (ApiChart).
+      ...operatorRbac().filter((manifest) => manifest.metadata.namespace === namespace),
       operatorDeployment(namespace),
       operatorNetworkPolicy(namespace),
     );
   }
+}
+
+/**
+ * The operator's RBAC (operator/src/controller/rbac.ts): Roles in the namespaces it watches, only
+ * the experiments namespace here, and its Lease's. No ClusterRole: it needs nothing cluster-wide,
+ * and a user who may create LoadExperiments somewhere else gets nothing done there by it.
+ */
+export function operatorRbac(): Manifest[] {
+  return rbacManifests({ serviceAccount: OPERATOR_NAME, namespace: NAMESPACES.system, watchNamespaces: [NAMESPACES.experiments], leaseNamespace: NAMESPACES.system, name: OPERATOR_NAME }) as Manifest[];
 }
 
 function fromSecret(name: string, key: string) {
@@ -71,7 +81,8 @@ function operatorDeployment(namespace: string): Manifest {
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 { name: 'LEASE_NAMESPACE', value: namespace },
-                { name: 'WATCH_NAMESPACES', value: 'all' },
+                // Only where its Role is (operatorRbac); add a namespace to both to run experiments there.
+                { name: 'WATCH_NAMESPACES', value: NAMESPACES.experiments },
                 { name: 'PROMETHEUS_URL', value: MONITORING.prometheusUrl },
                 { name: 'REMOTE_WRITE_URL', value: MONITORING.remoteWriteUrl },
                 // The status link is opened from the user's machine, through the port-forward.

@@ -152,10 +152,12 @@ function timescaleDbManifests(namespace: string): Manifest[] {
         policyTypes: ['Ingress', 'Egress'],
         ingress: [
           {
-            // The operator (schemas, roles, preload) and every experiment's API pods, in any namespace.
+            // The operator (schemas, roles, preload) and the experiments' API pods, only in the
+            // namespace the operator runs experiments in: a namespace's name label is the
+            // apiserver's, which nobody can give their own namespace, unlike a pod's labels.
             from: [
               { podSelector: { matchLabels: { 'app.kubernetes.io/component': 'operator' } } },
-              { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/component': 'api' } } },
+              { ...inNamespace(NAMESPACES.experiments), podSelector: { matchLabels: { 'app.kubernetes.io/component': 'api' } } },
             ],
             ports: [{ protocol: 'TCP', port: PORTS.postgres }],
           },

@@ -1,5 +1,5 @@
 import { buildCatalog, type CatalogQuery, type Resource, type Unit } from './queries.js';
-import { DATABASE_METRICS_SELECTOR, DATABASE_RESOURCE_SELECTOR, resourceSelector, runSelector } from '../contract/names.js';
+import { DASHBOARD_RESOURCE_SELECTOR, DASHBOARD_RUN_SELECTOR, DATABASE_METRICS_SELECTOR, DATABASE_RESOURCE_SELECTOR } from '../contract/names.js';
 
 /*
  * The experiment overview dashboard, as data. Its panels are the analysis' own query catalog (the
@@ -18,8 +18,8 @@ export const DASHBOARD_UID = 'loadlab-experiment';
 
 /** The matchers the panels use, with the dashboard's variables in them. */
 export const PANEL_SELECTORS = {
-  run: runSelector('$namespace', '$experiment', '$run'),
-  resources: resourceSelector('$namespace', '$experiment'),
+  run: DASHBOARD_RUN_SELECTOR,
+  resources: DASHBOARD_RESOURCE_SELECTOR,
   database: '$database',
   databaseResources: '$database_pod',
 } as const;

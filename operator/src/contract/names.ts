@@ -120,10 +120,30 @@ export function unitLoadObjectName(kind: LoadObjectKind, experiment: LoadExperim
   return kind === 'Job' ? driverJobName(experiment, unitRun) : testRunName(experiment, unitRun);
 }
 
+/**
+ * A value inside a PromQL string literal ("..."): backslashes, quotes and line breaks escaped, so a
+ * label value can never end the literal and become query. Names and run ids are already limited
+ * (the CRD's patterns); this makes the queries safe whatever reaches them.
+ */
+export function promString(value: string): string {
+  return value.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, '\\n');
+}
+
+/** A value matched literally inside a PromQL regex (=~ "..."): RE2's metacharacters escaped, then as a string. */
+export function promRegexLiteral(value: string): string {
+  return promString(value.replace(/[.*+?^${}()|[\]\\]/g, (c) => `\\${c}`));
+}
+
 /** Every series of the run (k6's tags; the API's and the drivers' relabelled pod labels) matches this. */
 export function runSelector(namespace: string, name: string, runId: string): string {
-  return `experiment="${namespace}/${name}",run=~"${runId}(-s[0-9]+)?"`;
+  return `experiment="${promString(`${namespace}/${name}`)}",run=~"${promRegexLiteral(runId)}(-s[0-9]+)?"`;
 }
+
+/** runSelector with the Grafana dashboard's variables, which Grafana fills in (unescaped here: they are not values yet). */
+export const DASHBOARD_RUN_SELECTOR = 'experiment="$namespace/$experiment",run=~"$run(-s[0-9]+)?"';
+
+/** resourceSelector with the dashboard's variables. */
+export const DASHBOARD_RESOURCE_SELECTOR = 'namespace="$namespace",pod=~"$experiment-.*"';
 
 /**
  * The job label of the load driver's series, locally (local mode's Prometheus) and in a cluster
@@ -137,7 +157,7 @@ export const DRIVER_CONTAINER = 'driver';
 
 /** cAdvisor / kube-state-metrics series carry only namespace and pod: the API's and the load generators' pods. */
 export function resourceSelector(namespace: string, name: string): string {
-  return `namespace="${namespace}",pod=~"${name}-.*"`;
+  return `namespace="${promString(namespace)}",pod=~"${promRegexLiteral(name)}-.*"`;
 }
 
 /**

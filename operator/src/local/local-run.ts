@@ -18,7 +18,7 @@ import { ProgressView, type TextOut } from './progress.js';
 import { formatHarnessCpu, HarnessMeter, type HarnessCpu } from './harness-cpu.js';
 import { phaseRangeOfStep } from '../traffic/phases.js';
 import { afterSearchStep, stepOutcome, type StepOutcome } from '../traffic/search-policy.js';
-import { DRIVER_JOB } from '../contract/names.js';
+import { DRIVER_JOB, promString } from '../contract/names.js';
 import { formatCpuList, pinProcess, splitCpus } from './cpu-affinity.js';
 import { ProcessCpuExporter } from './process-cpu.js';
 import { listeningPid } from '@loadlab/sandbox/procstat';
@@ -191,7 +191,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         onProgress: (s: ProgressSnapshot) => view.update({ ...s, elapsedS: plan.phases[phaseRange.from]!.startS + s.elapsedS }),
         ...(options.signal ? { signal: options.signal } : {}),
       });
-    const selector = `experiment="${experimentLabel}",run="${runId}"`;
+    const selector = `experiment="${promString(experimentLabel)}",run="${promString(runId)}"`;
     const results: DriverResult[] = [];
     // The analysis over what has run so far, once Prometheus has the last run's final counts.
     const analyse = async () => {
