@@ -145,6 +145,29 @@ describe('local mode infrastructure (real PostgreSQL, Prometheus and exporters)'
     assert.equal(await count('SELECT count(*) FROM device'), 50);
   });
 
+  it('a preload stops with its signal: the statement in flight ends on the server too, nothing keeps writing', async () => {
+    // 20,000 devices every second over a day: 1.7 billion rows, far longer than this test waits.
+    const experiment = experimentWith({ fleet: { devices: 20_000, reportInterval: '1s' }, load: { stages: [{ devices: 10, duration: '10s' }] }, database: { mode: 'reset', preloadDays: 1 } }, 'cancelled');
+    const abort = new AbortController();
+    const started = performance.now();
+    const prepared = prepareDatabase(pg.url, experiment, () => undefined, { signal: abort.signal, statementTimeoutMs: 600_000 });
+    const writing = async () => Number(await pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO measurement%' AND state = 'active'"));
+    for (let i = 0; i < 100 && (await writing()) === 0; i++) await sleep(100);
+    assert.equal(await writing(), 1, 'the preload is writing');
+    abort.abort();
+    await assert.rejects(prepared);
+    const rejectedS = (performance.now() - started) / 1000;
+    // client_connection_check_interval is 5 s: the server ends the statement within that of the close.
+    let waited = 0;
+    while ((await writing()) > 0 && waited < 15_000) {
+      await sleep(250);
+      waited += 250;
+    }
+    assert.equal(await writing(), 0, 'the INSERT still runs on the server');
+    console.log(`[figures] cancelled preload: rejected ${rejectedS.toFixed(1)} s after it started, its statement gone from the server ${(waited / 1000).toFixed(2)} s later`);
+    await assert.rejects(prepareDatabase(pg.url, experiment, () => undefined, { signal: AbortSignal.abort() }), 'an aborted signal starts nothing');
+  });
+
   it('finds the newest PostgreSQL major version installed, and leaves no temp dir when a cluster cannot start', async () => {
     const root = await mkdtemp(join(tmpdir(), 'loadlab-pgroot-test-'));
     try {

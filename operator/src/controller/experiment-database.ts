@@ -178,10 +178,18 @@ export async function migrationsApplied(url: string): Promise<boolean> {
  * history, in the experiment's schema: local mode's prepareDatabase over the experiment's
  * connection, whose search_path points every statement at that schema.
  */
-export async function prepareExperimentData(adminUrl: string, database: ExperimentDatabase, experiment: LoadExperiment, progress: (line: string) => void, fence?: Fence): Promise<void> {
+export async function prepareExperimentData(adminUrl: string, database: ExperimentDatabase, experiment: LoadExperiment, progress: (line: string) => void, fence?: Fence, signal?: AbortSignal): Promise<void> {
   await claimOnce(adminUrl, fence);
-  await prepareDatabase(database.url, experiment, progress, { beforeReset: (client) => checkFence(client, fence) });
+  await prepareDatabase(database.url, experiment, progress, {
+    beforeReset: (client) => checkFence(client, fence),
+    // A stopped operator (or a lost Lease) ends its preload; one statement (a preload day) never pins a worker for long.
+    ...(signal ? { signal } : {}),
+    statementTimeoutMs: PREPARE_STATEMENT_TIMEOUT_MS,
+  });
 }
+
+/** The longest one statement of data preparation may take: a day of preload for the largest fleet MAX_PRELOAD_ROWS allows. */
+const PREPARE_STATEMENT_TIMEOUT_MS = 30 * 60_000;
 
 /** Drops the schema with everything in it, and the role; idempotent. */
 export async function dropExperimentDatabase(adminUrl: string, schema: string, fence?: Fence): Promise<void> {

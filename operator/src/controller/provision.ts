@@ -118,7 +118,7 @@ export async function provision(ctx: StepContext): Promise<Result> {
 
   const started = Date.now();
   const lines: string[] = [];
-  await prepareExperimentData(ctx.deps.config.databaseUrl, database, ctx.experiment, (line) => lines.push(line), ctx.deps.fence);
+  await prepareExperimentData(ctx.deps.config.databaseUrl, database, ctx.experiment, (line) => lines.push(line), ctx.deps.fence, ctx.signal);
   const { devices } = ctx.experiment.spec.fleet;
   const { mode, preloadDays } = ctx.experiment.spec.database;
   const prepared = `${mode === 'reset' ? 'reset, ' : ''}${devices} devices registered${preloadDays > 0 ? `, ${preloadDays} days preloaded` : ''} in schema ${database.schema} (${Date.now() - started} ms)`;

@@ -27,6 +27,10 @@ export function redactUrl(url: string): string {
 export interface PrepareOptions {
   /** Runs in the reset's transaction before TRUNCATE; throwing leaves every table as it was (the operator's fence). */
   beforeReset?: (client: pg.ClientBase) => Promise<void>;
+  /** Aborting closes the connection: the statement in flight ends with it (the server checks every 5 s). */
+  signal?: AbortSignal;
+  /** Bounds each statement (a preload day is one); 0: unbounded, as local mode runs it. */
+  statementTimeoutMs?: number;
 }
 
 /**
@@ -36,8 +40,16 @@ export interface PrepareOptions {
  * driver); then `preloadDays` of history are written. Idempotent for `keep`.
  */
 export async function prepareDatabase(url: string, experiment: LoadExperiment, progress: (line: string) => void, options: PrepareOptions = {}): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
+  options.signal?.throwIfAborted();
+  // The server notices a closed connection only when it checks: without this a cancelled preload
+  // would go on writing until its statement ends. Added to the URL's own options (its search_path).
+  const withOptions = new URL(url);
+  const settings = ['-c client_connection_check_interval=5000', ...(options.statementTimeoutMs ? [`-c statement_timeout=${options.statementTimeoutMs}`] : [])];
+  withOptions.searchParams.set('options', [withOptions.searchParams.get('options'), ...settings].filter(Boolean).join(' '));
+  const client = new pg.Client({ connectionString: withOptions.toString(), connectionTimeoutMillis: 10_000 });
   await client.connect();
+  const cancel = () => void client.end().catch(() => undefined);
+  options.signal?.addEventListener('abort', cancel, { once: true });
   try {
     const { devices } = experiment.spec.fleet;
     if (experiment.spec.database.mode === 'reset') {
@@ -64,9 +76,10 @@ export async function prepareDatabase(url: string, experiment: LoadExperiment, p
     // Logins of devices outside the fleet must not collide with the ids above.
     await client.query(`SELECT setval(pg_get_serial_sequence('device', 'id'), greatest((SELECT max(id) FROM device), 1))`);
     progress(`database: ${devices.toLocaleString('en')} devices registered`);
-    if (experiment.spec.database.preloadDays > 0) await preloadHistory(client, experiment, progress);
+    if (experiment.spec.database.preloadDays > 0) await preloadHistory(client, experiment, progress, options.signal);
   } finally {
-    await client.end();
+    options.signal?.removeEventListener('abort', cancel);
+    await client.end().catch(() => undefined);
   }
 }
 
@@ -75,11 +88,12 @@ export async function prepareDatabase(url: string, experiment: LoadExperiment, p
  * generated in SQL (plausible values, not the traffic model's walks: fast enough for millions of
  * rows), then the /stats rollups recomputed from the table so they agree with it.
  */
-async function preloadHistory(client: pg.Client, experiment: LoadExperiment, progress: (line: string) => void): Promise<void> {
+async function preloadHistory(client: pg.Client, experiment: LoadExperiment, progress: (line: string) => void, signal?: AbortSignal): Promise<void> {
   const { devices, reportInterval } = experiment.spec.fleet;
   const days = experiment.spec.database.preloadDays;
   const started = Date.now();
   for (let day = days; day >= 1; day--) {
+    signal?.throwIfAborted();
     await client.query(
       `INSERT INTO measurement (device_id, device_time, charge_now, charge_full, charge_rate, ambient_temp, water_temp, water_level)
        SELECT d, t, 150 + 100 * sin(extract(epoch FROM t) / 7200 + d), 300, 20 * cos(extract(epoch FROM t) / 7200 + d),
