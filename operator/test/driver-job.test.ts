@@ -116,6 +116,9 @@ describe('buildDriverJob', () => {
     assert.equal(job.metadata.annotations?.[ANNOTATIONS.phases], `0-${plan.phases.length - 1}`);
     const env = Object.fromEntries(container.env!.map((entry) => [entry.name, entry.value]));
     assert.deepEqual(env, { [DRIVER_ENV.apiUrl]: 'http://drv-api.lab.svc:3000', [DRIVER_ENV.tokenSecret]: SECRET });
+    // The operator passes the API's Secret: the pods get a reference, the value is in no Job.
+    const byRef = buildDriverJob(experiment, options(experiment, { tokenSecret: { secretName: 'drv-api-0123456789', key: 'TOKEN_SECRET' } }));
+    assert.deepEqual(byRef.spec!.template.spec!.containers[0]!.env!.find((entry) => entry.name === DRIVER_ENV.tokenSecret), { name: DRIVER_ENV.tokenSecret, valueFrom: { secretKeyRef: { name: 'drv-api-0123456789', key: 'TOKEN_SECRET' } } });
     assert.deepEqual(container.ports, [{ name: DRIVER_METRICS_PORT_NAME, containerPort: DRIVER_METRICS_PORT, protocol: 'TCP' }]);
     assert.deepEqual(job.spec.template.spec!.volumes?.find((volume) => volume.name === 'config')?.configMap, { name: job.metadata.name });
   });

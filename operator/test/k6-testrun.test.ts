@@ -158,6 +158,9 @@ describe('buildTestRun', () => {
       K6_NO_USAGE_REPORT: 'true',
     });
     assert.equal(spec.runner.metadata.labels['loadlab.dev/run'], 'r9');
+    // The operator passes the API's Secret: the runners get a reference, the value is in no TestRun.
+    const byRef = specOf(buildTestRun(experiment, { ...options, runId: 'r9', tokenSecret: { secretName: 'tagged-api-0123456789', key: 'TOKEN_SECRET' } }));
+    assert.deepEqual(byRef.runner.env.find((entry: { name: string }) => entry.name === 'LOADLAB_TOKEN_SECRET'), { name: 'LOADLAB_TOKEN_SECRET', valueFrom: { secretKeyRef: { name: 'tagged-api-0123456789', key: 'TOKEN_SECRET' } } });
   });
 
   it('takes the API URL, remote-write URL, runner image, namespace, owner and phase range it is given', () => {

@@ -42,6 +42,7 @@ import { markDeploymentAvailable, setJobStatus, waitFor } from './support/stand-
 import { startPostgres } from './support/postgres.js';
 import { runApiMigrations } from './support/api-migrations.js';
 import { containerEnv, type ApiDeployment } from './support/api-pod.js';
+import { resolveEnv, type EnvEntry } from './support/pod-env.js';
 import { ControlPlane } from '@loadlab/sandbox/control-plane';
 import type { PostgresCluster } from '@loadlab/sandbox/postgres';
 
@@ -168,7 +169,7 @@ async function waitForStatus(name: string, what: string, check: (object: Experim
 /** Stands in for the kubelet and the Deployment controller: the API's migrations with the Deployment's own DATABASE_URL, then the Deployment available. */
 async function actAsKubelet(name: string): Promise<ApiDeployment> {
   const deployment = await waitFor(`${name}: API Deployment`, () => admin.get<ApiDeployment>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined));
-  await runApiMigrations(containerEnv(deployment).DATABASE_URL!);
+  await runApiMigrations((await containerEnv(deployment, admin)).DATABASE_URL!);
   await markDeploymentAvailable(admin, NS, `${name}-api`);
   return deployment;
 }
@@ -249,8 +250,9 @@ describe('the operator on the loadlab engine: driver Jobs on a real kube-apiserv
     assert.equal(pod.containers[0].image, DRIVER_IMAGE);
     assert.deepEqual(pod.nodeSelector, PLACEMENT.nodeSelector, 'GENERATOR_PLACEMENT, as the k6 runners get it');
     assert.deepEqual(pod.tolerations, PLACEMENT.tolerations);
-    const env = Object.fromEntries((pod.containers[0].env as { name: string; value: string }[]).map((entry) => [entry.name, entry.value]));
-    assert.equal(env.LOADLAB_TOKEN_SECRET, containerEnv(deployment).TOKEN_SECRET, 'the drivers mint tokens with the API\'s secret');
+    const env = await resolveEnv(admin, NS, pod.containers[0].env as EnvEntry[]);
+    assert.equal(env.LOADLAB_TOKEN_SECRET, (await containerEnv(deployment, admin)).TOKEN_SECRET, 'the drivers mint tokens with the API\'s secret');
+    assert.deepEqual(pod.containers[0].env.find((entry: EnvEntry) => entry.name === 'LOADLAB_TOKEN_SECRET').valueFrom.secretKeyRef, deployment.spec.template.spec.containers[0]!.env!.find((entry) => entry.name === 'TOKEN_SECRET')!.valueFrom!.secretKeyRef, 'by reference to the API\'s Secret, not as a value');
     assert.equal(env.LOADLAB_API_URL, `http://${name}-api.${NS}.svc:3000`);
     const startAt = job.metadata.annotations![ANNOTATIONS.startAt]!;
     const args = pod.containers[0].args as string[];

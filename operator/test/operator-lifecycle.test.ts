@@ -43,6 +43,7 @@ import { ControlPlane } from '@loadlab/sandbox/control-plane';
 import { startTestOperator } from './support/operator.js';
 import { runApiMigrations } from './support/api-migrations.js';
 import { containerEnv, runApiPod, type ApiDeployment, type ApiPod } from './support/api-pod.js';
+import { resolveEnv, type EnvEntry } from './support/pod-env.js';
 
 const NS = 'lab';
 const RATE_WINDOW_S = 60; // the analysis' default in a cluster: max(15 s step, 4 × 15 s scrape)
@@ -184,8 +185,8 @@ async function actAsKubelet(name: string, options: { realApi?: boolean; runId?: 
     return found;
   });
   let api: ApiPod | undefined;
-  if (options.realApi) api = await runApiPod(deployment);
-  else await runApiMigrations(containerEnv(deployment).DATABASE_URL!);
+  if (options.realApi) api = await runApiPod(deployment, admin);
+  else await runApiMigrations((await containerEnv(deployment, admin)).DATABASE_URL!);
   await markDeploymentAvailable(admin, NS, `${name}-api`);
   return { deployment, ...(api ? { api } : {}) };
 }
@@ -298,7 +299,15 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const schema = databaseSchemaName(NS, name, uid);
     // The role may hold its replica's pool and control connection, a rolling update's extra pod's, and the operator's 4.
     assert.deepEqual(await sql(`SELECT rolconnlimit FROM pg_roles WHERE rolname = $1`, [schema]), [{ rolconnlimit: 2 * (10 + 1) + 4 }]);
-    const env = containerEnv(deploymentSeen);
+    const env = await containerEnv(deploymentSeen, admin);
+    // The secrets by reference to the API's Secret (owned by the experiment, immutable), in no pod spec.
+    const secretRefs = deploymentSeen.spec.template.spec.containers[0]!.env!.filter((entry) => entry.valueFrom).map((entry) => [entry.name, entry.valueFrom!.secretKeyRef!.key]);
+    assert.deepEqual(secretRefs, [['DATABASE_URL', 'DATABASE_URL'], ['TOKEN_SECRET', 'TOKEN_SECRET']]);
+    assert.ok(!JSON.stringify(deploymentSeen).includes(env.TOKEN_SECRET!) && !JSON.stringify(deploymentSeen).includes(new URL(env.DATABASE_URL!).password), 'no secret value in the Deployment');
+    const secretName = deploymentSeen.spec.template.spec.containers[0]!.env!.find((entry) => entry.name === 'TOKEN_SECRET')!.valueFrom!.secretKeyRef!.name;
+    const apiSecret = await admin.get<KubeObject & { immutable?: boolean }>(RESOURCES.secrets, NS, secretName);
+    assert.equal(apiSecret.immutable, true);
+    assert.equal(apiSecret.metadata.ownerReferences?.[0]?.uid, uid);
     assert.match(env.DATABASE_URL!, new RegExp(`^postgres://${schema}:[^@]+@127\\.0\\.0\\.1:${postgres.port}/loadlab\\?options=-c\\+search_path%3D${schema}%2Cpublic$`));
     assert.equal(env.HOST, '0.0.0.0');
     assert.equal(env.PORT, '3000');
@@ -320,8 +329,9 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
       const testRun = await admin.get<KubeObject & { spec: Json }>(RESOURCES.testRuns, NS, checkpoint.name);
       assert.equal(testRun.metadata.uid, checkpoint.uid);
       assert.equal(testRun.spec.cleanup, undefined, 'k6-operator must not delete the TestRun before the operator read its outcome');
-      const runnerEnv = Object.fromEntries((testRun.spec.runner.env as { name: string; value: string }[]).map((entry) => [entry.name, entry.value]));
+      const runnerEnv = await resolveEnv(admin, NS, testRun.spec.runner.env as EnvEntry[]);
       assert.equal(runnerEnv.LOADLAB_TOKEN_SECRET, env.TOKEN_SECRET, 'the runners mint tokens with the API\'s secret');
+      assert.ok(!JSON.stringify(testRun).includes(env.TOKEN_SECRET!), 'no secret value in the TestRun');
       assert.equal(runnerEnv.LOADLAB_API_URL, `http://${name}-api.${NS}.svc:3000`);
       await admin.get(RESOURCES.configMaps, NS, checkpoint.name);
 

@@ -119,7 +119,7 @@ function driverReport(pod: DriverPod) {
 /** Stands in for the kubelet and the Deployment controller: the real API from the operator's Deployment, its target handed to Prometheus as pod discovery would. */
 async function actAsKubelet(name = NAME): Promise<{ deployment: ApiDeployment; pod: ApiPod }> {
   const deployment = await waitFor('the API Deployment', () => admin.get<ApiDeployment>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined), { timeoutMs: 30_000 });
-  const pod = await runApiPod(deployment);
+  const pod = await runApiPod(deployment, admin);
   apiPods.push(pod);
   writeTargets(files().apiPods, [
     discoveredPod({ namespace: NS, name: `${deployment.metadata.name}-0`, labels: deployment.spec.template.metadata.labels, address: `127.0.0.1:${pod.port}`, container: 'api', endpoint: 'http', monitor: 'loadlab-api' }),
@@ -143,7 +143,7 @@ async function actAsJobController(pod: ApiPod, name = NAME): Promise<{ runId: st
   assert.equal(checkpoint.kind, 'Job');
   const job = await admin.get<JobObject & { spec: Record<string, any> }>(RESOURCES.jobs, NS, checkpoint.name); // eslint-disable-line @typescript-eslint/no-explicit-any
   const configMap = await admin.get<KubeObject & { data: Record<string, string> }>(RESOURCES.configMaps, NS, checkpoint.name);
-  const driverPods = await startDriverPods(job as unknown as Parameters<typeof startDriverPods>[0], configMap, { apiUrl: pod.url, workDir });
+  const driverPods = await startDriverPods(job as unknown as Parameters<typeof startDriverPods>[0], configMap, { apiUrl: pod.url, workDir, client: admin });
   const podLabels = job.spec.template.metadata.labels as Record<string, string>;
   writeTargets(files().driverPods, driverPods.map((driver) => discoveredPod({
     namespace: NS,

@@ -23,6 +23,7 @@
 //   from the generator. The numbers are the driver's, renamed, never made up.
 // What cannot exist here: cAdvisor and kube-state-metrics series (no kubelet), so the container CPU,
 // throttling and memory-limit queries find nothing, as they would in a cluster without them.
+import { resolveEnv } from './support/pod-env.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -144,7 +145,7 @@ async function actAsKubelet(): Promise<{ deployment: ApiDeployment; pod: ApiPod 
     const status = await getExperiment().then((object) => JSON.stringify(object.status), (cause: Error) => cause.message);
     throw new Error(`${error.message}; the experiment's status: ${status}; the operator's last log lines:\n${logs.slice(-10).join('\n')}`);
   });
-  const pod = await runApiPod(deployment);
+  const pod = await runApiPod(deployment, admin);
   apiPod = pod;
   writeTargets(files().apiPods, [
     discoveredPod({ namespace: NS, name: `${deployment.metadata.name}-0`, labels: deployment.spec.template.metadata.labels, address: `127.0.0.1:${pod.port}`, container: 'api', endpoint: 'http', monitor: 'loadlab-api' }),
@@ -180,7 +181,7 @@ async function actAsK6Operator(pod: ApiPod): Promise<K6Run> {
   const testRun = await admin.get<TestRunObject>(RESOURCES.testRuns, NS, running.status!.timeline![0]!.name);
   const configMap = await admin.get<KubeObject & { data: Record<string, string> }>(RESOURCES.configMaps, NS, testRun.spec.script.configMap.name);
   const script = embeddedScriptConfig(configMap.data[testRun.spec.script.configMap.file]!);
-  const runnerEnv = Object.fromEntries(testRun.spec.runner.env.map((entry) => [entry.name, entry.value]));
+  const runnerEnv = await resolveEnv(admin, NS, testRun.spec.runner.env);
   const tags = Object.fromEntries([...testRun.spec.arguments.matchAll(/--tag (\w+)=(\S+)/g)].map((match) => [match[1]!, match[2]!]));
 
   // The script runs the experiment's plan: the same configuration rendered from the experiment.

@@ -33,6 +33,7 @@ import { loadExperimentCrd, loadExperimentSchema, type LoadExperiment } from '..
 import { startFakePrometheus, type FakePrometheus } from './fixtures/analysis/fake-prometheus.js';
 import { ControlPlane } from '@loadlab/sandbox/control-plane';
 import { runApiMigrations } from './support/api-migrations.js';
+import { resolveEnv, type EnvEntry } from './support/pod-env.js';
 import pg from 'pg';
 import { dropExperimentDatabase, ensureExperimentDatabase, FENCE_LOCK, FencedOffError, prepareExperimentData, type Fence } from '../src/controller/experiment-database.js';
 import { fencingToken } from '../src/controller/leader.js';
@@ -221,7 +222,7 @@ async function runExperiment(name: string, engine: 'k6' | 'loadlab' = 'k6'): Pro
     spec: { fleet: { devices: 50 }, load: { stages: [{ devices: 50, duration: '30s', shape: 'hold' }] }, generator: { engine }, timeout: '10m', cleanup: 'always' },
   });
   const deployment = await waitFor(`${name}: API Deployment`, () => admin.get<KubeObject & { spec: Json }>(RESOURCES.deployments, NS, `${name}-api`).catch(() => undefined));
-  const env = Object.fromEntries((deployment.spec.template.spec.containers[0].env as { name: string; value: string }[]).map((entry) => [entry.name, entry.value]));
+  const env = await resolveEnv(admin, NS, deployment.spec.template.spec.containers[0].env as EnvEntry[]);
   await runApiMigrations(env.DATABASE_URL!);
   await markDeploymentAvailable(admin, NS, `${name}-api`);
   const running = await waitFor(`${name}: TestRun`, async () => {
@@ -275,10 +276,10 @@ describe('RBAC, leader election and an idle operator on a real kube-apiserver wi
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('exports rules without wildcards or Secrets, and the apiserver grants the ServiceAccount nothing else', async () => {
+  it('exports rules without wildcards, Secrets only to create, and the apiserver grants the ServiceAccount nothing else', async () => {
     for (const rule of allRules()) {
       for (const field of [rule.apiGroups, rule.resources, rule.verbs]) assert.ok(!field.includes('*'), JSON.stringify(rule));
-      assert.ok(!rule.resources.some((resource) => /secret/i.test(resource)), JSON.stringify(rule));
+      if (rule.resources.some((resource) => /secret/i.test(resource))) assert.deepEqual(rule, { apiGroups: [''], resources: ['secrets'], verbs: ['create'] }, 'the API\'s Secret is created, never read or changed');
       for (const verb of rule.verbs) assert.ok(['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'].includes(verb), verb);
     }
     assert.ok(!allRules().some((rule) => rule.verbs.includes('deletecollection') || rule.verbs.includes('escalate') || rule.verbs.includes('bind')));
@@ -288,6 +289,8 @@ describe('RBAC, leader election and an idle operator on a real kube-apiserver wi
     const can = (args: string[]) => cp.kubectl(['auth', 'can-i', as, ...args]).then((out) => out.trim(), (error: { stdout?: string }) => (error.stdout ?? '').trim());
     assert.equal(await can(['get', 'secrets', '-n', NS]), 'no');
     assert.equal(await can(['list', 'secrets', '-n', SYSTEM]), 'no');
+    assert.equal(await can(['update', 'secrets', '-n', NS]), 'no');
+    assert.equal(await can(['create', 'secrets', '-n', SYSTEM]), 'no', 'Secrets only where it runs experiments');
     assert.equal(await can(['create', 'pods', '-n', NS]), 'no');
     assert.equal(await can(['get', 'loadexperiments.loadlab.dev', '-n', 'default']), 'no', 'only the watched namespaces');
     assert.equal(await can(['update', 'leases.coordination.k8s.io', '-n', NS]), 'no', 'leases only in the lease namespace');
@@ -311,6 +314,11 @@ describe('RBAC, leader election and an idle operator on a real kube-apiserver wi
     await admin.request('DELETE', `/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments/under-rbac`);
     await waitFor('the experiment deleted', async () => !(await get('under-rbac').then(() => true, () => false)));
     assert.deepEqual(forbidden(username('op-a')), [], 'no request of the operator was Forbidden');
+    const leader = requestsOf(username('op-a'), 0, Date.now());
+    assert.deepEqual(Object.keys(leader).filter((request) => /secrets/.test(request)), ['create secrets'], `the API's Secret created, no Secret read: ${Object.keys(leader).join(', ')}`);
+    // Every request of the operator's was in a namespace it watches or its Lease's, never elsewhere.
+    const namespaces = new Set(auditEvents().filter((event) => event.user.username === username('op-a') && event.objectRef?.namespace).map((event) => event.objectRef!.namespace!));
+    assert.deepEqual([...namespaces].sort(), [NS, SYSTEM].sort(), 'namespaces the operator touched');
     const standby = Object.keys(requestsOf(username('op-b'), 0, Date.now()));
     assert.deepEqual(standby, ['get leases'], `the standby only reads the Lease: ${standby.join(', ')}`);
     assert.equal(b.controller, undefined);

@@ -17,6 +17,8 @@ import {
   analysisTimeline,
   apiImage,
   apiPodEnvironment,
+  apiSecretName,
+  buildApiSecret,
   buildApiDeployment,
   buildApiService,
   ConfigError,
@@ -122,8 +124,11 @@ describe('buildApiDeployment', () => {
         assert.equal(env.LOG_LEVEL, 'debug');
         assert.equal(env.HOST, '0.0.0.0');
         assert.equal(env.PORT, '3000');
-        assert.equal(env.DATABASE_URL, BUILD.databaseUrl);
-        assert.equal(env.TOKEN_SECRET, BUILD.tokenSecret);
+        // The secrets by reference to the API's Secret, never as values in the pod spec.
+        const refs = Object.fromEntries(d.spec.template.spec.containers[0].env.filter((e: Json) => e.valueFrom).map((e: Json) => [e.name, e.valueFrom.secretKeyRef]));
+        const secret = buildApiSecret(experiment(), BUILD);
+        assert.deepEqual(refs, { DATABASE_URL: { name: secret.metadata.name, key: 'DATABASE_URL' }, TOKEN_SECRET: { name: secret.metadata.name, key: 'TOKEN_SECRET' } });
+        assert.ok(!JSON.stringify(d).includes(BUILD.tokenSecret) && !JSON.stringify(d).includes(':pw@'), 'no secret value in the Deployment');
       },
     },
   ];
@@ -149,6 +154,17 @@ describe('buildApiDeployment', () => {
     assert.notEqual(hash({}), hash({ target: { replicas: 2 } }));
     assert.notEqual(hash({}), hash({}, 'r2-abcdef'));
     assert.equal(hash({}), hash({ slo: { latencyThreshold: '1s' } }), 'the SLO does not touch the API');
+  });
+
+  it('puts the API\'s secrets in an immutable Secret named after its content, owned by the experiment', () => {
+    const secret = buildApiSecret(experiment(), BUILD);
+    assert.match(secret.metadata.name, /^quickstart-api-[0-9a-f]{10}$/);
+    assert.deepEqual(secret.stringData, { DATABASE_URL: BUILD.databaseUrl, TOKEN_SECRET: BUILD.tokenSecret });
+    assert.equal(secret.immutable, true);
+    assert.equal(secret.metadata.ownerReferences?.[0]?.uid, 'uid-1');
+    assert.equal(buildApiSecret(experiment(), BUILD).metadata.name, secret.metadata.name, 'the same content, the same name');
+    assert.notEqual(buildApiSecret(experiment(), { ...BUILD, tokenSecret: 'another-run' }).metadata.name, secret.metadata.name, 'a new run\'s token: a new Secret');
+    assert.notEqual(apiSecretName(experiment(), { ...BUILD, databaseUrl: BUILD.databaseUrl.replace(':pw@', ':rotated@') }), secret.metadata.name, 'a new password: a new Secret');
   });
 
   it('keeps the env sorted (a stable object) and uses the local-mode knob mapping', () => {
@@ -542,7 +558,7 @@ describe('WorkQueue', () => {
 });
 
 describe('RBAC rules as data', () => {
-  it('lists exactly the verbs the code uses, without wildcards or Secrets', () => {
+  it('lists exactly the verbs the code uses, without wildcards; Secrets only created', () => {
     const byResource = Object.fromEntries(allRules().flatMap((rule) => rule.resources.map((resource) => [`${rule.apiGroups[0]}/${resource}`, [...rule.verbs].sort().join(',')])));
     assert.deepEqual(byResource, {
       'loadlab.dev/loadexperiments': 'get,list,patch,watch',
@@ -551,6 +567,7 @@ describe('RBAC rules as data', () => {
       'apps/deployments': 'create,delete,get,list,patch,watch',
       '/services': 'create,delete,get,patch',
       '/configmaps': 'create,delete,get,patch',
+      '/secrets': 'create',
       'batch/jobs': 'create,delete,get,list,watch',
       'k6.io/testruns': 'create,delete,get,list,watch',
       'events.k8s.io/events': 'create',

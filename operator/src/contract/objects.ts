@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1ObjectMeta, V1OwnerReference, V1PodSecurityContext, V1ResourceRequirements, V1SecurityContext } from '@kubernetes/client-node';
+import type { KubernetesObject, V1EnvVar, V1ObjectMeta, V1OwnerReference, V1PodSecurityContext, V1ResourceRequirements, V1SecurityContext } from '@kubernetes/client-node';
 import { API_VERSION, KIND, type LoadExperiment } from '../schema/load-experiment.js';
 import { labelsFor } from './names.js';
 
@@ -15,6 +15,17 @@ export type Built<T extends KubernetesObject> = Omit<T, 'metadata'> & { apiVersi
 /** The experiment as controller owner: its children are garbage-collected with it. */
 export function ownerReference(experiment: LoadExperiment, uid: string): V1OwnerReference {
   return { apiVersion: API_VERSION, kind: KIND, name: experiment.metadata.name, uid, controller: true, blockOwnerDeletion: true };
+}
+
+/**
+ * A secret a container is given: by reference to a Secret's key (what the operator builds: the value
+ * is in no pod spec, TestRun or Job, only in the Secret), or in the clear where there is no Secret
+ * (`loadlab render` output applied by hand, tests).
+ */
+export type SecretValue = string | { secretName: string; key: string };
+
+export function secretEnvVar(name: string, value: SecretValue): V1EnvVar {
+  return typeof value === 'string' ? { name, value } : { name, valueFrom: { secretKeyRef: { name: value.secretName, key: value.key } } };
 }
 
 type Quantities = { cpu?: string | number; memory?: string | number };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { V1Container, V1Deployment, V1Service } from '@kubernetes/client-node';
-import { ownerReference, resourceRequirements, type Built } from '../contract/objects.js';
+import type { V1Container, V1Deployment, V1EnvVar, V1Secret, V1Service } from '@kubernetes/client-node';
+import { ownerReference, resourceRequirements, secretEnvVar, type Built } from '../contract/objects.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
 import { targetSchema } from '../schema/spec.js';
 import { apiName, labelsFor } from '../contract/names.js';
@@ -46,12 +46,47 @@ export function apiImage(experiment: LoadExperiment, defaultImage?: string): str
   return image === PLACEHOLDER_IMAGE && defaultImage ? defaultImage : image;
 }
 
-/** The API's environment in a pod: the spec's knobs (local/api-processes.ts), listening on all interfaces. */
-export function apiPodEnvironment(experiment: LoadExperiment, options: Pick<ApiBuildOptions, 'databaseUrl' | 'tokenSecret'>): { name: string; value: string }[] {
+/** The keys of the API's Secret: the two variables that carry secrets. */
+export const API_SECRET_KEYS = ['DATABASE_URL', 'TOKEN_SECRET'] as const;
+
+/**
+ * The Secret the API's pods (and the run's generators) read DATABASE_URL and TOKEN_SECRET from:
+ * <experiment>-api-<hash of its content>. Named after its content and immutable, so the operator
+ * only ever creates it (RBAC: create on secrets, never read or update) and a changed password or
+ * a new run's token secret is a new Secret, which the Deployment's template then names (a rollout).
+ * Owned by the experiment: they go with it.
+ */
+export function apiSecretName(experiment: LoadExperiment, options: Pick<ApiBuildOptions, 'databaseUrl' | 'tokenSecret'>): string {
+  const hash = createHash('sha256').update(`${options.databaseUrl}\n${options.tokenSecret}`).digest('hex').slice(0, 10);
+  return `${apiName(experiment.metadata.name)}-${hash}`;
+}
+
+export function buildApiSecret(experiment: LoadExperiment, options: Pick<ApiBuildOptions, 'ownerUid' | 'runId' | 'databaseUrl' | 'tokenSecret'>): Built<V1Secret> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: apiSecretName(experiment, options),
+      namespace: experiment.metadata.namespace ?? 'default',
+      labels: labelsFor(experiment, options.runId, 'api'),
+      ownerReferences: [ownerReference(experiment, options.ownerUid)],
+    },
+    type: 'Opaque',
+    immutable: true,
+    stringData: { DATABASE_URL: options.databaseUrl, TOKEN_SECRET: options.tokenSecret },
+  };
+}
+
+/**
+ * The API's environment in a pod: the spec's knobs (local/api-processes.ts), listening on all
+ * interfaces; the secrets by reference to the API's Secret, never as values.
+ */
+export function apiPodEnvironment(experiment: LoadExperiment, options: Pick<ApiBuildOptions, 'databaseUrl' | 'tokenSecret'>): V1EnvVar[] {
   const env = { ...apiEnvironment(experiment, options.databaseUrl, options.tokenSecret), HOST: '0.0.0.0', PORT: String(API_PORT) };
+  const secretName = apiSecretName(experiment, options);
   return Object.entries(env)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, value]) => ({ name, value }));
+    .map(([name, value]) => ((API_SECRET_KEYS as readonly string[]).includes(name) ? secretEnvVar(name, { secretName, key: name }) : { name, value }));
 }
 
 export function buildApiDeployment(experiment: LoadExperiment, options: ApiBuildOptions): Built<V1Deployment> {

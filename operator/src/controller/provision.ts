@@ -1,13 +1,15 @@
 import { API_READY, DATABASE_READY, LOAD_COMPLETE, SUCCEEDED, conditionDiffers, type ConditionUpdate } from './conditions.js';
 import {
+  apiSecretName,
   buildApiDeployment,
+  buildApiSecret,
   buildApiService,
   deploymentAvailable,
   SPEC_HASH_ANNOTATION,
 } from './builders.js';
 import { fail, getIfExists, requeueAfter, timedOut, transition, untilDeadline, type Result, type StepContext } from './context.js';
 import { ensureExperimentDatabase, experimentDatabaseUrl, migrationsApplied, prepareExperimentData, type ExperimentDatabase } from './experiment-database.js';
-import { RESOURCES, type KubeObject, type Resource } from './kube.js';
+import { isAlreadyExists, RESOURCES, type KubeObject, type Resource } from './kube.js';
 import { experimentConnectionLimit } from './policy.js';
 import { apiName, databasePasswordFor, databaseSchemaName, FIELD_MANAGER, tokenSecretFor, LABELS } from '../contract/names.js';
 import { nameConflictMessage, ownedBy } from './ownership.js';
@@ -25,17 +27,36 @@ export function experimentDatabase(ctx: StepContext): ExperimentDatabase {
 }
 
 /**
- * The API's TOKEN_SECRET for this run, which the TestRun hands to the runners: read from the API
- * Deployment of this run when there is one (what the API really got), else derived.
+ * The API's TOKEN_SECRET for this run, which the generators mint device tokens with: a reference to
+ * the Secret the API Deployment of this run names (what the API really reads), else to the Secret
+ * the operator builds for it now.
  */
-export function runTokenSecret(ctx: StepContext): string {
+export function runTokenSecret(ctx: StepContext): { secretName: string; key: string } {
   const deployment = ctx.deps.caches.deployments.get(ctx.namespace, apiName(ctx.name));
   if (deployment && ownedBy(deployment, ctx.uid) && deployment.metadata.labels?.[LABELS.run] === ctx.status.runId) {
-    const template = (deployment.spec as { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } } | undefined)?.template;
-    const secret = template?.spec?.containers?.[0]?.env?.find((entry) => entry.name === 'TOKEN_SECRET')?.value;
-    if (secret) return secret;
+    type Env = { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } };
+    const template = (deployment.spec as { template?: { spec?: { containers?: { env?: Env[] }[] } } } | undefined)?.template;
+    const ref = template?.spec?.containers?.[0]?.env?.find((entry) => entry.name === 'TOKEN_SECRET')?.valueFrom?.secretKeyRef;
+    if (ref) return { secretName: ref.name, key: ref.key };
   }
-  return tokenSecretFor(ctx.deps.secretKey, ctx.uid, ctx.status.runId ?? '');
+  return { secretName: apiSecretName(ctx.experiment, apiSecrets(ctx)), key: 'TOKEN_SECRET' };
+}
+
+/** What the API's Secret holds for this run: the experiment role's connection and the run's token secret. */
+function apiSecrets(ctx: StepContext): { databaseUrl: string; tokenSecret: string } {
+  return { databaseUrl: experimentDatabase(ctx).url, tokenSecret: tokenSecretFor(ctx.deps.secretKey, ctx.uid, ctx.status.runId ?? '') };
+}
+
+/**
+ * Creates the API's Secret. Its name is its content's hash (apiSecretName), so one that exists
+ * already holds these values: made by an earlier attempt of this step.
+ */
+async function createApiSecret(ctx: StepContext, secret: ReturnType<typeof buildApiSecret>): Promise<void> {
+  try {
+    await ctx.deps.client.create(RESOURCES.secrets, ctx.namespace, secret, ctx.signal);
+  } catch (error) {
+    if (!isAlreadyExists(error)) throw error;
+  }
 }
 
 /** Pending → Provisioning: the schema and role exist (created or found). */
@@ -75,7 +96,7 @@ export async function provision(ctx: StepContext): Promise<Result> {
   }
   const { client, caches, config } = ctx.deps;
   const database = experimentDatabase(ctx);
-  const build = { ownerUid: ctx.uid, runId: ctx.status.runId ?? '', databaseUrl: database.url, tokenSecret: runTokenSecret(ctx), ...(config.apiImage ? { defaultImage: config.apiImage } : {}) };
+  const build = { ownerUid: ctx.uid, runId: ctx.status.runId ?? '', ...apiSecrets(ctx), ...(config.apiImage ? { defaultImage: config.apiImage } : {}) };
   const deployment = buildApiDeployment(ctx.experiment, build);
   const name = deployment.metadata.name;
   const cached = caches.deployments.get(ctx.namespace, name);
@@ -95,6 +116,7 @@ export async function provision(ctx: StepContext): Promise<Result> {
     }
     // The role's password follows the key the Deployment is built with (idempotent).
     await ensureExperimentDatabase(config.databaseUrl, database.schema, databasePasswordFor(ctx.deps.secretKey, ctx.uid), experimentConnectionLimit(ctx.experiment), ctx.deps.fence);
+    await createApiSecret(ctx, buildApiSecret(ctx.experiment, build));
     await client.apply(RESOURCES.services, ctx.namespace, service.metadata.name, service, FIELD_MANAGER);
     const applied = await client.apply(RESOURCES.deployments, ctx.namespace, name, deployment, FIELD_MANAGER);
     caches.deployments.observe(applied);

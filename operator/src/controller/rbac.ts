@@ -1,6 +1,6 @@
 /*
  * The operator's permissions, as data: exactly the verbs and resources the code uses (no
- * wildcards, no Secrets). The cdk8s operator chart imports these to write the Role/ClusterRole;
+ * wildcards; Secrets: create only, it never reads one). The cdk8s operator chart imports these to write the Role/ClusterRole;
  * the RBAC test runs the operator under a ServiceAccount bound to exactly these rules.
  *
  * - EXPERIMENT_RULES apply in every watched namespace: a ClusterRole with a ClusterRoleBinding
@@ -20,6 +20,9 @@
  *   configmaps                 create + patch (server-side apply: k6 scripts, the drivers'
  *                              experiment), get + delete (cleanup: a ConfigMap is deleted only
  *                              when it is the experiment's own, read first, by uid precondition)
+ *   secrets                    create (the API's Secret: named after its content and immutable,
+ *                              so never updated; never read: no get, list or watch; owned by the
+ *                              experiment, the garbage collector deletes them with it)
  *   testruns                   get (confirm a TestRun the cache lacks), list/watch (the cache),
  *                              create, delete (stop the load, cleanup)
  *   jobs (batch)               the loadlab engine's driver Jobs, as testruns: get, list/watch,
@@ -42,6 +45,7 @@ export const EXPERIMENT_RULES: readonly PolicyRule[] = [
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['services'], verbs: ['get', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
   { apiGroups: ['k6.io'], resources: ['testruns'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
@@ -51,7 +55,7 @@ export const LEASE_RULES: readonly PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
 ];
 
-/** Every rule, for checks: no wildcard and no Secret anywhere. */
+/** Every rule, for checks: no wildcard, and Secrets only created. */
 export function allRules(): PolicyRule[] {
   return [...EXPERIMENT_RULES, ...LEASE_RULES].map((rule) => ({ apiGroups: [...rule.apiGroups], resources: [...rule.resources], verbs: [...rule.verbs] }));
 }

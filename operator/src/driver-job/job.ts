@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { V1Affinity, V1ConfigMap, V1Job } from '@kubernetes/client-node';
 import { defaultApiUrl } from '../contract/api-environment.js';
 import { ANNOTATIONS, DRIVER_CONTAINER, driverJobName, labelsFor, phasesAnnotation, LABELS } from '../contract/names.js';
-import { namespaceOf, resourceRequirements, restrictedContainerSecurityContext, restrictedPodSecurityContext, runChildMetadata, type Built, type RunIdentity } from '../contract/objects.js';
+import { namespaceOf, resourceRequirements, restrictedContainerSecurityContext, restrictedPodSecurityContext, runChildMetadata, secretEnvVar, type Built, type RunIdentity, type SecretValue } from '../contract/objects.js';
 import type { LoadExperiment } from '../schema/load-experiment.js';
 import { resolvePhaseRange } from '../traffic/phases.js';
 import type { TrafficPlan } from '../traffic/plan.js';
@@ -56,8 +56,8 @@ export interface DriverJobOptions extends RunIdentity {
   image: string;
   plan: TrafficPlan;
   phaseRange: PhaseRange;
-  /** The API's TOKEN_SECRET: the runners mint device tokens with it (a disposable per-experiment secret). */
-  tokenSecret: string;
+  /** The API's TOKEN_SECRET: the runners mint device tokens with it (the operator: a reference to the API's Secret). */
+  tokenSecret: SecretValue;
   /**
    * When every runner starts its slice of the schedule (RFC 3339), and how long after the Job's
    * creation that is (part of the Job's deadline). The operator always sets it; without it (a Job
@@ -148,8 +148,7 @@ export function buildDriverJob(experiment: LoadExperiment, options: DriverJobOpt
               args: driveArguments({ ...options, runners }),
               env: [
                 { name: DRIVER_ENV.apiUrl, value: apiUrl },
-                // Plain env on purpose: a disposable secret of this experiment's API, and the operator reads no Secrets.
-                { name: DRIVER_ENV.tokenSecret, value: options.tokenSecret },
+                secretEnvVar(DRIVER_ENV.tokenSecret, options.tokenSecret),
               ],
               ports: [{ name: DRIVER_METRICS_PORT_NAME, containerPort: DRIVER_METRICS_PORT, protocol: 'TCP' }],
               ...(generator.resources ? { resources: resourceRequirements(generator.resources) } : {}),

@@ -3,7 +3,7 @@ import { SCRIPT_FILE, type RenderedScript } from './bundle.js';
 import type { PhaseRange } from '../traffic/schedule.js';
 import { defaultApiUrl } from '../contract/api-environment.js';
 import { ANNOTATIONS, labelsFor, phasesAnnotation, testRunName } from '../contract/names.js';
-import { namespaceOf, resourceRequirements, restrictedContainerSecurityContext, restrictedPodSecurityContext, runChildMetadata, type Built, type RunIdentity } from '../contract/objects.js';
+import { namespaceOf, resourceRequirements, restrictedContainerSecurityContext, restrictedPodSecurityContext, runChildMetadata, secretEnvVar, type Built, type RunIdentity, type SecretValue } from '../contract/objects.js';
 import type { KubernetesObject, V1ConfigMap, V1EnvVar, V1PodSecurityContext, V1ResourceRequirements, V1SecurityContext, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 
 /*
@@ -31,8 +31,8 @@ export const DEFAULT_REMOTE_WRITE_URL = 'http://prometheus-operated.monitoring.s
 export const K6_IMAGE_UID = 12345;
 
 export interface TestRunOptions extends RunIdentity {
-  /** The API's TOKEN_SECRET: the runners mint device tokens with it (a disposable per-experiment secret). */
-  tokenSecret: string;
+  /** The API's TOKEN_SECRET: the runners mint device tokens with it (the operator: a reference to the API's Secret). */
+  tokenSecret: SecretValue;
   /** Default: defaultApiUrl(experiment) in the run's namespace. */
   apiUrl?: string;
   /** Default: DEFAULT_REMOTE_WRITE_URL. */
@@ -83,8 +83,7 @@ export function buildTestRun(experiment: LoadExperiment, options: TestRunOptions
   const env = [
     { name: 'LOADLAB_RUN_ID', value: options.runId },
     { name: 'LOADLAB_API_URL', value: apiUrl },
-    // Plain env on purpose: a disposable secret of this experiment's API, and the operator reads no Secrets.
-    { name: 'LOADLAB_TOKEN_SECRET', value: options.tokenSecret },
+    secretEnvVar('LOADLAB_TOKEN_SECRET', options.tokenSecret),
     { name: 'K6_PROMETHEUS_RW_SERVER_URL', value: options.remoteWriteUrl ?? DEFAULT_REMOTE_WRITE_URL },
     // Native histograms: percentiles stay exact when several runners' series are summed.
     { name: 'K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM', value: 'true' },

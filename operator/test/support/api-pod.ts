@@ -1,7 +1,8 @@
 import { apiMain } from '../../src/local/api-processes.js';
 import { freePort } from '@loadlab/sandbox/postgres';
 import { ManagedProcess } from '../../src/local/processes.js';
-import type { KubeObject } from '../../src/controller/index.js';
+import type { KubeClient, KubeObject } from '../../src/controller/index.js';
+import { resolveEnv, type EnvEntry } from './pod-env.js';
 
 /*
  * The kubelet's part for the API Deployment the operator builds: the real API (api/dist, what the
@@ -14,7 +15,7 @@ export interface ApiDeployment extends KubeObject {
     replicas: number;
     template: {
       metadata: { labels: Record<string, string> };
-      spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } & Record<string, unknown>;
+      spec: { containers: { name: string; env?: EnvEntry[] }[] } & Record<string, unknown>;
     };
   };
   status?: Record<string, unknown>;
@@ -27,16 +28,15 @@ export interface ApiPod {
   process: ManagedProcess;
 }
 
-/** The environment of the Deployment's (first) container, as the kubelet hands it to the process. */
-export function containerEnv(deployment: ApiDeployment): Record<string, string> {
-  const env = deployment.spec.template.spec.containers[0]?.env ?? [];
-  return Object.fromEntries(env.map((entry) => [entry.name, entry.value ?? '']));
+/** The environment of the Deployment's (first) container, as the kubelet hands it to the process (its Secret read through `client`). */
+export function containerEnv(deployment: ApiDeployment, client: KubeClient): Promise<Record<string, string>> {
+  return resolveEnv(client, deployment.metadata.namespace ?? 'default', deployment.spec.template.spec.containers[0]?.env ?? []);
 }
 
 /** Starts the real API with the Deployment's container environment and waits until /readyz answers (its migrations have run). */
-export async function runApiPod(deployment: ApiDeployment, timeoutMs = 30_000): Promise<ApiPod> {
+export async function runApiPod(deployment: ApiDeployment, client: KubeClient, timeoutMs = 30_000): Promise<ApiPod> {
   const port = await freePort();
-  const env = { ...process.env, ...containerEnv(deployment), HOST: '127.0.0.1', PORT: String(port) };
+  const env = { ...process.env, ...(await containerEnv(deployment, client)), HOST: '127.0.0.1', PORT: String(port) };
   const api = ManagedProcess.start(`api pod of ${deployment.metadata.name}`, process.execPath, [apiMain()], env);
   const url = `http://127.0.0.1:${port}`;
   try {

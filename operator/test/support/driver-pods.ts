@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '@loadlab/sandbox/postgres';
 import { DRIVER_ENV } from '../../src/driver-job/index.js';
 import { DRIVER_CONTAINER } from '../../src/contract/names.js';
+import type { KubeClient } from '../../src/controller/index.js';
+import { resolveEnv, type EnvEntry } from './pod-env.js';
 
 /*
  * Stands in for the Job controller and the kubelet with a loadlab driver Job: one `loadlab drive`
@@ -22,12 +24,12 @@ import { DRIVER_CONTAINER } from '../../src/contract/names.js';
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 
 interface JobLike {
-  metadata: { name: string };
+  metadata: { name: string; namespace?: string };
   spec: {
     completions?: number;
     template: {
       spec: {
-        containers: { name: string; args?: string[]; env?: { name: string; value?: string }[]; volumeMounts?: { name: string; mountPath: string }[] }[];
+        containers: { name: string; args?: string[]; env?: EnvEntry[]; volumeMounts?: { name: string; mountPath: string }[] }[];
         volumes?: { name: string; configMap?: { name: string } }[];
       };
     };
@@ -48,7 +50,7 @@ export interface DriverPod {
 export async function startDriverPods(
   job: JobLike,
   configMap: { data?: Record<string, string> },
-  options: { apiUrl: string; workDir: string; env?: Record<string, string> },
+  options: { apiUrl: string; workDir: string; env?: Record<string, string>; client?: KubeClient },
 ): Promise<DriverPod[]> {
   const pod = job.spec.template.spec;
   const container = pod.containers.find((entry) => entry.name === DRIVER_CONTAINER);
@@ -60,7 +62,7 @@ export async function startDriverPods(
   mkdirSync(configDir, { recursive: true });
   for (const [file, text] of Object.entries(configMap.data ?? {})) writeFileSync(join(configDir, file), text);
 
-  const env = Object.fromEntries((container.env ?? []).map((entry) => [entry.name, entry.value ?? '']));
+  const env = await resolveEnv(options.client, job.metadata.namespace ?? 'default', container.env ?? []);
   const pods: DriverPod[] = [];
   for (let index = 0; index < (job.spec.completions ?? 1); index++) {
     const metricsPort = await freePort();
