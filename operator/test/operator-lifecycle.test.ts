@@ -586,6 +586,25 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     assert.match(condition(failed, 'Succeeded')!.message!, new RegExp(`spec\\.timeout: must be at least the planned duration of the search.*; the load of run ${running.status!.runId} was stopped \\(TestRun ${testRun} deleted\\)`));
     assert.equal(failed.status!.timeline![0]!.outcome, 'Stopped');
     await assert.rejects(admin.get(RESOURCES.testRuns, NS, testRun), /not found/, 'the load was stopped even with cleanup: never');
+    const kept = await waitForStatus(name, 'CleanedUp', (object) => condition(object, 'CleanedUp') !== undefined);
+    assert.equal(condition(kept, 'CleanedUp')?.reason, 'KeptByPolicy');
+    assert.equal((await children(name)).deployments.length, 1, 'cleanup: never keeps the API');
+  });
+
+  it('cleans up a run ended by an invalid edit like any other end, per its spec.cleanup (always: the API, its Service and its schema go)', async () => {
+    const name = 'edited-invalid-always';
+    const created = await create(name, { ...stagesSpec(), cleanup: 'always' });
+    await actAsKubelet(name);
+    await waitForStatus(name, 'TestRun', (object) => (object.status?.timeline?.length ?? 0) > 0);
+    const schema = databaseSchemaName(NS, name, created.metadata.uid!);
+    assert.equal((await sql(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema])).length, 1);
+    await admin.mergePatch(RESOURCES.loadExperiments, NS, name, { spec: { fleet: { devices: 100 }, load: { stages: null, search: { startDevices: 10, step: { factor: 1.5 }, maxDevices: 100 } }, timeout: '5m' } });
+    const cleaned = await waitForStatus(name, 'cleaned up after InvalidSpec', (object) => object.status?.phase === 'Failed' && condition(object, 'CleanedUp')?.status === 'True');
+    assert.equal(condition(cleaned, 'Succeeded')?.reason, 'InvalidSpec');
+    assert.match(condition(cleaned, 'CleanedUp')!.message!, new RegExp(`deployment/${name}-api.*service/${name}-api.*dropped database schema ${schema}`));
+    const left = await children(name);
+    assert.deepEqual([left.deployments, left.services, left.testRuns, left.configMaps].flat(), []);
+    assert.deepEqual(await sql(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]), [], 'its schema dropped');
   });
 
   it('waits for a fake Prometheus that answers 503, with backoff, then writes the summary once it is back', async () => {

@@ -47,7 +47,7 @@ export async function reconcile(key: string, deps: Deps, signal: AbortSignal): P
   const plan = parsed.ok ? buildTrafficPlan(parsed.experiment) : undefined;
   const refused = parsed.ok ? policyProblems(parsed.experiment, plan!, deps.config) : [];
   if (!parsed.ok || refused.length > 0) {
-    if (status.observedGeneration === generation && status.phase === 'Failed') return DONE;
+    if (status.observedGeneration === generation && status.phase === 'Failed') return cleanupInvalid(base, object.spec);
     const why = parsed.ok ? `refused by this installation's policy: ${refused.join('; ')}` : `the spec is invalid (the CRD's validation cannot check everything): ${parsed.message}`;
     return invalidSpec({ ...base, experiment: undefined as never, plan: undefined as never }, why);
   }
@@ -140,6 +140,19 @@ async function startRun(ctx: StepContext): Promise<Result> {
   await ctx.deps.events.record(written, { type: active ? 'Warning' : 'Normal', reason: active ? 'RunRestarted' : 'RunStarted', note: message, action: 'Start', runId });
   ctx.deps.log.info('run started', { key: ctx.key, run: runId, generation: ctx.generation, superseded: active ? previous.runId : undefined });
   return DONE;
+}
+
+/**
+ * A run ended by an invalid spec is cleaned up like any other failed run, per its spec.cleanup;
+ * the spec did not parse, so what cleanup reads (the policy and database.mode) is taken as written
+ * where it is one of the allowed values, else the defaults.
+ */
+function cleanupInvalid(base: Omit<StepContext, 'experiment' | 'plan'>, rawSpec: unknown): Promise<Result> {
+  const raw = (rawSpec ?? {}) as { cleanup?: unknown; database?: { mode?: unknown } };
+  const policy = ['always', 'onSuccess', 'never'].includes(raw.cleanup as string) ? (raw.cleanup as 'always' | 'onSuccess' | 'never') : 'onSuccess';
+  const mode = raw.database?.mode === 'keep' ? 'keep' : 'reset';
+  const experiment = { metadata: base.object.metadata, spec: { cleanup: policy, database: { mode } } } as unknown as StepContext['experiment'];
+  return cleanup({ ...base, experiment, plan: undefined as never });
 }
 
 async function invalidSpec(ctx: StepContext, message: string): Promise<Result> {
