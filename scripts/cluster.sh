@@ -37,6 +37,8 @@ SYSTEM_NS=loadlab-system
 EXPERIMENTS_NS=loadlab
 MONITORING_NS=monitoring
 SECRET=loadlab-database
+# The role the operator connects as (settings.ts DATABASE_SECRET.adminUser).
+DB_ADMIN=loadlab_admin
 
 usage() { printf 'usage: %s up|install|down [--provider=kind|local] [--dry-run]\n' "$0" >&2; exit 2; }
 command_name="${1:-}"
@@ -152,16 +154,20 @@ install_loadlab() {
   if [ "$dry" = 0 ] && "${K[@]}" -n "$SYSTEM_NS" get secret "$SECRET" >/dev/null 2>&1; then
     say "secret $SYSTEM_NS/$SECRET exists: keeping it"
   else
-    local password secret_key
+    local password admin_password secret_key
     password=$(random_hex)
+    admin_password=$(random_hex)
     secret_key=$(random_hex)$(random_hex)
-    if [ "$dry" = 1 ]; then password='<random>'; secret_key='<random>'; fi
+    if [ "$dry" = 1 ]; then password='<random>'; admin_password='<random>'; secret_key='<random>'; fi
     if [ "$dry" = 1 ] || ! "${K[@]}" get namespace "$SYSTEM_NS" >/dev/null 2>&1; then
       run "${K[@]}" create namespace "$SYSTEM_NS"
     fi
+    # password: the database's superuser (the database container and its exporter only);
+    # url: the operator's admin, $DB_ADMIN, which may create roles but is no superuser.
     run "${K[@]}" -n "$SYSTEM_NS" create secret generic "$SECRET" \
       --from-literal=password="$password" \
-      --from-literal=url="postgres://postgres:$password@timescaledb.$SYSTEM_NS.svc:5432/loadlab" \
+      --from-literal=admin-password="$admin_password" \
+      --from-literal=url="postgres://$DB_ADMIN:$admin_password@timescaledb.$SYSTEM_NS.svc:5432/loadlab" \
       --from-literal=secret-key="$secret_key"
   fi
 
@@ -180,7 +186,30 @@ install_loadlab() {
   fi
   say "waiting for TimescaleDB and the operator"
   run "${K[@]}" -n "$SYSTEM_NS" rollout status statefulset/timescaledb --timeout 10m
+  database_admin
   run "${K[@]}" -n "$SYSTEM_NS" rollout status deployment/loadlab-operator --timeout 5m
+}
+
+# The operator's database admin: LOGIN CREATEROLE and CREATE on the database (for the experiments'
+# schemas and its own fence), no superuser; made or brought up to date at every install, with the
+# password the Secret holds (the statement goes in on stdin, not on a command line).
+database_admin() {
+  say "the operator's database admin $DB_ADMIN (CREATEROLE, not a superuser)"
+  if [ "$dry" = 1 ]; then
+    run "${K[@]}" -n "$SYSTEM_NS" exec -i timescaledb-0 -c timescaledb -- psql -U postgres -d loadlab -v ON_ERROR_STOP=1 "<<< CREATE/ALTER ROLE $DB_ADMIN LOGIN CREATEROLE NOSUPERUSER; GRANT CREATE ON DATABASE loadlab"
+    return
+  fi
+  local admin_password
+  admin_password=$("${K[@]}" -n "$SYSTEM_NS" get secret "$SECRET" -o jsonpath='{.data.admin-password}' | base64 -d)
+  if [ -z "$admin_password" ]; then
+    say "warning: secret $SYSTEM_NS/$SECRET has no admin-password (made by an older install): the operator stays the superuser its url names; delete the Secret and install again to change that"
+    return
+  fi
+  "${K[@]}" -n "$SYSTEM_NS" exec -i timescaledb-0 -c timescaledb -- psql -q -U postgres -d loadlab -v ON_ERROR_STOP=1 <<SQL
+SELECT 'CREATE ROLE $DB_ADMIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$DB_ADMIN') \\gexec
+ALTER ROLE $DB_ADMIN WITH LOGIN CREATEROLE NOSUPERUSER NOCREATEDB PASSWORD '$admin_password';
+GRANT CREATE ON DATABASE loadlab TO $DB_ADMIN;
+SQL
 }
 
 kind_up() {

@@ -31,8 +31,12 @@ export const NAMESPACES = {
 /** The Secret cluster:up creates with a random password (never in charts/): keys below. */
 export const DATABASE_SECRET = {
   name: 'loadlab-database',
+  /** The database's superuser: its own container and postgres_exporter only. */
   passwordKey: 'password',
+  /** The operator's DATABASE_URL: adminUser, a CREATEROLE role that is no superuser. */
   urlKey: 'url',
+  adminPasswordKey: 'admin-password',
+  adminUser: 'loadlab_admin',
   secretKeyKey: 'secret-key',
 } as const;
 

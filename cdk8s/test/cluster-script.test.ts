@@ -29,7 +29,8 @@ describe('scripts/cluster.sh', () => {
     assert.match(out, new RegExp(`docker build -f api/Dockerfile -t ${IMAGES.api}`));
     assert.match(out, new RegExp(`docker build -f operator/Dockerfile -t ${IMAGES.operator}`));
     assert.match(out, /kind load docker-image/);
-    assert.match(out, /create secret generic loadlab-database --from-literal=password=<random>/, 'the password is never printed');
+    assert.match(out, /create secret generic loadlab-database --from-literal=password=<random> --from-literal=admin-password=<random> --from-literal=url=postgres:\/\/loadlab_admin:<random>@timescaledb\.loadlab-system\.svc:5432\/loadlab/, 'the passwords are never printed; the operator connects as loadlab_admin');
+    assert.match(out, /exec -i timescaledb-0 -c timescaledb -- psql -U postgres -d loadlab -v ON_ERROR_STOP=1 <<< CREATE\/ALTER ROLE loadlab_admin LOGIN CREATEROLE NOSUPERUSER; GRANT CREATE ON DATABASE loadlab/);
     assert.match(out, /apply --server-side --force-conflicts -f charts\/loadlab\//);
     assert.match(out, /kubectl apply -f experiments\/seed-20k\.yaml/);
     assert.match(out, /port-forward svc\/monitoring-grafana 3000:80/);
@@ -47,7 +48,8 @@ describe('scripts/cluster.sh', () => {
     const out = result.stdout;
     assert.match(out, /\+ bash scripts\/local-cluster\/build\.sh\n\+ bash scripts\/local-cluster\/images\.sh\n.*\n\+ bash scripts\/local-cluster\/up\.sh/);
     assert.match(out, new RegExp(`apply --server-side --force-conflicts -f \\S*k6-operator-${VERSIONS.k6Operator}/k6\\.io_testruns\\.yaml`));
-    assert.match(out, /create secret generic loadlab-database --from-literal=password=<random>/, 'the same Secret as on kind');
+    assert.match(out, /create secret generic loadlab-database --from-literal=password=<random> --from-literal=admin-password=<random> --from-literal=url=postgres:\/\/loadlab_admin:/, 'the same Secret as on kind');
+    assert.match(out, /CREATE\/ALTER ROLE loadlab_admin LOGIN CREATEROLE NOSUPERUSER/, 'the same admin as on kind');
     assert.match(out, /PostgreSQL \(loadlab\/postgres:bookworm\) standing in for TimescaleDB/);
     assert.doesNotMatch(out, /kind |helm |docker /, 'nothing of kind\'s path');
     assert.match(out, /npm run cluster:down -- --provider=local/);

@@ -191,6 +191,8 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
     assert.match(await kubectl(['-n', SYSTEM, 'logs', pod.metadata.name, '-c', 'timescaledb']), /stands in for TimescaleDB: not preloading timescaledb/);
     assert.match(await kubectl(['-n', SYSTEM, 'logs', pod.metadata.name, '-c', 'postgres-exporter']), /ignoring --collector\.stat_statements/);
     console.log(`  database: ${(await psql('select version()')).trim()} on ${pvc.spec.volumeName} (${claim})`);
+    // The operator's admin may create roles and schemas, and is no superuser (cluster.sh install made it).
+    assert.equal((await psql(`select rolsuper, rolcreaterole, has_database_privilege(oid, 'loadlab', 'CREATE') from pg_roles where rolname = '${DATABASE_SECRET.adminUser}'`)).trim(), 'f|t|t');
   });
 
   // --- a LoadExperiment: the operator provisions its API ---------------------------------------------
@@ -364,9 +366,14 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
   it("deleting the LoadExperiment: the operator's finalizer drops its schema, then the garbage collector deletes its Deployment", { timeout: 4 * 60_000 }, async () => {
     const [database] = await pods(SYSTEM, 'app.kubernetes.io/name=timescaledb');
     const schemas = async () =>
-      (await exec(SYSTEM, database!.metadata.name, 'timescaledb', ['psql', '-U', 'postgres', '-d', 'loadlab', '-tAc', "select nspname from pg_namespace where nspname like 'loadlab\\_%' order by 1"])).trim().split('\n').filter(Boolean);
+      (await exec(SYSTEM, database!.metadata.name, 'timescaledb', ['psql', '-U', 'postgres', '-d', 'loadlab', '-tAc', "select nspname from pg_namespace where nspname like 'loadlab\\_%' and nspname <> 'loadlab_operator' order by 1"])).trim().split('\n').filter(Boolean);
+    // The operator's own schema: the leadership fence its terms claimed (experiment-database.ts).
+    const fence = (await exec(SYSTEM, database!.metadata.name, 'timescaledb', ['psql', '-U', 'postgres', '-d', 'loadlab', '-tAc', 'select lease, token from loadlab_operator.leader_fence'])).trim();
+    assert.match(fence, new RegExp(`^${SYSTEM}/loadlab-operator\\|\\d+$`), 'the leader claimed the fence before its destructive work');
     const before = await schemas();
     assert.equal(before.length, 1, `the experiment's schema: ${before.join(', ')}`);
+    // Made by the non-superuser admin: only such an admin grants itself the experiment's role.
+    assert.equal((await exec(SYSTEM, database!.metadata.name, 'timescaledb', ['psql', '-U', 'postgres', '-d', 'loadlab', '-tAc', `select pg_has_role('${DATABASE_SECRET.adminUser}', '${before[0]}', 'MEMBER')`])).trim(), 't');
     const deployment = await json<{ metadata: ObjectMeta }>(['-n', EXPERIMENTS, 'get', 'deployment', API_DEPLOYMENT]);
     const experimentUid = (await json<{ metadata: ObjectMeta }>(['-n', EXPERIMENTS, 'get', 'loadexperiment', EXPERIMENT])).metadata.uid;
     assert.deepEqual(deployment.metadata.ownerReferences?.map((o) => o.uid), [experimentUid]);

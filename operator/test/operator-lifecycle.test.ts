@@ -867,6 +867,35 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     await admin.delete(RESOURCES.configMaps, NS, 'precious');
   });
 
+  it('works with a database admin that is not a superuser (LOGIN CREATEROLE, CREATE on the database): provisions, prepares, cleans up and drops the experiment\'s schema and role', async () => {
+    await sql(`CREATE ROLE loadlab_admin LOGIN CREATEROLE NOSUPERUSER PASSWORD 'admin-test-password'`);
+    await sql('GRANT CREATE ON DATABASE loadlab TO loadlab_admin');
+    const url = new URL(postgres.url);
+    url.username = 'loadlab_admin';
+    url.password = 'admin-test-password';
+    await restartOperator({ DATABASE_URL: url.toString() });
+    try {
+      const name = 'non-superuser';
+      const created = await create(name, { ...stagesSpec(), cleanup: 'always' });
+      const schema = databaseSchemaName(NS, name, created.metadata.uid!);
+      await actAsKubelet(name).catch(async (error: Error) => {
+        throw new Error(`${error.message}; status: ${JSON.stringify((await get(name)).status)}; log: ${logs.slice(-5).join('\n')}`);
+      });
+      await waitForStatus(name, 'TestRun', (object) => (object.status?.timeline?.length ?? 0) > 0);
+      assert.deepEqual(await sql<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".device`), [{ n: 6000 }], 'prepared as the non-superuser admin');
+      assert.deepEqual(await sql('SELECT rolsuper FROM pg_roles WHERE rolname = current_user'), [{ rolsuper: true }], 'the test itself is the superuser');
+      // Finish the run as k6-operator would, then delete it: cleanup and finalizer as the non-superuser.
+      await actAsK6Operator(name, 0, runStartFor(models.get(name)!));
+      await waitForStatus(name, 'cleaned up', (object) => condition(object, 'CleanedUp')?.status === 'True', 30_000);
+      await admin.request('DELETE', `/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments/${name}`);
+      await waitFor(`${name} deleted`, async () => !(await get(name).then(() => true, () => false)));
+      assert.deepEqual(await sql(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]), [], 'its schema dropped');
+      assert.deepEqual(await sql(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [schema]), [], 'its role dropped');
+    } finally {
+      await restartOperator();
+    }
+  });
+
   it('keeps a deleted experiment while the database is unreachable, says so in a Warning event, and finishes once it is back', async () => {
     const name = 'db-away';
     const created = await create(name, stagesSpec());

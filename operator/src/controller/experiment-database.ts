@@ -146,8 +146,10 @@ export async function ensureExperimentDatabase(adminUrl: string, schema: string,
       await checkFence(client, fence);
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [schema]);
       const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [schema]);
-      const verb = exists.rowCount ? 'ALTER' : 'CREATE';
-      await client.query(`${verb} ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION CONNECTION LIMIT ${connectionLimit} PASSWORD ${quoteLiteral(password)}`);
+      // The attributes it may never have are set once, at CREATE: an admin that is no superuser
+      // may not name SUPERUSER or REPLICATION at all in an ALTER ROLE, even to say NO.
+      const attributes = exists.rowCount ? 'LOGIN' : 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION';
+      await client.query(`${exists.rowCount ? 'ALTER' : 'CREATE'} ROLE ${role} WITH ${attributes} CONNECTION LIMIT ${connectionLimit} PASSWORD ${quoteLiteral(password)}`);
       // An admin that is not a superuser (CREATEROLE only) must be a member of the role to give it a schema.
       const admin = await client.query('SELECT rolsuper FROM pg_roles WHERE rolname = current_user');
       if (admin.rows[0]?.rolsuper !== true) await client.query(`GRANT ${role} TO CURRENT_USER`);
