@@ -95,11 +95,14 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
     ]);
     figure(`loadlab installed (TestRun CRD, Secret, charts) and every workload available in ${((performance.now() - began) / 1000).toFixed(0)} s`);
 
-    // The Secret is the one cluster.sh makes: a random password, the URL of the chart's database Service.
+    // The Secret is the one cluster.sh makes: random passwords (the superuser's, the operator's admin's),
+    // the operator's URL to the chart's database Service as the admin, which is no superuser.
     const secret = await json<{ data: Record<string, string> }>(['-n', SYSTEM, 'get', 'secret', DATABASE_SECRET.name]);
     const decoded = (key: string) => Buffer.from(secret.data[key] ?? '', 'base64').toString('utf8');
     assert.match(decoded(DATABASE_SECRET.passwordKey), /^[0-9a-f]{48}$/);
-    assert.equal(decoded(DATABASE_SECRET.urlKey), `postgres://postgres:${decoded(DATABASE_SECRET.passwordKey)}@timescaledb.${SYSTEM}.svc:${PORTS.postgres}/loadlab`);
+    assert.match(decoded(DATABASE_SECRET.adminPasswordKey), /^[0-9a-f]{48}$/);
+    assert.notEqual(decoded(DATABASE_SECRET.adminPasswordKey), decoded(DATABASE_SECRET.passwordKey));
+    assert.equal(decoded(DATABASE_SECRET.urlKey), `postgres://${DATABASE_SECRET.adminUser}:${decoded(DATABASE_SECRET.adminPasswordKey)}@timescaledb.${SYSTEM}.svc:${PORTS.postgres}/loadlab`);
   });
 
   it('Pod Security "restricted" admits every running pod of ours without a warning, and none was refused', { timeout: 3 * 60_000 }, async () => {
