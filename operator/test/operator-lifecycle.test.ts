@@ -682,6 +682,58 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     }
   });
 
+  it('a status rewritten in every field the operator reads changes nothing outside its experiment: another experiment\'s objects, schema, role, data and status stay as they were', async () => {
+    // The victim: provisioned and running, with its TestRun, ConfigMap, Deployment, Service, Secret, schema and role.
+    const victim = 'victim';
+    const victimObject = await create(victim, { ...stagesSpec(), cleanup: 'always' });
+    await actAsKubelet(victim);
+    const running = await waitForStatus(victim, 'TestRun', (object) => (object.status?.timeline?.length ?? 0) > 0);
+    const victimSchema = databaseSchemaName(NS, victim, victimObject.metadata.uid!);
+    const victimChildren = await children(victim);
+    const uidsBefore = [victimChildren.testRuns, victimChildren.configMaps, victimChildren.deployments, victimChildren.services].flat().map((child) => `${child.kind}/${child.metadata.name}/${child.metadata.uid}`).sort();
+    const devicesBefore = await sql(`SELECT count(*)::int AS n FROM "${victimSchema}".device`);
+
+    // The attacker may write its own experiment's status subresource, and aims every field the operator reads at the victim.
+    const attacker = 'attacker';
+    const attackerObject = await create(attacker, { ...stagesSpec(), cleanup: 'always' });
+    await waitForPhase(attacker, 'Provisioning');
+    const victimTimeline = running.status!.timeline!;
+    const now = new Date().toISOString();
+    const forged = {
+      phase: 'Succeeded',
+      observedGeneration: 1,
+      runId: running.status!.runId!,
+      startTime: '2020-01-01T00:00:00Z',
+      completionTime: now,
+      databaseSchema: victimSchema,
+      timeline: [
+        ...victimTimeline.map((checkpoint) => ({ ...checkpoint })),
+        { unit: 7, kind: 'Job', name: `${victim}-api`, uid: victimChildren.deployments[0]!.metadata.uid, phases: { from: 0, to: 1 } },
+      ],
+      conditions: [{ type: 'Succeeded', status: 'True', reason: 'Forged', message: 'forged', lastTransitionTime: now, observedGeneration: 1 }],
+      summary: { verdict: 'forged', outcome: 'held' },
+      previousSummary: { runId: running.status!.runId!, generation: 0, phase: 'Succeeded', verdict: 'forged' },
+    };
+    await admin.mergePatch(RESOURCES.loadExperiments, NS, attacker, { status: forged }, 'status');
+    // The operator acts on it: a "finished" run with cleanup always is cleaned up, and then the attacker is deleted (finalizer).
+    await waitForStatus(attacker, 'its forged run cleaned up', (object) => condition(object, 'CleanedUp') !== undefined, 20_000);
+    await admin.request('DELETE', `/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments/${attacker}`);
+    await waitFor(`${attacker} deleted`, async () => !(await get(attacker).then(() => true, () => false)));
+
+    const after = await children(victim);
+    assert.deepEqual([after.testRuns, after.configMaps, after.deployments, after.services].flat().map((child) => `${child.kind}/${child.metadata.name}/${child.metadata.uid}`).sort(), uidsBefore, 'the victim\'s objects, same uids');
+    assert.deepEqual(await sql(`SELECT count(*)::int AS n FROM "${victimSchema}".device`), devicesBefore, 'its data');
+    assert.equal((await sql(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [victimSchema])).length, 1, 'its role');
+    const victimNow = await get(victim);
+    assert.equal(victimNow.status?.phase, 'Running');
+    assert.equal(victimNow.status?.runId, running.status!.runId);
+    // The attacker's own schema and role, derived from its own uid, are what went.
+    const attackerSchema = databaseSchemaName(NS, attacker, attackerObject.metadata.uid!);
+    assert.deepEqual(await sql(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [attackerSchema]), []);
+    await admin.request('DELETE', `/apis/loadlab.dev/v1alpha1/namespaces/${NS}/loadexperiments/${victim}`);
+    await waitFor(`${victim} deleted`, async () => !(await get(victim).then(() => true, () => false)));
+  });
+
   it('adopts the TestRun of an attempt whose status write was lost, instead of failing or creating a second one (test stands in for kubelet)', async () => {
     const name = 'lost-write';
     await create(name, stagesSpec());
