@@ -231,7 +231,8 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     assert.ok(result.harness.total < 10, `harness CPU ${result.harness.total.toFixed(1)} % of one core`);
     assert.ok(result.harness.parts.prometheus! > 0, 'the Prometheus process was measured');
     assert.match(output, /start-up to the first request: \d+\.\d s; harness CPU while the load ran: \d+\.\d % of one core/);
-    assert.equal(result.analysis.verdict.bottleneck, 'none');
+    // Its message carries the verdict and the stages, so that a run that broke here says why.
+    assert.equal(result.analysis.verdict.bottleneck, 'none', `${result.analysis.verdict.text} ${result.analysis.verdict.notes.join(' ')}\n${output.split('\n').slice(-40).join('\n')}`);
     assert.ok(Number.isFinite(result.startupMs), 'the start-up time was measured');
     const hold = result.analysis.stages.find((s) => s.kind === 'hold')!;
     assert.ok(Math.abs(hold.achievedRps! - 40) < 4, `served rate in the hold: ${hold.achievedRps}`);
