@@ -39,6 +39,10 @@ MONITORING_NS=monitoring
 SECRET=loadlab-database
 # The role the operator connects as (settings.ts DATABASE_SECRET.adminUser).
 DB_ADMIN=loadlab_admin
+# cdk8s/src/charts/operator.ts OPERATOR_APISERVER_POLICY, settings.ts PORTS (a test compares them).
+OPERATOR_APISERVER_POLICY=loadlab-operator-apiserver
+APISERVER_PORTS="443 6443"
+PROMETHEUS_PORT=9090
 
 usage() { printf 'usage: %s up|install|down [--provider=kind|local] [--dry-run]\n' "$0" >&2; exit 2; }
 command_name="${1:-}"
@@ -129,15 +133,91 @@ local_down() {
 }
 
 # --- loadlab into the provider's cluster -----------------------------------------------------------------
-# charts/loadlab/ as the local cluster runs it: every image the same, but the two that cannot exist
-# there (see the header).
-local_charts() {
+# charts/loadlab/ as one stream, as this provider runs it: on the local cluster every image the same
+# but the two that cannot exist there (see the header); on both, the chart's stand-in for the
+# operator's egress to the API server (its ports, any address) left out: control_plane_policies
+# names the cluster's own addresses instead, so no apply ever widens it, not even for a moment.
+chart_documents() {
   local f
   for f in charts/loadlab/*.yaml; do
     printf -- '---\n'
-    sed -E -e "s#(image: )timescale/timescaledb:[^[:space:]]+#\1$IMG_POSTGRES#" \
-      -e "s#(image: )quay\.io/prometheuscommunity/postgres-exporter:[^[:space:]]+#\1$IMG_POSTGRES_EXPORTER#" "$f"
-  done
+    if [ "$provider" = local ]; then
+      sed -E -e "s#(image: )timescale/timescaledb:[^[:space:]]+#\1$IMG_POSTGRES#" \
+        -e "s#(image: )quay\.io/prometheuscommunity/postgres-exporter:[^[:space:]]+#\1$IMG_POSTGRES_EXPORTER#" "$f"
+    else
+      cat "$f"
+    fi
+  done | awk -v name="$OPERATOR_APISERVER_POLICY" '
+    function flush() { if (!drop) printf "%s", doc; doc = ""; drop = 0 }
+    /^---$/ { flush(); doc = "---\n"; next }
+    { doc = doc $0 "\n"; if ($0 == "  name: " name) drop = 1 }
+    END { flush() }'
+}
+
+# The API server's addresses as pods reach it: the kubernetes Service's cluster IPs and its
+# endpoints (before and after kube-proxy's translation: where a NetworkPolicy plugin looks differs),
+# or LOADLAB_CONTROL_PLANE_CIDRS (comma-separated CIDRs) where the source of the API server's own
+# connections (its service proxy to Prometheus) is another address, e.g. behind a load balancer.
+control_plane_cidrs() {
+  local list
+  if [ -n "${LOADLAB_CONTROL_PLANE_CIDRS:-}" ]; then
+    list=${LOADLAB_CONTROL_PLANE_CIDRS//,/ }
+  elif [ "$dry" = 1 ]; then
+    printf '<the kubernetes Service and endpoint addresses>/32\n'
+    return
+  else
+    list="$("${K[@]}" -n default get service kubernetes -o jsonpath='{.spec.clusterIPs[*]}') $("${K[@]}" -n default get endpointslices -l kubernetes.io/service-name=kubernetes -o jsonpath='{.items[*].endpoints[*].addresses[*]}')"
+  fi
+  local entry
+  for entry in $list; do
+    case "$entry" in
+      */*) ;;
+      *:*) entry="$entry/128" ;;
+      *) entry="$entry/32" ;;
+    esac
+    [[ "$entry" =~ ^([0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9a-fA-F:]+/[0-9]{1,3})$ ]] ||
+      die "LOADLAB_CONTROL_PLANE_CIDRS: '$entry' is not a CIDR such as 10.0.0.1/32 or fd00::1/128"
+    printf '%s\n' "$entry"
+  done | sort -u
+}
+
+# The two policies only an installation can write: the operator's egress to the API server and
+# Prometheus' ingress from it (the service proxy `loadlab report` reads through), by address.
+control_plane_policies() {
+  local cidrs cidr port peers="" ports=""
+  cidrs=$(control_plane_cidrs) || exit 1
+  [ -n "$cidrs" ] || die "found no address of the API server (the kubernetes Service in default); set LOADLAB_CONTROL_PLANE_CIDRS"
+  for cidr in $cidrs; do peers+="        - ipBlock: {cidr: \"$cidr\"}"$'\n'; done
+  for port in $APISERVER_PORTS; do ports+="        - {protocol: TCP, port: $port}"$'\n'; done
+  cat <<EOF
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: $OPERATOR_APISERVER_POLICY
+  namespace: $SYSTEM_NS
+  labels: {app.kubernetes.io/part-of: loadlab, app.kubernetes.io/component: operator}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/component: operator}}
+  policyTypes: [Egress]
+  egress:
+    - to:
+${peers}      ports:
+${ports}---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: prometheus-from-control-plane
+  namespace: $MONITORING_NS
+  labels: {app.kubernetes.io/part-of: loadlab}
+spec:
+  podSelector: {matchLabels: {app.kubernetes.io/name: prometheus}}
+  policyTypes: [Ingress]
+  ingress:
+    - from:
+${peers}      ports:
+        - {protocol: TCP, port: $PROMETHEUS_PORT}
+EOF
 }
 
 install_loadlab() {
@@ -174,13 +254,17 @@ install_loadlab() {
   say "applying charts/ (CRD, operator, API defaults, TimescaleDB, monitoring, dashboards)"
   if [ "$provider" = local ]; then
     say "  with PostgreSQL ($IMG_POSTGRES) standing in for TimescaleDB and $IMG_POSTGRES_EXPORTER for the chart's postgres_exporter"
-    if [ "$dry" = 1 ]; then
-      run "${K[@]}" apply --server-side --force-conflicts -f - "<(charts/loadlab/ with those two images)"
-    else
-      local_charts | "${K[@]}" apply --server-side --force-conflicts -f -
-    fi
+  fi
+  local policies
+  policies=$(control_plane_policies) || exit 1
+  say "  the operator's egress to the API server and Prometheus' ingress from it: $(control_plane_cidrs | paste -sd' ')"
+  if [ "$dry" = 1 ]; then
+    run "${K[@]}" apply --server-side --force-conflicts -f - "<(charts/loadlab/ but $OPERATOR_APISERVER_POLICY, then:)"
+    printf '%s\n' "$policies"
   else
-    run "${K[@]}" apply --server-side --force-conflicts -f charts/loadlab/
+    { chart_documents; printf '%s\n' "$policies"; } | "${K[@]}" apply --server-side --force-conflicts -f -
+  fi
+  if [ "$provider" = kind ]; then
     # Restart the operator so it runs the image just loaded (the tag stays :dev).
     run "${K[@]}" -n "$SYSTEM_NS" rollout restart deployment/loadlab-operator
   fi

@@ -17,6 +17,8 @@ export const IMAGES = {
   api: 'loadlab/api:dev',
   timescaledb: 'timescale/timescaledb:2.23.0-pg17',
   postgresExporter: 'quay.io/prometheuscommunity/postgres-exporter:v0.17.1',
+  /** k6's runners: a release, not k6-operator's default (grafana/k6:latest, which moves). */
+  k6Runner: 'grafana/k6:1.7.1',
 } as const;
 
 export const NAMESPACES = {

@@ -10,6 +10,7 @@ import { buildTrafficPlan } from '@loadlab/operator/traffic';
 import { parse } from 'yaml';
 import { CHART_IDS, extraFiles } from '../src/app.js';
 import { EXPERIMENT_RELABELINGS, LOAD_GENERATOR_RELABELINGS } from '../src/charts/monitoring.js';
+import { OPERATOR_APISERVER_POLICY } from '../src/charts/operator.js';
 import { staleFiles } from '../src/main.js';
 import type { Manifest } from '../src/objects.js';
 import { DATABASE_SECRET, NAMESPACES } from '../src/settings.js';
@@ -114,6 +115,43 @@ describe('each chart', () => {
     assert.deepEqual(scrape?.from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NAMESPACES.monitoring } } }]);
   });
 
+  it('40-monitoring: the monitoring namespace denies ingress by default; from outside it only the operator and the load generators reach Prometheus', () => {
+    const policies = chart('40-monitoring').filter((m) => m.kind === 'NetworkPolicy');
+    for (const policy of policies) assert.equal(policy.metadata.namespace, NAMESPACES.monitoring);
+    type Peer = { namespaceSelector?: { matchLabels: Record<string, string> }; podSelector?: Selector };
+    type Selector = { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values: string[] }[] };
+    type Policy = { podSelector: Selector; policyTypes: string[]; ingress?: { from?: Peer[]; ports?: { port: number }[] }[] };
+    const spec = (name: string) => find(policies, 'NetworkPolicy', name).spec as Policy;
+    assert.deepEqual(spec('default-deny-ingress'), { podSelector: {}, policyTypes: ['Ingress'] });
+    // Every rule that admits a peer outside the namespace names who, or is one port no series is written to.
+    for (const policy of policies) {
+      for (const rule of (policy.spec as Policy).ingress ?? []) {
+        if (!rule.from) assert.deepEqual(rule.ports, [{ protocol: 'TCP', port: 10250 }], `${policy.metadata.name}: open to any address only on the webhook port`);
+        for (const peer of rule.from ?? []) assert.ok(peer.podSelector, `${policy.metadata.name}: ${JSON.stringify(peer)} selects pods`);
+      }
+    }
+    const prometheus = spec('prometheus');
+    const selects = (selector: Selector, labels: Record<string, string>) =>
+      Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
+      (selector.matchExpressions ?? []).every((e) => e.operator === 'In' && e.values.includes(labels[e.key] ?? ''));
+    const admits = (namespace: string, labels: Record<string, string>) =>
+      prometheus.ingress!.some((rule) => rule.from!.some((peer) => peer.namespaceSelector?.matchLabels['kubernetes.io/metadata.name'] === namespace && selects(peer.podSelector!, labels)));
+    const job = buildDriverJob(driverExperiment(), { runId: 'r1', image: 'x', plan: buildTrafficPlan(driverExperiment()), phaseRange: { from: 0, to: 1 }, tokenSecret: 'x'.repeat(32), metricsLingerS: 30 });
+    assert.ok(admits(NAMESPACES.experiments, job.spec.template.metadata!.labels!), 'a driver pod in the experiments namespace');
+    const operatorPod = (find(chart('10-operator'), 'Deployment', 'loadlab-operator').spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    assert.ok(admits(NAMESPACES.system, operatorPod), 'the operator');
+    assert.ok(!admits(NAMESPACES.experiments, { ...job.spec.template.metadata!.labels!, 'app.kubernetes.io/component': 'api' }), 'an API pod');
+    assert.ok(!admits('elsewhere', job.spec.template.metadata!.labels!), 'a pod labelled a generator in another namespace');
+    assert.deepEqual(prometheus.ingress!.flatMap((rule) => rule.ports), [{ protocol: 'TCP', port: 9090 }]);
+  });
+
+  it('10-operator: out to the API server on its ports only, in a policy of its own that cluster.sh install replaces by address', () => {
+    const policies = chart('10-operator').filter((m) => m.kind === 'NetworkPolicy');
+    const open = policies.filter((m) => (m.spec as { egress?: { to?: unknown }[] }).egress?.some((rule) => !rule.to));
+    assert.deepEqual(open.map((m) => m.metadata.name), [OPERATOR_APISERVER_POLICY]);
+    assert.deepEqual((open[0]!.spec as { egress: unknown[] }).egress, [{ ports: [{ protocol: 'TCP', port: 443 }, { protocol: 'TCP', port: 6443 }] }]);
+  });
+
   it('30-timescaledb: a StatefulSet on the timescale image with a PVC, settings, and postgres_exporter beside it', () => {
     const set = find(chart('30-timescaledb'), 'StatefulSet', 'timescaledb');
     const spec = set.spec as { volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[]; template: { spec: { containers: { name: string; image: string; args?: string[] }[] } } };
@@ -125,7 +163,7 @@ describe('each chart', () => {
   });
 
   it('40-monitoring: PodMonitors label series experiment=<namespace>/<pod label> and run=<pod label>', () => {
-    const monitors = chart('40-monitoring');
+    const monitors = chart('40-monitoring').filter((m) => m.kind === 'PodMonitor');
     assert.deepEqual(monitors.map((m) => m.metadata.name).sort(), ['loadlab-api', 'loadlab-load-generator', 'loadlab-operator', 'timescaledb']);
     // The loadlab engine's driver pods: the same labels, job="driver", their Job's metrics port.
     const drivers = find(monitors, 'PodMonitor', 'loadlab-load-generator').spec as { namespaceSelector: unknown; selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string; relabelings: unknown }[] };

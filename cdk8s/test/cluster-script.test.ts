@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { repoRoot } from '@loadlab/sandbox/control-plane';
-import { parse } from 'yaml';
-import { IMAGES, NODE_ROLE_LABEL, VERSIONS } from '../src/settings.js';
+import { parse, parseAllDocuments } from 'yaml';
+import { OPERATOR_APISERVER_POLICY } from '../src/charts/operator.js';
+import type { Manifest } from '../src/objects.js';
+import { IMAGES, NODE_ROLE_LABEL, PORTS, VERSIONS } from '../src/settings.js';
 
 /*
  * scripts/cluster.sh (npm run cluster:up / cluster:down) in its dry mode, and its refusal when the
@@ -17,6 +19,13 @@ import { IMAGES, NODE_ROLE_LABEL, VERSIONS } from '../src/settings.js';
 const root = repoRoot();
 const script = join(root, 'scripts', 'cluster.sh');
 const run = (args: string[], env: NodeJS.ProcessEnv = process.env) => spawnSync('bash', [script, ...args], { cwd: root, env, encoding: 'utf8' });
+
+/** Every object of charts/loadlab/. */
+function readChart(): Manifest[] {
+  const dir = join(root, 'charts', 'loadlab');
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((doc) => doc.toJS() as Manifest));
+}
+const spec = (m: Manifest) => m.spec as Record<string, unknown>;
 
 describe('scripts/cluster.sh', () => {
   it('up --dry-run prints every step with the pinned versions and the next commands', () => {
@@ -31,7 +40,7 @@ describe('scripts/cluster.sh', () => {
     assert.match(out, /kind load docker-image/);
     assert.match(out, /create secret generic loadlab-database --from-literal=password=<random> --from-literal=admin-password=<random> --from-literal=url=postgres:\/\/loadlab_admin:<random>@timescaledb\.loadlab-system\.svc:5432\/loadlab/, 'the passwords are never printed; the operator connects as loadlab_admin');
     assert.match(out, /exec -i timescaledb-0 -c timescaledb -- psql -U postgres -d loadlab -v ON_ERROR_STOP=1 <<< CREATE\/ALTER ROLE loadlab_admin LOGIN CREATEROLE NOSUPERUSER; GRANT CREATE ON DATABASE loadlab/);
-    assert.match(out, /apply --server-side --force-conflicts -f charts\/loadlab\//);
+    assert.match(out, /apply --server-side --force-conflicts -f - <\(charts\/loadlab\/ but loadlab-operator-apiserver, then:\)/);
     assert.match(out, /kubectl apply -f experiments\/seed-20k\.yaml/);
     assert.match(out, /port-forward svc\/monitoring-grafana 3000:80/);
   });
@@ -74,6 +83,32 @@ describe('scripts/cluster.sh', () => {
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
+  });
+
+  it("install names the control plane's addresses in the operator's egress and Prometheus' ingress, the chart's selectors and ports, in place of the chart's any-address stand-in", () => {
+    const result = run(['install', '--provider=local', '--dry-run'], { ...process.env, LOADLAB_CONTROL_PLANE_CIDRS: '10.243.0.1,fd00::1,10.96.0.0/24' });
+    assert.equal(result.status, 0, result.stderr);
+    const after = result.stdout.slice(result.stdout.indexOf('then:)') + 'then:)'.length);
+    const printed = after.slice(0, after.indexOf('\ncluster: '));
+    const policies = printed.split(/^---$/m).map((doc) => parse(doc) as Manifest | null).filter((doc): doc is Manifest => doc?.kind === 'NetworkPolicy');
+    const cidrs = ['10.243.0.1/32', '10.96.0.0/24', 'fd00::1/128'].sort();
+    const chart = readChart();
+    const stand_in = chart.find((m) => m.metadata.name === OPERATOR_APISERVER_POLICY)!;
+    const egress = policies.find((p) => p.metadata.name === OPERATOR_APISERVER_POLICY);
+    assert.ok(egress, 'the operator\'s egress policy, under the chart\'s name (so the apply replaces it)');
+    assert.equal(egress.metadata.namespace, stand_in.metadata.namespace);
+    assert.deepEqual(spec(egress).podSelector, spec(stand_in).podSelector);
+    assert.deepEqual(spec(egress).egress, [{ to: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: PORTS.apiserver.map((port) => ({ protocol: 'TCP', port })) }]);
+    const prometheus = chart.find((m) => m.metadata.name === 'prometheus' && m.kind === 'NetworkPolicy')!;
+    const ingress = policies.find((p) => p.metadata.name === 'prometheus-from-control-plane');
+    assert.ok(ingress);
+    assert.equal(ingress.metadata.namespace, prometheus.metadata.namespace);
+    assert.deepEqual(spec(ingress).podSelector, spec(prometheus).podSelector);
+    assert.deepEqual(spec(ingress).ingress, [{ from: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [{ protocol: 'TCP', port: PORTS.prometheus }] }]);
+
+    const bad = run(['install', '--provider=local', '--dry-run'], { ...process.env, LOADLAB_CONTROL_PLANE_CIDRS: '10.0.0.1,apiserver.example' });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /LOADLAB_CONTROL_PLANE_CIDRS: 'apiserver\.example\/32' is not a CIDR such as 10\.0\.0\.1\/32/);
   });
 
   it('rejects an unknown command with its usage', () => {

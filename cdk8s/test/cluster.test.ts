@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { dashboardQueries, experimentDashboard, interpolate } from '@loadlab/operator/dashboard';
 import { DATABASE_RESOURCE_SELECTOR } from '@loadlab/operator/names';
 import { parse } from 'yaml';
+import { OPERATOR_APISERVER_POLICY } from '../src/charts/operator.js';
 import { DATABASE_SECRET, NAMESPACES, NODE_ROLE_LABEL, PORTS } from '../src/settings.js';
 import { figure, installLoadlab, nodeVersion, root, startCluster, stopCluster, waitFor, type ClusterClient, type Condition, type List, type ObjectMeta } from './cluster-support.js';
 
@@ -323,7 +324,7 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
     }
   });
 
-  it('NetworkPolicies are enforced: a pod in another namespace cannot reach the database; the API can', { timeout: 4 * 60_000 }, async () => {
+  it("NetworkPolicies are enforced: a pod in another namespace cannot reach the database, the API can; only the operator and the experiments' load generators reach Prometheus", { timeout: 4 * 60_000 }, async () => {
     // Two clients side by side in a namespace of ours, on the load node (so across nodes to the
     // database on the sut node): the same pod but for the one label the database's policy admits
     // from any namespace (app.kubernetes.io/component=api). Only the policy tells them apart.
@@ -343,13 +344,26 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
         }],
       },
     });
-    await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [client('outsider', { app: 'outsider' }), client('api-labelled', { 'app.kubernetes.io/component': 'api' })] }) });
-    await kubectl(['-n', OUTSIDE, 'wait', '--for=condition=Ready', 'pod/outsider', 'pod/api-labelled', '--timeout=120s'], { timeoutMs: 130_000 });
+    const generatorLabels = { 'app.kubernetes.io/component': 'load-generator' };
+    await kubectl(['apply', '-f', '-'], {
+      stdin: JSON.stringify({
+        apiVersion: 'v1', kind: 'List',
+        items: [
+          client('outsider', { app: 'outsider' }), client('api-labelled', { 'app.kubernetes.io/component': 'api' }), client('generator-labelled', generatorLabels),
+          // The same labels in the experiments namespace: what the Prometheus policy admits.
+          { ...client('generator', generatorLabels), metadata: { name: 'generator', namespace: EXPERIMENTS, labels: generatorLabels } },
+        ],
+      }),
+    });
+    await kubectl(['-n', OUTSIDE, 'wait', '--for=condition=Ready', 'pod/outsider', 'pod/api-labelled', 'pod/generator-labelled', '--timeout=120s'], { timeoutMs: 130_000 });
+    await kubectl(['-n', EXPERIMENTS, 'wait', '--for=condition=Ready', 'pod/generator', '--timeout=120s'], { timeoutMs: 130_000 });
     const database = `timescaledb.${SYSTEM}.svc`;
+    const prometheus = `prometheus-operated.${NAMESPACES.monitoring}.svc`;
     // "connected", or the error code, within 3 s.
-    const connectScript = `const s=require("net").connect(${PORTS.postgres},"${database}");s.setTimeout(3000,()=>{console.log("timeout");process.exit(0)});` +
+    const connectScript = (host: string, port: number) => `const s=require("net").connect(${port},"${host}");s.setTimeout(3000,()=>{console.log("timeout");process.exit(0)});` +
       's.on("connect",()=>{console.log("connected");process.exit(0)});s.on("error",e=>{console.log(e.code);process.exit(0)})';
-    const connect = async (namespace: string, pod: string, container: string) => (await exec(namespace, pod, container, ['node', '-e', connectScript])).trim();
+    const connectTo = async (host: string, port: number, namespace: string, pod: string, container: string) => (await exec(namespace, pod, container, ['node', '-e', connectScript(host, port)])).trim();
+    const connect = (namespace: string, pod: string, container: string) => connectTo(database, PORTS.postgres, namespace, pod, container);
 
     // kube-router admits a new pod's address once it has seen the pod: the admitted client's
     // first attempts may still be refused.
@@ -363,6 +377,31 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
     const refusedAs = await connect(OUTSIDE, 'outsider', 'client');
     const labelledRefusedAs = await connect(OUTSIDE, 'api-labelled', 'client');
     console.log(`  to ${database}:${PORTS.postgres}: from ${OUTSIDE}/outsider "${refusedAs}", from ${OUTSIDE}/api-labelled "${labelledRefusedAs}", from ${EXPERIMENTS}/${apiPod} "connected"`);
+
+    // Prometheus (its remote-write receiver and its queries share the port): the operator and the
+    // load generators of the experiments namespace, no one else, not even a pod with a
+    // generator's labels in another namespace, nor the experiment's API.
+    const [operatorPod] = await pods(SYSTEM, 'app.kubernetes.io/component=operator');
+    const toPrometheus = (namespace: string, pod: string, container: string) => connectTo(prometheus, PORTS.prometheus, namespace, pod, container);
+    const fromGenerator = await waitFor('a load generator to reach Prometheus', 90_000, async () => ((await toPrometheus(EXPERIMENTS, 'generator', 'client')) === 'connected' ? 'connected' : undefined), 2_000);
+    assert.equal(fromGenerator, 'connected');
+    assert.equal(await toPrometheus(SYSTEM, operatorPod!.metadata.name, 'operator'), 'connected', 'the operator reaches Prometheus');
+    const refused: string[] = [];
+    for (const [namespace, pod, container] of [[OUTSIDE, 'outsider', 'client'], [OUTSIDE, 'generator-labelled', 'client'], [EXPERIMENTS, apiPod, 'api']] as const) {
+      const outcome = await toPrometheus(namespace, pod, container);
+      assert.notEqual(outcome, 'connected', `${namespace}/${pod} reaches Prometheus`);
+      refused.push(`from ${namespace}/${pod} "${outcome}"`);
+    }
+    console.log(`  to ${prometheus}:${PORTS.prometheus}: ${refused.join(', ')}, from ${EXPERIMENTS}/generator and the operator "connected"`);
+
+    // The operator's way out to the API server names its addresses, not any address.
+    const egress = await json<{ spec: { egress: { to?: { ipBlock?: { cidr: string } }[] }[] } }>(['-n', SYSTEM, 'get', 'networkpolicy', OPERATOR_APISERVER_POLICY]);
+    const cidrs = egress.spec.egress.flatMap((rule) => rule.to?.map((peer) => peer.ipBlock?.cidr) ?? ['any address']);
+    const endpoints = await json<{ items: { endpoints: { addresses: string[] }[] }[] }>(['-n', 'default', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=kubernetes']);
+    for (const address of endpoints.items.flatMap((slice) => slice.endpoints.flatMap((endpoint) => endpoint.addresses))) assert.ok(cidrs.includes(`${address}/32`), `${address} in ${cidrs.join(', ')}`);
+    assert.ok(!cidrs.includes('any address') && !cidrs.includes('0.0.0.0/0'), cidrs.join(', '));
+    console.log(`  the operator's egress to the API server: ${cidrs.join(', ')}`);
+    await kubectl(['-n', EXPERIMENTS, 'delete', 'pod', 'generator', '--wait=false']);
     await kubectl(['delete', 'namespace', OUTSIDE, '--wait=false']);
   });
 

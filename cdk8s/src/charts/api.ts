@@ -8,9 +8,10 @@ import { DEFAULTS_CONFIGMAP, operatorRbac } from './operator.js';
 /** k6's REST API on the runners: the starter and k6-operator call it to start and watch a test. */
 const K6_REST_PORT = 6565;
 const K6_OPERATOR_NAMESPACE = 'k6-operator-system';
-const component = (...names: string[]) => ({ matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: names }] });
+export const component = (...names: string[]) => ({ matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: names }] });
 const RUNNERS = ['load-generator'];
-const GENERATOR_PODS = ['load-generator', 'load-generator-initializer', 'load-generator-starter'];
+/** Every pod of a load generator: k6's runners, initializer and starter, and the loadlab engine's drivers. */
+export const GENERATOR_PODS = ['load-generator', 'load-generator-initializer', 'load-generator-starter'];
 
 /**
  * The API defaults the operator stamps out per experiment, and the namespace experiments run in.
@@ -31,6 +32,7 @@ export class ApiChart extends Chart {
         metadata: { name: DEFAULTS_CONFIGMAP, namespace: NAMESPACES.system, labels: { ...COMMON_LABELS } },
         data: {
           API_IMAGE: IMAGES.api,
+          K6_RUNNER_IMAGE: IMAGES.k6Runner,
           GENERATOR_PLACEMENT: JSON.stringify({ nodeSelector: onRole('load'), tolerations: tolerate('load') }),
         },
       },

@@ -2,8 +2,10 @@ import { DRIVER_METRICS_PORT_NAME } from '@loadlab/operator/driver-job';
 import { DRIVER_JOB } from '@loadlab/operator/names';
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
-import { add, COMMON_LABELS, type Manifest } from '../objects.js';
-import { ANALYSED_SCRAPE_INTERVAL_S, NAMESPACES, onRole, tolerate } from '../settings.js';
+import { add, COMMON_LABELS, inNamespace, type Manifest } from '../objects.js';
+import { ANALYSED_SCRAPE_INTERVAL_S, NAMESPACES, onRole, PORTS, tolerate } from '../settings.js';
+import { component, GENERATOR_PODS } from './api.js';
+import { OPERATOR_LABELS } from './operator.js';
 import { TIMESCALEDB_NAME } from './timescaledb.js';
 
 const POD_MONITOR = { apiVersion: 'monitoring.coreos.com/v1', kind: 'PodMonitor' } as const;
@@ -50,8 +52,53 @@ export const LOAD_GENERATOR_RELABELINGS = [
 export class MonitoringChart extends Chart {
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    add(this, ...podMonitors());
+    add(this, ...podMonitors(), ...monitoringPolicies());
   }
+}
+
+/** prometheus-operator's admission webhook (kube-prometheus-stack's default port): the API server calls it. */
+const PROMETHEUS_OPERATOR_WEBHOOK_PORT = 10250;
+
+/**
+ * Who may reach the monitoring namespace. Prometheus accepts remote write on the port it answers
+ * queries on, so whoever reaches it can forge the series a verdict is read from: from outside the
+ * namespace only the operator (queries) and the load generators (k6's remote write) may. Ingress
+ * only: Prometheus scrapes kubelets, nodes and the control plane at addresses only an installation
+ * knows, and nothing outside trusts what comes from it. The API server's service proxy (`loadlab
+ * report`) comes from the control plane's addresses: `cluster.sh install` adds a policy naming
+ * them (LOADLAB_CONTROL_PLANE_CIDRS overrides them).
+ */
+export function monitoringPolicies(): Manifest[] {
+  const namespace = NAMESPACES.monitoring;
+  const policy = (name: string, spec: Record<string, unknown>): Manifest => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace, labels: { ...COMMON_LABELS } },
+    spec,
+  });
+  return [
+    policy('default-deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] }),
+    // Grafana and Prometheus, Prometheus and its exporters, alerting: all the installation's own.
+    policy('monitoring-internal', { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: {} }] }] }),
+    policy('prometheus', {
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+      policyTypes: ['Ingress'],
+      ingress: [{
+        from: [
+          { ...inNamespace(NAMESPACES.system), podSelector: { matchLabels: { 'app.kubernetes.io/component': OPERATOR_LABELS['app.kubernetes.io/component'] } } },
+          { ...inNamespace(NAMESPACES.experiments), podSelector: component(...GENERATOR_PODS) },
+        ],
+        ports: [{ protocol: 'TCP', port: PORTS.prometheus }],
+      }],
+    }),
+    // The API server's address is the installation's: the port, from anywhere (a TLS webhook that
+    // validates rules; it serves no series).
+    policy('prometheus-operator-webhook', {
+      podSelector: {},
+      policyTypes: ['Ingress'],
+      ingress: [{ ports: [{ protocol: 'TCP', port: PROMETHEUS_OPERATOR_WEBHOOK_PORT }] }],
+    }),
+  ];
 }
 
 function podMonitors(): Manifest[] {

@@ -34,6 +34,7 @@ export class OperatorChart extends Chart {
       ...operatorRbac().filter((manifest) => manifest.metadata.namespace === namespace),
       operatorDeployment(namespace),
       operatorNetworkPolicy(namespace),
+      operatorApiserverPolicy(namespace),
     );
   }
 }
@@ -112,7 +113,7 @@ function operatorDeployment(namespace: string): Manifest {
   };
 }
 
-/** In: Prometheus scraping /metrics. Out: DNS, the API server, TimescaleDB, Prometheus. */
+/** In: Prometheus scraping /metrics. Out: DNS, TimescaleDB, Prometheus (the API server: below). */
 function operatorNetworkPolicy(namespace: string): Manifest {
   return {
     apiVersion: 'networking.k8s.io/v1',
@@ -124,11 +125,31 @@ function operatorNetworkPolicy(namespace: string): Manifest {
       ingress: [{ from: [inNamespace(NAMESPACES.monitoring)], ports: [{ protocol: 'TCP', port: PORTS.operatorMetrics }] }],
       egress: [
         DNS_EGRESS,
-        // The API server has no pod to select: its ports, anywhere.
-        { ports: PORTS.apiserver.map((port) => ({ protocol: 'TCP', port })) },
         { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'timescaledb' } } }], ports: [{ protocol: 'TCP', port: PORTS.postgres }] },
         { to: [inNamespace(NAMESPACES.monitoring)], ports: [{ protocol: 'TCP', port: PORTS.prometheus }] },
       ],
+    },
+  };
+}
+
+/** The NetworkPolicy `cluster.sh install` replaces with one naming the cluster's API server. */
+export const OPERATOR_APISERVER_POLICY = 'loadlab-operator-apiserver';
+
+/**
+ * Out: the API server. It has no pod to select and its addresses belong to the installation, so the
+ * chart allows its ports to any address; `cluster.sh install` applies, under the same name, a policy
+ * that names the addresses of the cluster's `kubernetes` Service and its endpoints instead
+ * (LOADLAB_CONTROL_PLANE_CIDRS overrides them). Kept apart so that replacing it leaves the rest alone.
+ */
+function operatorApiserverPolicy(namespace: string): Manifest {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: OPERATOR_APISERVER_POLICY, namespace, labels: { ...OPERATOR_LABELS } },
+    spec: {
+      podSelector: { matchLabels: { 'app.kubernetes.io/component': 'operator' } },
+      policyTypes: ['Egress'],
+      egress: [{ ports: PORTS.apiserver.map((port) => ({ protocol: 'TCP', port })) }],
     },
   };
 }
