@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what loadlab's tests and local mode need, idempotently; a second run takes seconds.
 #   - Debian packages: PostgreSQL (server binaries for throwaway test clusters), Prometheus and its
-#     exporters (local mode and the analysis tests), shellcheck (lint).
+#     exporters (local mode and the analysis tests), shellcheck (lint), Chromium (tests only: the
+#     reports checked in a real browser).
 #   - npm dependencies, including Node 24 from the npm package `node` (the machine's Node may be older).
 #   - for the tests only: the Kubernetes binaries and the local one-host cluster the tests run on
 #     (scripts/local-cluster/build.sh: kube-apiserver and etcd for the operator's tests, the rest of
@@ -29,6 +30,8 @@ command -v prometheus-postgres-exporter >/dev/null || need_pkgs+=(prometheus-pos
 command -v prometheus-node-exporter >/dev/null || need_pkgs+=(prometheus-node-exporter)
 command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
+# The tests open the HTML reports in a real browser (operator/test/report-browser.test.ts).
+[ "$for_tests" = 1 ] && { command -v chromium >/dev/null || need_pkgs+=(chromium); }
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "missing ${need_pkgs[*]} and no apt-get: install them with your package manager (PostgreSQL >= 15, Prometheus >= 2.42)"
   [ "$(id -u)" = 0 ] || die "missing ${need_pkgs[*]}: run 'sudo apt-get install -y ${need_pkgs[*]}' (or this script as root)"

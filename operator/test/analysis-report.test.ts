@@ -6,6 +6,7 @@ import { startFakePrometheus, type FakePrometheus } from './fixtures/analysis/fa
 import { searchTimeline, syntheticHandler } from './fixtures/analysis/synthetic-run.js';
 import { DEFAULT_THRESHOLDS, THRESHOLD_DOCS } from '../src/schema/thresholds.js';
 import { parseSeriesCsv } from './support/series-csv.js';
+import { latencySpectrum, timeCharts } from '../src/analysis/report/timeseries.js';
 
 /*
  * Report rendering smoke tests on a synthetic db-pool-bound run served by a fake Prometheus, and
@@ -55,6 +56,28 @@ describe('the HTML report', () => {
     assert.ok(html.includes('SLO p95 250 ms'), 'the SLO threshold is drawn');
     assert.ok(html.includes('db-pool: signals as % of their thresholds'));
     assert.ok(html.includes(result.verdict.text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')));
+  });
+
+  it('plots the run over time, with the judged windows shaded and the break marked, and the latency distribution at the break', () => {
+    const charts = timeCharts(result);
+    for (const id of ['rates', 'latency', 'errors', 'cpu', 'saturation', 'endpoint-rates', 'endpoint-latency']) {
+      const chart = charts.find((c) => c.id === id);
+      assert.ok(chart && chart.series.every((series) => series.points.length > 10), `${id}: ${JSON.stringify(chart?.series.map((s) => [s.name, s.points.length]))}`);
+    }
+    const { startUnixS, endUnixS } = result.settings;
+    for (const chart of charts) for (const series of chart.series) for (const [t] of series.points) assert.ok(t >= startUnixS - 1e-6 && t <= endUnixS + 1e-6, `${chart.id}/${series.name} at ${t}`);
+    // Offered grows step by step: the search's steps, as the timeline planned them.
+    const offered = charts.find((c) => c.id === 'rates')!.series.find((s) => s.name === 'offered')!.points;
+    assert.ok(offered.at(-1)![1] > 2 * offered[Math.floor(offered.length / 6)]![1], 'the offered rate rises over the run');
+    const spectrum = latencySpectrum(result)!;
+    assert.equal(spectrum.stage, result.breakingPoint.breaking!.name);
+    const values = spectrum.points.map(([, ms]) => ms);
+    assert.deepEqual(values, [...values].sort((a, b) => a - b), 'percentiles do not decrease');
+    const html = renderHtml(result);
+    assert.ok(html.includes('<h2>Over time</h2>'));
+    assert.ok(html.includes(`Latency distribution at ${spectrum.stage}`));
+    assert.ok(html.includes(`breaks: ${spectrum.stage}`), 'the break is marked on the time axis');
+    assert.ok((html.match(/class="band"/g)?.length ?? 0) >= result.stages.filter((s) => s.kind === 'hold').length, 'every judged window is shaded');
   });
 
   it('loads nothing from anywhere: no URL, script, external stylesheet or image', () => {

@@ -90,7 +90,12 @@ const INVALID: readonly { name: string; field: string; message: string; change: 
     change: (m) => (m.spec.generator = { tolerations: [{ key: 'loadlab.dev/role', value: 'load', effect: 'NoSchedule', tolerationSeconds: 30 }] }) },
   { name: 'stages that bring no device online', field: 'spec.load.stages', message: 'must bring at least one device online: every stage has devices: 0, so the plan offers no load',
     change: (m) => (m.spec.load.stages = [{ devices: 0, duration: '1m' }, { devices: 0, duration: '1m', shape: 'hold' }]) },
+  { name: 'replica counts out of order', field: 'spec.scaling.replicas', message: 'must list each replica count once, in ascending order, e.g. [1, 2, 4]',
+    change: (m) => (m.spec.scaling = { replicas: [2, 1, 4] }) },
+  { name: 'a replica count twice', field: 'spec.scaling.replicas', message: 'must list each replica count once, in ascending order, e.g. [1, 2, 4]',
+    change: (m) => (m.spec.scaling = { replicas: [1, 2, 2] }) },
   // OpenAPI checks, worded by the apiserver itself.
+  { name: 'a scaling study of one count', field: 'spec.scaling.replicas', message: 'should have at least 2 items', change: (m) => (m.spec.scaling = { replicas: [2] }) },
   { name: 'a negative CPU request', field: 'spec.target.resources.requests.cpu', message: 'should match', change: (m) => (m.spec.target = { resources: { requests: { cpu: '-1' } } }) },
   { name: 'a nodeSelector of 21 labels', field: 'spec.generator.nodeSelector', message: 'must have at most 20 items',
     change: (m) => (m.spec.generator = { nodeSelector: Object.fromEntries(Array.from({ length: 21 }, (_, index) => [`l${index}`, 'x'])) }) },

@@ -239,8 +239,19 @@ describe("the installation's policy (policy.ts): refused before anything is crea
     for (const file of readdirSync(EXPERIMENTS).filter((name) => name.endsWith('.yaml'))) {
       const parsed = parseExperiment(readFileSync(join(EXPERIMENTS, file), 'utf8'), file);
       assert.ok(parsed.ok, file);
-      if (parsed.ok) assert.deepEqual(policyProblems(parsed.experiment, buildTrafficPlan(parsed.experiment), DEFAULT_POLICY), [], file);
+      if (!parsed.ok) continue;
+      const problems = policyProblems(parsed.experiment, buildTrafficPlan(parsed.experiment), DEFAULT_POLICY);
+      // A scaling study runs in local mode only, for now: the operator says so.
+      if (parsed.experiment.spec.scaling) assert.deepEqual(problems.map((p) => p.split(':')[0]), ['spec.scaling'], file);
+      else assert.deepEqual(problems, [], file);
     }
+  });
+
+  it('refuses a scaling study (local mode only, for now), and budgets its connections at its largest replica count', () => {
+    const [problem, ...rest] = refusals({ scaling: { replicas: [1, 2, 4] } });
+    assert.match(problem!, /^spec\.scaling: the operator does not run scaling studies yet; run this experiment with `loadlab run`/);
+    assert.deepEqual(rest, []);
+    assert.equal(experimentConnectionLimit(experiment({ scaling: { replicas: [1, 4] }, target: { dbPoolSize: 10 } })), experimentConnectionLimit(experiment({ target: { replicas: 4, dbPoolSize: 10 } })));
   });
 
   it('gives an experiment\'s role the connections of its pools and readiness probes, a rolling update\'s extra pods and the operator\'s, and refuses more than the installation allows', () => {

@@ -12,6 +12,7 @@ export * from './summary.js';
 export * from './errors.js';
 export * from './timeline.js';
 export * from './usl.js';
+export * from './scaling.js';
 export * from './verdict.js';
 export * from './report/index.js';
 export * from './compare/index.js';

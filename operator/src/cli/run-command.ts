@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { MissingBinaryError } from '../local/binaries.js';
-import { InvalidInputError, runLocal } from '../local/local-run.js';
+import { InvalidInputError, readExperiment, runLocal, type LocalRunOptions } from '../local/local-run.js';
+import { runScalingStudy } from '../local/scaling-run.js';
 import { DEFAULT_POLICY, DEFAULT_POLICY_NOTE, loadProblems } from '../controller/policy.js';
 import { EXIT, type Io } from './io.js';
 import { sloGate } from '../analysis/slo-gate.js';
@@ -14,6 +15,11 @@ postgres_exporter and node_exporter when installed, a Prometheus that scrapes th
 local load driver (in this process). Then it analyses the run from Prometheus, prints the summary
 and writes the report. Everything it started is stopped when it ends, Ctrl-C included.
 
+With spec.scaling (a scaling study) it does all of that once per replica count, in order, each
+run's report under <out>/replicas-<n>/, then fits the Universal Scalability Law to the capacities
+and writes scaling.html, scaling.md and scaling.json in <out> (default
+loadlab-runs/<name>-scaling-<time>).
+
 Options:
   --out DIR              where the report goes (default loadlab-runs/<name>-<time>)
   --scrape-interval S    Prometheus scrape interval in seconds (default 2)
@@ -22,6 +28,10 @@ Options:
                          others: what to try when the verdict is host-cpu (needs taskset)
   --min-devices N        for a search: the SLO gate fails (exit 99) when the fleet the API held
                          is below N devices (overrides spec.slo.minDevices)
+  --ui                   a live page on 127.0.0.1 (its address printed): the run's charts over
+                         time and a per-endpoint table, updated every 2 s; it stops with the run
+  --ui-port PORT         the live page on this port (implies --ui; the same address for every run
+                         of a scaling study)
   -h, --help             this help
 
 Environment:
@@ -35,7 +45,8 @@ Exit status (the SLO gate, k6's convention for a failed threshold):
   0    the SLO was met: every judged stage held; for a search, the fleet it held is at least
        --min-devices (or spec.slo.minDevices; with neither, any breaking point passes). Also 0
        when nothing could be judged (the output says so)
-  99   the SLO broke: a stage broke it, or a search held less than its floor
+  99   the SLO broke: a stage broke it, or a search held less than its floor (not for a scaling
+       study: each count is pushed until it breaks; the study is its result)
   1    it could not run; 2 invalid input; 130 interrupted`;
 
 export async function run(args: readonly string[], io: Io): Promise<number> {
@@ -44,7 +55,7 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: { out: { type: 'string' }, 'scrape-interval': { type: 'string' }, 'api-cpus': { type: 'string' }, 'min-devices': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { out: { type: 'string' }, 'scrape-interval': { type: 'string' }, 'api-cpus': { type: 'string' }, 'min-devices': { type: 'string' }, ui: { type: 'boolean' }, 'ui-port': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     io.stderr(`loadlab run: ${(error as Error).message}\n\n${RUN_USAGE}\n`);
@@ -71,6 +82,13 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
     io.stderr('loadlab run: --min-devices must be a whole number of devices, at least 1\n');
     return EXIT.invalid;
   }
+  const uiPortText = parsed.values['ui-port'];
+  const uiPort = uiPortText === undefined ? undefined : Number(uiPortText);
+  if (uiPort !== undefined && !(Number.isInteger(uiPort) && uiPort >= 1 && uiPort <= 65535)) {
+    io.stderr('loadlab run: --ui-port must be a TCP port from 1 to 65535\n');
+    return EXIT.invalid;
+  }
+  const ui = parsed.values.ui || uiPort !== undefined ? (uiPort !== undefined ? { port: uiPort } : {}) : undefined;
   let apiCpus: number[] | undefined;
   try {
     apiCpus = parsed.values['api-cpus'] === undefined ? undefined : splitCpus(parseCpuList(parsed.values['api-cpus'])).api;
@@ -90,18 +108,26 @@ export async function run(args: readonly string[], io: Io): Promise<number> {
   for (const name of signals) process.on(name, onSignal);
   try {
     const { DATABASE_URL: databaseUrl, PROMETHEUS_URL: prometheusUrl } = io.env;
-    const result = await runLocal({
+    const experiment = await readExperiment(file);
+    const options: LocalRunOptions = {
       file,
-      refuse: (experiment, plan) => loadProblems(experiment, plan, DEFAULT_POLICY).map((problem) => `${problem} (${DEFAULT_POLICY_NOTE})`),
+      experiment,
+      refuse: (checked, plan) => loadProblems(checked, plan, DEFAULT_POLICY).map((problem) => `${problem} (${DEFAULT_POLICY_NOTE})`),
       ...(parsed.values.out ? { outDir: parsed.values.out } : {}),
       ...(databaseUrl ? { databaseUrl } : {}),
       ...(prometheusUrl ? { prometheusUrl } : {}),
       ...(scrapeIntervalS !== undefined ? { scrapeIntervalS } : {}),
       ...(apiCpus ? { apiCpus } : {}),
+      ...(ui ? { ui } : {}),
       signal: abort.signal,
-    });
+    };
+    if (experiment.spec.scaling) {
+      // A study, not a gate: each count is expected to break somewhere; where is the result.
+      await runScalingStudy(experiment, options);
+      return abort.signal.aborted ? 130 : EXIT.ok;
+    }
+    const { analysis } = await runLocal(options);
     if (abort.signal.aborted) return 130;
-    const { experiment, analysis } = result;
     const gate = sloGate(analysis.breakingPoint, experiment.spec.load.search ? 'search' : 'stages', minDevices ?? experiment.spec.slo.minDevices);
     io.stdout(`slo: ${gate.outcome === 'met' ? 'MET' : gate.outcome === 'broken' ? 'BROKEN' : 'NOT JUDGED'}: ${gate.message}\n`);
     return gate.outcome === 'broken' ? EXIT.sloBroken : EXIT.ok;

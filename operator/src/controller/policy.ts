@@ -2,6 +2,7 @@ import type { LoadExperiment } from '../schema/load-experiment.js';
 import type { TrafficPlan } from '../traffic/plan.js';
 import { durationMs } from '../schema/duration.js';
 import type { Toleration } from '../schema/pod-fields.js';
+import { replicaCounts } from '../schema/spec.js';
 import { apiImage, PLACEHOLDER_IMAGE } from './builders.js';
 
 /*
@@ -60,7 +61,8 @@ const CONTROL_CONNECTIONS = 1;
  * the shared database's every connection whatever its pods do.
  */
 export function experimentConnectionLimit(experiment: LoadExperiment): number {
-  const { replicas, dbPoolSize } = experiment.spec.target;
+  const { dbPoolSize } = experiment.spec.target;
+  const replicas = Math.max(...replicaCounts(experiment.spec));
   return (replicas + Math.ceil(replicas / 4)) * (dbPoolSize + CONTROL_CONNECTIONS) + OPERATOR_CONNECTIONS;
 }
 
@@ -132,6 +134,9 @@ function normalToleration(toleration: Toleration): Record<string, unknown> {
 /** What only a cluster runs: the API's image and where the generator pods may go. */
 export function clusterProblems(experiment: LoadExperiment, policy: Policy): string[] {
   const problems: string[] = [];
+  if (experiment.spec.scaling) {
+    problems.push('spec.scaling: the operator does not run scaling studies yet; run this experiment with `loadlab run` (local mode), or set spec.target.replicas and apply one experiment per count');
+  }
   const image = apiImage(experiment, policy.apiImage);
   const allowed = allowedApiImages(policy);
   if (!imageAllowed(image, allowed)) {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +60,10 @@ export class Lifeline {
     const reclaimed = await reclaimLeftovers();
     const dir = leftoversDir();
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const lifeline = new Lifeline(join(dir, `${process.pid}.json`));
+    // One file per run, not per process: a scaling study runs one after another in this process,
+    // and the last run's watchdog, reading its list when that run's pipe closes, must not find
+    // the next run's there (it did: it removed the next run's new database directory).
+    const lifeline = new Lifeline(join(dir, `${process.pid}-${randomBytes(4).toString('hex')}.json`));
     lifeline.save();
     // Detached: a terminal's SIGHUP or SIGINT for the run's process group does not reach it. Its
     // stdin is the pipe; stdout and stderr go nowhere (it has nothing to say to a terminal that may be gone).

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { RetryableError } from '../analysis/prometheus-client.js';
-import { analyzeRun, stagesTable, evidenceTable, textTable, timelineFromRun, writeReportFiles, type AnalysisResult } from '../analysis/index.js';
+import { analyzeRun, defaultRateWindowS, stagesTable, evidenceTable, textTable, timelineFromRun, toSlo, writeReportFiles, type AnalysisResult } from '../analysis/index.js';
 import { runDriver, type DriverResult, type ProgressSnapshot } from '../driver/index.js';
 import { parseExperiment, formatErrors, type LoadExperiment } from '../schema/index.js';
 import { buildTrafficPlan, type TrafficPlan } from '../traffic/index.js';
@@ -21,6 +21,7 @@ import { afterSearchStep, stepOutcome, type StepOutcome } from '../traffic/searc
 import { DRIVER_JOB, promString } from '../contract/names.js';
 import { formatCpuList, pinProcess, splitCpus } from './cpu-affinity.js';
 import { ProcessCpuExporter } from './process-cpu.js';
+import { LiveView } from './live-view.js';
 import { listeningPid } from '@loadlab/sandbox/procstat';
 
 /** Bad input: the message is for the person who wrote the file; exit code 2. */
@@ -28,6 +29,10 @@ export class InvalidInputError extends Error {}
 
 export interface LocalRunOptions {
   file: string;
+  /** The experiment in `file`, when the caller has read it already. */
+  experiment?: LoadExperiment;
+  /** Run at this many API processes instead of spec.target.replicas (a scaling study's count). */
+  replicas?: number;
   /** Why the experiment must not run (the CLI passes a default installation's policy); refused before anything starts. */
   refuse?: (experiment: LoadExperiment, plan: TrafficPlan) => string[];
   /** Where the report goes; default loadlab-runs/<name>-<time> under the working directory. */
@@ -49,8 +54,13 @@ export interface LocalRunOptions {
    * it will query: lets tests break that Prometheus at that moment.
    */
   beforeAnalysis?: (live: { prometheusUrl: string; prometheusPid: number | undefined }) => Promise<void>;
+  /**
+   * `--ui`: a live page on 127.0.0.1 (its address printed) with the charts over time, while the
+   * run goes; `onLiveView` is told its address (tests open it).
+   */
+  ui?: { port?: number; onLiveView?: (view: LiveView) => void };
   /** Called after the analysis, before anything is stopped: lets tests cross-check the live components. */
-  inspect?: (live: { prometheusUrl: string; apiUrls: string[]; databaseUrl: string; runId: string }) => Promise<void>;
+  inspect?: (live: { prometheusUrl: string; apiUrls: string[]; databaseUrl: string; runId: string; analysis: AnalysisResult }) => Promise<void>;
 }
 
 export interface LocalRunResult {
@@ -76,7 +86,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const started = Date.now();
   const out = options.out ?? process.stdout;
   const say = (line: string) => out.write(`${line}\n`);
-  const experiment = await readExperiment(options.file);
+  const read = options.experiment ?? (await readExperiment(options.file));
+  const experiment = options.replicas === undefined ? read : { ...read, spec: { ...read.spec, target: { ...read.spec.target, replicas: options.replicas } } };
   const plan = buildTrafficPlan(experiment);
   const refused = options.refuse?.(experiment, plan) ?? [];
   if (refused.length > 0) throw new InvalidInputError(`${options.file}: ${refused.join('\n')}`);
@@ -162,6 +173,22 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     const prometheusUrl = remote?.queryUrl ?? prometheus.url;
     say(remote ? `prometheus: ${prometheusUrl} (PROMETHEUS_URL; a local agent scrapes every ${scrapeIntervalS} s and remote-writes there)` : `prometheus: ${prometheusUrl} (scraping every ${scrapeIntervalS} s)`);
 
+    // --- the live view (--ui) ---
+    let latest: ProgressSnapshot | undefined;
+    const selector = `experiment="${promString(experimentLabel)}",run="${promString(runId)}"`;
+    let live: LiveView | undefined;
+    if (options.ui) {
+      live = await LiveView.start({
+        title: `loadlab run ${name} (live)`, prometheusUrl, selector, stepS: scrapeIntervalS, rateWindowS: defaultRateWindowS(scrapeIntervalS, scrapeIntervalS),
+        slo: toSlo(experiment.spec.slo), progress: () => (latest ? { snapshot: latest, phase: phaseName(latest.phase) } : undefined),
+        ...(options.ui.port !== undefined ? { port: options.ui.port } : {}),
+      });
+      const view = live;
+      cleanup.push(() => view.stop());
+      say(`live view: ${view.url} (until the run ends)`);
+      options.ui.onLiveView?.(view);
+    }
+
     // --- the load ---
     const phaseName = (phase: number) => {
       const p = plan.phases[phase];
@@ -187,11 +214,16 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         // The driver keeps its metrics up a little after each run, for Prometheus' last scrape (the
         // next step of a search takes the port over).
         metricsLingerMs: (scrapeIntervalS * 6 + 5) * 1000,
-        onReady: () => (startupMs ??= Date.now() - started),
-        onProgress: (s: ProgressSnapshot) => view.update({ ...s, elapsedS: plan.phases[phaseRange.from]!.startS + s.elapsedS }),
+        onReady: () => {
+          startupMs ??= Date.now() - started;
+          live?.loadStarted(Date.now() / 1000);
+        },
+        onProgress: (s: ProgressSnapshot) => {
+          latest = { ...s, elapsedS: plan.phases[phaseRange.from]!.startS + s.elapsedS };
+          view.update(latest);
+        },
         ...(options.signal ? { signal: options.signal } : {}),
       });
-    const selector = `experiment="${promString(experimentLabel)}",run="${promString(runId)}"`;
     const results: DriverResult[] = [];
     // The analysis over what has run so far, once Prometheus has the last run's final counts.
     const analyse = async () => {
@@ -250,8 +282,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       say('analysing the run from Prometheus ...');
       analysis = await analyse();
     }
-    await options.inspect?.({ prometheusUrl, apiUrls: apis.map((a) => a.url), databaseUrl, runId });
+    await options.inspect?.({ prometheusUrl, apiUrls: apis.map((a) => a.url), databaseUrl, runId, analysis });
     await writeReport(outDir, experiment, analysis, results, runId);
+    if (live) await live.finish(`The run ended. ${analysis.verdict.text} Report: ${join(outDir, 'report.html')}`);
     printSummary(say, analysis, results, outDir, harnessCpu, startupMs);
     return { experiment, driver: results, analysis, outDir, startupMs: startupMs ?? NaN, runId, harness: harnessCpu };
   } finally {
@@ -347,7 +380,7 @@ export async function searchStepByStep(
   }
 }
 
-async function readExperiment(file: string): Promise<LoadExperiment> {
+export async function readExperiment(file: string): Promise<LoadExperiment> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -294,7 +294,7 @@ const imageRule = imageReferenceRule('spec.target.image');
 
 export const targetSchema = z
   .strictObject({
-    replicas: wholeNumber(1, 100).describe('How many API replicas serve the load.').default(1),
+    replicas: wholeNumber(1, 100).describe('How many API replicas serve the load (with spec.scaling: its counts, one run each, instead).').default(1),
     resources: resources('each API replica', RESOURCES_RULES.target).optional(),
     dbPoolSize: wholeNumber(1, 1000).describe('Database connections per replica (the API\'s DB_POOL_SIZE).').default(10),
     image: enforce(
@@ -323,6 +323,42 @@ export const targetSchema = z
     ).optional(),
   })
   .describe('The system under test: the API deployment this experiment provisions.');
+
+// -------------------------------------------------------------------------------------- scaling
+
+/** Most replica counts a scaling study runs: each is a whole run of the load. */
+export const MAX_SCALING_COUNTS = 8;
+
+const scalingRules = {
+  ascending: {
+    path: 'spec.scaling.replicas',
+    cel: 'self.isSorted() && self.all(n, self.exists_one(m, m == n))',
+    message: 'must list each replica count once, in ascending order, e.g. [1, 2, 4]',
+    check: (self: readonly number[]) => self.every((n, i) => i === 0 || n > self[i - 1]!),
+  } satisfies Rule<readonly number[]>,
+};
+
+export const scalingSchema = z
+  .strictObject({
+    replicas: enforce(
+      z
+        .array(wholeNumber(1, 100), { error: 'must be a list of replica counts, e.g. [1, 2, 4]' })
+        .min(2, 'must list at least 2 replica counts (3 or more for a Universal Scalability Law fit)')
+        .max(MAX_SCALING_COUNTS, `must list at most ${MAX_SCALING_COUNTS} replica counts`)
+        .describe('The replica counts to run the load at, ascending, e.g. [1, 2, 4]: three or more give a Universal Scalability Law fit.'),
+      [scalingRules.ascending],
+    ),
+  })
+  .describe(
+    'A scaling study: the whole load (stages or search) runs once per replica count, in order, with the database ' +
+      'prepared as for any run before each; the capacity at each count (the most any judged stage served) is fitted with the ' +
+      'Universal Scalability Law. spec.timeout bounds each run. Local mode (loadlab run) only, for now.',
+  );
+
+/** The replica counts an experiment runs at: its scaling study's, or target.replicas. */
+export function replicaCounts(spec: { target: { replicas: number }; scaling?: { replicas: readonly number[] } | undefined }): readonly number[] {
+  return spec.scaling?.replicas ?? [spec.target.replicas];
+}
 
 // ------------------------------------------------------------------------ database, generator
 
@@ -501,6 +537,7 @@ export const loadExperimentSpecSchema = enforce(
       load: loadSchema,
       slo: sloSchema.prefault({}),
       target: targetSchema.prefault({}),
+      scaling: scalingSchema.optional(),
       database: databaseSchema.prefault({}),
       generator: generatorSchema.prefault({}),
       analysis: analysisSchema.optional(),
@@ -536,5 +573,6 @@ export const SPEC_RULES: readonly Rule<never>[] = [
   ...Object.values(baselineRules),
   baselineChoice,
   ...Object.values(envRules),
+  ...Object.values(scalingRules),
   ...Object.values(specRules),
 ] as readonly Rule<never>[];

@@ -18,7 +18,7 @@ export function renderMarkdown(result: AnalysisResult, options: { title?: string
   ];
   const push = (heading: string, content: Table) => {
     if (content.rows.length === 0) return;
-    lines.push(`## ${heading}`, '', ...table(content), '');
+    lines.push(`## ${heading}`, '', ...markdownTable(content), '');
   };
   push('Evidence', evidenceTable(result));
   push(`USE at ${result.stages.find((stage) => stage.index === verdict.stageIndex)?.name ?? 'the last stage'}`, useTable(verdict.use));
@@ -34,7 +34,7 @@ export function renderMarkdown(result: AnalysisResult, options: { title?: string
   return lines.join('\n');
 }
 
-function table(content: Table): string[] {
+export function markdownTable(content: Table): string[] {
   const highlight = new Set(content.highlight ?? []);
   const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   return [

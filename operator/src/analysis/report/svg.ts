@@ -8,6 +8,8 @@ export interface ChartSeries {
   points: readonly (readonly [number, number])[];
   color: string;
   dashed?: boolean;
+  /** false: the line alone, no dot per point (a fitted curve). */
+  dots?: boolean;
 }
 
 export interface ChartMarker {
@@ -24,6 +26,13 @@ export interface ChartLine {
   color: string;
 }
 
+export interface ChartBand {
+  /** A shaded span of x (e.g. a stage's steady window), labelled at the top. */
+  from: number;
+  to: number;
+  label: string;
+}
+
 export interface LineChartOptions {
   title: string;
   xLabel: string;
@@ -31,6 +40,9 @@ export interface LineChartOptions {
   series: readonly ChartSeries[];
   markers?: readonly ChartMarker[];
   lines?: readonly ChartLine[];
+  bands?: readonly ChartBand[];
+  /** A dot (with its value as a tooltip) at every point: default true; off for long time series. */
+  dots?: boolean;
   width?: number;
   height?: number;
   formatX?: (value: number) => string;
@@ -90,6 +102,12 @@ export function lineChart(options: LineChartOptions): string {
   for (const tick of xTicks) {
     parts.push(`<text x="${r(sx(tick))}" y="${MARGIN.top + plotH + 16}" text-anchor="middle" class="tick">${escapeXml(formatX(tick))}</text>`);
   }
+  for (const band of options.bands ?? []) {
+    const [left, right] = [sx(Math.max(band.from, x0)), sx(Math.min(band.to, x1))];
+    if (right <= left) continue;
+    parts.push(`<rect x="${r(left)}" y="${MARGIN.top}" width="${r(right - left)}" height="${plotH}" class="band"><title>${escapeXml(band.label)}</title></rect>`);
+    if (right - left >= 6 * band.label.length) parts.push(`<text x="${r((left + right) / 2)}" y="${MARGIN.top + plotH - 4}" text-anchor="middle" class="band-label">${escapeXml(band.label)}</text>`);
+  }
   parts.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" class="frame"/>`);
   parts.push(`<text x="${MARGIN.left + plotW / 2}" y="${height - 6}" text-anchor="middle" class="axis">${escapeXml(options.xLabel)}</text>`);
   parts.push(`<text transform="translate(14 ${MARGIN.top + plotH / 2}) rotate(-90)" text-anchor="middle" class="axis">${escapeXml(options.yLabel)}</text>`);
@@ -107,7 +125,7 @@ export function lineChart(options: LineChartOptions): string {
     if (valid.length === 0) continue;
     const path = valid.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${r(sx(x))} ${r(sy(y))}`).join(' ');
     parts.push(`<path d="${path}" fill="none" stroke="${series.color}" stroke-width="2"${series.dashed ? ' stroke-dasharray="5 3"' : ''}><title>${escapeXml(series.name)}</title></path>`);
-    for (const [x, y] of valid) {
+    for (const [x, y] of options.dots === false || series.dots === false ? [] : valid) {
       parts.push(`<circle cx="${r(sx(x))}" cy="${r(sy(y))}" r="3" fill="${series.color}"><title>${escapeXml(`${series.name}: ${formatY(y)} at ${formatX(x)}`)}</title></circle>`);
     }
   }
