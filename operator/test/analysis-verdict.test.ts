@@ -87,6 +87,16 @@ describe('the bottleneck verdict (USE method)', () => {
       bottleneck: 'api-cpu', evidence: 'api_cpu.mean',
     },
     {
+      name: 'drops while CPU-bound replicas share a machine they fill, each under a core, waiting for a CPU: api-cpu',
+      specs: [ok(1000), broken(2000, { generator_dropped_fraction: 0.3, 'api_cpu.mean': 0.6, api_cpu_demand: 1.2, 'api_cpu_wait.mean': 0.3 })],
+      bottleneck: 'api-cpu', evidence: 'api_cpu_demand',
+    },
+    {
+      name: 'drops with an idle API whose demand only the shortfall inflates: load-generator',
+      specs: [ok(1000), broken(2000, { generator_dropped_fraction: 0.8, 'api_cpu.mean': 0.2, api_cpu_demand: 1.0, 'api_cpu_wait.mean': 0.01 })],
+      bottleneck: 'load-generator', evidence: 'generator_dropped_fraction',
+    },
+    {
       name: 'a driver at a full core: load-generator',
       specs: [ok(1000), broken(2000, { 'generator_cpu.mean': 0.97 })],
       bottleneck: 'load-generator', evidence: 'generator_cpu.mean',

@@ -6,19 +6,23 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { runLocal } from '../src/local/local-run.js';
 import type { LiveView } from '../src/local/live-view.js';
+import { timeCharts } from '../src/analysis/report/timeseries.js';
+import type { Sample } from '../src/analysis/index.js';
 
 /**
  * `loadlab run --ui` for real: a short local run (real PostgreSQL, API, Prometheus, driver) whose
  * live page is open in Debian's Chromium (headless, playwright-core) while the run goes. The page
  * must fill with charts from the run's Prometheus, be updated several times, show no console error
  * nor ask anything of anywhere but the live view, and say when the run ended. The screenshot is
- * kept in the test's temp folder (printed).
+ * kept in the test's temp folder (printed). The same run's report: its charts over time hold the
+ * values the run's Prometheus gives for the same range queries (its own, not PROMETHEUS_URL's: a
+ * remote one killed and restarted, as in local-run.test.ts, can gain samples after the analysis).
  */
 
 const CHROMIUM = process.env.LOADLAB_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-describe('loadlab run --ui: the live page in a real browser during a real run', { timeout: 5 * 60_000 }, () => {
+describe('loadlab run --ui: the live page in a real browser during a real run, and the report\'s time series against Prometheus', { timeout: 5 * 60_000 }, () => {
   let browser: Browser;
   let dir: string;
   before(async () => {
@@ -64,12 +68,49 @@ describe('loadlab run --ui: the live page in a real browser during a real run', 
       }
     };
     let view: LiveView | undefined;
+    const agreement: { what: string; plotted: Sample[]; direct: Sample[] }[] = [];
     const result = await runLocal({
       file,
       outDir: join(dir, 'out'),
       out: { write: (text: string) => (output += text) },
       ui: { onLiveView: (v) => { view = v; watching = watch(v); } },
+      // The report's charts over time are the range queries' own points: asked of the run's
+      // Prometheus directly, over the analysis' window, step and rate window, they give the same
+      // values at every timestamp.
+      inspect: async ({ prometheusUrl, runId, analysis }) => {
+        const { startUnixS, endUnixS, stepS, rateWindowS } = analysis.settings;
+        const sel = `experiment="default/live",run="${runId}"`;
+        const w = `${rateWindowS}s`;
+        const range = async (query: string): Promise<Sample[]> => {
+          const params = new URLSearchParams({ query, start: String(startUnixS), end: String(endUnixS), step: String(stepS) });
+          const body = (await (await fetch(`${prometheusUrl}/api/v1/query_range?${params}`)).json()) as { status: string; error?: string; data?: { result: { values: [number, string][] }[] } };
+          assert.equal(body.status, 'success', `${query}: ${body.error}`);
+          return (body.data?.result[0]?.values ?? []).map(([t, v]) => [Number(t), Number(v)]);
+        };
+        const charts = timeCharts(analysis);
+        const plotted = (chart: string, series: string) => charts.find((c) => c.id === chart)?.series.find((s) => s.name === series)?.points ?? [];
+        agreement.push(
+          { what: 'offered', plotted: plotted('rates', 'offered'), direct: await range(`sum(rate(loadlab_driver_requests_offered_total{${sel}}[${w}]))`) },
+          { what: 'served OK', plotted: plotted('rates', 'served OK (client)'), direct: await range(`sum(rate(loadlab_driver_responses_total{${sel},endpoint!="login",code!~"5..|429|error|0"}[${w}]))`) },
+          {
+            what: 'client p95 (ms)', plotted: plotted('latency', 'client p95'),
+            direct: (await range(`histogram_quantile(0.95, sum by (le) (rate(loadlab_driver_request_duration_seconds_bucket{${sel},endpoint!="login"}[${w}])))`)).map(([t, v]) => [t, v * 1000]),
+          },
+        );
+      },
     });
+    for (const { what, plotted, direct } of agreement) {
+      const answered = direct.filter(([, v]) => Number.isFinite(v));
+      assert.ok(answered.length >= 8, `${what}: Prometheus answered ${answered.length} points`);
+      const byTime = new Map(plotted);
+      for (const [t, v] of answered) {
+        const mine = byTime.get(t);
+        assert.ok(mine !== undefined && Math.abs(mine - v) <= 1e-6 * Math.max(1, Math.abs(v)),
+          `${what} at ${t}: the report plots ${mine}, Prometheus answers ${v} (plotted ${JSON.stringify(plotted)}; direct ${JSON.stringify(direct)})`);
+      }
+      assert.equal(plotted.length, answered.length, `${what}: as many points as Prometheus has`);
+    }
+    console.log(`# the report's time series agree with Prometheus' range answers: ${agreement.map((a) => `${a.what} ${a.plotted.length} points`).join(', ')}`);
     await watching;
     assert.ok(view, 'the run started a live view');
     assert.match(output, new RegExp(`live view: ${view.url.replace(/[.]/g, '\\.')} \\(until the run ends\\)`));

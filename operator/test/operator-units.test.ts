@@ -252,6 +252,8 @@ describe("the installation's policy (policy.ts): refused before anything is crea
     assert.match(problem!, /^spec\.scaling: the operator does not run scaling studies yet; run this experiment with `loadlab run`/);
     assert.deepEqual(rest, []);
     assert.equal(experimentConnectionLimit(experiment({ scaling: { replicas: [1, 4] }, target: { dbPoolSize: 10 } })), experimentConnectionLimit(experiment({ target: { replicas: 4, dbPoolSize: 10 } })));
+    const budget = refusals({ scaling: { replicas: [1, 4] }, target: { dbPoolSize: 10 } }, { databaseConnectionsPerExperiment: 58 }).find((p) => /need up to/.test(p));
+    assert.match(budget!, /^spec\.scaling: its largest count, 4 replicas, x dbPoolSize 10 need up to 59 database connections/);
   });
 
   it('gives an experiment\'s role the connections of its pools and readiness probes, a rolling update\'s extra pods and the operator\'s, and refuses more than the installation allows', () => {

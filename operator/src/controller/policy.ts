@@ -79,9 +79,11 @@ export function loadProblems(experiment: LoadExperiment, plan: TrafficPlan, poli
   const problems: string[] = [];
   const connections = experimentConnectionLimit(experiment);
   if (connections > policy.databaseConnectionsPerExperiment) {
-    const { replicas, dbPoolSize } = experiment.spec.target;
+    const { dbPoolSize } = experiment.spec.target;
+    const replicas = Math.max(...replicaCounts(experiment.spec));
+    const where = experiment.spec.scaling ? `spec.scaling: its largest count, ${replicas} replicas,` : `spec.target: ${replicas} replicas`;
     problems.push(
-      `spec.target: ${replicas} replicas x dbPoolSize ${dbPoolSize} need up to ${connections} database connections (with each pod's control connection, a rolling update's extra pods and the operator's ${OPERATOR_CONNECTIONS}); ` +
+      `${where} x dbPoolSize ${dbPoolSize} need up to ${connections} database connections (with each pod's control connection, a rolling update's extra pods and the operator's ${OPERATOR_CONNECTIONS}); ` +
         `this installation allows ${policy.databaseConnectionsPerExperiment} per experiment (the operator's DATABASE_CONNECTIONS_PER_EXPERIMENT): lower replicas or dbPoolSize`,
     );
   }
