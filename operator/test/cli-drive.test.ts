@@ -111,7 +111,9 @@ describe('loadlab drive', () => {
       start: { at: new Date(Date.now() + 60_000).toISOString(), delayS: 60 }, metricsLingerS: 0,
     });
     const [pod] = await startDriverPods({ ...job, spec: { ...job.spec, completions: 1 } } as Parameters<typeof startDriverPods>[0], buildDriverConfigMap(EXPERIMENT, { runId: 'r2-abcdef' }), { apiUrl, workDir: dir });
-    await new Promise((ok) => setTimeout(ok, 1500));
+    // Its first line says it is waiting for its start time (its signal handlers are in place by then).
+    for (let waited = 0; waited < 30_000 && !/loadlab drive: runner/.test(pod!.output().stdout); waited += 100) await new Promise((ok) => setTimeout(ok, 100));
+    assert.match(pod!.output().stdout, /starting at /, 'the driver got going');
     pod!.process.kill('SIGTERM');
     const exit = await pod!.exited;
     assert.equal(exit.code, 130, JSON.stringify(pod!.output()));

@@ -140,7 +140,7 @@ export function decideVerdict(stages: readonly StageSummary[], breakingPoint: Br
     };
   }
 
-  const generatorAt = states.findIndex((state, i) => generatorLimited(state, considered[i]!, options.slo, options.thresholds));
+  const generatorAt = states.findIndex((state, i) => generatorLimited(state, considered[i]!, options.slo));
   if (generatorAt >= 0) {
     const stage = considered[generatorAt]!;
     const evidence = strongest(states[generatorAt]!.get('load-generator')!.evidence);
@@ -216,7 +216,7 @@ export function decideVerdict(stages: readonly StageSummary[], breakingPoint: Br
  * host-cpu's consequence), and not only by dropping while the API's CPU or event loop saturated;
  * otherwise the search goes on among the API's resources.
  */
-function generatorLimited(states: ReadonlyMap<SaturableResource, ResourceState>, stage: StageSummary, slo: Slo | undefined, thresholds: Thresholds): boolean {
+function generatorLimited(states: ReadonlyMap<SaturableResource, ResourceState>, stage: StageSummary, slo: Slo | undefined): boolean {
   const state = states.get('load-generator')!;
   if (!state.saturated) return false;
   const ownCpu = state.evidence.some((entry) => entry.measure.startsWith('generator_cpu'));
@@ -224,20 +224,16 @@ function generatorLimited(states: ReadonlyMap<SaturableResource, ResourceState>,
   // Behind on a host whose CPUs others took (the API waited for one too): the generator was starved
   // like the API, and host-cpu is the verdict.
   if (states.get('host-cpu')!.saturated) return false;
-  // Only drops (the cap was full) while the API's CPU or event loop saturated: the requests it
-  // held filled the cap. Its latency below cannot show it: a saturated event loop delays requests
-  // before the handler that times them starts (seen: 1 CPU-bound replica served 80 of 300 rps at
-  // p95 2.3 s, its own p95 within the SLO, and the verdict said load-generator). A schedule that
-  // lags is the generator's own, whatever the API does.
-  // Measured, not only extrapolated: the CPU the offered load would need (api_cpu_demand) scales
-  // with offered / served, which the generator's own shortfall inflates; it counts when the API's
-  // event loop also waited for a CPU (replicas sharing a machine they fill between them, each
-  // under a core: seen at 3 and 4 CPU-bound replicas on 2 cores).
+  // Only drops (the cap was full) while the API's CPU or event loop saturated and its answers came
+  // back later than the SLO allows: the requests the API held filled the cap. Its own latency
+  // cannot show it (a saturated event loop delays requests before the handler's timer starts; seen:
+  // one CPU-bound replica at 80 of 300 rps, and 3 or 4 sharing two cores, judged load-generator).
+  // Prompt answers mean the cap itself was too small for the rate (maxVUs 1 at 1,000 rps), whatever
+  // CPU the offered load would need of the API, a figure the generator's shortfall inflates.
+  // A schedule that lags is the generator's own, whatever the API does.
   const onlyDrops = state.evidence.every((entry) => entry.measure === 'generator_dropped_fraction');
-  const apiWaitedForCpu = (stage.measures['api_cpu_wait.mean'] ?? 0) >= thresholds.apiCpuWaitFraction;
-  const busy = (resource: SaturableResource) =>
-    states.get(resource)!.saturated && states.get(resource)!.evidence.some((entry) => entry.measure !== 'api_cpu_demand' || apiWaitedForCpu);
-  if (onlyDrops && (busy('api-cpu') || busy('event-loop'))) return false;
+  const answeredLate = slo !== undefined && (stage.latency.slo ?? 0) > slo.latencyThresholdS;
+  if (onlyDrops && answeredLate && (states.get('api-cpu')!.saturated || states.get('event-loop')!.saturated)) return false;
   if (!slo) return true;
   const serverLatency = stage.serverLatency.slo;
   return serverLatency === undefined || serverLatency <= slo.latencyThresholdS;

@@ -131,12 +131,7 @@ export async function drive(args: readonly string[], io: Io): Promise<number> {
   const counts = arrivalCounts(plan, phaseRange, slice);
   const durationS = plan.phases[phaseRange.to - 1]!.endS - plan.phases[phaseRange.from]!.startS;
   const name = `${experiment.metadata.namespace ?? 'default'}/${experiment.metadata.name}`;
-  const startText = startAtUnixMs === undefined ? 'now' : `at ${new Date(startAtUnixMs).toISOString()}`;
-  io.stdout(
-    `loadlab drive: runner ${runner} of ${runners} for LoadExperiment ${name}, phases ${phaseRange.from}-${phaseRange.to - 1} (${durationS} s): ` +
-      `${counts.measurements} measurements, ${counts.command} polls, ${counts.login} logins to ${apiUrl}; starting ${startText}\n`,
-  );
-
+  // Before the first line: whoever waits for it (a test, a person) may signal from then on.
   const abort = new AbortController();
   const onSignal = (signal: string) => {
     if (abort.signal.aborted) return;
@@ -147,6 +142,12 @@ export async function drive(args: readonly string[], io: Io): Promise<number> {
   const onInt = () => onSignal('SIGINT');
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
+  const startText = startAtUnixMs === undefined ? 'now' : `at ${new Date(startAtUnixMs).toISOString()}`;
+  io.stdout(
+    `loadlab drive: runner ${runner} of ${runners} for LoadExperiment ${name}, phases ${phaseRange.from}-${phaseRange.to - 1} (${durationS} s): ` +
+      `${counts.measurements} measurements, ${counts.command} polls, ${counts.login} logins to ${apiUrl}; starting ${startText}\n`,
+  );
+
   try {
     let seconds = 0;
     const result = await runDriver({

@@ -30,8 +30,8 @@ Options:
                          is below N devices (overrides spec.slo.minDevices)
   --ui                   a live page on 127.0.0.1 (its address printed): the run's charts over
                          time and a per-endpoint table, updated every 2 s; it stops with the run
-  --ui-port PORT         the live page on this port (implies --ui; the same address for every run
-                         of a scaling study)
+  --ui-port PORT         the live page on this port (implies --ui; in a scaling study each run
+                         serves it in turn: reload the page for the next run)
   -h, --help             this help
 
 Environment:
