@@ -49,7 +49,10 @@ interface Checkpoint { unit: number; kind: string; name: string; uid?: string; s
 interface Experiment {
   metadata: ObjectMeta & { generation?: number };
   spec: Record<string, unknown>;
-  status?: { phase?: string; runId?: string; conditions?: Condition[]; summary?: Summary; timeline?: Checkpoint[]; databaseSchema?: string; startTime?: string; completionTime?: string };
+  status?: {
+    phase?: string; runId?: string; conditions?: Condition[]; summary?: Summary; timeline?: Checkpoint[]; databaseSchema?: string; startTime?: string; completionTime?: string;
+    scaling?: { position: number; runs: { replicas: number; runId: string; capacityRps?: number; saturated: boolean; bottleneck?: string }[]; fit?: Record<string, number>; notes?: string[] };
+  };
 }
 interface Job { metadata: ObjectMeta; status: { conditions?: Condition[]; succeeded?: number; failed?: number } }
 
@@ -83,6 +86,18 @@ const EDITED: Experiment = {
     load: { stages: [{ devices: 20, duration: '5s' }, { devices: 20, duration: '60s', shape: 'hold' }] },
     generator: { engine: 'loadlab' },
     timeout: '15m',
+  },
+};
+
+/** A scaling study over 1, 2 and 3 API replicas, each a short hold: the operator scales the Deployment between the runs. */
+const STUDY: Experiment = {
+  metadata: { name: 'lab-study', namespace: EXPERIMENTS },
+  spec: {
+    fleet: { devices: 20, reportInterval: '2s', pollInterval: '2s' },
+    load: { stages: [{ devices: 20, duration: '5s' }, { devices: 20, duration: '30s', shape: 'hold' }] },
+    scaling: { replicas: [1, 2, 3] },
+    generator: { engine: 'loadlab' },
+    timeout: '5m',
   },
 };
 
@@ -319,7 +334,8 @@ describe('experiments on a real cluster: the loadlab engine end to end (scripts/
 
   it('an edit restarts a running experiment (its Job replaced); deleting it mid-run removes its Job, pods, Deployment, Service and ConfigMaps and drops its schema and role', { timeout: 6 * 60_000 }, async () => {
     // The db-pool example starts now and runs meanwhile (the edit and the delete judge no SLO).
-    dbPoolApplied = apply(DB_POOL);
+    // So does the scaling study (it judges no SLO either: each count's capacity is a lower bound here).
+    dbPoolApplied = apply(DB_POOL).then(() => apply(STUDY));
     await dbPoolApplied;
     const name = EDITED.metadata.name;
     await apply(EDITED);
@@ -383,6 +399,36 @@ describe('experiments on a real cluster: the loadlab engine end to end (scripts/
     assert.ok(rows >= (report.responses['201'] ?? 0), `${rows} rows stored, ${report.responses['201']} acknowledged`);
     assert.equal(await client.value(`sum(loadlab_api_measurements_ingested_total{${selector}})`), rows, "the API's count");
     figure(`${DB_POOL.metadata.name}: breaks at ${summary.devicesAtBreak} devices, bottleneck ${summary.bottleneck}; driver sent ${report.sent} (${report.errors} errors, ${report.dropped} dropped), ${rows} rows stored`);
+  });
+
+  it('the scaling study: one run per replica count, each served by that many API pods (as Prometheus scraped them), its Job deleted once analysed; the fit or what the data cannot tell in status', { timeout: 10 * 60_000 }, async () => {
+    await dbPoolApplied;
+    const name = STUDY.metadata.name;
+    const object = await finished(name, 9 * 60_000);
+    lastActivityAt = Math.max(lastActivityAt, Date.now());
+    assert.equal(object.status?.phase, 'Succeeded', JSON.stringify(object.status?.conditions));
+    const scaling = object.status!.scaling!;
+    const counts = [1, 2, 3];
+    assert.deepEqual(scaling.runs.map((run) => run.replicas), counts);
+    const tag = object.status!.runId!.replace(/-n[0-9]+$/, '');
+    const offered = planned(STUDY);
+    for (const run of scaling.runs) {
+      assert.equal(run.runId, `${tag}-n${run.replicas}`);
+      // Every API pod of the count's run, as Prometheus scraped them (the pods carry the run's label).
+      const pods = await client.query(`count by (pod) (last_over_time(loadlab_api_http_requests_in_flight{${runSelector(EXPERIMENTS, name, run.runId)}}[30m]))`);
+      assert.equal(pods.length, run.replicas, `${run.runId}: ${pods.map((sample) => sample.metric.pod).join(', ')}`);
+      assert.ok(run.capacityRps !== undefined && run.capacityRps > 0, `${run.runId}: capacity ${run.capacityRps}`);
+    }
+    // Only the last count's driver Job is left (cleanup onSuccess deletes it with the rest at the end).
+    assert.deepEqual((await jobsOf(name)).map((job) => job.metadata.name), [], 'every count\'s Job deleted');
+    const succeeded = object.status!.conditions!.find((c) => c.type === 'Succeeded')!;
+    assert.ok(['ScalingFitted', 'ScalingMeasured'].includes(succeeded.reason!), succeeded.reason);
+    assert.ok((scaling.notes ?? []).length > 0, 'the study says what its data can tell');
+    figure(
+      `${name}: ${scaling.runs.map((run) => `${run.replicas} replica(s) ${run.capacityRps?.toFixed(1)} rps${run.saturated ? '' : ' (held: lower bound)'}`).join(', ')} ` +
+        `at ${(offered.measurements + offered.command + offered.login) / 35} rps offered; ${succeeded.message}; ` +
+        `study took ${((Date.parse(object.status!.completionTime!) - applied.get(name)!) / 1000).toFixed(0)} s`,
+    );
   });
 
   it("every Grafana panel query that can have data here returns it on the in-cluster Prometheus, from the run's start (k6's and kube-state-metrics' cannot)", { timeout: 3 * 60_000 }, async () => {

@@ -33,8 +33,8 @@ function manifests(stdout: string): Manifest[] {
   return documents.map((document) => document.toJS() as Manifest).filter((manifest) => manifest !== null);
 }
 
-/** The examples the operator runs (a scaling study runs in local mode only, for now). */
-const CLUSTER_EXAMPLES = readdirSync(EXPERIMENTS).filter((name) => name.endsWith('.yaml') && !/^ {2}scaling:/m.test(readFileSync(join(EXPERIMENTS, name), 'utf8')));
+/** The examples the operator runs: all of them. */
+const CLUSTER_EXAMPLES = readdirSync(EXPERIMENTS).filter((name) => name.endsWith('.yaml'));
 
 describe('loadlab render <experiment.yaml>', { concurrency: 2 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'loadlab-cli-'));
@@ -258,7 +258,6 @@ describe('loadlab (the dispatcher)', { concurrency: 2 }, () => {
     { args: [], status: 2, err: /Usage: loadlab <command>/ },
     { args: ['frobnicate'], status: 2, err: /loadlab: unknown command "frobnicate"/ },
     { args: ['run'], status: 2, err: /give exactly one experiment file/ },
-    { args: ['render', join(EXPERIMENTS, 'scaling-cpu.yaml')], status: 2, err: /spec\.scaling: the operator does not run scaling studies yet; run this experiment with `loadlab run`/ },
     { args: ['run', 'experiments/smoke.yaml', '--api-cpus', 'x'], status: 2, err: /--api-cpus: "x" is not a CPU list/ },
     { args: ['run', 'experiments/smoke.yaml', '--api-cpus', '4096'], status: 2, err: /--api-cpus: CPU 4096 is not available here/ },
   ]) {

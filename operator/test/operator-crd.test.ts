@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ENV_KNOBS, MAX_TIMELINE_CHECKPOINTS, ROOT_RULES, SPEC_RULES, loadExperimentCrd, parseExperiment } from '../src/schema/index.js';
+import { ENV_KNOBS, MAX_SCALING_COUNTS, MAX_SCALING_NOTES, MAX_TIMELINE_CHECKPOINTS, ROOT_RULES, SPEC_RULES, loadExperimentCrd, parseExperiment } from '../src/schema/index.js';
 import { imageReferenceRule, NODE_SELECTOR_RULES, requestsWithinLimitsRule, TOLERATION_RULES } from '../src/schema/pod-fields.js';
 import { KubeError, KubeClient, loadKubeConfig, RESOURCES, type KubeObject } from '../src/controller/index.js';
 import { ControlPlane } from '@loadlab/sandbox/control-plane';
@@ -94,6 +94,8 @@ const INVALID: readonly { name: string; field: string; message: string; change: 
     change: (m) => (m.spec.scaling = { replicas: [2, 1, 4] }) },
   { name: 'a replica count twice', field: 'spec.scaling.replicas', message: 'must list each replica count once, in ascending order, e.g. [1, 2, 4]',
     change: (m) => (m.spec.scaling = { replicas: [1, 2, 2] }) },
+  { name: 'a scaling study with a baseline', field: 'spec.baseline', message: "cannot be set with spec.scaling: a study's result is its fit over the replica counts, not one run to compare with a baseline",
+    change: (m) => { m.spec.scaling = { replicas: [1, 2, 4] }; m.spec.baseline = { previousRun: true }; } },
   // OpenAPI checks, worded by the apiserver itself.
   { name: 'a scaling study of one count', field: 'spec.scaling.replicas', message: 'should have at least 2 items', change: (m) => (m.spec.scaling = { replicas: [2] }) },
   { name: 'a negative CPU request', field: 'spec.target.resources.requests.cpu', message: 'should match', change: (m) => (m.spec.target = { resources: { requests: { cpu: '-1' } } }) },
@@ -264,9 +266,20 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
       })),
       summary,
       previousSummary: { ...summary, runId: 'r0-abcdef', generation: 0, phase: 'Failed', completionTime: '2025-12-31T00:00:00Z', grafanaUrl: 'http://grafana/x' },
+      // A scaling study of the most counts (its timeline above is its last count's).
+      scaling: {
+        position: MAX_SCALING_COUNTS - 1,
+        runs: Array.from({ length: MAX_SCALING_COUNTS }, (_, index) => ({
+          replicas: 93 + index, runId: `r999999-abcdef-n${93 + index}`, capacityRps: 1234.5, stage: 'step 5 hold'.padEnd(128, '.'), saturated: true, bottleneck: 'db-pool', verdict: verdict.padEnd(512, '.'),
+        })),
+        fit: { lambda: 101.5, sigma: 0.05, kappa: 0.0021, rSquared: 0.98, peakReplicas: 21.3 },
+        predictedMaxRps: 1400.2,
+        notes: Array.from({ length: MAX_SCALING_NOTES }, () => 'n'.repeat(320)),
+      },
     };
     const written = await client.replace<KubeObject & { status: Json }>(RESOURCES.loadExperiments, NS, 'breaking-point', { ...object, status }, 'status');
     assert.deepEqual(written.status.summary, summary, 'stored as written: nothing pruned');
+    assert.deepEqual(written.status.scaling, status.scaling, 'stored as written: nothing pruned');
     assert.equal(written.status.timeline.length, MAX_TIMELINE_CHECKPOINTS);
     const size = JSON.stringify(written.status).length;
     console.log(`[figures] the largest status the operator writes: ${size} bytes of JSON`);
@@ -280,8 +293,8 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
     assert.equal(rows.length, examples.length);
     const wide = await cp.kubectl(['get', 'lex', 'breaking-point', '-n', NS, '-o', 'wide']);
     const [wideHeader, wideRow] = wide.trim().split('\n');
-    assert.deepEqual(wideHeader!.split(/\s{2,}/), ['NAME', 'PHASE', 'OUTCOME', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE', 'BREAK-RPS', 'REPLICAS', 'ENGINE', 'VERDICT']);
-    assert.match(wideRow!, /4321\s+1\s+k6\s+The SLO broke at 67,500 devices/);
+    assert.deepEqual(wideHeader!.split(/\s{2,}/), ['NAME', 'PHASE', 'OUTCOME', 'DEVICES', 'RPS', 'P95-MS', 'ERRORS', 'BREAKS-AT', 'BOTTLENECK', 'AGE', 'BREAK-RPS', 'REPLICAS', 'PEAK-REPLICAS', 'ENGINE', 'VERDICT']);
+    assert.match(wideRow!, /4321\s+1\s+21\.3\s+k6\s+The SLO broke at 67,500 devices/);
     console.log(`[kubectl get loadexperiments]\n${table}`);
   });
 

@@ -14,13 +14,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { buildCatalog, labelKey } from '../src/analysis/index.js';
+import { buildCatalog, labelKey, uslCapacity } from '../src/analysis/index.js';
 import { mintDeviceToken } from '../src/contract/device-token.js';
 import { tokenExpiryS } from '../src/contract/device-token-format.js';
 import { freePort, PostgresCluster } from '@loadlab/sandbox/postgres';
 import {
   analysisTimeline,
   databaseSchemaName,
+  isNotFound,
   KubeClient,
   loadKubeConfig,
   Operator,
@@ -28,6 +29,7 @@ import {
   RESOURCES,
   runSelector,
   runUnits,
+  uidTag,
   type Checkpoint,
   type ExperimentObject,
   type KubeObject,
@@ -83,7 +85,9 @@ async function prometheusHandler(request: FakeRequest): Promise<FakeAnswer> {
   const catalog = buildCatalog({ selector: runSelector(NS, name, runId ?? 'none'), resourceSelector: resourceSelector(NS, name), source: 'kubernetes', rateWindowS: RATE_WINDOW_S });
   const entry = catalog.find((candidate) => candidate.promql === query);
   if (!entry) return { status: 400, body: { status: 'error', errorType: 'bad_data', error: `unexpected query ${query}` } };
-  const timeline = analysisTimeline(model.plan, model.checkpoints as Checkpoint[]);
+  // A scaling study's run at n replicas (r<generation>-<tag>-n<replicas>): the model's capacity at n.
+  const replicas = /-n([0-9]+)$/.exec(runId ?? '')?.[1];
+  const timeline = analysisTimeline(model.plan, model.checkpoints as Checkpoint[], replicas === undefined ? undefined : Number(replicas));
   const start = Number(request.params.start);
   const end = Number(request.params.end);
   const step = Number(request.params.step);
@@ -407,6 +411,54 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     } finally {
       await api?.process.stop();
     }
+  });
+
+  it('runs a scaling study: the whole load once per replica count, the Deployment scaled between runs, each run its own; the USL fit in status (test stands in for kubelet and k6-operator)', async () => {
+    const name = 'study';
+    const counts = [1, 2, 4];
+    // The API in the model scales by the Universal Scalability Law; every count is pushed past its capacity (the 400 rps hold).
+    const truth = { lambda: 100, sigma: 0.1, kappa: 0.02 };
+    const created = await create(name, stagesSpec({ scaling: { replicas: counts } }), { kind: 'db-pool', source: 'kubernetes', capacityRps: truth.lambda, capacityAt: (n) => uslCapacity(truth, n) });
+    const runPrefix = `r1-${uidTag(created.metadata.uid!)}`;
+    const model = models.get(name)!;
+    const testRuns: string[] = [];
+    for (const [position, replicas] of counts.entries()) {
+      const runId = `${runPrefix}-n${replicas}`;
+      const provisioning = await waitForStatus(name, `run ${runId} provisioning`, (object) => object.status?.runId === runId && object.status.phase === 'Provisioning');
+      assert.equal(provisioning.status!.scaling?.position, position);
+      assert.equal(provisioning.status!.timeline, undefined, 'each count has its own timeline');
+      const { deployment } = await actAsKubelet(name, { runId });
+      assert.equal(deployment.spec.replicas, replicas, `the Deployment of ${runId} runs ${replicas} replicas`);
+      model.checkpoints = [];
+      testRuns.push((await actAsK6Operator(name, 0, runStartFor(model))).testRun);
+      if (position > 0) {
+        // The count before's TestRun went once it was analysed (spec.cleanup onSuccess), this one's is its own.
+        assert.equal(await admin.get(RESOURCES.testRuns, NS, testRuns[position - 1]!).then(() => 'exists', (error) => (isNotFound(error) ? 'gone' : String(error))), 'gone');
+      }
+    }
+    const done = await waitForPhase(name, 'Succeeded');
+    const scaling = done.status!.scaling!;
+    assert.deepEqual(scaling.runs.map((run) => [run.replicas, run.runId, run.saturated, run.bottleneck]), counts.map((n) => [n, `${runPrefix}-n${n}`, true, 'db-pool']));
+    for (const run of scaling.runs) {
+      const expected = uslCapacity(truth, run.replicas);
+      assert.ok(Math.abs(run.capacityRps! / expected - 1) < 0.03, `${run.replicas} replicas: capacity ${run.capacityRps} rps, the model's ${expected.toFixed(1)}`);
+    }
+    // Three points, three parameters: the fit recovers the model's.
+    const fit = scaling.fit!;
+    assert.ok(Math.abs(fit.sigma - truth.sigma) < 0.03 && Math.abs(fit.kappa - truth.kappa) < 0.01, JSON.stringify(fit));
+    const peak = Math.sqrt((1 - truth.sigma) / truth.kappa);
+    assert.ok(Math.abs(fit.peakReplicas! / peak - 1) < 0.15, `N* ${fit.peakReplicas} vs the model's ${peak.toFixed(2)}`);
+    assert.ok(Math.abs(scaling.predictedMaxRps! / uslCapacity(truth, peak) - 1) < 0.05);
+    assert.equal(scaling.position, counts.length - 1);
+    const succeeded = condition(done, 'Succeeded')!;
+    assert.equal(succeeded.reason, 'ScalingFitted');
+    assert.match(succeeded.message!, /scaling study of 3 replica counts: σ [\d.]+, κ [\d.]+, capacity peaks at N\* ≈ [\d.]+ replicas/);
+    assert.match(condition(done, 'SloMet')!.message!, /^at the last count, 4 replicas: /);
+    assert.equal(done.status!.summary?.bottleneck, 'db-pool', "status.summary is the last count's");
+    const events = await eventsOf(name);
+    assert.deepEqual(events.filter((event) => event.reason === 'ScalingCountAnalyzed').map((event) => event.note.split(':')[0]).sort(), ['count 1 of 3, 1 replica', 'count 2 of 3, 2 replicas']);
+    assert.equal(events.filter((event) => event.reason === 'ScalingFitted').length, 1);
+    await waitFor('cleanup', async () => ((await children(name)).testRuns.length === 0 && (await children(name)).deployments.length === 0 ? true : undefined));
   });
 
   it('starts a new run when a finished experiment is edited, keeping the previous summary (test stands in for kubelet and k6-operator)', async () => {

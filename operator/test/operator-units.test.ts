@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { parseExperiment } from '../src/schema/index.js';
 import { DEFAULT_POLICY, experimentConnectionLimit, policyProblems, preloadRows, type Policy } from '../src/controller/policy.js';
 import { withDefaultPlacement } from '../src/controller/load-objects.js';
+import { atStudyCount, runStart } from '../src/controller/scaling-step.js';
+import { checkRunId, scalingRunIdFor, uidTag, unitRunId } from '../src/contract/names.js';
+import { MAX_SEARCH_STEPS } from '../src/schema/search-steps.js';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
@@ -241,16 +244,12 @@ describe("the installation's policy (policy.ts): refused before anything is crea
       assert.ok(parsed.ok, file);
       if (!parsed.ok) continue;
       const problems = policyProblems(parsed.experiment, buildTrafficPlan(parsed.experiment), DEFAULT_POLICY);
-      // A scaling study runs in local mode only, for now: the operator says so.
-      if (parsed.experiment.spec.scaling) assert.deepEqual(problems.map((p) => p.split(':')[0]), ['spec.scaling'], file);
-      else assert.deepEqual(problems, [], file);
+      assert.deepEqual(problems, [], file);
     }
   });
 
-  it('refuses a scaling study (local mode only, for now), and budgets its connections at its largest replica count', () => {
-    const [problem, ...rest] = refusals({ scaling: { replicas: [1, 2, 4] } });
-    assert.match(problem!, /^spec\.scaling: the operator does not run scaling studies yet; run this experiment with `loadlab run`/);
-    assert.deepEqual(rest, []);
+  it('runs a scaling study, and budgets its connections at its largest replica count', () => {
+    assert.deepEqual(refusals({ scaling: { replicas: [1, 2, 4] } }), []);
     assert.equal(experimentConnectionLimit(experiment({ scaling: { replicas: [1, 4] }, target: { dbPoolSize: 10 } })), experimentConnectionLimit(experiment({ target: { replicas: 4, dbPoolSize: 10 } })));
     const budget = refusals({ scaling: { replicas: [1, 4] }, target: { dbPoolSize: 10 } }, { databaseConnectionsPerExperiment: 58 }).find((p) => /need up to/.test(p));
     assert.match(budget!, /^spec\.scaling: its largest count, 4 replicas, x dbPoolSize 10 need up to 59 database connections/);
@@ -718,5 +717,23 @@ describe('Informer: list, watch, resume and re-list (a fake apiserver: a real on
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe('a scaling study in the cluster (scaling-step.ts): which count runs, and under which run id', () => {
+  const study = experiment({ scaling: { replicas: [1, 2, 4] }, target: { replicas: 3 } });
+
+  it('runs the count at status.scaling.position as a run of the experiment with target.replicas that count; a position past the counts (a tampered status) runs the last', () => {
+    const replicasAt = (position: number | undefined) => atStudyCount(study, position === undefined ? {} : { scaling: { position, runs: [] } }).spec.target.replicas;
+    assert.deepEqual([undefined, 0, 1, 2, 7].map(replicasAt), [1, 1, 2, 4, 4]);
+    assert.equal(atStudyCount(experiment({ target: { replicas: 3 } }), { scaling: { position: 1, runs: [] } }).spec.target.replicas, 3, 'no study: the spec as written');
+    assert.equal(study.spec.target.replicas, 3, 'the parsed experiment is not changed');
+  });
+
+  it('names the run at each count r<generation>-<uid tag>-n<replicas>, a valid run id with a search step\'s suffix at the largest count (up to a million edits of the spec)', () => {
+    const uid = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+    assert.deepEqual(runStart(study, uid, 3), { runId: `r3-${uidTag(uid)}-n1`, scaling: { position: 0, runs: [] } });
+    assert.deepEqual(runStart(experiment(), uid, 3), { runId: `r3-${uidTag(uid)}` });
+    assert.doesNotThrow(() => checkRunId(unitRunId(scalingRunIdFor(uid, 999_999, 100), 'search', MAX_SEARCH_STEPS - 1)));
   });
 });

@@ -172,6 +172,8 @@ const INVALID: readonly { name: string; change: Mutation; path: string; message:
     change: (m) => (m.spec.load.stages = []) },
   { name: 'replica counts not ascending', path: 'spec.scaling.replicas', message: 'must list each replica count once, in ascending order, e.g. [1, 2, 4]',
     change: (m) => (m.spec.scaling = { replicas: [1, 4, 2] }) },
+  { name: 'a scaling study with a baseline', path: 'spec.baseline', message: "cannot be set with spec.scaling: a study's result is its fit over the replica counts, not one run to compare with a baseline",
+    change: (m) => { m.spec.scaling = { replicas: [1, 2, 4] }; m.spec.baseline = { previousRun: true }; } },
   { name: 'a scaling study of one count', path: 'spec.scaling.replicas', message: 'must list at least 2 replica counts (3 or more for a Universal Scalability Law fit)',
     change: (m) => (m.spec.scaling = { replicas: [2] }) },
   { name: '51 stages', path: 'spec.load.stages', message: 'must have at most 50 items',

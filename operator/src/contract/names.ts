@@ -109,6 +109,15 @@ export function runIdFor(uid: string, generation: number): string {
   return `r${generation}-${uidTag(uid)}`;
 }
 
+/**
+ * The run at one replica count of a scaling study: <generation's run id>-n<replicas>, e.g.
+ * r3-1a2b3c-n4, so each count has its own objects, token secret and series. Within the 24
+ * characters of a run id with a search step's -s<step> up to a million edits of the spec.
+ */
+export function scalingRunIdFor(uid: string, generation: number, replicas: number): string {
+  return `${runIdFor(uid, generation)}-n${replicas}`;
+}
+
 /** A search runs one TestRun or Job per step; a run of stages has one, named by the run id alone. */
 export function unitRunId(runId: string, source: 'stages' | 'search', unit: number): string {
   return source === 'search' ? `${runId}-s${unit}` : runId;

@@ -2,7 +2,8 @@ import type { AnalysisResult } from '../analysis/analyze.js';
 import { AnalysisInputError } from '../analysis/errors.js';
 import { PrometheusClient, RetryableError, TerminalError } from '../analysis/prometheus-client.js';
 import type { AnalysisSummary } from '../analysis/summary.js';
-import { ANALYZED, SLO_MET, SUCCEEDED, conditionDiffers } from './conditions.js';
+import { ANALYZED, SLO_MET, SUCCEEDED, conditionDiffers, type ConditionUpdate } from './conditions.js';
+import { afterStudyCount } from './scaling-step.js';
 import { sloGate } from '../analysis/slo-gate.js';
 import { fail, requeueAfter, timedOut, transition, type Result, type StepContext, type Status } from './context.js';
 import type { Checkpoint } from './run-units.js';
@@ -86,15 +87,17 @@ export async function analyze(ctx: StepContext): Promise<Result> {
   const reason = result.breakingPoint.status === 'broke' ? 'BreakingPointFound' : result.breakingPoint.status === 'held' ? 'SloHeld' : 'Undetermined';
   const missing = result.missing.length > 0 ? ` ${result.missing.length} of ${result.catalog.length} queries found no series (${result.missing.slice(0, 5).join(', ')}${result.missing.length > 5 ? ', ...' : ''}).` : '';
   const analysed = `${result.stages.length} stages over ${Math.round(result.settings.endUnixS - result.settings.startUnixS)} s, ${result.queries.count} queries in ${Math.round(result.timing.queryWallMs)} ms.${missing}`;
+  const conditions: ConditionUpdate[] = [
+    { type: ANALYZED, status: 'True', reason: 'Analyzed', message: analysed },
+    { type: SUCCEEDED, status: 'True', reason, message: summary.verdict ?? reason },
+    { type: SLO_MET, status: gate.outcome === 'met' ? 'True' : gate.outcome === 'broken' ? 'False' : 'Unknown', reason: gate.reason, message: gate.message },
+  ];
+  const study = await afterStudyCount(ctx, result, { summary, conditions });
+  if (study) return study;
   return transition(ctx, {
     to: 'Succeeded',
     fields: { summary, ...(baseline?.comparison ? { comparison: baseline.comparison } : {}) },
-    conditions: [
-      { type: ANALYZED, status: 'True', reason: 'Analyzed', message: analysed },
-      { type: SUCCEEDED, status: 'True', reason, message: summary.verdict ?? reason },
-      { type: SLO_MET, status: gate.outcome === 'met' ? 'True' : gate.outcome === 'broken' ? 'False' : 'Unknown', reason: gate.reason, message: gate.message },
-      ...(baseline ? [baseline.condition] : []),
-    ],
+    conditions: [...conditions, ...(baseline ? [baseline.condition] : [])],
     event: { type: reason === 'Undetermined' ? 'Warning' : 'Normal', reason, note: summary.verdict ?? analysed, action: 'Analyze' },
     moreEvents: [baseline?.event, recordEvent].filter((event) => event !== undefined),
   });

@@ -9,6 +9,8 @@ import { operatorEnvSchema } from './config.js';
 import type { ExperimentObject } from './context.js';
 import { isNotFound, KubeClient, KubeError, RESOURCES } from './kube.js';
 import { parseSpec } from './parse-spec.js';
+import { atStudyCount } from './scaling-step.js';
+import type { Status } from './context.js';
 import type { Checkpoint } from './run-units.js';
 
 /*
@@ -82,7 +84,8 @@ export async function analyseClusterRun(options: ClusterRunOptions): Promise<Clu
   const settings = await operatorSettings(client, options.operator ?? OPERATOR_DEPLOYMENT, say);
   const prometheus = prometheusClient(options, settings.PROMETHEUS_URL);
   say(`prometheus: ${prometheus.description}`);
-  const experiment = parsed.experiment;
+  // A scaling study's status holds the run at its current count: analysed with that many replicas.
+  const experiment = atStudyCount(parsed.experiment, (object.status ?? {}) as Status);
   const analysis = await analyseRecordedRun({ namespace: options.namespace, name: options.name, experiment, runId: status.runId, checkpoints: timeline }, prometheus.client, {
     analysis: { stepS: settings.ANALYSIS_STEP_SECONDS, scrapeIntervalS: settings.SCRAPE_INTERVAL_SECONDS, delayS: 0 },
     databaseMetricsSelector: settings.DATABASE_METRICS_SELECTOR,

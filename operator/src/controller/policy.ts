@@ -136,9 +136,6 @@ function normalToleration(toleration: Toleration): Record<string, unknown> {
 /** What only a cluster runs: the API's image and where the generator pods may go. */
 export function clusterProblems(experiment: LoadExperiment, policy: Policy): string[] {
   const problems: string[] = [];
-  if (experiment.spec.scaling) {
-    problems.push('spec.scaling: the operator does not run scaling studies yet; run this experiment with `loadlab run` (local mode), or set spec.target.replicas and apply one experiment per count');
-  }
   const image = apiImage(experiment, policy.apiImage);
   const allowed = allowedApiImages(policy);
   if (!imageAllowed(image, allowed)) {

@@ -4,11 +4,12 @@ import { cleanup, finalize } from './cleanup.js';
 import { REGRESSED, SLO_MET, SUCCEEDED, setConditions, rfc3339 } from './conditions.js';
 import { deleteOwned, DONE, endInFlight, runGrafanaUrl, stopLoad, writeStatus, type Deps, type ExperimentObject, type Result, type Status, type StepContext } from './context.js';
 import { LOAD_OBJECT_RESOURCES, RESOURCES, isConflict, isNotFound } from './kube.js';
-import { databaseSchemaName, FINALIZER, runIdFor } from '../contract/names.js';
+import { databaseSchemaName, FINALIZER } from '../contract/names.js';
 import { policyProblems } from './policy.js';
 import { parseSpec } from './parse-spec.js';
 import { pending, provision } from './provision.js';
 import { run } from './load-step.js';
+import { atStudyCount, runStart } from './scaling-step.js';
 
 /*
  * The level-triggered reconcile of one LoadExperiment, like a kubebuilder controller's Reconcile:
@@ -51,9 +52,9 @@ export async function reconcile(key: string, deps: Deps, signal: AbortSignal): P
     const why = parsed.ok ? `refused by this installation's policy: ${refused.join('; ')}` : `the spec is invalid (the CRD's validation cannot check everything): ${parsed.message}`;
     return invalidSpec({ ...base, experiment: undefined as never, plan: undefined as never }, why);
   }
-  const ctx: StepContext = { ...base, experiment: parsed.experiment, plan: plan! };
-
-  if (status.phase === undefined || status.observedGeneration !== generation) return startRun(ctx);
+  if (status.phase === undefined || status.observedGeneration !== generation) return startRun({ ...base, experiment: parsed.experiment, plan: plan! });
+  // A scaling study's run at its current replica count is a run of the experiment with target.replicas that count.
+  const ctx: StepContext = { ...base, experiment: atStudyCount(parsed.experiment, status), plan: plan! };
 
   switch (status.phase) {
     case 'Pending':
@@ -99,7 +100,7 @@ async function startRun(ctx: StepContext): Promise<Result> {
     }
   }
   const now = ctx.deps.now();
-  const runId = runIdFor(ctx.uid, ctx.generation);
+  const { runId, scaling } = runStart(ctx.experiment, ctx.uid, ctx.generation);
   const previousSummary: Status['previousSummary'] =
     previous.phase && TERMINAL.has(previous.phase) && previous.summary
       ? {
@@ -131,6 +132,7 @@ async function startRun(ctx: StepContext): Promise<Result> {
         ...(ctx.experiment.spec.baseline ? [{ type: REGRESSED, status: 'Unknown' as const, reason: 'NotComparedYet', message: `run ${runId} is compared with ${ctx.experiment.spec.baseline.experiment} once it has been analysed` }] : []),
       ], ctx.generation, now),
       ...(previousSummary ? { previousSummary } : {}),
+      ...(scaling ? { scaling } : {}),
     };
     const grafanaUrl = runGrafanaUrl(ctx, next);
     if (grafanaUrl) next.grafanaUrl = grafanaUrl;

@@ -82,6 +82,7 @@ export const PRINTER_COLUMNS: readonly PrinterColumn[] = [
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'When the experiment was created.' },
   { name: 'Break-RPS', type: 'number', jsonPath: '.status.summary.breakingPointRps', description: 'Requests per second when the SLO first broke.', priority: 1 },
   { name: 'Replicas', type: 'integer', jsonPath: '.spec.target.replicas', description: 'API replicas.', priority: 1 },
+  { name: 'Peak-Replicas', type: 'number', jsonPath: '.status.scaling.fit.peakReplicas', description: 'A scaling study: N*, the replica count at which the fitted capacity peaks (empty: no peak, or no fit).', priority: 1 },
   { name: 'Engine', type: 'string', jsonPath: '.spec.generator.engine', description: 'What generates the load: k6 (k6-operator TestRuns) or loadlab (driver Jobs).', priority: 1 },
   { name: 'Verdict', type: 'string', jsonPath: '.status.summary.verdict', description: 'Where it broke, why, and the evidence.', priority: 1 },
 ];

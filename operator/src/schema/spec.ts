@@ -352,7 +352,8 @@ export const scalingSchema = z
   .describe(
     'A scaling study: the whole load (stages or search) runs once per replica count, in order, with the database ' +
       'prepared as for any run before each; the capacity at each count (the most any judged stage served) is fitted with the ' +
-      'Universal Scalability Law. spec.timeout bounds each run. Local mode (loadlab run) only, for now.',
+      'Universal Scalability Law. spec.timeout bounds each run. The operator scales the API Deployment between runs; ' +
+      'loadlab run starts that many API processes.',
   );
 
 /** The replica counts an experiment runs at: its scaling study's, or target.replicas. */
@@ -494,6 +495,8 @@ type SpecShape = {
     search?: SearchShape | undefined;
   };
   timeout: string;
+  scaling?: unknown;
+  baseline?: unknown;
 };
 
 const timeoutMs = (self: SpecShape) => (isDuration(self.timeout) ? durationMs(self.timeout) : Infinity);
@@ -520,6 +523,13 @@ const specRules = {
     cel: "!has(self.load.stages) || self.load.stages.map(s, duration(s.duration)).sum() <= duration(self.timeout)",
     message: 'must be at least the total duration of the stages: raise timeout or shorten the stages',
     check: (self: SpecShape) => self.load.stages === undefined || stagesDurationMs(self.load.stages) <= timeoutMs(self),
+  } satisfies Rule<SpecShape>,
+  scalingWithoutBaseline: {
+    path: 'spec',
+    field: 'baseline',
+    cel: '!has(self.scaling) || !has(self.baseline)',
+    message: "cannot be set with spec.scaling: a study's result is its fit over the replica counts, not one run to compare with a baseline",
+    check: (self: SpecShape) => self.scaling === undefined || self.baseline === undefined,
   } satisfies Rule<SpecShape>,
   searchFitsTimeout: {
     path: 'spec',
@@ -554,7 +564,7 @@ export const loadExperimentSpecSchema = enforce(
       ).default('1h'),
     })
     .describe('What to run: the fleet, the load over time, the SLO, the system under test, how to judge the run and how to clean up.'),
-  [specRules.stagesWithinFleet, specRules.searchWithinFleet, specRules.stagesFitTimeout, specRules.searchFitsTimeout],
+  [specRules.stagesWithinFleet, specRules.searchWithinFleet, specRules.stagesFitTimeout, specRules.scalingWithoutBaseline, specRules.searchFitsTimeout],
 );
 
 /** Every rule of the spec, for the tests and for docs; the CRD carries those with `cel`. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { LoadEngine } from './spec.js';
+import { MAX_SCALING_COUNTS, type LoadEngine } from './spec.js';
 
 /**
  * A run id as the operator writes it (r<generation>-<uid tag>; local mode: a timestamp). The
@@ -160,6 +160,40 @@ export const comparisonSchema = z
   })
   .describe('This run against spec.baseline (bounded: at most 5 lines each way; `loadlab compare` shows every stage).');
 
+/** A scaling study's notes in status (analysis/scaling.ts says at most one per count and a few more). */
+export const MAX_SCALING_NOTES = 12;
+
+const scalingRunSchema = z
+  .object({
+    replicas: z.int().min(1).max(100).describe('The replica count of this run.'),
+    runId: runIdField.describe('The run at this count (r<generation>-<uid tag>-n<replicas>): its objects, series and Grafana link carry it.'),
+    capacityRps: z.number().min(0).optional().describe('Requests per second served at its best judged stage; unset when nothing could be judged.'),
+    stage: z.string().max(128).optional().describe('The stage that served it.'),
+    saturated: z.boolean().describe('True when the SLO broke, so the capacity is the API\'s own; false: a lower bound.'),
+    bottleneck: z.string().max(64).optional().describe('The first resource to saturate at this count.'),
+    verdict: z.string().max(512).optional().describe('The run\'s verdict, clipped.'),
+  })
+  .describe('One replica count of the study, once its run was analysed.');
+
+export const scalingStatusSchema = z
+  .object({
+    position: z.int().min(0).max(MAX_SCALING_COUNTS - 1).describe('Which of spec.scaling.replicas runs now (0-based); the run at each count is a whole run of the load.'),
+    runs: z.array(scalingRunSchema).max(MAX_SCALING_COUNTS).describe('The counts analysed so far, in order.'),
+    fit: z
+      .object({
+        lambda: z.number().describe('λ: requests per second one replica serves.'),
+        sigma: z.number().describe('σ: contention (the serial fraction, Amdahl).'),
+        kappa: z.number().describe('κ: coherency (the cost of the replicas keeping each other consistent).'),
+        rSquared: z.number().describe('R² of the fit over the measured capacities.'),
+        peakReplicas: z.number().optional().describe('N*: the replica count at which capacity peaks (κ > 0); unset: no peak.'),
+      })
+      .optional()
+      .describe('The Universal Scalability Law fitted to the capacities (three or more counts with a capacity).'),
+    predictedMaxRps: z.number().min(0).optional().describe('The most the fit predicts any replica count serves: at N*, else Amdahl\'s λ/σ.'),
+    notes: z.array(z.string().max(320).describe('One note.')).max(MAX_SCALING_NOTES).optional().describe('What the data can and cannot tell (lower bounds, too few counts, a loose fit).'),
+  })
+  .describe('A scaling study (spec.scaling): where it is, the capacity at each replica count analysed, and the Universal Scalability Law fit once the last count is analysed. status.summary is the latest count\'s.');
+
 export const loadExperimentStatusSchema = z
   .object({
     phase: z.enum(PHASES).optional().describe('Where the experiment is: Pending, Provisioning, Running, Analyzing, Succeeded or Failed.'),
@@ -183,5 +217,6 @@ export const loadExperimentStatusSchema = z
     grafanaUrl: z.string().max(2048).optional().describe('The Grafana dashboard of the current run, its time range and experiment preselected.'),
     previousSummary: previousSummarySchema.optional(),
     comparison: comparisonSchema.optional(),
+    scaling: scalingStatusSchema.optional(),
   })
   .describe('What the operator observed; written by the operator only.');
