@@ -77,7 +77,17 @@ describe('the HTML report', () => {
     assert.ok(html.includes('<h2>Over time</h2>'));
     assert.ok(html.includes(`Latency distribution at ${spectrum.stage}`));
     assert.ok(html.includes(`breaks: ${spectrum.stage}`), 'the break is marked on the time axis');
+    const spectrumSvg = html.slice(html.indexOf(`Latency distribution at ${spectrum.stage}`)).split('</svg>')[0]!;
+    assert.deepEqual([...spectrumSvg.matchAll(/class="tick">(p[^<]*)</g)].map((match) => match[1]), ['p10', 'p50', 'p90', 'p99', 'p99.9'], 'the spectrum\'s axis marks the percentiles people quote');
     assert.ok((html.match(/class="band"/g)?.length ?? 0) >= result.stages.filter((s) => s.kind === 'hold').length, 'every judged window is shaded');
+  });
+
+  it('names a series that had no data in its chart\'s title instead of leaving it out without a word', () => {
+    const withoutGeneratorCpu = { ...result, series: result.series.filter((series) => series.name !== 'generator_cpu') };
+    const cpu = timeCharts(withoutGeneratorCpu).find((chart) => chart.id === 'cpu')!;
+    assert.deepEqual(cpu.missing, ['load generator']);
+    assert.ok(renderHtml(withoutGeneratorCpu).includes('CPU (no data: load generator)'));
+    assert.deepEqual(timeCharts(result).find((chart) => chart.id === 'cpu')!.missing, []);
   });
 
   it('loads nothing from anywhere: no URL, script, external stylesheet or image', () => {

@@ -46,6 +46,8 @@ export interface LineChartOptions {
   width?: number;
   height?: number;
   formatX?: (value: number) => string;
+  /** Where to put the x ticks (they span the axis), instead of evenly spaced round numbers: for an axis whose round numbers mean nothing. */
+  xTicks?: readonly number[];
   formatY?: (value: number) => string;
   /** Include 0 on the y axis (default true; not with a log scale). */
   yFromZero?: boolean;
@@ -83,7 +85,7 @@ export function lineChart(options: LineChartOptions): string {
   const xs = [...points.map(([x]) => x), ...(options.markers ?? []).map((marker) => marker.x)];
   const ys = [...points.map(([, y]) => y), ...(options.lines ?? []).map((line) => line.y)].filter((y) => !log || y > 0);
   if (options.yFromZero !== false && !log) ys.push(0);
-  const xTicks = niceTicks(Math.min(...xs), Math.max(...xs), 6);
+  const xTicks = options.xTicks && options.xTicks.length >= 2 ? [...options.xTicks].sort((a, b) => a - b) : niceTicks(Math.min(...xs), Math.max(...xs), 6);
   // 5% headroom so a threshold line at the top does not sit on the frame.
   const yMax = Math.max(...ys);
   const yTicks = log ? logTicks(Math.min(...ys), yMax) : niceTicks(Math.min(...ys), yMax + 0.05 * Math.abs(yMax), 5);

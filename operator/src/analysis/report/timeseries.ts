@@ -21,6 +21,8 @@ export interface TimeChart {
   log?: boolean;
   percent?: boolean;
   series: { name: string; points: Sample[]; dashed?: boolean }[];
+  /** The chart's series that had no data (named in its title, not left out without a word). */
+  missing: string[];
 }
 
 const LOGIN = 'login';
@@ -51,7 +53,7 @@ export function timeCharts(result: TimeSeriesInput): TimeChart[] {
   const responses = of('generator_responses', device);
   const clientLatency = of('generator_latency', device);
   const serverLatency = of('api_latency', deviceRoute);
-  const charts: TimeChart[] = [
+  const charts: Omit<TimeChart, 'missing'>[] = [
     {
       id: 'rates', title: 'Offered vs served', yLabel: 'requests per second',
       series: [
@@ -98,7 +100,7 @@ export function timeCharts(result: TimeSeriesInput): TimeChart[] {
     },
   ];
   return charts
-    .map((chart) => ({ ...chart, series: chart.series.filter((series) => series.points.length > 0) }))
+    .map((chart) => ({ ...chart, series: chart.series.filter((series) => series.points.length > 0), missing: chart.series.filter((series) => series.points.length === 0).map((series) => series.name) }))
     .filter((chart) => chart.series.length > 0);
 }
 
@@ -130,6 +132,8 @@ export function latencySpectrum(result: AnalysisResult): { stage: string; source
 const SPECTRUM = [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999] as const;
 /** Percentiles on an axis where each "nine" takes the same room: x = −log10(1 − q). */
 const spectrumX = (q: number) => -Math.log10(1 - q);
+/** The spectrum's axis marks: the percentiles people quote (evenly spaced ticks fell on p68.4 and p96.8). */
+const SPECTRUM_TICKS = [0.1, 0.5, 0.9, 0.99, 0.999] as const;
 const spectrumLabel = (x: number) => `p${formatNumber(100 * (1 - 10 ** -x))}`;
 
 /** The time charts and the spectrum as inline SVG, x in minutes:seconds from the run's start. */
@@ -147,7 +151,7 @@ export function renderTimeCharts(result: AnalysisResult): string[] {
       xLabel: 'percentile', yLabel: 'milliseconds (log scale)',
       series: [{ name: `${spectrum.source} latency`, points: spectrum.points, color: PALETTE[0] }],
       lines: [{ y: slo.latencyThresholdS * 1000, label: `SLO p${slo.percentile} ${formatMs(slo.latencyThresholdS)}`, color: '#CC79A7' }],
-      formatX: spectrumLabel, yScale: 'log', width: 760,
+      formatX: spectrumLabel, xTicks: SPECTRUM_TICKS.map(spectrumX), yScale: 'log', width: 760,
     }));
   }
   return svgs;
@@ -159,7 +163,7 @@ export function drawTimeCharts(input: TimeSeriesInput, options: { bands?: ChartB
   const clock = (x: number) => `${Math.floor(x / 60)}:${String(Math.round(x % 60)).padStart(2, '0')}`;
   const slo = input.settings.slo;
   return timeCharts(input).map((chart) => lineChart({
-    title: chart.title,
+    title: chart.missing.length > 0 ? `${chart.title} (no data: ${chart.missing.join(', ')})` : chart.title,
     xLabel: options.xLabel ?? 'time since the start (m:ss)',
     yLabel: chart.yLabel,
     series: chart.series.map((series, i): ChartSeries => ({ name: series.name, points: series.points.map(([t, v]) => [t - start, v] as const), color: PALETTE[i % PALETTE.length]!, ...(series.dashed ? { dashed: true } : {}) })),
