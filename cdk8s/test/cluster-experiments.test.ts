@@ -51,7 +51,7 @@ interface Experiment {
   spec: Record<string, unknown>;
   status?: {
     phase?: string; runId?: string; conditions?: Condition[]; summary?: Summary; timeline?: Checkpoint[]; databaseSchema?: string; startTime?: string; completionTime?: string;
-    scaling?: { position: number; runs: { replicas: number; runId: string; capacityRps?: number; saturated: boolean; bottleneck?: string }[]; fit?: Record<string, number>; notes?: string[] };
+    scaling?: { position: number; runs: { replicas: number; runId: string; loadStart?: string; loadEnd?: string; capacityRps?: number; saturated: boolean; bottleneck?: string }[]; fit?: Record<string, number>; notes?: string[] };
   };
 }
 interface Job { metadata: ObjectMeta; status: { conditions?: Condition[]; succeeded?: number; failed?: number } }
@@ -404,6 +404,7 @@ describe('experiments on a real cluster: the loadlab engine end to end (scripts/
   it('the scaling study: one run per replica count, each served by that many API pods (as Prometheus scraped them), its Job deleted once analysed; the fit or what the data cannot tell in status', { timeout: 10 * 60_000 }, async () => {
     await dbPoolApplied;
     const name = STUDY.metadata.name;
+    if (!applied.has(name)) await apply(STUDY); // run on its own (--test-name-pattern)
     const object = await finished(name, 9 * 60_000);
     lastActivityAt = Math.max(lastActivityAt, Date.now());
     assert.equal(object.status?.phase, 'Succeeded', JSON.stringify(object.status?.conditions));
@@ -414,9 +415,17 @@ describe('experiments on a real cluster: the loadlab engine end to end (scripts/
     const offered = planned(STUDY);
     for (const run of scaling.runs) {
       assert.equal(run.runId, `${tag}-n${run.replicas}`);
-      // Every API pod of the count's run, as Prometheus scraped them (the pods carry the run's label).
-      const pods = await client.query(`count by (pod) (last_over_time(loadlab_api_http_requests_in_flight{${runSelector(EXPERIMENTS, name, run.runId)}}[30m]))`);
-      assert.equal(pods.length, run.replicas, `${run.runId}: ${pods.map((sample) => sample.metric.pod).join(', ')}`);
+      // Every API pod of the count's run while its load ran, as Prometheus scraped them (the pods
+      // carry the run's label; the window leaves out the extra pod the Deployment controller gives
+      // the old ReplicaSet for a moment when the next count changes the replicas and the template at once).
+      const [from, to] = [Date.parse(run.loadStart!) / 1000, Date.parse(run.loadEnd!) / 1000];
+      const pods = await client.query(`count by (pod) (last_over_time(loadlab_api_http_requests_in_flight{${runSelector(EXPERIMENTS, name, run.runId)}}[${Math.ceil(to - from)}s] @ ${to.toFixed(3)}))`);
+      if (pods.length !== run.replicas) {
+        // When each pod of the run was scraped, to tell a replaced pod from a rollout's extra one.
+        const seenAt = await client.queryRange(`max by (pod) (loadlab_api_http_requests_in_flight{${runSelector(EXPERIMENTS, name, run.runId)}})`, Date.parse(object.metadata.creationTimestamp!) / 1000, Date.now() / 1000, 5);
+        const times = seenAt.map((series) => `${series.metric.pod} ${new Date(Number(series.values[0]![0]) * 1000).toISOString()} → ${new Date(Number(series.values.at(-1)![0]) * 1000).toISOString()}`);
+        assert.fail(`${run.runId}: ${pods.length} API pods during its load (${run.loadStart} → ${run.loadEnd}), not ${run.replicas}; scraped: ${times.join('; ')}`);
+      }
       assert.ok(run.capacityRps !== undefined && run.capacityRps > 0, `${run.runId}: capacity ${run.capacityRps}`);
     }
     // Only the last count's driver Job is left (cleanup onSuccess deletes it with the rest at the end).
@@ -426,7 +435,7 @@ describe('experiments on a real cluster: the loadlab engine end to end (scripts/
     assert.ok((scaling.notes ?? []).length > 0, 'the study says what its data can tell');
     figure(
       `${name}: ${scaling.runs.map((run) => `${run.replicas} replica(s) ${run.capacityRps?.toFixed(1)} rps${run.saturated ? '' : ' (held: lower bound)'}`).join(', ')} ` +
-        `at ${(offered.measurements + offered.command + offered.login) / 35} rps offered; ${succeeded.message}; ` +
+        `at ${((offered.measurements + offered.command + offered.login) / 35).toFixed(1)} rps offered; ${succeeded.message}; ` +
         `study took ${((Date.parse(object.status!.completionTime!) - applied.get(name)!) / 1000).toFixed(0)} s`,
     );
   });

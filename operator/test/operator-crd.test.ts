@@ -270,7 +270,7 @@ describe('the LoadExperiment CRD on a real kube-apiserver', () => {
       scaling: {
         position: MAX_SCALING_COUNTS - 1,
         runs: Array.from({ length: MAX_SCALING_COUNTS }, (_, index) => ({
-          replicas: 93 + index, runId: `r999999-abcdef-n${93 + index}`, capacityRps: 1234.5, stage: 'step 5 hold'.padEnd(128, '.'), saturated: true, bottleneck: 'db-pool', verdict: verdict.padEnd(512, '.'),
+          replicas: 93 + index, runId: `r999999-abcdef-n${93 + index}`, loadStart: '2026-01-01T00:00:00.123Z', loadEnd: '2026-01-01T00:01:10.456Z', capacityRps: 1234.5, stage: 'step 5 hold'.padEnd(128, '.'), saturated: true, bottleneck: 'db-pool', verdict: verdict.padEnd(512, '.'),
         })),
         fit: { lambda: 101.5, sigma: 0.05, kappa: 0.0021, rSquared: 0.98, peakReplicas: 21.3 },
         predictedMaxRps: 1400.2,

@@ -422,6 +422,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const runPrefix = `r1-${uidTag(created.metadata.uid!)}`;
     const model = models.get(name)!;
     const testRuns: string[] = [];
+    const windows: Model['checkpoints'] = [];
     for (const [position, replicas] of counts.entries()) {
       const runId = `${runPrefix}-n${replicas}`;
       const provisioning = await waitForStatus(name, `run ${runId} provisioning`, (object) => object.status?.runId === runId && object.status.phase === 'Provisioning');
@@ -431,6 +432,7 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
       assert.equal(deployment.spec.replicas, replicas, `the Deployment of ${runId} runs ${replicas} replicas`);
       model.checkpoints = [];
       testRuns.push((await actAsK6Operator(name, 0, runStartFor(model))).testRun);
+      windows.push(model.checkpoints[0]!);
       if (position > 0) {
         // The count before's TestRun went once it was analysed (spec.cleanup onSuccess), this one's is its own.
         assert.equal(await admin.get(RESOURCES.testRuns, NS, testRuns[position - 1]!).then(() => 'exists', (error) => (isNotFound(error) ? 'gone' : String(error))), 'gone');
@@ -439,7 +441,10 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     const done = await waitForPhase(name, 'Succeeded');
     const scaling = done.status!.scaling!;
     assert.deepEqual(scaling.runs.map((run) => [run.replicas, run.runId, run.saturated, run.bottleneck]), counts.map((n) => [n, `${runPrefix}-n${n}`, true, 'db-pool']));
-    for (const run of scaling.runs) {
+    for (const [index, run] of scaling.runs.entries()) {
+      // Its load's window, as the stand-in for k6-operator ran it (TestRun condition times: whole seconds).
+      const ran = windows[index]!;
+      assert.ok(Math.abs(Date.parse(run.loadStart!) - Date.parse(ran.startTime!)) < 1000 && Math.abs(Date.parse(run.loadEnd!) - Date.parse(ran.endTime!)) < 1000, `${run.loadStart} → ${run.loadEnd}; ran ${ran.startTime} → ${ran.endTime}`);
       const expected = uslCapacity(truth, run.replicas);
       assert.ok(Math.abs(run.capacityRps! / expected - 1) < 0.03, `${run.replicas} replicas: capacity ${run.capacityRps} rps, the model's ${expected.toFixed(1)}`);
     }

@@ -7,6 +7,7 @@ import { MAX_SCALING_NOTES } from '../schema/status.js';
 import { ANALYZED, API_READY, DATABASE_READY, LOAD_COMPLETE, SUCCEEDED, rfc3339, type ConditionUpdate } from './conditions.js';
 import { deleteOwned, transition, type Result, type Status, type StepContext } from './context.js';
 import { LOAD_OBJECT_RESOURCES, RESOURCES } from './kube.js';
+import { loadSpanMs } from './run-units.js';
 
 /*
  * A scaling study in the cluster (spec.scaling). The load runs once per replica count, each a whole
@@ -49,9 +50,14 @@ const clip = (text: string, max: number) => (text.length <= max ? text : `${text
 function measuredRun(ctx: StepContext, result: AnalysisResult): StatusScalingRun {
   const capacity = runCapacity(result);
   const { bottleneck, verdict } = result.summary;
+  // The window of this count's load: its pods (and, with a Deployment scaled mid-rollout, an old
+  // ReplicaSet's extra pod made before the next count's) are told apart by time as well as by run.
+  const span = loadSpanMs(ctx.status.timeline ?? []);
   return {
     replicas: ctx.experiment.spec.target.replicas,
     runId: ctx.status.runId ?? '',
+    ...(span ? { loadStart: new Date(span.fromMs).toISOString() } : {}),
+    ...(span?.toMs !== undefined ? { loadEnd: new Date(span.toMs).toISOString() } : {}),
     ...(capacity.capacityRps !== undefined ? { capacityRps: capacity.capacityRps } : {}),
     ...(capacity.stage !== undefined ? { stage: capacity.stage } : {}),
     saturated: capacity.saturated,

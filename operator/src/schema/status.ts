@@ -167,6 +167,8 @@ const scalingRunSchema = z
   .object({
     replicas: z.int().min(1).max(100).describe('The replica count of this run.'),
     runId: runIdField.describe('The run at this count (r<generation>-<uid tag>-n<replicas>): its objects, series and Grafana link carry it.'),
+    loadStart: z.string().max(64).optional().describe('When its load started (RFC 3339): with loadEnd, the window to look at its series in.'),
+    loadEnd: z.string().max(64).optional().describe('When its load ended (RFC 3339).'),
     capacityRps: z.number().min(0).optional().describe('Requests per second served at its best judged stage; unset when nothing could be judged.'),
     stage: z.string().max(128).optional().describe('The stage that served it.'),
     saturated: z.boolean().describe('True when the SLO broke, so the capacity is the API\'s own; false: a lower bound.'),
