@@ -5,9 +5,8 @@
 #     reports checked in a real browser).
 #   - npm dependencies, including Node 24 from the npm package `node` (the machine's Node may be older).
 #   - for the tests only: the Kubernetes binaries and the local one-host cluster the tests run on
-#     (scripts/build-control-plane.sh: kube-apiserver and etcd for the operator's tests, now;
-#     scripts/local-cluster/build.sh: the rest of the cluster, from the Go module proxy, and
-#     images.sh: its images, with buildah, both in the background while the tests run). Cached under
+#     (scripts/local-cluster/build.sh: kube-apiserver and etcd for the operator's tests, the rest of
+#     the cluster, from the Go module proxy; images.sh: its images, with buildah). Cached under
 #     ${LOADLAB_CACHE:-~/.cache/loadlab}: a cold build takes about 30 minutes on 2 cores (see
 #     scripts/local-cluster/README.md), a warm one seconds.
 #
@@ -61,22 +60,19 @@ esac
 # --- Kubernetes and the local cluster (tests only) ----------------------------------------------------
 if [ "$for_tests" = 1 ]; then
   [ "$(id -u)" = 0 ] || die "the tests run a real Kubernetes cluster on this machine (scripts/local-cluster/: network namespaces, cgroups, mounts, images built with buildah), which needs root: run 'npm test' as root"
-  # The operator's tests need kube-apiserver and etcd now; the rest of the cluster only the cluster
-  # tests, the last ones.
-  say "kube-apiserver and etcd for the operator's tests (scripts/build-control-plane.sh)"
-  bash scripts/build-control-plane.sh
-  # The cluster's packages, its other binaries (build.sh: about 10 minutes cold) and its images are
-  # built in the background (at nice 10) while the other tests run; scripts/local-cluster/up.sh and
-  # the local-mode tests (scripts/local-cluster/wait-images.sh) wait for them.
+  say "the Kubernetes binaries and the local cluster's (scripts/local-cluster/build.sh)"
+  bash scripts/local-cluster/build.sh
+  # Only the cluster tests (the last ones) need the images: they are built in the background (at
+  # nice 10) while the other tests run, and scripts/local-cluster/up.sh waits for them.
   lc_cache="${LOADLAB_CACHE:-$HOME/.cache/loadlab}/local-cluster"
   mkdir -p "$lc_cache"
   rm -f "$lc_cache/images-build.status"
   : >"$lc_cache/images-build.pending"
-  say "the local cluster's packages, binaries and images: building in the background (scripts/local-cluster/build.sh, images.sh; log $lc_cache/images-build.log)"
+  say "the local cluster's images: building in the background (scripts/local-cluster/images.sh; log $lc_cache/images-build.log)"
   (
     echo "$BASHPID" >"$lc_cache/images-build.pending"
     status=0
-    { bash scripts/local-cluster/build.sh && bash scripts/local-cluster/images.sh; } >"$lc_cache/images-build.log" 2>&1 || status=$?
+    bash scripts/local-cluster/images.sh >"$lc_cache/images-build.log" 2>&1 || status=$?
     echo "$status" >"$lc_cache/images-build.status"
     rm -f "$lc_cache/images-build.pending"
   ) </dev/null &

@@ -112,8 +112,19 @@ export class ClusterClient {
   }
 }
 
-/** Starts the local cluster for a test file; prints how long it took. */
-export async function startCluster(): Promise<ClusterClient> {
+let running: Promise<ClusterClient> | undefined;
+
+/**
+ * The local cluster of this test process: the first suite to ask starts it (and prints how long
+ * that took), the others share it; stopCluster() at the end of the file removes it. One start-up
+ * (a minute or two) for every suite of the file.
+ */
+export function startCluster(): Promise<ClusterClient> {
+  running ??= bringUp();
+  return running;
+}
+
+async function bringUp(): Promise<ClusterClient> {
   const cluster = await LocalCluster.start({ onOutput: (line) => console.log(`  ${line}`), lockTimeoutMs: 20 * 60_000 });
   const f = cluster.figures;
   figure(
@@ -123,8 +134,11 @@ export async function startCluster(): Promise<ClusterClient> {
   return new ClusterClient(cluster);
 }
 
-/** Removes the cluster; prints how long that took and every figure of the file. */
-export async function stopCluster(client: ClusterClient | undefined): Promise<void> {
+/** Removes the cluster, if this process started one; prints how long that took and every figure of the file. */
+export async function stopCluster(): Promise<void> {
+  const started = running;
+  running = undefined;
+  const client = await started?.catch(() => undefined);
   if (!client) return;
   const began = performance.now();
   await client.cluster.stop();

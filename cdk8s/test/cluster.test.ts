@@ -7,13 +7,15 @@ import { DATABASE_RESOURCE_SELECTOR } from '@loadlab/operator/names';
 import { parse } from 'yaml';
 import { OPERATOR_APISERVER_POLICY } from '../src/charts/operator.js';
 import { DATABASE_SECRET, NAMESPACES, NODE_ROLE_LABEL, PORTS } from '../src/settings.js';
+import { experimentsOnCluster } from './cluster-experiments.js';
 import { figure, installLoadlab, nodeVersion, root, startCluster, stopCluster, waitFor, type ClusterClient, type Condition, type List, type ObjectMeta } from './cluster-support.js';
 
 /*
  * charts/loadlab/ on a real Kubernetes cluster: the local one-host cluster of scripts/local-cluster/
  * (etcd and the control plane as host processes, four kubelets on containerd laid out as
  * kind-config.yaml, kube-proxy, kube-router enforcing NetworkPolicies, CoreDNS, prometheus-operator
- * and Prometheus), started once for this file and always removed at the end.
+ * and Prometheus), started once for this file (these tests, then cluster-experiments.ts's) and
+ * always removed at the end.
  *
  * loadlab is installed as a user installs it, by `scripts/cluster.sh install --provider=local`:
  * k6-operator's TestRun CRD (read from ../shared/vendor by path), the database Secret made by the
@@ -48,8 +50,6 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
   before(async () => {
     client = await startCluster();
   }, { timeout: 35 * 60_000 });
-
-  after(() => stopCluster(client), { timeout: 5 * 60_000 });
 
   it("every node is Ready with kind-config.yaml's roles: labels and taints", { timeout: 60_000 }, async () => {
     type KindNode = { role: string; labels?: Record<string, string>; kubeadmConfigPatches?: string[] };
@@ -438,3 +438,7 @@ describe('charts/loadlab on a real cluster (scripts/local-cluster)', { timeout: 
     );
   });
 });
+
+// The experiments end to end, on the same cluster once the charts' tests are done; then it goes.
+experimentsOnCluster();
+after(() => stopCluster(), { timeout: 5 * 60_000 });

@@ -169,7 +169,7 @@ wait_for_background_images() {
         # Said once for every later wait too (up.sh after the local-mode tests' wait).
         echo died >"$IMAGES_STATUS"
         rm -f "$IMAGES_PENDING"
-        die "the background image build (pid $pid) ended without finishing: see $IMAGES_LOG; run scripts/local-cluster/build.sh and images.sh"
+        die "the background image build (pid $pid) ended without finishing: see $IMAGES_LOG; run scripts/local-cluster/images.sh"
       fi
     fi
     sleep 2
@@ -178,6 +178,6 @@ wait_for_background_images() {
   done
   local status
   status=$(cat "$IMAGES_STATUS" 2>/dev/null || echo '?')
-  [ "$status" = 0 ] || die "the background image build failed (exit $status; scripts/local-cluster/build.sh and images.sh build them again); the end of $IMAGES_LOG:
+  [ "$status" = 0 ] || die "the background image build failed (exit $status; scripts/local-cluster/images.sh builds them again); the end of $IMAGES_LOG:
 $(tail -n 20 "$IMAGES_LOG" 2>/dev/null)"
 }

@@ -40,8 +40,6 @@ need_root "it creates network namespaces, cgroups and mounts, and runs container
 case "$STATE/" in
   /run/*|/var/run/*|/var/lib/*|/var/log/*|/) die "the state directory $STATE is under a path the nodes mask (/run, /var/lib, /var/log): set LOADLAB_CLUSTER_STATE or LOADLAB_CACHE elsewhere" ;;
 esac
-# scripts/setup.sh builds the cluster's packages, binaries and images in the background: wait for them first.
-wait_for_background_images
 missing=()
 for tool in containerd containerd-shim-runc-v2 runc ctr iptables ipset conntrack ip nsenter unshare setsid openssl kubectl mount; do
   command -v "$tool" >/dev/null || missing+=("$tool")
@@ -57,6 +55,7 @@ for f in "$ETCD_BIN" "$APISERVER_BIN" "$CONTROLLER_MANAGER_BIN" "$SCHEDULER_BIN"
 done
 [ -f "$PROMETHEUS_OPERATOR_MANIFESTS/.complete" ] || missing+=("prometheus-operator CRDs")
 [ ${#missing[@]} -eq 0 ] || die "not built yet: ${missing[*]}: run scripts/local-cluster/build.sh"
+wait_for_background_images
 missing=()
 for img in "${ALL_IMAGES[@]}"; do
   [ -f "$(image_archive "$img")" ] || missing+=("$img")
