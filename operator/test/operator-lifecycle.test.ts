@@ -460,6 +460,8 @@ describe('the LoadExperiment operator on a real kube-apiserver + PostgreSQL (the
     assert.match(succeeded.message!, /scaling study of 3 replica counts: σ [\d.]+, κ [\d.]+, capacity peaks at N\* ≈ [\d.]+ replicas/);
     assert.match(condition(done, 'SloMet')!.message!, /^at the last count, 4 replicas: /);
     assert.equal(done.status!.summary?.bottleneck, 'db-pool', "status.summary is the last count's");
+    // Each Event is recorded just after the status write it reports: the last one may come after the phase.
+    await waitForEvent(name, 'ScalingFitted', (event) => event.reason === 'ScalingFitted');
     const events = await eventsOf(name);
     assert.deepEqual(events.filter((event) => event.reason === 'ScalingCountAnalyzed').map((event) => event.note.split(':')[0]).sort(), ['count 1 of 3, 1 replica', 'count 2 of 3, 2 replicas']);
     assert.equal(events.filter((event) => event.reason === 'ScalingFitted').length, 1);
