@@ -104,10 +104,9 @@ const STUDY: Experiment = {
 
 const manifest = (experiment: Experiment) => JSON.stringify({ apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', ...experiment });
 /** The operator's own traffic plan of an experiment: what its driver Jobs must send. */
-const planned = (experiment: Experiment) => {
-  const parsed = loadExperimentSchema.parse({ apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', ...experiment }) as LoadExperiment;
-  return arrivalCounts(buildTrafficPlan(parsed));
-};
+const planOf = (experiment: Experiment) =>
+  buildTrafficPlan(loadExperimentSchema.parse({ apiVersion: 'loadlab.dev/v1alpha1', kind: 'LoadExperiment', ...experiment }) as LoadExperiment);
+const planned = (experiment: Experiment) => arrivalCounts(planOf(experiment));
 
 /** What one driver pod reported on its last line (`loadlab drive: done: ...`). */
 function driverReport(log: string) {
@@ -414,30 +413,32 @@ export function experimentsOnCluster(): void {
       const counts = [1, 2, 3];
       assert.deepEqual(scaling.runs.map((run) => run.replicas), counts);
       const tag = object.status!.runId!.replace(/-n[0-9]+$/, '');
-      const offered = planned(STUDY);
+      const plan = planOf(STUDY);
+      const offered = arrivalCounts(plan);
       for (const run of scaling.runs) {
         assert.equal(run.runId, `${tag}-n${run.replicas}`);
+        const selector = runSelector(EXPERIMENTS, name, run.runId);
         // Every API pod of the count's run while its load ran, as Prometheus scraped them (the pods
         // carry the run's label; the window leaves out the extra pod the Deployment controller gives
         // the old ReplicaSet for a moment when the next count changes the replicas and the template at once).
         const [from, to] = [Date.parse(run.loadStart!) / 1000, Date.parse(run.loadEnd!) / 1000];
-        const pods = await client.query(`count by (pod) (last_over_time(loadlab_api_http_requests_in_flight{${runSelector(EXPERIMENTS, name, run.runId)}}[${Math.ceil(to - from)}s] @ ${to.toFixed(3)}))`);
+        const pods = await client.query(`count by (pod) (last_over_time(loadlab_api_http_requests_in_flight{${selector}}[${Math.ceil(to - from)}s] @ ${to.toFixed(3)}))`);
         if (pods.length !== run.replicas) {
           // When each pod of the run was scraped, to tell a replaced pod from a rollout's extra one.
-          const seenAt = await client.queryRange(`max by (pod) (loadlab_api_http_requests_in_flight{${runSelector(EXPERIMENTS, name, run.runId)}})`, Date.parse(object.metadata.creationTimestamp!) / 1000, Date.now() / 1000, 5);
+          const seenAt = await client.queryRange(`max by (pod) (loadlab_api_http_requests_in_flight{${selector}})`, Date.parse(object.metadata.creationTimestamp!) / 1000, Date.now() / 1000, 5);
           const times = seenAt.map((series) => `${series.metric.pod} ${new Date(Number(series.values[0]![0]) * 1000).toISOString()} → ${new Date(Number(series.values.at(-1)![0]) * 1000).toISOString()}`);
           assert.fail(`${run.runId}: ${pods.length} API pods during its load (${run.loadStart} → ${run.loadEnd}), not ${run.replicas}; scraped: ${times.join('; ')}`);
         }
         assert.ok(run.capacityRps !== undefined && run.capacityRps > 0, `${run.runId}: capacity ${run.capacityRps}`);
       }
-      // Only the last count's driver Job is left (cleanup onSuccess deletes it with the rest at the end).
+      // No count's driver Job is left: each went once its count was analysed, the last with the rest at the end (cleanup onSuccess).
       assert.deepEqual((await jobsOf(name)).map((job) => job.metadata.name), [], 'every count\'s Job deleted');
       const succeeded = object.status!.conditions!.find((c) => c.type === 'Succeeded')!;
       assert.ok(['ScalingFitted', 'ScalingMeasured'].includes(succeeded.reason!), succeeded.reason);
       assert.ok((scaling.notes ?? []).length > 0, 'the study says what its data can tell');
       figure(
         `${name}: ${scaling.runs.map((run) => `${run.replicas} replica(s) ${run.capacityRps?.toFixed(1)} rps${run.saturated ? '' : ' (held: lower bound)'}`).join(', ')} ` +
-          `at ${((offered.measurements + offered.command + offered.login) / 35).toFixed(1)} rps offered; ${succeeded.message}; ` +
+          `at ${((offered.measurements + offered.command + offered.login) / plan.durationS).toFixed(1)} rps offered; ${succeeded.message}; ` +
           `study took ${((Date.parse(object.status!.completionTime!) - applied.get(name)!) / 1000).toFixed(0)} s`,
       );
     });
