@@ -6,8 +6,10 @@ import { fitUsl, uslCapacity, type UslFit } from './usl.js';
 /*
  * A scaling study: the same load run once per replica count, and what the capacities say about
  * how the API scales. Capacity at a count is the most any judged stage served (the plateau a
- * saturated system reaches); when the run never broke the SLO it is only a lower bound. Three or
- * more counts give a Universal Scalability Law fit (usl.ts); fewer, a speedup and no more.
+ * saturated system reaches); when the run never broke the SLO it is only a lower bound, which
+ * says how much load was offered rather than what the API serves, so it is left out of the speedup
+ * and the fit (a fit over lower bounds "finds" a peak wherever the offered load was flat). Three or
+ * more saturated counts give a Universal Scalability Law fit (usl.ts); fewer, a speedup and no more.
  */
 
 export interface ScalingRun {
@@ -45,15 +47,15 @@ export function runCapacity(analysis: AnalysisResult): Pick<ScalingRun, 'capacit
 }
 
 export function scalingStudy(runs: readonly ScalingRun[]): ScalingStudy {
-  const measured = runs.filter((run) => run.capacityRps !== undefined && run.capacityRps > 0);
+  const measured = runs.filter((run) => run.saturated && run.capacityRps !== undefined && run.capacityRps > 0);
   const notes: string[] = [];
   for (const run of runs) {
     if (run.capacityRps === undefined || run.capacityRps <= 0) notes.push(`${replicasText(run.replicas)}: nothing could be judged, so no capacity; the fit leaves this count out.`);
-    else if (!run.saturated) notes.push(`${replicasText(run.replicas)}: the SLO held at every stage, so ${formatNumber(run.capacityRps)} rps is a lower bound (raise the load until it breaks).`);
+    else if (!run.saturated) notes.push(`${replicasText(run.replicas)}: the SLO held at every stage, so ${formatNumber(run.capacityRps)} rps is a lower bound; the fit leaves this count out (raise the load until it breaks).`);
   }
   const study: ScalingStudy = { runs: [...runs], notes };
   if (measured.length < 2) {
-    notes.push('Fewer than two replica counts have a capacity: the study cannot say how the API scales.');
+    notes.push('Fewer than two replica counts were pushed past the SLO: the study cannot say how the API scales.');
     return study;
   }
   const first = measured[0]!;
@@ -65,7 +67,7 @@ export function scalingStudy(runs: readonly ScalingRun[]): ScalingStudy {
       `(${formatNumber(efficiency * 100)} % scaling efficiency).`,
   );
   if (measured.length < 3) {
-    notes.push('Two replica counts give a speedup, not the contention (σ) and coherency (κ) behind it: add a third count for a Universal Scalability Law fit.');
+    notes.push('Two saturated replica counts give a speedup, not the contention (σ) and coherency (κ) behind it: add a third for a Universal Scalability Law fit.');
     return study;
   }
   let fit: UslFit;
