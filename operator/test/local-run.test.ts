@@ -45,7 +45,7 @@ const GATED = experiment(
     stages:
       - { devices: 40, duration: 4s }
       - { devices: 40, duration: 16s, shape: hold }
-  slo: { latencyPercentile: 95, latencyThreshold: 15ms, maxErrorRate: 0.05 }
+  slo: { latencyPercentile: 95, latencyThreshold: 80ms, maxErrorRate: 0.05 }
   analysis: { thresholds: { settleS: 2 } }
 `,
 );
@@ -287,11 +287,13 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     const held = runCli(['run', join(dir, 'gated.yaml'), '--out', join(dir, 'out-gated'), '--scrape-interval', '1'], env);
     assert.equal(await held.exited, 0, held.output());
     assert.match(held.output(), /slo: MET: held in every judged stage, up to 40 devices/);
-    // Every statement waits 20 ms in PostgreSQL: a 15 ms p95 cannot hold.
-    await writeFile(join(dir, 'slowed.yaml'), GATED.replace('target: { replicas: 1 }', 'target: { replicas: 1, queryDelayMs: 20 }'));
+    // Every statement waits 100 ms in PostgreSQL: an 80 ms p95 cannot hold. The threshold sits far
+    // above the unslowed p95 (5 to 15 ms here): on CI, with the machine busy with other work, a 15 ms
+    // threshold once broke at p95 15.4 ms in the run meant to hold.
+    await writeFile(join(dir, 'slowed.yaml'), GATED.replace('target: { replicas: 1 }', 'target: { replicas: 1, queryDelayMs: 100 }'));
     const broken = runCli(['run', join(dir, 'slowed.yaml'), '--out', join(dir, 'out-slowed'), '--scrape-interval', '1'], env);
     assert.equal(await broken.exited, 99, broken.output());
-    assert.match(broken.output(), /slo: BROKEN: stage 2 hold \(40 devices\) broke it: p95 [\d,.]+ ms > 15 ms/);
+    assert.match(broken.output(), /slo: BROKEN: stage 2 hold \(40 devices\) broke it: p95 [\d,.]+ ms > 80 ms/);
   });
 
   it('loadlab compare: the run made slower is flagged worse (exit 99); the same experiment run again unchanged is not (exit 0)', async () => {
@@ -306,10 +308,11 @@ describe('loadlab run (local mode, end to end: real PostgreSQL, Prometheus, API 
     console.log(`# compare, slowed:\n${slower.output()}`);
 
     // Two unchanged runs on this 2-core machine, shared with the rest of the tests, once differed at
-    // p95 by +43 % (4.9 → 7.0 ms, interval +25 … +68 %): how busy the machine was during one run, which
-    // no within-run interval sees. At a few milliseconds a person comparing such runs raises the floor
-    // (README: loadlab compare); the slowed run above is flagged with the defaults.
-    const floor = ['--min-effect', 'latency-ms=5'];
+    // p95 by +43 % (4.9 → 7.0 ms, interval +25 … +68 %), and on CI one p95 was 15.4 ms: how busy the
+    // machine was during one run, which no within-run interval sees. At a few milliseconds a person
+    // comparing such runs raises the floor (README: loadlab compare); the slowed run above is flagged
+    // with the defaults.
+    const floor = ['--min-effect', 'latency-ms=20'];
     const same = runCli(['compare', join(dir, 'out-gated'), join(dir, 'out-again'), ...floor, '--format', 'html', '--output', join(dir, 'same.html')]);
     assert.equal(await same.exited, 0, same.output());
     assert.match(same.output(), /loadlab compare: no regression/);
