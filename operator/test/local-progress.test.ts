@@ -1,7 +1,9 @@
 /** Local mode's progress view (pure). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ProgressView } from '../src/local/progress.js';
+import { phaseLabel, ProgressView } from '../src/local/progress.js';
+import { buildTrafficPlan } from '../src/traffic/index.js';
+import { FIVE_STAGES, experimentWith } from './support/fixtures.js';
 
 const ESC = '\u001b';
 
@@ -38,5 +40,15 @@ describe('ProgressView: the live view in a terminal, plain lines elsewhere', () 
     assert.equal(lines.length, 3, lines.join(''));
     assert.match(lines[1]!, /^\[00:05\/02:00\] stage 1\/2 hold: fleet 1,500, offered 100 rps, achieved 99\.5 rps, p95 12\.3 ms, errors 1, late 2, dropped 0\n$/);
     assert.ok(!lines.join('').includes(ESC), 'no escape codes in logs');
+  });
+});
+
+describe('phaseLabel: what the progress view calls where the schedule is', () => {
+  it('names the stage of a run of stages, the step of a search, and the end of the schedule (the driver\'s phase -1) as the wait for requests in flight', () => {
+    const stages = buildTrafficPlan(experimentWith(FIVE_STAGES, 'stages'));
+    assert.deepEqual(stages.phases.map((_, i) => phaseLabel(stages, i)), ['stage 1/5 ramp', 'stage 2/5 hold', 'stage 3/5 ramp', 'stage 4/5 hold', 'stage 5/5 ramp']);
+    const search = buildTrafficPlan(experimentWith({ fleet: { devices: 40 }, load: { search: { startDevices: 20, step: { devices: 20 }, maxDevices: 40, hold: '30s', rampUp: '5s' } } }, 'search'));
+    assert.deepEqual(search.phases.map((_, i) => phaseLabel(search, i)), ['step 1 ramp', 'step 1 hold', 'step 2 ramp', 'step 2 hold']);
+    assert.equal(phaseLabel(stages, -1), 'load done, answering the requests in flight');
   });
 });

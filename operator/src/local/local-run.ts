@@ -14,7 +14,7 @@ import { requireBinary } from './binaries.js';
 import { ManagedProcess } from './processes.js';
 import { Lifeline } from './lifeline.js';
 import { checkRemotePrometheus, LocalPrometheus, PROMETHEUS_HOW_TO } from './prometheus.js';
-import { ProgressView, type TextOut } from './progress.js';
+import { phaseLabel, ProgressView, type TextOut } from './progress.js';
 import { formatHarnessCpu, HarnessMeter, type HarnessCpu } from './harness-cpu.js';
 import { phaseRangeOfStep } from '../traffic/phases.js';
 import { afterSearchStep, stepOutcome, type StepOutcome } from '../traffic/search-policy.js';
@@ -190,11 +190,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     }
 
     // --- the load ---
-    const phaseName = (phase: number) => {
-      const p = plan.phases[phase];
-      if (!p) return 'starting';
-      return p.step !== undefined ? `step ${p.step + 1} ${p.kind}` : `stage ${(p.stage ?? p.index) + 1}/${countStages(plan)} ${p.kind}`;
-    };
+    const phaseName = (phase: number) => phaseLabel(plan, phase);
     const view = new ProgressView(out, { experiment: name, totalS: plan.durationS, phaseName });
     const harness = new HarnessMeter([
       { name: 'prometheus', pid: prometheus.pid },
@@ -394,10 +390,6 @@ export async function readExperiment(file: string): Promise<LoadExperiment> {
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new Error('interrupted');
-}
-
-function countStages(plan: TrafficPlan): number {
-  return new Set(plan.phases.map((p) => p.stage ?? p.index)).size;
 }
 
 async function writeReport(outDir: string, experiment: LoadExperiment, analysis: AnalysisResult, results: DriverResult[], runId: string): Promise<void> {

@@ -1,4 +1,5 @@
 import type { ProgressSnapshot } from '../driver/index.js';
+import type { TrafficPlan } from '../traffic/index.js';
 
 /** Where progress goes: a terminal (isTTY) gets the live view, anything else plain lines. */
 export interface TextOut {
@@ -11,6 +12,19 @@ export interface ProgressContext {
   experiment: string;
   totalS: number;
   phaseName: (phase: number) => string;
+}
+
+/**
+ * What the progress view calls a plan phase: "stage 2/3 hold" or "step 1 ramp". The driver's phase
+ * is -1 once its schedule is over: what is left then is the requests still in flight, each given
+ * its timeout to be answered (tens of seconds on an overloaded API).
+ */
+export function phaseLabel(plan: TrafficPlan, phase: number): string {
+  const p = plan.phases[phase];
+  if (!p) return 'load done, answering the requests in flight';
+  if (p.step !== undefined) return `step ${p.step + 1} ${p.kind}`;
+  const stages = new Set(plan.phases.map((entry) => entry.stage ?? entry.index)).size;
+  return `stage ${(p.stage ?? p.index) + 1}/${stages} ${p.kind}`;
 }
 
 const clock = (seconds: number) => `${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(Math.floor(seconds % 60)).padStart(2, '0')}`;
