@@ -174,9 +174,9 @@ export function experimentsOnCluster(): void {
     }, { timeout: 5 * 60_000 });
 
     // --- the runs: a run of stages and a search at once, the leader deleted mid-run; the db-pool
-    // example once the run of stages is done (it saturates the machine by design from its second
-    // stage on, after the search's last step: only its first, 400 devices that the pool serves, runs
-    // beside a step judged on an SLO, the search's 1 s p95 for 40 devices)
+    // example starts once the run of stages is done. It saturates the machine by design from its
+    // second stage on, which begins after the search's last step: only its first stage (400 devices,
+    // which its pool serves) shares the machine with a step judged on an SLO (1 s p95, 40 devices).
     const done = new Map<string, Experiment>();
     let leaderDeletedAt = 0;
     /** When the operator last had work: the idle figure waits a minute after it. */
